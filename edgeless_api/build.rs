@@ -1,0 +1,11 @@
+//! Compiles `proto/edgeless.proto` with protox, so no system `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto = "proto/edgeless.proto";
+    println!("cargo:rerun-if-changed={proto}");
+    let descriptors = protox::compile([proto], ["proto"])?;
+    tonic_prost_build::configure()
+        .bytes(".edgeless_api.Event.payload")
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Opening channels to other components. Every client in edgeless goes
+//! through [`channel`], so connect and request deadlines are set in one place.
+
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long any control-plane request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An error in a URL given by configuration or a peer.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid URL {url:?}: {reason}")]
+pub struct InvalidUrl {
+    /// The URL as given.
+    pub url: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// A lazily connecting channel to `url` with the standard deadlines.
+/// The connection is made on first use and re-made after failures.
+pub fn channel(url: &str) -> Result<Channel, InvalidUrl> {
+    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| InvalidUrl {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(endpoint
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// Turns a URL such as `http://0.0.0.0:7001` into the socket address to bind.
+pub fn bind_address(url: &str) -> Result<std::net::SocketAddr, InvalidUrl> {
+    let invalid = |reason: &str| InvalidUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let rest = url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    use std::net::ToSocketAddrs;
+    rest.to_socket_addrs()
+        .map_err(|e| invalid(&e.to_string()))?
+        .next()
+        .ok_or_else(|| invalid("no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_address_parses_urls() {
+        assert_eq!(
+            bind_address("http://127.0.0.1:7001").unwrap().to_string(),
+            "127.0.0.1:7001"
+        );
+        assert_eq!(
+            bind_address("http://0.0.0.0:7001/").unwrap().port(),
+            7001
+        );
+        assert!(bind_address("http://127.0.0.1").is_err());
+    }
+}

@@ -1,0 +1,315 @@
+//! The workflow a user asks for: its JSON form (as written in
+//! `workflow.json`), the checks every workflow must pass, and its conversion
+//! into a [`proto::SpawnWorkflowRequest`]. The CLI checks a workflow before
+//! sending it and the controller checks it again on arrival, with the same
+//! code and the same messages.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CONTAINER, RUST_WASM, proto};
+
+/// Why a workflow cannot be started. Messages name the component, the field
+/// and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The workflow file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid workflow document.
+    #[error("{path} is not a valid workflow: {source}")]
+    Json {
+        /// The workflow file.
+        path: PathBuf,
+        /// What serde found.
+        source: serde_json::Error,
+    },
+    /// The workflow has nothing to run.
+    #[error("the workflow has no functions and no resources")]
+    Empty,
+    /// A component has an empty name.
+    #[error("a {kind} has an empty name")]
+    EmptyName {
+        /// "function" or "resource".
+        kind: &'static str,
+    },
+    /// Two components share a name.
+    #[error("the name `{0}` is used by more than one function or resource")]
+    DuplicateName(String),
+    /// An output is mapped to a name that is not in the workflow.
+    #[error(
+        "{kind} `{component}` maps output `{output}` to `{target}`, which is not a function or resource of this workflow"
+    )]
+    UnknownOutputTarget {
+        /// "function" or "resource".
+        kind: &'static str,
+        /// The component that has the mapping.
+        component: String,
+        /// The output channel.
+        output: String,
+        /// The name that does not exist.
+        target: String,
+    },
+    /// The function type is not one the platform runs.
+    #[error(
+        "function `{function}` has function_type `{function_type}`; expected `{RUST_WASM}` or `{CONTAINER}`"
+    )]
+    UnknownFunctionType {
+        /// The function.
+        function: String,
+        /// The type given.
+        function_type: String,
+    },
+    /// A function has no code.
+    #[error("function `{function}` has no `code` in its class_specification")]
+    MissingCode {
+        /// The function.
+        function: String,
+    },
+    /// A function's code file could not be read.
+    #[error("function `{function}`: cannot read code file {path}: {source}")]
+    CodeFile {
+        /// The function.
+        function: String,
+        /// The resolved path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A WASM function's code is not WebAssembly.
+    #[error("function `{function}`: the code is not a WebAssembly module (bad magic number)")]
+    NotWasm {
+        /// The function.
+        function: String,
+    },
+    /// A resource has no class type.
+    #[error("resource `{resource}` has an empty class_type")]
+    MissingClassType {
+        /// The resource.
+        resource: String,
+    },
+}
+
+/// A workflow as written in JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowSpec {
+    /// The functions, each with a unique name.
+    pub functions: Vec<FunctionSpec>,
+    /// The resources, each with a unique name.
+    #[serde(default)]
+    pub resources: Vec<ResourceSpec>,
+    /// Workflow-level annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One function of a workflow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    /// Unique in the workflow; the target name in output mappings.
+    pub name: String,
+    /// What code to run.
+    pub class_specification: FunctionClassSpec,
+    /// Output channel → name of the receiving function or resource.
+    #[serde(default)]
+    pub output_mapping: BTreeMap<String, String>,
+    /// Placement and start-up hints (`init-payload`, `node_id_match_any`, ...).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The class of a function: its code and declared outputs. Also the content
+/// of a `function.json` file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionClassSpec {
+    /// Class name.
+    pub id: String,
+    /// `RUST_WASM` or `CONTAINER`.
+    pub function_type: String,
+    /// Free-form version string.
+    pub version: String,
+    /// A path relative to the JSON file (WASM) or an image name (container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The output channels the code may use.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// The Cargo.toml that builds the code (used by `function build`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+}
+
+/// One resource of a workflow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    /// Unique in the workflow.
+    pub name: String,
+    /// Provider type, e.g. `http-ingress`.
+    pub class_type: String,
+    /// Output channel → receiving component name.
+    #[serde(default)]
+    pub output_mapping: BTreeMap<String, String>,
+    /// Provider-specific settings.
+    #[serde(default)]
+    pub configurations: BTreeMap<String, String>,
+}
+
+impl WorkflowSpec {
+    /// Reads and parses a workflow file.
+    pub fn load(path: &Path) -> Result<Self, WorkflowError> {
+        let text = std::fs::read_to_string(path).map_err(|source| WorkflowError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| WorkflowError::Json {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Builds the request for the controller, reading WASM code files relative
+    /// to `base_dir`, and checks the result.
+    pub fn to_request(&self, base_dir: &Path) -> Result<proto::SpawnWorkflowRequest, WorkflowError> {
+        let mut functions = Vec::with_capacity(self.functions.len());
+        for function in &self.functions {
+            let class = &function.class_specification;
+            let code = match (&class.code, class.function_type.as_str()) {
+                (None, _) => {
+                    return Err(WorkflowError::MissingCode {
+                        function: function.name.clone(),
+                    });
+                }
+                (Some(path), RUST_WASM) => {
+                    let path = base_dir.join(path);
+                    std::fs::read(&path).map_err(|source| WorkflowError::CodeFile {
+                        function: function.name.clone(),
+                        path,
+                        source,
+                    })?
+                }
+                (Some(image), _) => image.as_bytes().to_vec(),
+            };
+            functions.push(proto::WorkflowFunction {
+                name: function.name.clone(),
+                class_spec: Some(proto::FunctionClassSpecification {
+                    function_class_id: class.id.clone(),
+                    function_class_type: class.function_type.clone(),
+                    function_class_version: class.version.clone(),
+                    function_class_code: code,
+                    function_class_outputs: class.outputs.clone(),
+                }),
+                output_mapping: function.output_mapping.clone().into_iter().collect(),
+                annotations: function.annotations.clone().into_iter().collect(),
+            });
+        }
+        let request = proto::SpawnWorkflowRequest {
+            workflow_functions: functions,
+            workflow_resources: self
+                .resources
+                .iter()
+                .map(|r| proto::WorkflowResource {
+                    name: r.name.clone(),
+                    class_type: r.class_type.clone(),
+                    output_mapping: r.output_mapping.clone().into_iter().collect(),
+                    configurations: r.configurations.clone().into_iter().collect(),
+                })
+                .collect(),
+            annotations: self.annotations.clone().into_iter().collect(),
+        };
+        validate(&request)?;
+        Ok(request)
+    }
+}
+
+/// Checks that a workflow request is consistent: unique non-empty names,
+/// known function types, code present (and WebAssembly for WASM functions),
+/// and every output mapped to a component of the same workflow.
+pub fn validate(request: &proto::SpawnWorkflowRequest) -> Result<(), WorkflowError> {
+    if request.workflow_functions.is_empty() && request.workflow_resources.is_empty() {
+        return Err(WorkflowError::Empty);
+    }
+    let mut names = HashSet::new();
+    let all_names = request
+        .workflow_functions
+        .iter()
+        .map(|f| (&f.name, "function"))
+        .chain(request.workflow_resources.iter().map(|r| (&r.name, "resource")));
+    for (name, kind) in all_names {
+        if name.is_empty() {
+            return Err(WorkflowError::EmptyName { kind });
+        }
+        if !names.insert(name.as_str()) {
+            return Err(WorkflowError::DuplicateName(name.clone()));
+        }
+    }
+    let check_mapping = |kind, component: &str, mapping: &std::collections::HashMap<String, String>| {
+        // Sorted so that the first error reported does not depend on hashing.
+        let mut outputs: Vec<_> = mapping.iter().collect();
+        outputs.sort();
+        for (output, target) in outputs {
+            if !names.contains(target.as_str()) {
+                return Err(WorkflowError::UnknownOutputTarget {
+                    kind,
+                    component: component.to_string(),
+                    output: output.clone(),
+                    target: target.clone(),
+                });
+            }
+        }
+        Ok(())
+    };
+    for function in &request.workflow_functions {
+        let class = function
+            .class_spec
+            .as_ref()
+            .ok_or_else(|| WorkflowError::MissingCode {
+                function: function.name.clone(),
+            })?;
+        match class.function_class_type.as_str() {
+            RUST_WASM => {
+                if !class.function_class_code.starts_with(b"\0asm") {
+                    return Err(WorkflowError::NotWasm {
+                        function: function.name.clone(),
+                    });
+                }
+            }
+            CONTAINER => {
+                if class.function_class_code.is_empty() {
+                    return Err(WorkflowError::MissingCode {
+                        function: function.name.clone(),
+                    });
+                }
+            }
+            other => {
+                return Err(WorkflowError::UnknownFunctionType {
+                    function: function.name.clone(),
+                    function_type: other.to_string(),
+                });
+            }
+        }
+        check_mapping("function", &function.name, &function.output_mapping)?;
+    }
+    for resource in &request.workflow_resources {
+        if resource.class_type.is_empty() {
+            return Err(WorkflowError::MissingClassType {
+                resource: resource.name.clone(),
+            });
+        }
+        check_mapping("resource", &resource.name, &resource.output_mapping)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
