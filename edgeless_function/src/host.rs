@@ -1,0 +1,150 @@
+//! Safe wrappers over the host imports of [`crate::abi`]. Outside WebAssembly
+//! (e.g. when unit-testing a function's helpers natively) there is no host:
+//! casts report failure, calls return [`CallRet::Err`] and logs go nowhere.
+
+use crate::{CallRet, InstanceId};
+
+/// Why an event could not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendError;
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the event could not be sent (unmapped output or unknown target)")
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use super::*;
+    use crate::abi;
+
+    fn status(code: i32) -> Result<(), SendError> {
+        if code == 0 { Ok(()) } else { Err(SendError) }
+    }
+
+    fn call_ret(code: i32, out: &[u32; 2]) -> CallRet {
+        match code {
+            abi::CALL_NO_REPLY => CallRet::NoReply,
+            abi::CALL_REPLY => CallRet::Reply(unsafe { abi::take_reply(out) }),
+            _ => CallRet::Err,
+        }
+    }
+
+    pub fn cast(output: &str, message: &[u8]) -> Result<(), SendError> {
+        status(unsafe { abi::cast(output.as_ptr(), output.len(), message.as_ptr(), message.len()) })
+    }
+
+    pub fn cast_raw(target: InstanceId, message: &[u8]) -> Result<(), SendError> {
+        let id = target.to_bytes();
+        status(unsafe { abi::cast_raw(id.as_ptr(), message.as_ptr(), message.len()) })
+    }
+
+    pub fn call(output: &str, message: &[u8]) -> CallRet {
+        let mut out = [0u32; 2];
+        let code = unsafe {
+            abi::call(output.as_ptr(), output.len(), message.as_ptr(), message.len(), out.as_mut_ptr())
+        };
+        call_ret(code, &out)
+    }
+
+    pub fn call_raw(target: InstanceId, message: &[u8]) -> CallRet {
+        let mut out = [0u32; 2];
+        let id = target.to_bytes();
+        let code =
+            unsafe { abi::call_raw(id.as_ptr(), message.as_ptr(), message.len(), out.as_mut_ptr()) };
+        call_ret(code, &out)
+    }
+
+    pub fn delayed_cast(delay_ms: u64, output: &str, message: &[u8]) -> Result<(), SendError> {
+        status(unsafe {
+            abi::delayed_cast(delay_ms, output.as_ptr(), output.len(), message.as_ptr(), message.len())
+        })
+    }
+
+    pub fn sync(state: &[u8]) {
+        unsafe { abi::sync(state.as_ptr(), state.len()) }
+    }
+
+    pub fn telemetry_log(level: usize, target: &str, message: &str) {
+        unsafe {
+            abi::log(level as i32, target.as_ptr(), target.len(), message.as_ptr(), message.len())
+        }
+    }
+
+    pub fn slf() -> InstanceId {
+        let mut out = [0u8; 32];
+        unsafe { abi::slf(out.as_mut_ptr()) };
+        InstanceId::from_bytes(&out)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod imp {
+    use super::*;
+
+    pub fn cast(_output: &str, _message: &[u8]) -> Result<(), SendError> {
+        Err(SendError)
+    }
+    pub fn cast_raw(_target: InstanceId, _message: &[u8]) -> Result<(), SendError> {
+        Err(SendError)
+    }
+    pub fn call(_output: &str, _message: &[u8]) -> CallRet {
+        CallRet::Err
+    }
+    pub fn call_raw(_target: InstanceId, _message: &[u8]) -> CallRet {
+        CallRet::Err
+    }
+    pub fn delayed_cast(_delay_ms: u64, _output: &str, _message: &[u8]) -> Result<(), SendError> {
+        Err(SendError)
+    }
+    pub fn sync(_state: &[u8]) {}
+    pub fn telemetry_log(_level: usize, _target: &str, _message: &str) {}
+    pub fn slf() -> InstanceId {
+        InstanceId::default()
+    }
+}
+
+/// Sends `message` on output channel `output` (or to this instance for `"self"`).
+/// Fails when the output is not mapped or its target is unknown.
+pub fn cast(output: &str, message: &[u8]) -> Result<(), SendError> {
+    imp::cast(output, message)
+}
+
+/// Sends `message` to a specific instance, e.g. the source of an event.
+pub fn cast_raw(target: InstanceId, message: &[u8]) -> Result<(), SendError> {
+    imp::cast_raw(target, message)
+}
+
+/// Calls the target of output `output` and waits for its answer (with a
+/// deadline: a target that does not answer gives [`CallRet::Err`]).
+pub fn call(output: &str, message: &[u8]) -> CallRet {
+    imp::call(output, message)
+}
+
+/// Calls a specific instance and waits for its answer.
+pub fn call_raw(target: InstanceId, message: &[u8]) -> CallRet {
+    imp::call_raw(target, message)
+}
+
+/// Sends `message` on `output` after `delay_ms` milliseconds.
+pub fn delayed_cast(delay_ms: u64, output: &str, message: &[u8]) -> Result<(), SendError> {
+    imp::delayed_cast(delay_ms, output, message)
+}
+
+/// Saves the instance's state; it is handed to `handle_init` if the instance
+/// is re-created.
+pub fn sync(state: &[u8]) {
+    imp::sync(state)
+}
+
+/// Writes a line to the node's log, tagged with this instance.
+/// Levels: 1 error, 2 warn, 3 info, 4 debug, 5 trace.
+pub fn telemetry_log(level: usize, target: &str, message: &str) {
+    imp::telemetry_log(level, target, message)
+}
+
+/// This instance's own id.
+pub fn slf() -> InstanceId {
+    imp::slf()
+}
