@@ -23,14 +23,22 @@ pub struct InvalidUrl {
 /// A lazily connecting channel to `url` with the standard deadlines.
 /// The connection is made on first use and re-made after failures.
 pub fn channel(url: &str) -> Result<Channel, InvalidUrl> {
+    Ok(endpoint(url)?.timeout(REQUEST_TIMEOUT).connect_lazy())
+}
+
+fn endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
     let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| InvalidUrl {
         url: url.to_string(),
         reason: e.to_string(),
     })?;
-    Ok(endpoint
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .tcp_nodelay(true)
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true))
+}
+
+/// A lazily connecting channel for long-lived streams: no request deadline.
+pub fn stream_channel(url: &str) -> Result<Channel, InvalidUrl> {
+    Ok(endpoint(url)?
+        .http2_keep_alive_interval(std::time::Duration::from_secs(10))
+        .keep_alive_timeout(std::time::Duration::from_secs(10))
         .connect_lazy())
 }
 

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod event;
+pub mod server;
 mod ids;
 pub mod workflow;
 

@@ -1,0 +1,19 @@
+use edgeless_api::InstanceId;
+use uuid::Uuid;
+
+/// Why an event was not delivered.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// No instance with this id runs on its node (never started, or stopped).
+    #[error("no instance {0} on its node (unknown or stopped)")]
+    UnknownTarget(InstanceId),
+    /// The target's node is not a known peer.
+    #[error("node {0} is not a known peer")]
+    UnknownNode(Uuid),
+    /// The target's mailbox is full: it is not keeping up.
+    #[error("the mailbox of {0} is full")]
+    MailboxFull(InstanceId),
+    /// Too many events wait for the link to this peer.
+    #[error("the link to node {0} is congested or down")]
+    PeerCongested(Uuid),
+}

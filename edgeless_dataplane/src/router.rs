@@ -1,0 +1,171 @@
+//! The node's routing table: local mailboxes and peer links.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use edgeless_api::InstanceId;
+use edgeless_api::event::{Event, EventKind};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::handle::{DataplaneHandle, EventSender};
+use crate::{DeliveryError, MAILBOX_CAPACITY, PeerLink};
+
+/// Calls of one instance still waiting for their reply, by stream id.
+pub(crate) type PendingCalls = Arc<Mutex<HashMap<u64, oneshot::Sender<Event>>>>;
+
+struct Mailbox {
+    events: mpsc::Sender<Event>,
+    pending: PendingCalls,
+}
+
+struct Inner {
+    node_id: Uuid,
+    local: RwLock<HashMap<Uuid, Mailbox>>,
+    peers: RwLock<HashMap<Uuid, Arc<dyn PeerLink>>>,
+}
+
+/// The routing table of one node. Cheap to clone.
+#[derive(Clone)]
+pub struct Dataplane {
+    inner: Arc<Inner>,
+}
+
+impl Dataplane {
+    /// An empty dataplane for the node `node_id`.
+    pub fn new(node_id: Uuid) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                node_id,
+                local: RwLock::default(),
+                peers: RwLock::default(),
+            }),
+        }
+    }
+
+    /// The node this dataplane belongs to.
+    pub fn node_id(&self) -> Uuid {
+        self.inner.node_id
+    }
+
+    /// Creates the mailbox of a local instance. Events sent to `instance`
+    /// from now on wait in the returned handle until read.
+    pub fn register(&self, instance: InstanceId) -> DataplaneHandle {
+        let (tx, rx) = mpsc::channel(MAILBOX_CAPACITY);
+        let pending = PendingCalls::default();
+        let mailbox = Mailbox {
+            events: tx,
+            pending: pending.clone(),
+        };
+        write(&self.inner.local).insert(instance.function_id, mailbox);
+        DataplaneHandle::new(rx, EventSender::new(self.clone(), instance, pending))
+    }
+
+    /// Removes a local instance's mailbox; later events to it are reported as
+    /// undeliverable, and its unanswered calls fail.
+    pub fn unregister(&self, instance: InstanceId) {
+        write(&self.inner.local).remove(&instance.function_id);
+    }
+
+    /// Is `instance` a registered local instance?
+    pub fn is_local(&self, instance: &InstanceId) -> bool {
+        instance.node_id == self.inner.node_id
+            && read(&self.inner.local).contains_key(&instance.function_id)
+    }
+
+    /// Routes events for `node_id` through `link` (replacing any previous link).
+    pub fn add_peer(&self, node_id: Uuid, link: Arc<dyn PeerLink>) {
+        write(&self.inner.peers).insert(node_id, link);
+    }
+
+    /// Forgets the link to `node_id`.
+    pub fn remove_peer(&self, node_id: Uuid) {
+        write(&self.inner.peers).remove(&node_id);
+    }
+
+    /// Forgets every peer.
+    pub fn clear_peers(&self) {
+        write(&self.inner.peers).clear();
+    }
+
+    /// The nodes this dataplane has links to.
+    pub fn peers(&self) -> Vec<Uuid> {
+        read(&self.inner.peers).keys().copied().collect()
+    }
+
+    /// Sends an event towards its target, locally or through a peer link.
+    pub fn deliver(&self, event: Event) -> Result<(), DeliveryError> {
+        if event.target.node_id == self.inner.node_id {
+            return self.deliver_local(event);
+        }
+        let link = read(&self.inner.peers).get(&event.target.node_id).cloned();
+        match link {
+            Some(link) => link.send(event),
+            None => Err(DeliveryError::UnknownNode(event.target.node_id)),
+        }
+    }
+
+    /// Delivers an event that arrived from a peer. What cannot be delivered is
+    /// logged, and a call gets an error reply so its caller does not wait.
+    pub fn deliver_from_peer(&self, event: Event) {
+        let is_call = event.kind == EventKind::Call;
+        let (source, target, stream_id) = (event.source, event.target, event.stream_id);
+        if let Err(error) = self.deliver(event) {
+            tracing::warn!(%source, %target, %error, "event from a peer not delivered");
+            if is_call {
+                let reply = Event {
+                    target: source,
+                    source: target,
+                    stream_id,
+                    kind: EventKind::Err,
+                    payload: error.to_string().into(),
+                };
+                if let Err(error) = self.deliver(reply) {
+                    tracing::warn!(%source, %error, "error reply not delivered");
+                }
+            }
+        }
+    }
+
+    fn deliver_local(&self, event: Event) -> Result<(), DeliveryError> {
+        let local = read(&self.inner.local);
+        let Some(mailbox) = local.get(&event.target.function_id) else {
+            return Err(DeliveryError::UnknownTarget(event.target));
+        };
+        if event.is_reply() {
+            let waiter = lock(&mailbox.pending).remove(&event.stream_id);
+            match waiter {
+                Some(waiter) => {
+                    // The caller may have given up (deadline); that is fine.
+                    let _ = waiter.send(event);
+                }
+                None => tracing::debug!(
+                    target_instance = %event.target,
+                    stream_id = event.stream_id,
+                    "late or unexpected reply dropped"
+                ),
+            }
+            return Ok(());
+        }
+        let target = event.target;
+        mailbox.events.try_send(event).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => DeliveryError::MailboxFull(target),
+            mpsc::error::TrySendError::Closed(_) => DeliveryError::UnknownTarget(target),
+        })
+    }
+}
+
+// The locks guard plain maps and are never held across an await; a poisoned
+// lock only means another thread panicked mid-update of a map, which leaves
+// the map itself valid.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|e| e.into_inner())
+}

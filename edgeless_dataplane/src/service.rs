@@ -1,0 +1,54 @@
+//! The `FunctionInvocation` gRPC service: where peers' streams and injected
+//! events enter this node.
+
+use edgeless_api::event::Event;
+use edgeless_api::proto::{self, function_invocation_server::FunctionInvocation};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::Dataplane;
+
+/// Serves `FunctionInvocation` for one node.
+pub struct InvocationService {
+    dataplane: Dataplane,
+}
+
+impl InvocationService {
+    /// A service that delivers into `dataplane`.
+    pub fn new(dataplane: Dataplane) -> Self {
+        Self { dataplane }
+    }
+
+    /// The tonic server for this service.
+    pub fn into_server(self) -> proto::function_invocation_server::FunctionInvocationServer<Self> {
+        proto::function_invocation_server::FunctionInvocationServer::new(self)
+            .max_decoding_message_size(usize::MAX)
+    }
+}
+
+#[tonic::async_trait]
+impl FunctionInvocation for InvocationService {
+    async fn handle(&self, request: Request<proto::Event>) -> Result<Response<proto::Empty>, Status> {
+        let event = Event::try_from(request.into_inner())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        self.dataplane
+            .deliver(event)
+            .map_err(|e| Status::not_found(e.to_string()))?;
+        Ok(Response::new(proto::Empty {}))
+    }
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<proto::EventBatch>>,
+    ) -> Result<Response<proto::Empty>, Status> {
+        let mut batches = request.into_inner();
+        while let Some(batch) = batches.message().await? {
+            for event in batch.events {
+                match Event::try_from(event) {
+                    Ok(event) => self.dataplane.deliver_from_peer(event),
+                    Err(error) => tracing::warn!(%error, "malformed event from a peer dropped"),
+                }
+            }
+        }
+        Ok(Response::new(proto::Empty {}))
+    }
+}
