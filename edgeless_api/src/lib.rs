@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod daemon;
 pub mod event;
 pub mod server;
 mod ids;

@@ -1,0 +1,232 @@
+//! The node agent: owns the running instances and applies the
+//! orchestrator's requests (start, stop, patch, peers, reset).
+//!
+//! Starting an instance registers its mailbox before the request returns, so
+//! events sent to it from then on wait for it. When an instance ends on its
+//! own (a trap), its entry and mailbox are removed and later events to it are
+//! reported as undeliverable.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use edgeless_api::InstanceId;
+use edgeless_dataplane::{Dataplane, GrpcPeerLink};
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use crate::runtime::{InstanceContext, OutputMapping, StartError, StateStore, WasmRuntime};
+
+/// How long a stop waits for `handle_stop` to finish.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the agent refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The request itself is malformed.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The node cannot run this function type.
+    #[error("this node has no runtime for function type `{0}`")]
+    NoRuntime(String),
+    /// The instance could not be started.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// No such instance runs here.
+    #[error("no instance {0} on this node")]
+    NotFound(Uuid),
+    /// The id is already in use.
+    #[error("instance {0} already runs on this node")]
+    AlreadyRunning(Uuid),
+}
+
+/// What the agent needs to start a function.
+pub struct StartFunction {
+    /// The physical function id chosen by the orchestrator (nil: pick one).
+    pub function_id: Uuid,
+    /// `RUST_WASM` or `CONTAINER`.
+    pub function_type: String,
+    /// The class name, for logs.
+    pub class_id: String,
+    /// The code.
+    pub code: Vec<u8>,
+    /// The workflow, for logs.
+    pub workflow_id: String,
+    /// Key of the state kept across re-creations.
+    pub state_id: String,
+    /// The `init-payload` annotation.
+    pub init_payload: Option<Bytes>,
+}
+
+struct Instance {
+    outputs: OutputMapping,
+    stop: Option<oneshot::Sender<()>>,
+    finished: watch::Receiver<bool>,
+}
+
+struct Inner {
+    dataplane: Dataplane,
+    wasm: Option<WasmRuntime>,
+    instances: Mutex<HashMap<Uuid, Instance>>,
+    states: StateStore,
+    /// Links to peers, so a re-added peer with the same URL keeps its link.
+    peer_urls: Mutex<HashMap<Uuid, String>>,
+}
+
+/// The node agent. Cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+impl Agent {
+    /// An agent with no instances.
+    pub fn new(dataplane: Dataplane, wasm: Option<WasmRuntime>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                dataplane,
+                wasm,
+                instances: Mutex::default(),
+                states: StateStore::default(),
+                peer_urls: Mutex::default(),
+            }),
+        }
+    }
+
+    fn instances(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Instance>> {
+        self.inner.instances.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ids of the running instances.
+    pub fn instance_ids(&self) -> Vec<Uuid> {
+        self.instances().keys().copied().collect()
+    }
+
+    /// Starts a function instance; returns its physical id once its mailbox
+    /// exists. `handle_init` runs right after, in the instance's task.
+    pub async fn start_function(&self, request: StartFunction) -> Result<InstanceId, AgentError> {
+        let function_id = if request.function_id.is_nil() {
+            Uuid::new_v4()
+        } else {
+            request.function_id
+        };
+        let id = InstanceId {
+            node_id: self.inner.dataplane.node_id(),
+            function_id,
+        };
+        let runtime = match request.function_type.as_str() {
+            edgeless_api::RUST_WASM => self.inner.wasm.as_ref(),
+            _ => None,
+        }
+        .ok_or_else(|| AgentError::NoRuntime(request.function_type.clone()))?;
+        if self.instances().contains_key(&function_id) {
+            return Err(AgentError::AlreadyRunning(function_id));
+        }
+        let (outputs, table) = crate::runtime::outputs_pair();
+        let context = InstanceContext {
+            id,
+            workflow_id: request.workflow_id,
+            class_id: request.class_id,
+            init_payload: request.init_payload,
+            state: (self.inner.states.clone(), request.state_id),
+            dataplane: self.inner.dataplane.register(id),
+            outputs: table,
+        };
+        let running = match runtime.start(&request.code, context).await {
+            Ok(running) => running,
+            Err(error) => {
+                self.inner.dataplane.unregister(id);
+                return Err(error.into());
+            }
+        };
+        let (done_tx, done_rx) = watch::channel(false);
+        self.instances().insert(
+            function_id,
+            Instance {
+                outputs,
+                stop: Some(running.stop),
+                finished: done_rx,
+            },
+        );
+        // Whatever ends the task (stop, trap), the instance is then gone.
+        let agent = self.clone();
+        tokio::spawn(async move {
+            let _ = running.task.await;
+            agent.inner.dataplane.unregister(id);
+            let _ = done_tx.send(true);
+            let mut instances = agent.instances();
+            if instances.get(&function_id).is_some_and(|i| i.stop.is_some()) {
+                tracing::warn!(instance = %id, "instance ended without being stopped");
+            }
+            instances.remove(&function_id);
+        });
+        tracing::info!(instance = %id, "function instance started");
+        Ok(id)
+    }
+
+    /// Stops an instance: `handle_stop` runs, then its mailbox is removed.
+    pub async fn stop(&self, function_id: Uuid) -> Result<(), AgentError> {
+        let (stop, mut finished) = {
+            let mut instances = self.instances();
+            let instance = instances
+                .get_mut(&function_id)
+                .ok_or(AgentError::NotFound(function_id))?;
+            (instance.stop.take(), instance.finished.clone())
+        };
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(STOP_GRACE, finished.wait_for(|done| *done)).await.is_err() {
+            tracing::warn!(%function_id, "instance did not stop within {STOP_GRACE:?}");
+        }
+        tracing::info!(%function_id, "function instance stopped");
+        Ok(())
+    }
+
+    /// Replaces an instance's output mapping.
+    pub fn patch(&self, function_id: Uuid, mapping: HashMap<String, Vec<InstanceId>>) -> Result<(), AgentError> {
+        let instances = self.instances();
+        let instance = instances.get(&function_id).ok_or(AgentError::NotFound(function_id))?;
+        instance.outputs.patch(mapping);
+        Ok(())
+    }
+
+    /// Adds (or replaces) the dataplane link to a peer node.
+    pub fn add_peer(&self, node_id: Uuid, invocation_url: &str) -> Result<(), AgentError> {
+        if node_id == self.inner.dataplane.node_id() {
+            return Ok(());
+        }
+        let mut urls = self.inner.peer_urls.lock().unwrap_or_else(|e| e.into_inner());
+        if urls.get(&node_id).map(String::as_str) == Some(invocation_url) {
+            return Ok(());
+        }
+        let link = GrpcPeerLink::connect(node_id, invocation_url)
+            .map_err(|e| AgentError::Invalid(e.to_string()))?;
+        self.inner.dataplane.add_peer(node_id, Arc::new(link));
+        urls.insert(node_id, invocation_url.to_string());
+        tracing::info!(peer = %node_id, url = invocation_url, "peer added");
+        Ok(())
+    }
+
+    /// Removes the link to a peer.
+    pub fn remove_peer(&self, node_id: Uuid) {
+        self.inner.peer_urls.lock().unwrap_or_else(|e| e.into_inner()).remove(&node_id);
+        self.inner.dataplane.remove_peer(node_id);
+        tracing::info!(peer = %node_id, "peer removed");
+    }
+
+    /// Removes every peer.
+    pub fn clear_peers(&self) {
+        self.inner.peer_urls.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.inner.dataplane.clear_peers();
+    }
+
+    /// Stops every instance and forgets every peer: back to a clean node.
+    pub async fn reset(&self) {
+        for function_id in self.instance_ids() {
+            let _ = self.stop(function_id).await;
+        }
+        self.clear_peers();
+    }
+}

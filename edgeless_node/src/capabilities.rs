@@ -1,0 +1,68 @@
+//! What the node reports about itself: detected hardware, overridden by
+//! `[user_node_capabilities]`.
+
+use edgeless_api::proto::NodeCapabilities;
+
+use crate::Config;
+
+/// The capabilities of this node.
+pub fn detect(config: &Config) -> NodeCapabilities {
+    let user = &config.user_node_capabilities;
+    let cpus = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mut runtimes = Vec::new();
+    if config.wasm_runtime.enabled {
+        runtimes.push(edgeless_api::RUST_WASM.to_string());
+    }
+    NodeCapabilities {
+        num_cpus: user.num_cpus.unwrap_or(cpus),
+        num_cores: user.num_cores.unwrap_or(cpus),
+        model_name_cpu: user
+            .model_name_cpu
+            .clone()
+            .unwrap_or_else(|| field(&cpuinfo, "model name").unwrap_or_default()),
+        mem_size: user.mem_size.unwrap_or_else(|| {
+            field(&meminfo, "MemTotal")
+                .and_then(|v| v.trim_end_matches(" kB").trim().parse::<u64>().ok())
+                .map(|kb| kb / 1024)
+                .unwrap_or(0)
+        }),
+        labels: user.labels.clone(),
+        is_tee_running: user.is_tee_running,
+        has_tpm: user.has_tpm,
+        runtimes,
+        ..Default::default()
+    }
+}
+
+/// The value of the first `key: value` line of a /proc file.
+fn field(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .find(|line| line.starts_with(key))
+        .and_then(|line| line.split_once(':'))
+        .map(|(_, value)| value.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_values_override_detection() {
+        let mut config = Config::default();
+        config.user_node_capabilities.num_cpus = Some(64);
+        config.user_node_capabilities.labels = vec!["gpu".into()];
+        let caps = detect(&config);
+        assert_eq!(caps.num_cpus, 64);
+        assert_eq!(caps.labels, vec!["gpu"]);
+        assert_eq!(caps.runtimes, vec!["RUST_WASM"]);
+        assert!(caps.num_cores >= 1);
+    }
+
+    #[test]
+    fn proc_fields_are_read() {
+        assert_eq!(field("MemTotal:  2048 kB\n", "MemTotal").as_deref(), Some("2048 kB"));
+        assert_eq!(field("x: 1\n", "y"), None);
+    }
+}

@@ -1,0 +1,147 @@
+//! The node's configuration file (`node.toml`). Every field has a default,
+//! so a node also runs with no file at all; `-t FILE` writes the commented
+//! template in `default.toml` with a fresh node id.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The commented template; `NODE_ID` is replaced by a fresh UUID.
+const TEMPLATE: &str = include_str!("default.toml");
+
+/// A node's configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Identity, addresses and registration.
+    pub general: General,
+    /// The WebAssembly runtime.
+    pub wasm_runtime: WasmRuntime,
+    /// Capabilities reported to the orchestrator, overriding detection.
+    pub user_node_capabilities: UserNodeCapabilities,
+}
+
+/// Identity, addresses and registration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct General {
+    /// Unique in the domain.
+    pub node_id: Uuid,
+    /// Where the agent API listens.
+    pub agent_url: String,
+    /// The agent URL given to the orchestrator (empty: `agent_url`).
+    pub agent_url_announced: String,
+    /// Where the dataplane listens.
+    pub invocation_url: String,
+    /// The dataplane URL given to peers (empty: `invocation_url`).
+    pub invocation_url_announced: String,
+    /// The orchestrator's node registration URL.
+    pub node_register_url: String,
+    /// Seconds between registrations; the orchestrator drops a node after
+    /// two missed periods.
+    pub subscription_refresh_interval_sec: u64,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        Self {
+            node_id: Uuid::new_v4(),
+            agent_url: "http://127.0.0.1:7005".into(),
+            agent_url_announced: String::new(),
+            invocation_url: "http://127.0.0.1:7006".into(),
+            invocation_url_announced: String::new(),
+            node_register_url: "http://127.0.0.1:7004".into(),
+            subscription_refresh_interval_sec: 2,
+        }
+    }
+}
+
+/// The WebAssembly runtime.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WasmRuntime {
+    /// Offer the `RUST_WASM` function type.
+    pub enabled: bool,
+}
+
+impl Default for WasmRuntime {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// Capabilities reported to the orchestrator. Unset values are detected.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserNodeCapabilities {
+    /// Labels used by `label_match_all` annotations.
+    pub labels: Vec<String>,
+    /// The node runs in a trusted execution environment.
+    pub is_tee_running: bool,
+    /// The node has a TPM.
+    pub has_tpm: bool,
+    /// Overrides the detected number of CPUs.
+    pub num_cpus: Option<u32>,
+    /// Overrides the detected number of cores.
+    pub num_cores: Option<u32>,
+    /// Overrides the detected CPU model.
+    pub model_name_cpu: Option<String>,
+    /// Overrides the detected memory size (MiB).
+    pub mem_size: Option<u64>,
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        edgeless_api::daemon::load_config(path)
+    }
+
+    /// Parses a configuration.
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The commented template with a fresh node id.
+    pub fn template() -> String {
+        TEMPLATE.replace("NODE_ID", &Uuid::new_v4().to_string())
+    }
+
+    /// The agent URL announced to the orchestrator.
+    pub fn announced_agent_url(&self) -> &str {
+        announced(&self.general.agent_url_announced, &self.general.agent_url)
+    }
+
+    /// The dataplane URL announced to peers.
+    pub fn announced_invocation_url(&self) -> &str {
+        announced(&self.general.invocation_url_announced, &self.general.invocation_url)
+    }
+}
+
+fn announced<'a>(announced: &'a str, bound: &'a str) -> &'a str {
+    if announced.is_empty() { bound } else { announced }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses_to_the_defaults() {
+        let parsed = Config::parse(&Config::template()).unwrap();
+        let mut expected = Config::default();
+        expected.general.node_id = parsed.general.node_id;
+        assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse("[general]\nagent_ulr = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `agent_ulr`"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let parsed = Config::parse("").unwrap();
+        assert_eq!(parsed.general.agent_url, "http://127.0.0.1:7005");
+        assert!(parsed.wasm_runtime.enabled);
+    }
+}

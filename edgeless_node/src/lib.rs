@@ -1,0 +1,53 @@
+//! The edgeless node: runs function instances, carries their events, and
+//! registers with the domain's orchestrator.
+//!
+//! [`run`] composes the parts: the [`agent::Agent`] (which owns the running
+//! instances), the WASM runtime, the dataplane server, the agent's gRPC
+//! service and the registration loop. Read `agent.rs` first.
+
+pub mod agent;
+mod capabilities;
+pub mod config;
+mod registration;
+pub mod runtime;
+mod service;
+
+pub use config::Config;
+
+use anyhow::Context;
+use edgeless_api::server;
+use edgeless_dataplane::{Dataplane, InvocationService};
+use tokio_util::sync::CancellationToken;
+
+/// Runs a node until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let general = &config.general;
+    let agent_listener = server::bind(&general.agent_url).await?;
+    let invocation_listener = server::bind(&general.invocation_url).await?;
+    let dataplane = Dataplane::new(general.node_id);
+    let runtime = if config.wasm_runtime.enabled {
+        Some(runtime::WasmRuntime::new()?)
+    } else {
+        None
+    };
+    let agent = agent::Agent::new(dataplane.clone(), runtime);
+    tracing::info!(node_id = %general.node_id, agent = %general.agent_url, invocation = %general.invocation_url, "node started");
+
+    let invocation = tonic::transport::Server::builder()
+        .add_service(InvocationService::new(dataplane).into_server())
+        .serve_with_incoming_shutdown(server::incoming(invocation_listener), shutdown.clone().cancelled_owned());
+    let agent_server = tonic::transport::Server::builder()
+        .add_service(service::function_instance_server(agent.clone()))
+        .add_service(service::resource_configuration_server(agent.clone()))
+        .add_service(service::node_management_server(agent.clone()))
+        .serve_with_incoming_shutdown(server::incoming(agent_listener), shutdown.clone().cancelled_owned());
+    let registration = registration::run(&config, shutdown.clone());
+
+    let result = tokio::select! {
+        r = invocation => r.context("dataplane server failed"),
+        r = agent_server => r.context("agent server failed"),
+        r = registration => r,
+    };
+    agent.reset().await;
+    result
+}

@@ -1,0 +1,57 @@
+//! Keeps the node registered at its orchestrator: an `UpdateNode` at start
+//! and every refresh period, carrying a deadline (two periods ahead) and a
+//! per-process nonce so the orchestrator notices a restart.
+
+use std::time::Duration;
+
+use edgeless_api::proto::{self, node_registration_client::NodeRegistrationClient};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Config, capabilities};
+
+/// Registers until `shutdown`; failures are logged and retried.
+pub async fn run(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let url = &config.general.node_register_url;
+    let mut client = NodeRegistrationClient::new(edgeless_api::client::channel(url)?);
+    let period = Duration::from_secs(config.general.subscription_refresh_interval_sec.max(1));
+    let nonce: u64 = rand::random();
+    let capabilities = capabilities::detect(config);
+    let mut registered = false;
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        let request = proto::UpdateNodeRequest {
+            node_id: config.general.node_id.to_string(),
+            agent_url: config.announced_agent_url().to_string(),
+            invocation_url: config.announced_invocation_url().to_string(),
+            resource_providers: Vec::new(),
+            capabilities: Some(capabilities.clone()),
+            refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
+            nonce,
+        };
+        match client.update_node(request).await {
+            Ok(response) if response.get_ref().error.is_empty() => {
+                if !registered {
+                    tracing::info!(orchestrator = %url, "registered with the orchestrator");
+                    registered = true;
+                }
+            }
+            Ok(response) => {
+                tracing::error!(orchestrator = %url, error = %response.get_ref().error, "registration refused");
+                registered = false;
+            }
+            Err(status) => {
+                if registered {
+                    tracing::warn!(orchestrator = %url, error = %status.message(), "orchestrator unreachable; retrying");
+                } else {
+                    tracing::debug!(orchestrator = %url, error = %status.message(), "orchestrator not reachable yet");
+                }
+                registered = false;
+            }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The host side of the function ABI: the imports of module `edgeless` that
+//! a WASM function calls (cast, call, delayed_cast, sync, log, slf), and the
+//! guest memory access they need. The guest side is `edgeless_function::abi`.
+//!
+//! A bad pointer from the guest is a trap of that instance, never a panic of
+//! the node. A send that fails returns a non-zero code to the guest and is
+//! logged with the reason.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use edgeless_api::InstanceId;
+use edgeless_dataplane::{CallOutcome, EventSender};
+use tokio::task::JoinSet;
+use wasmtime::{Caller, Linker, Memory, TypedFunc, format_err};
+
+use super::{OutputTable, StateStore};
+
+/// How long a call waits for its reply.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a send waits for the instance's first output mapping.
+pub const MAPPING_WAIT: Duration = Duration::from_secs(10);
+
+/// Return codes of `call` and `call_raw`.
+const CALL_NO_REPLY: i32 = 0;
+const CALL_REPLY: i32 = 1;
+const CALL_ERR: i32 = 2;
+
+/// The state of one instance, as its host functions see it.
+pub struct HostState {
+    pub id: InstanceId,
+    pub workflow_id: String,
+    pub class_id: String,
+    pub sender: EventSender,
+    pub outputs: OutputTable,
+    pub state: (StateStore, String),
+    /// Set right after instantiation.
+    pub exports: Option<GuestMemory>,
+    /// Delayed casts not yet sent; aborted when the instance stops.
+    pub timers: JoinSet<()>,
+}
+
+/// The guest's memory and allocator.
+#[derive(Clone)]
+pub struct GuestMemory {
+    pub memory: Memory,
+    pub alloc: TypedFunc<u32, u32>,
+    pub free: TypedFunc<(u32, u32), ()>,
+}
+
+fn exports(caller: &Caller<'_, HostState>) -> wasmtime::Result<GuestMemory> {
+    caller
+        .data()
+        .exports
+        .clone()
+        .ok_or_else(|| format_err!("guest memory not ready"))
+}
+
+/// Copies `len` bytes at `ptr` out of the guest.
+fn read_bytes(caller: &Caller<'_, HostState>, ptr: u32, len: u32) -> wasmtime::Result<Vec<u8>> {
+    let memory = exports(caller)?.memory;
+    let start = ptr as usize;
+    memory
+        .data(caller)
+        .get(start..start + len as usize)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| format_err!("guest buffer {ptr}+{len} is outside its memory"))
+}
+
+fn read_string(caller: &Caller<'_, HostState>, ptr: u32, len: u32) -> wasmtime::Result<String> {
+    String::from_utf8(read_bytes(caller, ptr, len)?).map_err(|_| format_err!("a name is not UTF-8"))
+}
+
+fn read_instance_id(caller: &Caller<'_, HostState>, ptr: u32) -> wasmtime::Result<InstanceId> {
+    let bytes: [u8; 32] = read_bytes(caller, ptr, 32)?
+        .try_into()
+        .map_err(|_| format_err!("bad instance id"))?;
+    Ok(InstanceId::from_bytes(&bytes))
+}
+
+fn write_bytes(caller: &mut Caller<'_, HostState>, ptr: u32, bytes: &[u8]) -> wasmtime::Result<()> {
+    let memory = exports(caller)?.memory;
+    memory
+        .write(caller, ptr as usize, bytes)
+        .map_err(|_| format_err!("guest buffer {ptr} is outside its memory"))
+}
+
+/// Copies `bytes` into a fresh guest buffer; returns its pointer (0 if empty).
+pub async fn copy_into_guest<T: AsGuest>(store: &mut T, bytes: &[u8]) -> wasmtime::Result<u32> {
+    if bytes.is_empty() {
+        return Ok(0);
+    }
+    let guest = store.guest()?;
+    let ptr = guest.alloc.call_async(store.context(), bytes.len() as u32).await?;
+    if ptr == 0 {
+        return Err(format_err!("the guest could not allocate {} bytes", bytes.len()));
+    }
+    guest
+        .memory
+        .write(store.context(), ptr as usize, bytes)
+        .map_err(|_| format_err!("the guest allocator returned a bad pointer"))?;
+    Ok(ptr)
+}
+
+/// Both a `Store` and a `Caller` can copy into the guest.
+pub trait AsGuest {
+    fn guest(&self) -> wasmtime::Result<GuestMemory>;
+    fn context(&mut self) -> wasmtime::StoreContextMut<'_, HostState>;
+}
+
+impl AsGuest for wasmtime::Store<HostState> {
+    fn guest(&self) -> wasmtime::Result<GuestMemory> {
+        self.data().exports.clone().ok_or_else(|| format_err!("guest memory not ready"))
+    }
+    fn context(&mut self) -> wasmtime::StoreContextMut<'_, HostState> {
+        wasmtime::AsContextMut::as_context_mut(self)
+    }
+}
+
+impl AsGuest for Caller<'_, HostState> {
+    fn guest(&self) -> wasmtime::Result<GuestMemory> {
+        exports(self)
+    }
+    fn context(&mut self) -> wasmtime::StoreContextMut<'_, HostState> {
+        wasmtime::AsContextMut::as_context_mut(self)
+    }
+}
+
+impl HostState {
+    /// Where an output name leads: `self`, or the mapped target.
+    async fn resolve(&self, output: &str) -> Option<InstanceId> {
+        if output == "self" {
+            return Some(self.id);
+        }
+        match self.outputs.resolve(output, MAPPING_WAIT).await {
+            Ok(target) => Some(target),
+            Err(error) => {
+                tracing::warn!(instance = %self.id, %error, "event dropped");
+                None
+            }
+        }
+    }
+
+    fn cast(&self, target: InstanceId, payload: Bytes) -> i32 {
+        match self.sender.cast(target, payload) {
+            Ok(()) => 0,
+            Err(error) => {
+                tracing::warn!(instance = %self.id, %error, "cast not delivered");
+                1
+            }
+        }
+    }
+
+    fn log(&self, level: i32, target: &str, message: &str) {
+        let (id, class) = (&self.id, &self.class_id);
+        let workflow = &self.workflow_id;
+        match level {
+            1 => tracing::error!(instance = %id, class, workflow, target, "{message}"),
+            2 => tracing::warn!(instance = %id, class, workflow, target, "{message}"),
+            3 => tracing::info!(instance = %id, class, workflow, target, "{message}"),
+            4 => tracing::debug!(instance = %id, class, workflow, target, "{message}"),
+            _ => tracing::trace!(instance = %id, class, workflow, target, "{message}"),
+        }
+    }
+}
+
+/// Writes a call's outcome for the guest: the reply into a new guest buffer
+/// whose pointer and length go to `out_ptr`.
+async fn finish_call(
+    caller: &mut Caller<'_, HostState>,
+    outcome: CallOutcome,
+    out_ptr: u32,
+) -> wasmtime::Result<i32> {
+    match outcome {
+        CallOutcome::NoReply => Ok(CALL_NO_REPLY),
+        CallOutcome::Err(error) => {
+            tracing::debug!(instance = %caller.data().id, %error, "call failed");
+            Ok(CALL_ERR)
+        }
+        CallOutcome::Reply(bytes) => {
+            let ptr = copy_into_guest(caller, &bytes).await?;
+            let mut slot = [0u8; 8];
+            slot[..4].copy_from_slice(&ptr.to_le_bytes());
+            slot[4..].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+            write_bytes(caller, out_ptr, &slot)?;
+            Ok(CALL_REPLY)
+        }
+    }
+}
+
+/// Defines every import of module `edgeless`.
+pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap_async(
+        "edgeless",
+        "cast",
+        |caller: Caller<'_, HostState>, (alias_ptr, alias_len, msg_ptr, msg_len): (u32, u32, u32, u32)| {
+            Box::new(async move {
+                let alias = read_string(&caller, alias_ptr, alias_len)?;
+                let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
+                let state = caller.data();
+                Ok(match state.resolve(&alias).await {
+                    Some(target) => state.cast(target, payload),
+                    None => 1,
+                })
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "edgeless",
+        "cast_raw",
+        |caller: Caller<'_, HostState>, id_ptr: u32, msg_ptr: u32, msg_len: u32| -> wasmtime::Result<i32> {
+            let target = read_instance_id(&caller, id_ptr)?;
+            let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
+            Ok(caller.data().cast(target, payload))
+        },
+    )?;
+    linker.func_wrap_async(
+        "edgeless",
+        "call",
+        |mut caller: Caller<'_, HostState>,
+         (alias_ptr, alias_len, msg_ptr, msg_len, out_ptr): (u32, u32, u32, u32, u32)| {
+            Box::new(async move {
+                let alias = read_string(&caller, alias_ptr, alias_len)?;
+                let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
+                let Some(target) = caller.data().resolve(&alias).await else {
+                    return Ok(CALL_ERR);
+                };
+                let outcome = caller.data().sender.call(target, payload, CALL_DEADLINE).await;
+                finish_call(&mut caller, outcome, out_ptr).await
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        "edgeless",
+        "call_raw",
+        |mut caller: Caller<'_, HostState>, (id_ptr, msg_ptr, msg_len, out_ptr): (u32, u32, u32, u32)| {
+            Box::new(async move {
+                let target = read_instance_id(&caller, id_ptr)?;
+                let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
+                let outcome = caller.data().sender.call(target, payload, CALL_DEADLINE).await;
+                finish_call(&mut caller, outcome, out_ptr).await
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        "edgeless",
+        "delayed_cast",
+        |mut caller: Caller<'_, HostState>,
+         (delay_ms, alias_ptr, alias_len, msg_ptr, msg_len): (u64, u32, u32, u32, u32)| {
+            Box::new(async move {
+                let alias = read_string(&caller, alias_ptr, alias_len)?;
+                let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
+                let Some(target) = caller.data().resolve(&alias).await else {
+                    return Ok(1);
+                };
+                let state = caller.data_mut();
+                let sender = state.sender.clone();
+                let id = state.id;
+                state.timers.spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    if let Err(error) = sender.cast(target, payload) {
+                        tracing::warn!(instance = %id, %error, "delayed cast not delivered");
+                    }
+                });
+                // Forget timers that already fired, so the set stays small.
+                while state.timers.try_join_next().is_some() {}
+                Ok(0i32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "edgeless",
+        "sync",
+        |caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<()> {
+            let bytes = Bytes::from(read_bytes(&caller, ptr, len)?);
+            let (store, key) = &caller.data().state;
+            store
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), bytes);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "edgeless",
+        "log",
+        |caller: Caller<'_, HostState>,
+         level: i32,
+         target_ptr: u32,
+         target_len: u32,
+         msg_ptr: u32,
+         msg_len: u32|
+         -> wasmtime::Result<()> {
+            let target = String::from_utf8_lossy(&read_bytes(&caller, target_ptr, target_len)?).into_owned();
+            let message = String::from_utf8_lossy(&read_bytes(&caller, msg_ptr, msg_len)?).into_owned();
+            caller.data().log(level, &target, &message);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "edgeless",
+        "slf",
+        |mut caller: Caller<'_, HostState>, out_ptr: u32| -> wasmtime::Result<()> {
+            let id = caller.data().id.to_bytes();
+            write_bytes(&mut caller, out_ptr, &id)
+        },
+    )?;
+    Ok(())
+}

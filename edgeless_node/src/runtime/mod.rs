@@ -1,0 +1,50 @@
+//! Function runtimes. A runtime turns a start request into a running
+//! instance: a task that reads the instance's mailbox and drives its code.
+//! Only WebAssembly exists so far ([`WasmRuntime`]); every runtime gets the
+//! same [`InstanceContext`].
+
+mod host;
+mod outputs;
+mod wasm;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use edgeless_api::InstanceId;
+use edgeless_dataplane::DataplaneHandle;
+
+pub use outputs::{OutputMapping, OutputTable, output_mapping as outputs_pair};
+pub use wasm::{RunningInstance, WasmRuntime};
+
+/// States saved by `sync`, by state id, kept for re-created instances.
+pub type StateStore = Arc<Mutex<HashMap<String, Bytes>>>;
+
+/// Everything a runtime needs to start one instance.
+pub struct InstanceContext {
+    /// The physical id.
+    pub id: InstanceId,
+    /// The workflow it belongs to (for logs).
+    pub workflow_id: String,
+    /// The function class (for logs).
+    pub class_id: String,
+    /// The `init-payload` annotation.
+    pub init_payload: Option<Bytes>,
+    /// Where `sync` stores state, and the key.
+    pub state: (StateStore, String),
+    /// The instance's mailbox and sender.
+    pub dataplane: DataplaneHandle,
+    /// Where its output channels lead (set by patches).
+    pub outputs: OutputTable,
+}
+
+/// Why an instance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The code is not a valid module, or does not fit the function ABI.
+    #[error("invalid function code: {0}")]
+    BadCode(String),
+    /// The code trapped while being instantiated.
+    #[error("the instance could not be created: {0}")]
+    Instantiate(String),
+}

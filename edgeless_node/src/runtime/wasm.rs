@@ -1,0 +1,277 @@
+//! The WebAssembly runtime: one wasmtime engine per node, modules compiled
+//! once per distinct code and kept as `InstancePre`, one store per instance.
+//!
+//! Each instance is a task that takes one event at a time from its mailbox
+//! and calls the matching guest export. A trap ends the instance (and is
+//! logged with its cause); it never takes the node down.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use edgeless_api::event::{Event, EventKind};
+use edgeless_dataplane::{CallOutcome, DataplaneHandle};
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, TypedFunc};
+
+use super::host::{GuestMemory, HostState, copy_into_guest, define_imports};
+use super::{InstanceContext, StartError};
+
+/// The exports every function module must have, with their meaning.
+const REQUIRED_EXPORTS: &[&str] = &[
+    "memory",
+    "edgeless_alloc",
+    "edgeless_free",
+    "handle_init",
+    "handle_cast",
+    "handle_call",
+    "handle_stop",
+];
+
+/// Runs WASM functions.
+pub struct WasmRuntime {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    /// Compiled and linked modules by hash of their code.
+    modules: Mutex<HashMap<u64, InstancePre<HostState>>>,
+}
+
+/// The guest's entry points, looked up once per instance.
+struct Entry {
+    init: TypedFunc<(u32, i32, u32, i32), ()>,
+    cast: TypedFunc<(u32, u32, u32), ()>,
+    call: TypedFunc<(u32, u32, u32, u32), i32>,
+    stop: TypedFunc<(), ()>,
+}
+
+/// A started instance: stop it by sending on `stop`; `task` ends when it has.
+pub struct RunningInstance {
+    pub stop: oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl WasmRuntime {
+    /// A runtime with its own engine.
+    pub fn new() -> anyhow::Result<Self> {
+        let engine = Engine::new(&wasmtime::Config::new())
+            .map_err(|e| anyhow::anyhow!("cannot create the WASM engine: {e:#}"))?;
+        let mut linker = Linker::new(&engine);
+        define_imports(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            modules: Mutex::default(),
+        })
+    }
+
+    /// Compiles `code` (or takes it from the cache) and checks that it fits
+    /// the function ABI.
+    async fn prepare(&self, code: &[u8]) -> Result<InstancePre<HostState>, StartError> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        code.hash(&mut hasher);
+        let key = hasher.finish();
+        if let Some(pre) = self.cached(key) {
+            return Ok(pre);
+        }
+        let engine = self.engine.clone();
+        let linker = self.linker.clone();
+        let code = code.to_vec();
+        let pre = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+            let module = Module::new(&engine, &code).map_err(|e| StartError::BadCode(format!("{e:#}")))?;
+            for name in REQUIRED_EXPORTS {
+                if module.get_export(name).is_none() {
+                    return Err(StartError::BadCode(format!(
+                        "the module does not export `{name}` (was it built with edgeless_function::export!?)"
+                    )));
+                }
+            }
+            linker
+                .instantiate_pre(&module)
+                .map_err(|e| StartError::BadCode(format!("{e:#}")))
+        })
+        .await
+        .map_err(|e| StartError::BadCode(format!("compilation failed: {e}")))??;
+        self.modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, pre.clone());
+        Ok(pre)
+    }
+
+    fn cached(&self, key: u64) -> Option<InstancePre<HostState>> {
+        self.modules.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+    }
+
+    /// Creates the instance and starts its task, which runs `handle_init`
+    /// and then serves its mailbox.
+    pub async fn start(&self, code: &[u8], context: InstanceContext) -> Result<RunningInstance, StartError> {
+        let pre = self.prepare(code).await?;
+        let InstanceContext {
+            id,
+            workflow_id,
+            class_id,
+            init_payload,
+            state,
+            dataplane,
+            outputs,
+        } = context;
+        let saved_state = state.0.lock().unwrap_or_else(|e| e.into_inner()).get(&state.1).cloned();
+        let host = HostState {
+            id,
+            workflow_id,
+            class_id,
+            sender: dataplane.sender().clone(),
+            outputs,
+            state,
+            exports: None,
+            timers: JoinSet::new(),
+        };
+        let mut store = Store::new(&self.engine, host);
+        let instantiate = |e: wasmtime::Error| StartError::Instantiate(format!("{e:#}"));
+        let instance = pre.instantiate_async(&mut store).await.map_err(instantiate)?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| StartError::BadCode("`memory` is not a memory".into()))?;
+        let bad_signature = |e: wasmtime::Error| StartError::BadCode(format!("an export has the wrong type: {e:#}"));
+        store.data_mut().exports = Some(GuestMemory {
+            memory,
+            alloc: instance.get_typed_func(&mut store, "edgeless_alloc").map_err(bad_signature)?,
+            free: instance.get_typed_func(&mut store, "edgeless_free").map_err(bad_signature)?,
+        });
+        let entry = Entry {
+            init: instance.get_typed_func(&mut store, "handle_init").map_err(bad_signature)?,
+            cast: instance.get_typed_func(&mut store, "handle_cast").map_err(bad_signature)?,
+            call: instance.get_typed_func(&mut store, "handle_call").map_err(bad_signature)?,
+            stop: instance.get_typed_func(&mut store, "handle_stop").map_err(bad_signature)?,
+        };
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(run_instance(store, entry, dataplane, stop_rx, init_payload, saved_state));
+        Ok(RunningInstance { stop: stop_tx, task })
+    }
+}
+
+/// The life of one instance: init, then one event at a time until stopped,
+/// unregistered or failed.
+async fn run_instance(
+    mut store: Store<HostState>,
+    entry: Entry,
+    mut dataplane: DataplaneHandle,
+    mut stop: oneshot::Receiver<()>,
+    init_payload: Option<Bytes>,
+    saved_state: Option<Bytes>,
+) {
+    let id = store.data().id;
+    if let Err(error) = init(&mut store, &entry, init_payload, saved_state).await {
+        tracing::error!(instance = %id, error = %format!("{error:#}"), "handle_init failed; instance stopped");
+        return;
+    }
+    tracing::debug!(instance = %id, "instance ready");
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stop => {
+                if let Err(error) = entry.stop.call_async(&mut store, ()).await {
+                    tracing::warn!(instance = %id, error = %format!("{error:#}"), "handle_stop failed");
+                }
+                break;
+            }
+            event = dataplane.receive_next() => {
+                let Some(event) = event else { break };
+                if let Err(error) = handle_event(&mut store, &entry, &dataplane, event).await {
+                    tracing::error!(instance = %id, error = %format!("{error:#}"), "function failed; instance stopped");
+                    break;
+                }
+            }
+        }
+    }
+    store.data_mut().timers.abort_all();
+    tracing::info!(instance = %id, "instance ended");
+}
+
+async fn init(
+    store: &mut Store<HostState>,
+    entry: &Entry,
+    payload: Option<Bytes>,
+    state: Option<Bytes>,
+) -> wasmtime::Result<()> {
+    async fn optional(store: &mut Store<HostState>, bytes: &Option<Bytes>) -> wasmtime::Result<(u32, i32)> {
+        match bytes {
+            None => Ok((0, -1)),
+            Some(bytes) => Ok((copy_into_guest(store, bytes).await?, bytes.len() as i32)),
+        }
+    }
+    let (payload_ptr, payload_len) = optional(store, &payload).await?;
+    let (state_ptr, state_len) = optional(store, &state).await?;
+    entry
+        .init
+        .call_async(store, (payload_ptr, payload_len, state_ptr, state_len))
+        .await
+}
+
+async fn handle_event(
+    store: &mut Store<HostState>,
+    entry: &Entry,
+    dataplane: &DataplaneHandle,
+    event: Event,
+) -> wasmtime::Result<()> {
+    let src_ptr = copy_into_guest(store, &event.source.to_bytes()).await?;
+    let msg_ptr = copy_into_guest(store, &event.payload).await?;
+    let msg_len = event.payload.len() as u32;
+    match event.kind {
+        EventKind::Cast => entry.cast.call_async(&mut *store, (src_ptr, msg_ptr, msg_len)).await,
+        EventKind::Call => {
+            let out_ptr = copy_into_guest(store, &[0u8; 8]).await?;
+            let result = entry.call.call_async(&mut *store, (src_ptr, msg_ptr, msg_len, out_ptr)).await;
+            let outcome = match &result {
+                Ok(code) => take_call_result(store, *code, out_ptr).await?,
+                Err(_) => CallOutcome::Err("the callee failed".to_string()),
+            };
+            free(store, out_ptr, 8).await?;
+            if let Err(error) = dataplane.sender().reply(&event, outcome) {
+                tracing::warn!(instance = %event.target, %error, "reply not delivered");
+            }
+            result.map(|_| ())
+        }
+        // Replies are routed to their waiting caller by the dataplane.
+        _ => Ok(()),
+    }
+}
+
+/// Reads the guest's answer to a call and frees the reply buffer.
+async fn take_call_result(store: &mut Store<HostState>, code: i32, out_ptr: u32) -> wasmtime::Result<CallOutcome> {
+    match code {
+        0 => Ok(CallOutcome::NoReply),
+        1 => {
+            let memory = store.data().exports.as_ref().map(|g| g.memory);
+            let memory = memory.ok_or_else(|| wasmtime::format_err!("guest memory not ready"))?;
+            let mut slot = [0u8; 8];
+            memory
+                .read(&*store, out_ptr as usize, &mut slot)
+                .map_err(|_| wasmtime::format_err!("bad reply slot"))?;
+            let ptr = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
+            let len = u32::from_le_bytes([slot[4], slot[5], slot[6], slot[7]]);
+            let start = ptr as usize;
+            let reply = memory
+                .data(&*store)
+                .get(start..start + len as usize)
+                .map(Bytes::copy_from_slice)
+                .ok_or_else(|| wasmtime::format_err!("the reply {ptr}+{len} is outside guest memory"))?;
+            free(store, ptr, len).await?;
+            Ok(CallOutcome::Reply(reply))
+        }
+        _ => Ok(CallOutcome::Err("the callee returned an error".to_string())),
+    }
+}
+
+async fn free(store: &mut Store<HostState>, ptr: u32, len: u32) -> wasmtime::Result<()> {
+    if ptr == 0 || len == 0 {
+        return Ok(());
+    }
+    let free = store.data().exports.as_ref().map(|g| g.free.clone());
+    match free {
+        Some(free) => free.call_async(store, (ptr, len)).await,
+        None => Ok(()),
+    }
+}

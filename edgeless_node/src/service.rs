@@ -1,0 +1,158 @@
+//! The node's gRPC services: requests are converted and handed to the agent.
+
+use std::collections::HashMap;
+
+use edgeless_api::proto::{
+    self, function_instance_server::FunctionInstance, function_instance_server::FunctionInstanceServer,
+    node_management_server::NodeManagement, node_management_server::NodeManagementServer,
+    resource_configuration_server::ResourceConfiguration,
+    resource_configuration_server::ResourceConfigurationServer,
+};
+use edgeless_api::{InstanceId, parse_uuid};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::agent::{Agent, AgentError, StartFunction};
+
+impl From<AgentError> for Status {
+    fn from(error: AgentError) -> Self {
+        let message = error.to_string();
+        match error {
+            AgentError::Invalid(_) | AgentError::Start(_) => Status::invalid_argument(message),
+            AgentError::NoRuntime(_) => Status::failed_precondition(message),
+            AgentError::NotFound(_) => Status::not_found(message),
+            AgentError::AlreadyRunning(_) => Status::already_exists(message),
+        }
+    }
+}
+
+fn invalid(error: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
+fn component_id(value: &str) -> Result<Uuid, Status> {
+    parse_uuid("component_id", value).map_err(invalid)
+}
+
+/// Converts a wire output mapping into physical targets.
+pub fn mapping_from_proto(
+    mapping: HashMap<String, proto::InstanceIdList>,
+) -> Result<HashMap<String, Vec<InstanceId>>, Status> {
+    mapping
+        .into_iter()
+        .map(|(output, list)| {
+            let targets = list
+                .instances
+                .iter()
+                .map(InstanceId::try_from)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(invalid)?;
+            Ok((output, targets))
+        })
+        .collect()
+}
+
+struct Service(Agent);
+
+pub fn function_instance_server(agent: Agent) -> FunctionInstanceServer<impl FunctionInstance> {
+    FunctionInstanceServer::new(Service(agent)).max_decoding_message_size(usize::MAX)
+}
+
+pub fn resource_configuration_server(agent: Agent) -> ResourceConfigurationServer<impl ResourceConfiguration> {
+    ResourceConfigurationServer::new(Service(agent))
+}
+
+pub fn node_management_server(agent: Agent) -> NodeManagementServer<impl NodeManagement> {
+    NodeManagementServer::new(Service(agent))
+}
+
+#[tonic::async_trait]
+impl FunctionInstance for Service {
+    async fn start(
+        &self,
+        request: Request<proto::SpawnFunctionRequest>,
+    ) -> Result<Response<proto::StartComponentResponse>, Status> {
+        let request = request.into_inner();
+        let function_id = if request.component_id.is_empty() {
+            Uuid::nil()
+        } else {
+            component_id(&request.component_id)?
+        };
+        let class = request.code.ok_or_else(|| invalid("missing field `code`"))?;
+        let id = self
+            .0
+            .start_function(StartFunction {
+                function_id,
+                function_type: class.function_class_type,
+                class_id: class.function_class_id,
+                code: class.function_class_code,
+                workflow_id: request.workflow_id,
+                state_id: request.state_id,
+                init_payload: request
+                    .annotations
+                    .get("init-payload")
+                    .map(|p| bytes::Bytes::from(p.clone())),
+            })
+            .await?;
+        Ok(Response::new(proto::StartComponentResponse {
+            instances: vec![id.into()],
+        }))
+    }
+
+    async fn stop(&self, request: Request<proto::ComponentId>) -> Result<Response<proto::Empty>, Status> {
+        self.0.stop(component_id(&request.get_ref().component_id)?).await?;
+        Ok(Response::new(proto::Empty {}))
+    }
+
+    async fn patch(&self, request: Request<proto::PatchRequest>) -> Result<Response<proto::Empty>, Status> {
+        let request = request.into_inner();
+        let id = component_id(&request.component_id)?;
+        self.0.patch(id, mapping_from_proto(request.output_mapping)?)?;
+        Ok(Response::new(proto::Empty {}))
+    }
+}
+
+#[tonic::async_trait]
+impl ResourceConfiguration for Service {
+    async fn start(
+        &self,
+        request: Request<proto::ResourceInstanceSpecification>,
+    ) -> Result<Response<proto::StartComponentResponse>, Status> {
+        Err(Status::failed_precondition(format!(
+            "this node hosts no provider for resource class `{}`",
+            request.get_ref().class_type
+        )))
+    }
+
+    async fn stop(&self, request: Request<proto::ComponentId>) -> Result<Response<proto::Empty>, Status> {
+        Err(Status::not_found(format!("no resource {} on this node", request.get_ref().component_id)))
+    }
+
+    async fn patch(&self, request: Request<proto::PatchRequest>) -> Result<Response<proto::Empty>, Status> {
+        Err(Status::not_found(format!("no resource {} on this node", request.get_ref().component_id)))
+    }
+}
+
+#[tonic::async_trait]
+impl NodeManagement for Service {
+    async fn update_peers(&self, request: Request<proto::UpdatePeersRequest>) -> Result<Response<proto::Empty>, Status> {
+        let request = request.into_inner();
+        match proto::UpdatePeersRequestType::try_from(request.request_type) {
+            Ok(proto::UpdatePeersRequestType::Add) => {
+                let node_id = parse_uuid("node_id", &request.node_id).map_err(invalid)?;
+                self.0.add_peer(node_id, &request.invocation_url)?;
+            }
+            Ok(proto::UpdatePeersRequestType::Del) => {
+                self.0.remove_peer(parse_uuid("node_id", &request.node_id).map_err(invalid)?);
+            }
+            Ok(proto::UpdatePeersRequestType::Clear) => self.0.clear_peers(),
+            Err(_) => return Err(invalid(format!("unknown request type {}", request.request_type))),
+        }
+        Ok(Response::new(proto::Empty {}))
+    }
+
+    async fn reset(&self, _request: Request<proto::Empty>) -> Result<Response<proto::Empty>, Status> {
+        self.0.reset().await;
+        Ok(Response::new(proto::Empty {}))
+    }
+}
