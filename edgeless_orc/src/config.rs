@@ -1,0 +1,95 @@
+//! The orchestrator's configuration file (`orchestrator.toml`).
+
+use serde::{Deserialize, Serialize};
+
+/// The commented template written by `-t`.
+pub const TEMPLATE: &str = include_str!("default.toml");
+
+/// An orchestrator's configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Identity, addresses and registration.
+    pub general: General,
+    /// Placement.
+    pub baseline: Baseline,
+}
+
+/// Identity, addresses and registration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct General {
+    /// The controller's domain registration URL.
+    pub domain_register_url: String,
+    /// Seconds between domain registrations; also how often nodes are checked.
+    pub subscription_refresh_interval_sec: u64,
+    /// The domain's name, unique in the cluster.
+    pub domain_id: String,
+    /// Where the orchestrator API (used by the controller) listens.
+    pub orchestrator_url: String,
+    /// The orchestrator URL given to the controller (empty: `orchestrator_url`).
+    pub orchestrator_url_announced: String,
+    /// Where nodes register.
+    pub node_register_url: String,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        Self {
+            domain_register_url: "http://127.0.0.1:7002".into(),
+            subscription_refresh_interval_sec: 2,
+            domain_id: "domain-1".into(),
+            orchestrator_url: "http://127.0.0.1:7003".into(),
+            orchestrator_url_announced: String::new(),
+            node_register_url: "http://127.0.0.1:7004".into(),
+        }
+    }
+}
+
+/// How instances are placed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Baseline {
+    /// `Random` (weighted by CPU count) or `RoundRobin`.
+    pub orchestration_strategy: Strategy,
+}
+
+/// A placement policy.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Strategy {
+    /// A random eligible node, weighted by its number of CPUs.
+    #[default]
+    Random,
+    /// Eligible nodes in turn.
+    RoundRobin,
+}
+
+impl Config {
+    /// The URL announced to the controller.
+    pub fn announced_url(&self) -> &str {
+        if self.general.orchestrator_url_announced.is_empty() {
+            &self.general.orchestrator_url
+        } else {
+            &self.general.orchestrator_url_announced
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses_to_the_defaults() {
+        let parsed: Config = toml::from_str(TEMPLATE).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn strategies_are_named_as_users_know_them() {
+        let parsed: Config = toml::from_str("[baseline]\norchestration_strategy = \"RoundRobin\"\n").unwrap();
+        assert_eq!(parsed.baseline.orchestration_strategy, Strategy::RoundRobin);
+        let err = toml::from_str::<Config>("[baseline]\norchestration_strategy = \"Best\"\n").unwrap_err();
+        assert!(err.to_string().contains("unknown variant `Best`"), "{err}");
+    }
+}

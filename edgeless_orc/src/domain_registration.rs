@@ -1,0 +1,68 @@
+//! Keeps the domain registered at the controller: an `UpdateDomain` every
+//! refresh period with the domain's capabilities, a deadline two periods
+//! ahead and a per-process nonce. Each period also checks node leases.
+
+use std::time::Duration;
+
+use edgeless_api::proto::{self, domain_registration_client::DomainRegistrationClient};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::orchestrator::OrchestratorHandle;
+
+/// Registers until `shutdown`; failures are logged and retried.
+pub async fn run(config: &Config, handle: OrchestratorHandle, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let url = &config.general.domain_register_url;
+    let mut client = DomainRegistrationClient::new(edgeless_api::client::channel(url)?);
+    let period = Duration::from_secs(config.general.subscription_refresh_interval_sec.max(1));
+    let nonce: u64 = rand::random();
+    let mut counter = 0u64;
+    let mut registered = false;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_update: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        handle.tick().await;
+        if last_update.is_some_and(|t| t.elapsed() < period) {
+            continue;
+        }
+        last_update = Some(tokio::time::Instant::now());
+        counter += 1;
+        let request = proto::UpdateDomainRequest {
+            domain_id: config.general.domain_id.clone(),
+            orchestrator_url: config.announced_url().to_string(),
+            capabilities: Some(handle.capabilities().await?),
+            refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
+            counter,
+            nonce,
+        };
+        match client.update_domain(request).await {
+            Ok(response) => {
+                let response = response.into_inner();
+                if !response.error.is_empty() {
+                    tracing::error!(controller = %url, error = %response.error, "domain registration refused");
+                    registered = false;
+                    continue;
+                }
+                if !registered {
+                    tracing::info!(controller = %url, domain = %config.general.domain_id, "domain registered");
+                    registered = true;
+                }
+                if response.reset {
+                    tracing::warn!("the controller asked for a reset; stopping every component");
+                    handle.reset().await?;
+                }
+            }
+            Err(status) => {
+                if registered {
+                    tracing::warn!(controller = %url, error = %status.message(), "controller unreachable; retrying");
+                }
+                registered = false;
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The nodes of the domain, with their leases and the clients to reach them.
+
+use std::collections::BTreeMap;
+
+use edgeless_api::proto::{
+    self, function_instance_client::FunctionInstanceClient, node_management_client::NodeManagementClient,
+    resource_configuration_client::ResourceConfigurationClient,
+};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::placement::NodeView;
+
+/// A registered node.
+pub struct Node {
+    /// Where its agent listens.
+    pub agent_url: String,
+    /// Where its dataplane listens.
+    pub invocation_url: String,
+    /// What it reported.
+    pub capabilities: proto::NodeCapabilities,
+    /// Its resource providers.
+    pub providers: Vec<proto::ResourceProviderSpecification>,
+    /// Seconds since the epoch after which it is gone.
+    pub deadline: u64,
+    /// Changes when the node process restarts.
+    pub nonce: u64,
+    /// Client for instance requests.
+    pub functions: FunctionInstanceClient<Channel>,
+    /// Client for resource requests.
+    pub resources: ResourceConfigurationClient<Channel>,
+    /// Client for peers and reset.
+    pub management: NodeManagementClient<Channel>,
+}
+
+impl Node {
+    /// A node from its registration.
+    pub fn from_registration(request: &proto::UpdateNodeRequest) -> Result<Self, String> {
+        let channel = edgeless_api::client::channel(&request.agent_url).map_err(|e| e.to_string())?;
+        Ok(Self {
+            agent_url: request.agent_url.clone(),
+            invocation_url: request.invocation_url.clone(),
+            capabilities: request.capabilities.clone().unwrap_or_default(),
+            providers: request.resource_providers.clone(),
+            deadline: request.refresh_deadline,
+            nonce: request.nonce,
+            functions: FunctionInstanceClient::new(channel.clone()).max_decoding_message_size(usize::MAX),
+            resources: ResourceConfigurationClient::new(channel.clone()),
+            management: NodeManagementClient::new(channel),
+        })
+    }
+}
+
+/// The nodes, in a stable order.
+pub type Registry = BTreeMap<Uuid, Node>;
+
+/// What placement sees of the registry.
+pub fn views(registry: &Registry) -> Vec<NodeView> {
+    registry
+        .iter()
+        .map(|(id, node)| NodeView {
+            node_id: *id,
+            labels: node.capabilities.labels.clone(),
+            runtimes: node.capabilities.runtimes.clone(),
+            num_cpus: node.capabilities.num_cpus,
+            tee: node.capabilities.is_tee_running,
+            tpm: node.capabilities.has_tpm,
+        })
+        .collect()
+}
+
+/// The sum of the domain's capabilities, as reported to the controller.
+pub fn domain_capabilities(registry: &Registry) -> proto::DomainCapabilities {
+    let mut caps = proto::DomainCapabilities {
+        num_nodes: registry.len() as u32,
+        ..Default::default()
+    };
+    fn add_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+        for item in items {
+            if !list.contains(&item) {
+                list.push(item);
+            }
+        }
+    }
+    for node in registry.values() {
+        let c = &node.capabilities;
+        caps.num_cpus += c.num_cpus;
+        caps.num_cores += c.num_cores;
+        caps.mem_size += c.mem_size;
+        caps.num_tee += u32::from(c.is_tee_running);
+        caps.num_tpm += u32::from(c.has_tpm);
+        caps.disk_tot_space += c.disk_tot_space;
+        caps.num_gpus += c.num_gpus;
+        caps.mem_size_gpu += c.mem_size_gpu;
+        add_unique(&mut caps.labels, c.labels.iter().cloned());
+        add_unique(&mut caps.runtimes, c.runtimes.iter().cloned());
+        add_unique(&mut caps.resource_providers, node.providers.iter().map(|p| p.provider_id.clone()));
+        add_unique(&mut caps.resource_classes, node.providers.iter().map(|p| p.class_type.clone()));
+    }
+    caps
+}

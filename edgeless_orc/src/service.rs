@@ -1,0 +1,132 @@
+//! The orchestrator's gRPC services: the logical `FunctionInstance` and
+//! `ResourceConfiguration` APIs for the controller, and `NodeRegistration`.
+
+use std::collections::HashMap;
+
+use edgeless_api::parse_uuid;
+use edgeless_api::proto::{
+    self, function_instance_server::FunctionInstance, function_instance_server::FunctionInstanceServer,
+    node_registration_server::NodeRegistration, node_registration_server::NodeRegistrationServer,
+    resource_configuration_server::ResourceConfiguration,
+    resource_configuration_server::ResourceConfigurationServer,
+};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::orchestrator::{OrcError, OrchestratorHandle};
+
+impl From<OrcError> for Status {
+    fn from(error: OrcError) -> Self {
+        let message = error.to_string();
+        match error {
+            OrcError::Invalid(_) => Status::invalid_argument(message),
+            OrcError::Placement { .. } => Status::failed_precondition(message),
+            OrcError::Node { .. } => Status::unavailable(message),
+            OrcError::NotFound(_) => Status::not_found(message),
+            OrcError::Stopped => Status::unavailable(message),
+        }
+    }
+}
+
+fn lid(value: &str) -> Result<Uuid, Status> {
+    if value.is_empty() {
+        return Ok(Uuid::new_v4());
+    }
+    parse_uuid("component_id", value).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+fn logical_mapping(mapping: HashMap<String, proto::InstanceIdList>) -> Result<HashMap<String, Vec<Uuid>>, Status> {
+    mapping
+        .into_iter()
+        .map(|(output, list)| {
+            let targets = list
+                .instances
+                .iter()
+                .map(|i| parse_uuid("function_id", &i.function_id))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            Ok((output, targets))
+        })
+        .collect()
+}
+
+fn started(instances: Vec<edgeless_api::InstanceId>) -> Response<proto::StartComponentResponse> {
+    Response::new(proto::StartComponentResponse {
+        instances: instances.into_iter().map(Into::into).collect(),
+    })
+}
+
+#[derive(Clone)]
+struct Service(OrchestratorHandle);
+
+pub fn function_instance_server(handle: OrchestratorHandle) -> FunctionInstanceServer<impl FunctionInstance> {
+    FunctionInstanceServer::new(Service(handle)).max_decoding_message_size(usize::MAX)
+}
+
+pub fn resource_configuration_server(
+    handle: OrchestratorHandle,
+) -> ResourceConfigurationServer<impl ResourceConfiguration> {
+    ResourceConfigurationServer::new(Service(handle))
+}
+
+pub fn node_registration_server(handle: OrchestratorHandle) -> NodeRegistrationServer<impl NodeRegistration> {
+    NodeRegistrationServer::new(Service(handle))
+}
+
+#[tonic::async_trait]
+impl FunctionInstance for Service {
+    async fn start(
+        &self,
+        request: Request<proto::SpawnFunctionRequest>,
+    ) -> Result<Response<proto::StartComponentResponse>, Status> {
+        let request = request.into_inner();
+        let lid = lid(&request.component_id)?;
+        Ok(started(self.0.start_function(lid, request).await?))
+    }
+
+    async fn stop(&self, request: Request<proto::ComponentId>) -> Result<Response<proto::Empty>, Status> {
+        self.0.stop(lid(&request.get_ref().component_id)?).await?;
+        Ok(Response::new(proto::Empty {}))
+    }
+
+    async fn patch(&self, request: Request<proto::PatchRequest>) -> Result<Response<proto::Empty>, Status> {
+        let request = request.into_inner();
+        let id = lid(&request.component_id)?;
+        self.0.patch(id, logical_mapping(request.output_mapping)?).await?;
+        Ok(Response::new(proto::Empty {}))
+    }
+}
+
+#[tonic::async_trait]
+impl ResourceConfiguration for Service {
+    async fn start(
+        &self,
+        request: Request<proto::ResourceInstanceSpecification>,
+    ) -> Result<Response<proto::StartComponentResponse>, Status> {
+        let request = request.into_inner();
+        let lid = lid(&request.component_id)?;
+        Ok(started(self.0.start_resource(lid, request).await?))
+    }
+
+    async fn stop(&self, request: Request<proto::ComponentId>) -> Result<Response<proto::Empty>, Status> {
+        FunctionInstance::stop(self, request).await
+    }
+
+    async fn patch(&self, request: Request<proto::PatchRequest>) -> Result<Response<proto::Empty>, Status> {
+        FunctionInstance::patch(self, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl NodeRegistration for Service {
+    async fn update_node(
+        &self,
+        request: Request<proto::UpdateNodeRequest>,
+    ) -> Result<Response<proto::UpdateNodeResponse>, Status> {
+        let error = match self.0.update_node(request.into_inner()).await {
+            Ok(()) => String::new(),
+            Err(error) => error.to_string(),
+        };
+        Ok(Response::new(proto::UpdateNodeResponse { error }))
+    }
+}
