@@ -11,6 +11,36 @@ use std::process::ExitCode;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+/// The command-line options every daemon has.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// The configuration file (built-in defaults when absent).
+    #[arg(short = 'c', long)]
+    pub config_file: Option<std::path::PathBuf>,
+    /// Write a commented configuration template to FILE and exit.
+    #[arg(short = 't', long, value_name = "FILE")]
+    pub template: Option<std::path::PathBuf>,
+}
+
+/// The whole life of a daemon: write the template, or load the configuration
+/// (defaults without `-c`) and run until a signal.
+pub async fn main<C, F, Fut>(args: DaemonArgs, template: impl FnOnce() -> String, run: F) -> ExitCode
+where
+    C: DeserializeOwned + Default,
+    F: FnOnce(C, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    init_tracing();
+    if let Some(path) = args.template {
+        return write_template(&path, &template());
+    }
+    let config = match args.config_file.as_deref().map(load_config::<C>).transpose() {
+        Ok(config) => config.unwrap_or_default(),
+        Err(error) => return config_error(error),
+    };
+    run_until_signal(|shutdown| run(config, shutdown)).await
+}
+
 /// Exit code for usage and configuration errors.
 pub const EXIT_CONFIG: u8 = 64;
 

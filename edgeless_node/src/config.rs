@@ -90,11 +90,6 @@ pub struct UserNodeCapabilities {
 }
 
 impl Config {
-    /// Reads and checks a configuration file.
-    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
-        edgeless_api::daemon::load_config(path)
-    }
-
     /// Parses a configuration.
     pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)

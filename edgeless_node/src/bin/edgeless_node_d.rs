@@ -1,30 +1,18 @@
-//! The edgeless node daemon.
+//! The edgeless node daemon: runs function instances and carries their events.
 
 use clap::Parser;
-use edgeless_node::Config;
+use edgeless_api::daemon::{self, DaemonArgs};
 
-/// Runs an edgeless node: function instances, their events, registration.
+/// The edgeless node daemon: runs function instances and carries their events.
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// The configuration file (built-in defaults when absent).
-    #[arg(short = 'c', long)]
-    config_file: Option<std::path::PathBuf>,
-    /// Write a commented configuration template to FILE and exit.
-    #[arg(short = 't', long, value_name = "FILE")]
-    template: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    daemon: DaemonArgs,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    edgeless_api::daemon::init_tracing();
-    if let Some(path) = args.template {
-        return edgeless_api::daemon::write_template(&path, &Config::template());
-    }
-    let config = match args.config_file.as_deref().map(Config::load).transpose() {
-        Ok(config) => config.unwrap_or_default(),
-        Err(error) => return edgeless_api::daemon::config_error(error),
-    };
-    edgeless_api::daemon::run_until_signal(|shutdown| edgeless_node::run(config, shutdown)).await
+    daemon::main(args.daemon, edgeless_node::Config::template, edgeless_node::run).await
 }

@@ -1,0 +1,52 @@
+//! The edgeless balancer (ε-BAL). It has an identity and a dataplane
+//! endpoint of its own, so it can take part in the mesh; it does not yet make
+//! any balancing decisions. Events sent to it are reported as undeliverable.
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The commented template written by `-t`.
+pub const TEMPLATE: &str = include_str!("default.toml");
+
+/// A balancer's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The balancer's id in the dataplane.
+    pub balancer_id: Uuid,
+    /// Where its dataplane endpoint listens.
+    pub invocation_url: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            balancer_id: Uuid::from_u128(0x2bb0867f_e9ee_4a3a_8872_dbaa5228ee23),
+            invocation_url: "http://127.0.0.1:7000".into(),
+        }
+    }
+}
+
+/// Runs the balancer until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = edgeless_api::server::bind(&config.invocation_url).await?;
+    let dataplane = edgeless_dataplane::Dataplane::new(config.balancer_id);
+    tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, "balancer started");
+    tonic::transport::Server::builder()
+        .add_service(edgeless_dataplane::InvocationService::new(dataplane).into_server())
+        .serve_with_incoming_shutdown(edgeless_api::server::incoming(listener), shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses_to_the_defaults() {
+        let parsed: Config = toml::from_str(TEMPLATE).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+}

@@ -1,0 +1,194 @@
+//! The orchestration domains known to the controller, with their leases, and
+//! the choice of a domain for a workflow.
+
+use std::collections::BTreeMap;
+
+use edgeless_api::proto::{
+    self, function_instance_client::FunctionInstanceClient, resource_configuration_client::ResourceConfigurationClient,
+};
+use tonic::transport::Channel;
+
+/// A registered domain.
+pub struct Domain {
+    /// Where its orchestrator listens.
+    pub orchestrator_url: String,
+    /// What it reported.
+    pub capabilities: proto::DomainCapabilities,
+    /// Seconds since the epoch after which it is gone.
+    pub deadline: u64,
+    /// Changes when the orchestrator restarts.
+    pub nonce: u64,
+    /// Client for function requests.
+    pub functions: FunctionInstanceClient<Channel>,
+    /// Client for resource requests.
+    pub resources: ResourceConfigurationClient<Channel>,
+}
+
+/// The domains, by id.
+pub type Domains = BTreeMap<String, Domain>;
+
+/// The outcome of a registration.
+pub enum Registration {
+    /// A domain not seen before.
+    New,
+    /// A refresh of a known domain.
+    Refreshed,
+    /// A known domain whose orchestrator restarted.
+    Restarted,
+}
+
+/// Applies an `UpdateDomain` request.
+pub fn register(domains: &mut Domains, request: proto::UpdateDomainRequest) -> Result<Registration, String> {
+    if request.domain_id.is_empty() {
+        return Err("the domain id is empty".into());
+    }
+    if let Some(domain) = domains.get_mut(&request.domain_id) {
+        if domain.nonce == request.nonce && domain.orchestrator_url == request.orchestrator_url {
+            domain.deadline = request.refresh_deadline;
+            domain.capabilities = request.capabilities.unwrap_or_default();
+            return Ok(Registration::Refreshed);
+        }
+    }
+    let channel = edgeless_api::client::channel(&request.orchestrator_url).map_err(|e| e.to_string())?;
+    let outcome = if domains.contains_key(&request.domain_id) {
+        Registration::Restarted
+    } else {
+        Registration::New
+    };
+    domains.insert(
+        request.domain_id,
+        Domain {
+            orchestrator_url: request.orchestrator_url,
+            capabilities: request.capabilities.unwrap_or_default(),
+            deadline: request.refresh_deadline,
+            nonce: request.nonce,
+            functions: FunctionInstanceClient::new(channel.clone()).max_decoding_message_size(usize::MAX),
+            resources: ResourceConfigurationClient::new(channel),
+        },
+    );
+    Ok(outcome)
+}
+
+/// Removes domains whose lease ran out; returns their ids.
+pub fn expire(domains: &mut Domains, now: u64) -> Vec<String> {
+    let expired: Vec<String> = domains
+        .iter()
+        .filter(|(_, d)| d.deadline < now)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in &expired {
+        domains.remove(id);
+    }
+    expired
+}
+
+/// Picks the domain for a whole workflow: the first (by id) that has nodes,
+/// every runtime the functions need and every resource class. When none
+/// fits, the error says what each domain lacks.
+pub fn select(domains: &Domains, request: &proto::SpawnWorkflowRequest) -> Result<String, String> {
+    if domains.is_empty() {
+        return Err("no orchestration domain is registered (is an orchestrator running?)".into());
+    }
+    let mut reasons = Vec::new();
+    for (id, domain) in domains {
+        match missing(&domain.capabilities, request) {
+            None => return Ok(id.clone()),
+            Some(reason) => reasons.push(format!("domain `{id}` {reason}")),
+        }
+    }
+    Err(format!("no domain can host the workflow: {}", reasons.join("; ")))
+}
+
+fn missing(caps: &proto::DomainCapabilities, request: &proto::SpawnWorkflowRequest) -> Option<String> {
+    if caps.num_nodes == 0 {
+        return Some("has no nodes".into());
+    }
+    for function in &request.workflow_functions {
+        let runtime = function.class_spec.as_ref().map(|c| c.function_class_type.as_str()).unwrap_or("");
+        if !caps.runtimes.iter().any(|r| r == runtime) {
+            return Some(format!("has no node with runtime {runtime} (needed by `{}`)", function.name));
+        }
+    }
+    for resource in &request.workflow_resources {
+        if !caps.resource_classes.contains(&resource.class_type) {
+            return Some(format!(
+                "has no provider of resource class `{}` (needed by `{}`)",
+                resource.class_type, resource.name
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(runtime: &str, resource: Option<&str>) -> proto::SpawnWorkflowRequest {
+        proto::SpawnWorkflowRequest {
+            workflow_functions: vec![proto::WorkflowFunction {
+                name: "f".into(),
+                class_spec: Some(proto::FunctionClassSpecification {
+                    function_class_type: runtime.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            workflow_resources: resource
+                .map(|class| proto::WorkflowResource {
+                    name: "r".into(),
+                    class_type: class.into(),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+            annotations: Default::default(),
+        }
+    }
+
+    fn domain(nodes: u32, runtimes: &[&str], classes: &[&str]) -> Domain {
+        let channel = edgeless_api::client::channel("http://127.0.0.1:1").unwrap();
+        Domain {
+            orchestrator_url: String::new(),
+            capabilities: proto::DomainCapabilities {
+                num_nodes: nodes,
+                runtimes: runtimes.iter().map(|s| s.to_string()).collect(),
+                resource_classes: classes.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+            deadline: 0,
+            nonce: 0,
+            functions: FunctionInstanceClient::new(channel.clone()),
+            resources: ResourceConfigurationClient::new(channel),
+        }
+    }
+
+    #[tokio::test]
+    async fn picks_the_first_domain_that_fits_and_explains_otherwise() {
+        let mut domains = Domains::new();
+        assert!(select(&domains, &request("RUST_WASM", None)).unwrap_err().contains("no orchestration domain"));
+        domains.insert("a".into(), domain(0, &["RUST_WASM"], &[]));
+        domains.insert("b".into(), domain(2, &["RUST_WASM"], &[]));
+        domains.insert("c".into(), domain(1, &["RUST_WASM"], &["file-log"]));
+        assert_eq!(select(&domains, &request("RUST_WASM", None)).unwrap(), "b");
+        assert_eq!(select(&domains, &request("RUST_WASM", Some("file-log"))).unwrap(), "c");
+        let err = select(&domains, &request("CONTAINER", None)).unwrap_err();
+        assert_eq!(
+            err,
+            "no domain can host the workflow: domain `a` has no nodes; \
+             domain `b` has no node with runtime CONTAINER (needed by `f`); \
+             domain `c` has no node with runtime CONTAINER (needed by `f`)"
+        );
+    }
+
+    #[tokio::test]
+    async fn leases_expire() {
+        let mut domains = Domains::new();
+        let mut d = domain(1, &[], &[]);
+        d.deadline = 10;
+        domains.insert("a".into(), d);
+        assert!(expire(&mut domains, 5).is_empty());
+        assert_eq!(expire(&mut domains, 11), vec!["a".to_string()]);
+        assert!(domains.is_empty());
+    }
+}

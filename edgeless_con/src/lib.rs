@@ -1,0 +1,47 @@
+//! The edgeless controller (ε-CON): the cluster's entry point. Clients start
+//! and stop workflows here; orchestrators register their domains here; the
+//! controller gives each workflow to a domain that can host it.
+//!
+//! Read `controller.rs` first, then `domains.rs`.
+
+pub mod config;
+mod controller;
+mod domains;
+mod service;
+
+pub use config::Config;
+pub use controller::Controller;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use edgeless_api::server;
+use tokio_util::sync::CancellationToken;
+
+/// Runs a controller until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let workflow_listener = server::bind(&config.controller_url).await?;
+    let domain_listener = server::bind(&config.domain_register_url).await?;
+    let controller = Controller::default();
+    tracing::info!(workflows = %config.controller_url, domains = %config.domain_register_url, "controller started");
+    let workflows = tonic::transport::Server::builder()
+        .add_service(service::workflow_instance_server(controller.clone()))
+        .serve_with_incoming_shutdown(server::incoming(workflow_listener), shutdown.clone().cancelled_owned());
+    let domains = tonic::transport::Server::builder()
+        .add_service(service::domain_registration_server(controller.clone()))
+        .serve_with_incoming_shutdown(server::incoming(domain_listener), shutdown.clone().cancelled_owned());
+    let leases = async {
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = ticker.tick() => controller.expire_domains(),
+            }
+        }
+    };
+    tokio::select! {
+        r = workflows => r.context("workflow API server failed"),
+        r = domains => r.context("domain registration server failed"),
+        r = leases => r,
+    }
+}

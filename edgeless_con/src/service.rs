@@ -1,0 +1,87 @@
+//! The controller's gRPC services: `WorkflowInstance` for clients and
+//! `DomainRegistration` for orchestrators.
+
+use edgeless_api::proto::{
+    self, domain_registration_server::DomainRegistration, domain_registration_server::DomainRegistrationServer,
+    workflow_instance_server::WorkflowInstance, workflow_instance_server::WorkflowInstanceServer,
+};
+use tonic::{Request, Response, Status};
+
+use crate::controller::{Controller, ControllerError};
+
+impl From<ControllerError> for Status {
+    fn from(error: ControllerError) -> Self {
+        let message = error.to_string();
+        match error {
+            ControllerError::Invalid(_) | ControllerError::BadId(_) => Status::invalid_argument(message),
+            ControllerError::NoDomain(_) | ControllerError::Component { .. } => Status::failed_precondition(message),
+            ControllerError::NotFound(_) => Status::not_found(message),
+        }
+    }
+}
+
+struct Service(Controller);
+
+pub fn workflow_instance_server(controller: Controller) -> WorkflowInstanceServer<impl WorkflowInstance> {
+    WorkflowInstanceServer::new(Service(controller))
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
+}
+
+pub fn domain_registration_server(controller: Controller) -> DomainRegistrationServer<impl DomainRegistration> {
+    DomainRegistrationServer::new(Service(controller))
+}
+
+#[tonic::async_trait]
+impl WorkflowInstance for Service {
+    async fn start(
+        &self,
+        request: Request<proto::SpawnWorkflowRequest>,
+    ) -> Result<Response<proto::WorkflowInstanceStatus>, Status> {
+        Ok(Response::new(self.0.start(request.into_inner()).await?))
+    }
+
+    async fn stop(&self, request: Request<proto::WorkflowId>) -> Result<Response<proto::Empty>, Status> {
+        self.0.stop(&request.get_ref().workflow_id).await?;
+        Ok(Response::new(proto::Empty {}))
+    }
+
+    async fn list(&self, _request: Request<proto::Empty>) -> Result<Response<proto::WorkflowIdList>, Status> {
+        Ok(Response::new(proto::WorkflowIdList {
+            identifiers: self.0.list(),
+        }))
+    }
+
+    async fn inspect(
+        &self,
+        request: Request<proto::WorkflowId>,
+    ) -> Result<Response<proto::WorkflowInstanceInfo>, Status> {
+        Ok(Response::new(self.0.inspect(&request.get_ref().workflow_id)?))
+    }
+
+    async fn domains(
+        &self,
+        request: Request<proto::DomainId>,
+    ) -> Result<Response<proto::DomainCapabilitiesList>, Status> {
+        Ok(Response::new(proto::DomainCapabilitiesList {
+            domain_capabilities: self.0.domains(&request.get_ref().domain_id),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl DomainRegistration for Service {
+    async fn update_domain(
+        &self,
+        request: Request<proto::UpdateDomainRequest>,
+    ) -> Result<Response<proto::UpdateDomainResponse>, Status> {
+        let response = match self.0.update_domain(request.into_inner()) {
+            Ok(reset) => proto::UpdateDomainResponse {
+                error: String::new(),
+                reset,
+            },
+            Err(error) => proto::UpdateDomainResponse { error, reset: false },
+        };
+        Ok(Response::new(response))
+    }
+}
