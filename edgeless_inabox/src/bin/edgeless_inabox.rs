@@ -1,0 +1,48 @@
+//! EDGELESS-in-a-box: controller, orchestrator, balancer and nodes in one process.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use edgeless_api::daemon;
+use edgeless_inabox::Layout;
+
+/// Runs a whole edgeless cluster in one process.
+#[derive(Parser)]
+#[command(version, about, after_help = "Example: edgeless_inabox -t -n 2 && edgeless_inabox")]
+struct Args {
+    /// Write the configuration files and exit.
+    #[arg(short = 't', long)]
+    templates: bool,
+    /// Where the configuration files are (read or written).
+    #[arg(long, default_value = ".")]
+    config_path: PathBuf,
+    /// With -t: the number of nodes.
+    #[arg(short = 'n', long, default_value_t = 1)]
+    num_of_nodes: usize,
+    /// With -t: the first port to use.
+    #[arg(long, default_value_t = 7000)]
+    initial_port: u16,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    daemon::init_tracing();
+    if args.templates {
+        return match Layout::new(args.num_of_nodes.max(1), args.initial_port).write(&args.config_path) {
+            Ok(files) => {
+                for file in files {
+                    eprintln!("wrote {}", file.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => daemon::config_error(error),
+        };
+    }
+    let layout = match Layout::read(&args.config_path) {
+        Ok(layout) => layout,
+        Err(error) => return daemon::config_error(error),
+    };
+    daemon::run_until_signal(|shutdown| edgeless_inabox::run(layout, shutdown)).await
+}
