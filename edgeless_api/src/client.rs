@@ -70,10 +70,7 @@ mod tests {
             bind_address("http://127.0.0.1:7001").unwrap().to_string(),
             "127.0.0.1:7001"
         );
-        assert_eq!(
-            bind_address("http://0.0.0.0:7001/").unwrap().port(),
-            7001
-        );
+        assert_eq!(bind_address("http://0.0.0.0:7001/").unwrap().port(), 7001);
         assert!(bind_address("http://127.0.0.1").is_err());
     }
 }

@@ -24,7 +24,11 @@ pub struct DaemonArgs {
 
 /// The whole life of a daemon: write the template, or load the configuration
 /// (defaults without `-c`) and run until a signal.
-pub async fn main<C, F, Fut>(args: DaemonArgs, template: impl FnOnce() -> String, run: F) -> ExitCode
+pub async fn main<C, F, Fut>(
+    args: DaemonArgs,
+    template: impl FnOnce() -> String,
+    run: F,
+) -> ExitCode
 where
     C: DeserializeOwned + Default,
     F: FnOnce(C, CancellationToken) -> Fut,
@@ -34,7 +38,12 @@ where
     if let Some(path) = args.template {
         return write_template(&path, &template());
     }
-    let config = match args.config_file.as_deref().map(load_config::<C>).transpose() {
+    let config = match args
+        .config_file
+        .as_deref()
+        .map(load_config::<C>)
+        .transpose()
+    {
         Ok(config) => config.unwrap_or_default(),
         Err(error) => return config_error(error),
     };
@@ -50,6 +59,7 @@ pub fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

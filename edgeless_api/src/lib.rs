@@ -9,8 +9,8 @@
 pub mod client;
 pub mod daemon;
 pub mod event;
-pub mod server;
 mod ids;
+pub mod server;
 pub mod workflow;
 
 pub use ids::{InstanceId, InvalidId, parse_uuid};

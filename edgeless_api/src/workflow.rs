@@ -180,7 +180,10 @@ impl WorkflowSpec {
 
     /// Builds the request for the controller, reading WASM code files relative
     /// to `base_dir`, and checks the result.
-    pub fn to_request(&self, base_dir: &Path) -> Result<proto::SpawnWorkflowRequest, WorkflowError> {
+    pub fn to_request(
+        &self,
+        base_dir: &Path,
+    ) -> Result<proto::SpawnWorkflowRequest, WorkflowError> {
         let mut functions = Vec::with_capacity(self.functions.len());
         for function in &self.functions {
             let class = &function.class_specification;
@@ -244,7 +247,12 @@ pub fn validate(request: &proto::SpawnWorkflowRequest) -> Result<(), WorkflowErr
         .workflow_functions
         .iter()
         .map(|f| (&f.name, "function"))
-        .chain(request.workflow_resources.iter().map(|r| (&r.name, "resource")));
+        .chain(
+            request
+                .workflow_resources
+                .iter()
+                .map(|r| (&r.name, "resource")),
+        );
     for (name, kind) in all_names {
         if name.is_empty() {
             return Err(WorkflowError::EmptyName { kind });
@@ -253,22 +261,23 @@ pub fn validate(request: &proto::SpawnWorkflowRequest) -> Result<(), WorkflowErr
             return Err(WorkflowError::DuplicateName(name.clone()));
         }
     }
-    let check_mapping = |kind, component: &str, mapping: &std::collections::HashMap<String, String>| {
-        // Sorted so that the first error reported does not depend on hashing.
-        let mut outputs: Vec<_> = mapping.iter().collect();
-        outputs.sort();
-        for (output, target) in outputs {
-            if !names.contains(target.as_str()) {
-                return Err(WorkflowError::UnknownOutputTarget {
-                    kind,
-                    component: component.to_string(),
-                    output: output.clone(),
-                    target: target.clone(),
-                });
+    let check_mapping =
+        |kind, component: &str, mapping: &std::collections::HashMap<String, String>| {
+            // Sorted so that the first error reported does not depend on hashing.
+            let mut outputs: Vec<_> = mapping.iter().collect();
+            outputs.sort();
+            for (output, target) in outputs {
+                if !names.contains(target.as_str()) {
+                    return Err(WorkflowError::UnknownOutputTarget {
+                        kind,
+                        component: component.to_string(),
+                        output: output.clone(),
+                        target: target.clone(),
+                    });
+                }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     for function in &request.workflow_functions {
         let class = function
             .class_spec

@@ -35,7 +35,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, "balancer started");
     tonic::transport::Server::builder()
         .add_service(edgeless_dataplane::InvocationService::new(dataplane).into_server())
-        .serve_with_incoming_shutdown(edgeless_api::server::incoming(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            edgeless_api::server::incoming(listener),
+            shutdown.cancelled_owned(),
+        )
         .await?;
     Ok(())
 }

@@ -25,7 +25,9 @@ pub enum CliError {
     #[error("{0}")]
     NotFound(String),
     /// The server is unreachable.
-    #[error("cannot reach {url}: {detail}\nhint: is the controller (edgeless_con_d or edgeless_inabox) running, and is controller_url in cli.toml right?")]
+    #[error(
+        "cannot reach {url}: {detail}\nhint: is the controller (edgeless_con_d or edgeless_inabox) running, and is controller_url in cli.toml right?"
+    )]
     Unreachable {
         /// The URL tried.
         url: String,
@@ -48,14 +50,14 @@ impl CliError {
     /// Maps a gRPC status from the server at `url`.
     pub fn from_status(url: &str, status: tonic::Status) -> Self {
         match status.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
-                CliError::Unreachable {
-                    url: url.to_string(),
-                    detail: status.message().to_string(),
-                }
-            }
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => CliError::Unreachable {
+                url: url.to_string(),
+                detail: status.message().to_string(),
+            },
             tonic::Code::NotFound => CliError::NotFound(status.message().to_string()),
-            tonic::Code::InvalidArgument => CliError::Input(anyhow::anyhow!(status.message().to_string())),
+            tonic::Code::InvalidArgument => {
+                CliError::Input(anyhow::anyhow!(status.message().to_string()))
+            }
             _ => CliError::Rejected(status.message().to_string()),
         }
     }

@@ -16,7 +16,11 @@ use crate::commands::Command;
 
 /// The edgeless command line.
 #[derive(Parser)]
-#[command(version, about, after_help = "Example: edgeless_cli workflow start examples/ping_pong/workflow.json")]
+#[command(
+    version,
+    about,
+    after_help = "Example: edgeless_cli workflow start examples/ping_pong/workflow.json"
+)]
 struct Args {
     /// The CLI configuration (default: ./cli.toml if present, else built-in defaults).
     #[arg(short = 'c', long, value_name = "FILE")]
@@ -34,7 +38,11 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(error) => {
             let _ = error.print();
-            return ExitCode::from(if error.use_stderr() { error::EXIT_USAGE } else { 0 });
+            return ExitCode::from(if error.use_stderr() {
+                error::EXIT_USAGE
+            } else {
+                0
+            });
         }
     };
     let result = run(args).await;
@@ -49,7 +57,8 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), error::CliError> {
     if let Some(path) = args.template {
-        edgeless_api::daemon::write_template_file(&path, config::TEMPLATE).map_err(error::CliError::Input)?;
+        edgeless_api::daemon::write_template_file(&path, config::TEMPLATE)
+            .map_err(error::CliError::Input)?;
         eprintln!("wrote {}", path.display());
         return Ok(());
     }

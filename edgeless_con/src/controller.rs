@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use edgeless_api::proto::{
-    self, function_instance_client::FunctionInstanceClient, resource_configuration_client::ResourceConfigurationClient,
+    self, function_instance_client::FunctionInstanceClient,
+    resource_configuration_client::ResourceConfigurationClient,
 };
 use edgeless_api::workflow::{WorkflowError, validate};
 use tonic::transport::Channel;
@@ -136,12 +137,16 @@ impl Controller {
     }
 
     /// Starts a workflow; returns its status (id and component mapping).
-    pub async fn start(&self, request: proto::SpawnWorkflowRequest) -> Result<proto::WorkflowInstanceStatus, ControllerError> {
+    pub async fn start(
+        &self,
+        request: proto::SpawnWorkflowRequest,
+    ) -> Result<proto::WorkflowInstanceStatus, ControllerError> {
         validate(&request)?;
-        let domain_id = domains::select(&lock(&self.domains), &request).map_err(ControllerError::NoDomain)?;
-        let mut clients = self
-            .clients(&domain_id)
-            .ok_or_else(|| ControllerError::NoDomain(format!("domain `{domain_id}` disappeared")))?;
+        let domain_id =
+            domains::select(&lock(&self.domains), &request).map_err(ControllerError::NoDomain)?;
+        let mut clients = self.clients(&domain_id).ok_or_else(|| {
+            ControllerError::NoDomain(format!("domain `{domain_id}` disappeared"))
+        })?;
         let workflow_id = Uuid::new_v4();
         let lids: HashMap<&str, Uuid> = request
             .workflow_functions
@@ -197,7 +202,11 @@ impl Controller {
                 workflow_id: workflow_id.to_string(),
                 state_id: String::new(),
             };
-            let response = clients.functions.start(spawn).await.map_err(failed("function", &function.name))?;
+            let response = clients
+                .functions
+                .start(spawn)
+                .await
+                .map_err(failed("function", &function.name))?;
             components.push(Component {
                 name: function.name.clone(),
                 lid,
@@ -213,7 +222,11 @@ impl Controller {
                 configuration: resource.configurations.clone(),
                 workflow_id: workflow_id.to_string(),
             };
-            let response = clients.resources.start(spec).await.map_err(failed("resource", &resource.name))?;
+            let response = clients
+                .resources
+                .start(spec)
+                .await
+                .map_err(failed("resource", &resource.name))?;
             components.push(Component {
                 name: resource.name.clone(),
                 lid,
@@ -227,7 +240,12 @@ impl Controller {
             .workflow_functions
             .iter()
             .map(|f| (&f.name, &f.output_mapping, "function"))
-            .chain(request.workflow_resources.iter().map(|r| (&r.name, &r.output_mapping, "resource")));
+            .chain(
+                request
+                    .workflow_resources
+                    .iter()
+                    .map(|r| (&r.name, &r.output_mapping, "resource")),
+            );
         for (name, mapping, kind) in mappings {
             let patch = proto::PatchRequest {
                 component_id: lids[name.as_str()].to_string(),
@@ -235,7 +253,12 @@ impl Controller {
                     .iter()
                     .map(|(output, target)| {
                         let target = edgeless_api::InstanceId::logical(lids[target.as_str()]);
-                        (output.clone(), proto::InstanceIdList { instances: vec![target.into()] })
+                        (
+                            output.clone(),
+                            proto::InstanceIdList {
+                                instances: vec![target.into()],
+                            },
+                        )
                     })
                     .collect(),
             };
@@ -268,7 +291,10 @@ impl Controller {
     }
 
     /// A workflow's request and status.
-    pub fn inspect(&self, workflow_id: &str) -> Result<proto::WorkflowInstanceInfo, ControllerError> {
+    pub fn inspect(
+        &self,
+        workflow_id: &str,
+    ) -> Result<proto::WorkflowInstanceInfo, ControllerError> {
         let id = parse_id(workflow_id)?;
         let workflows = lock(&self.workflows);
         let workflow = workflows
@@ -281,7 +307,11 @@ impl Controller {
     }
 }
 
-fn status(workflow_id: Uuid, domain_id: &str, components: &[Component]) -> proto::WorkflowInstanceStatus {
+fn status(
+    workflow_id: Uuid,
+    domain_id: &str,
+    components: &[Component],
+) -> proto::WorkflowInstanceStatus {
     proto::WorkflowInstanceStatus {
         workflow_id: workflow_id.to_string(),
         domain_mapping: components

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use edgeless_api::proto::{
-    self, function_instance_client::FunctionInstanceClient, resource_configuration_client::ResourceConfigurationClient,
+    self, function_instance_client::FunctionInstanceClient,
+    resource_configuration_client::ResourceConfigurationClient,
 };
 use tonic::transport::Channel;
 
@@ -38,7 +39,10 @@ pub enum Registration {
 }
 
 /// Applies an `UpdateDomain` request.
-pub fn register(domains: &mut Domains, request: proto::UpdateDomainRequest) -> Result<Registration, String> {
+pub fn register(
+    domains: &mut Domains,
+    request: proto::UpdateDomainRequest,
+) -> Result<Registration, String> {
     if request.domain_id.is_empty() {
         return Err("the domain id is empty".into());
     }
@@ -49,7 +53,8 @@ pub fn register(domains: &mut Domains, request: proto::UpdateDomainRequest) -> R
             return Ok(Registration::Refreshed);
         }
     }
-    let channel = edgeless_api::client::channel(&request.orchestrator_url).map_err(|e| e.to_string())?;
+    let channel =
+        edgeless_api::client::channel(&request.orchestrator_url).map_err(|e| e.to_string())?;
     let outcome = if domains.contains_key(&request.domain_id) {
         Registration::Restarted
     } else {
@@ -62,7 +67,8 @@ pub fn register(domains: &mut Domains, request: proto::UpdateDomainRequest) -> R
             capabilities: request.capabilities.unwrap_or_default(),
             deadline: request.refresh_deadline,
             nonce: request.nonce,
-            functions: FunctionInstanceClient::new(channel.clone()).max_decoding_message_size(usize::MAX),
+            functions: FunctionInstanceClient::new(channel.clone())
+                .max_decoding_message_size(usize::MAX),
             resources: ResourceConfigurationClient::new(channel),
         },
     );
@@ -96,17 +102,30 @@ pub fn select(domains: &Domains, request: &proto::SpawnWorkflowRequest) -> Resul
             Some(reason) => reasons.push(format!("domain `{id}` {reason}")),
         }
     }
-    Err(format!("no domain can host the workflow: {}", reasons.join("; ")))
+    Err(format!(
+        "no domain can host the workflow: {}",
+        reasons.join("; ")
+    ))
 }
 
-fn missing(caps: &proto::DomainCapabilities, request: &proto::SpawnWorkflowRequest) -> Option<String> {
+fn missing(
+    caps: &proto::DomainCapabilities,
+    request: &proto::SpawnWorkflowRequest,
+) -> Option<String> {
     if caps.num_nodes == 0 {
         return Some("has no nodes".into());
     }
     for function in &request.workflow_functions {
-        let runtime = function.class_spec.as_ref().map(|c| c.function_class_type.as_str()).unwrap_or("");
+        let runtime = function
+            .class_spec
+            .as_ref()
+            .map(|c| c.function_class_type.as_str())
+            .unwrap_or("");
         if !caps.runtimes.iter().any(|r| r == runtime) {
-            return Some(format!("has no node with runtime {runtime} (needed by `{}`)", function.name));
+            return Some(format!(
+                "has no node with runtime {runtime} (needed by `{}`)",
+                function.name
+            ));
         }
     }
     for resource in &request.workflow_resources {
@@ -166,12 +185,19 @@ mod tests {
     #[tokio::test]
     async fn picks_the_first_domain_that_fits_and_explains_otherwise() {
         let mut domains = Domains::new();
-        assert!(select(&domains, &request("RUST_WASM", None)).unwrap_err().contains("no orchestration domain"));
+        assert!(
+            select(&domains, &request("RUST_WASM", None))
+                .unwrap_err()
+                .contains("no orchestration domain")
+        );
         domains.insert("a".into(), domain(0, &["RUST_WASM"], &[]));
         domains.insert("b".into(), domain(2, &["RUST_WASM"], &[]));
         domains.insert("c".into(), domain(1, &["RUST_WASM"], &["file-log"]));
         assert_eq!(select(&domains, &request("RUST_WASM", None)).unwrap(), "b");
-        assert_eq!(select(&domains, &request("RUST_WASM", Some("file-log"))).unwrap(), "c");
+        assert_eq!(
+            select(&domains, &request("RUST_WASM", Some("file-log"))).unwrap(),
+            "c"
+        );
         let err = select(&domains, &request("CONTAINER", None)).unwrap_err();
         assert_eq!(
             err,

@@ -26,10 +26,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(workflows = %config.controller_url, domains = %config.domain_register_url, "controller started");
     let workflows = tonic::transport::Server::builder()
         .add_service(service::workflow_instance_server(controller.clone()))
-        .serve_with_incoming_shutdown(server::incoming(workflow_listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            server::incoming(workflow_listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let domains = tonic::transport::Server::builder()
         .add_service(service::domain_registration_server(controller.clone()))
-        .serve_with_incoming_shutdown(server::incoming(domain_listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            server::incoming(domain_listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let leases = async {
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         loop {

@@ -2,7 +2,8 @@
 //! `DomainRegistration` for orchestrators.
 
 use edgeless_api::proto::{
-    self, domain_registration_server::DomainRegistration, domain_registration_server::DomainRegistrationServer,
+    self, domain_registration_server::DomainRegistration,
+    domain_registration_server::DomainRegistrationServer,
     workflow_instance_server::WorkflowInstance, workflow_instance_server::WorkflowInstanceServer,
 };
 use tonic::{Request, Response, Status};
@@ -13,8 +14,12 @@ impl From<ControllerError> for Status {
     fn from(error: ControllerError) -> Self {
         let message = error.to_string();
         match error {
-            ControllerError::Invalid(_) | ControllerError::BadId(_) => Status::invalid_argument(message),
-            ControllerError::NoDomain(_) | ControllerError::Component { .. } => Status::failed_precondition(message),
+            ControllerError::Invalid(_) | ControllerError::BadId(_) => {
+                Status::invalid_argument(message)
+            }
+            ControllerError::NoDomain(_) | ControllerError::Component { .. } => {
+                Status::failed_precondition(message)
+            }
             ControllerError::NotFound(_) => Status::not_found(message),
         }
     }
@@ -22,13 +27,17 @@ impl From<ControllerError> for Status {
 
 struct Service(Controller);
 
-pub fn workflow_instance_server(controller: Controller) -> WorkflowInstanceServer<impl WorkflowInstance> {
+pub fn workflow_instance_server(
+    controller: Controller,
+) -> WorkflowInstanceServer<impl WorkflowInstance> {
     WorkflowInstanceServer::new(Service(controller))
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX)
 }
 
-pub fn domain_registration_server(controller: Controller) -> DomainRegistrationServer<impl DomainRegistration> {
+pub fn domain_registration_server(
+    controller: Controller,
+) -> DomainRegistrationServer<impl DomainRegistration> {
     DomainRegistrationServer::new(Service(controller))
 }
 
@@ -41,12 +50,18 @@ impl WorkflowInstance for Service {
         Ok(Response::new(self.0.start(request.into_inner()).await?))
     }
 
-    async fn stop(&self, request: Request<proto::WorkflowId>) -> Result<Response<proto::Empty>, Status> {
+    async fn stop(
+        &self,
+        request: Request<proto::WorkflowId>,
+    ) -> Result<Response<proto::Empty>, Status> {
         self.0.stop(&request.get_ref().workflow_id).await?;
         Ok(Response::new(proto::Empty {}))
     }
 
-    async fn list(&self, _request: Request<proto::Empty>) -> Result<Response<proto::WorkflowIdList>, Status> {
+    async fn list(
+        &self,
+        _request: Request<proto::Empty>,
+    ) -> Result<Response<proto::WorkflowIdList>, Status> {
         Ok(Response::new(proto::WorkflowIdList {
             identifiers: self.0.list(),
         }))
@@ -56,7 +71,9 @@ impl WorkflowInstance for Service {
         &self,
         request: Request<proto::WorkflowId>,
     ) -> Result<Response<proto::WorkflowInstanceInfo>, Status> {
-        Ok(Response::new(self.0.inspect(&request.get_ref().workflow_id)?))
+        Ok(Response::new(
+            self.0.inspect(&request.get_ref().workflow_id)?,
+        ))
     }
 
     async fn domains(
@@ -80,7 +97,10 @@ impl DomainRegistration for Service {
                 error: String::new(),
                 reset,
             },
-            Err(error) => proto::UpdateDomainResponse { error, reset: false },
+            Err(error) => proto::UpdateDomainResponse {
+                error,
+                reset: false,
+            },
         };
         Ok(Response::new(response))
     }

@@ -59,7 +59,12 @@ impl EventSender {
     }
 
     /// Calls `target` and waits at most `deadline` for the answer.
-    pub async fn call(&self, target: InstanceId, payload: Bytes, deadline: Duration) -> CallOutcome {
+    pub async fn call(
+        &self,
+        target: InstanceId,
+        payload: Bytes,
+        deadline: Duration,
+    ) -> CallOutcome {
         let stream_id = self.next_stream_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(stream_id, tx);

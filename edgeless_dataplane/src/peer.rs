@@ -31,12 +31,19 @@ pub struct GrpcPeerLink {
 
 impl GrpcPeerLink {
     /// Opens (lazily, and again after failures) a stream to `invocation_url`.
-    pub fn connect(node_id: Uuid, invocation_url: &str) -> Result<Self, edgeless_api::client::InvalidUrl> {
+    pub fn connect(
+        node_id: Uuid,
+        invocation_url: &str,
+    ) -> Result<Self, edgeless_api::client::InvalidUrl> {
         let channel = edgeless_api::client::stream_channel(invocation_url)?;
         let (queue, rx) = mpsc::channel(PEER_QUEUE_CAPACITY);
         let url = invocation_url.to_string();
         let task = tokio::spawn(run_link(node_id, url, channel, Arc::new(Mutex::new(rx))));
-        Ok(Self { node_id, queue, task })
+        Ok(Self {
+            node_id,
+            queue,
+            task,
+        })
     }
 }
 

@@ -27,7 +27,10 @@ impl InvocationService {
 
 #[tonic::async_trait]
 impl FunctionInvocation for InvocationService {
-    async fn handle(&self, request: Request<proto::Event>) -> Result<Response<proto::Empty>, Status> {
+    async fn handle(
+        &self,
+        request: Request<proto::Event>,
+    ) -> Result<Response<proto::Empty>, Status> {
         let event = Event::try_from(request.into_inner())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         self.dataplane

@@ -81,7 +81,11 @@ impl Layout {
     }
 
     fn node_file(count: usize, index: usize) -> String {
-        if count == 1 { "node.toml".to_string() } else { format!("node{index}.toml") }
+        if count == 1 {
+            "node.toml".to_string()
+        } else {
+            format!("node{index}.toml")
+        }
     }
 
     /// Writes `controller.toml`, `orchestrator.toml`, `balancer.toml` and
@@ -89,12 +93,24 @@ impl Layout {
     pub fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut files = vec![
-            (dir.join("controller.toml"), toml::to_string_pretty(&self.controller)?),
-            (dir.join("orchestrator.toml"), toml::to_string_pretty(&self.orchestrator)?),
-            (dir.join("balancer.toml"), toml::to_string_pretty(&self.balancer)?),
+            (
+                dir.join("controller.toml"),
+                toml::to_string_pretty(&self.controller)?,
+            ),
+            (
+                dir.join("orchestrator.toml"),
+                toml::to_string_pretty(&self.orchestrator)?,
+            ),
+            (
+                dir.join("balancer.toml"),
+                toml::to_string_pretty(&self.balancer)?,
+            ),
         ];
         for (i, node) in self.nodes.iter().enumerate() {
-            files.push((dir.join(Self::node_file(self.nodes.len(), i)), toml::to_string_pretty(node)?));
+            files.push((
+                dir.join(Self::node_file(self.nodes.len(), i)),
+                toml::to_string_pretty(node)?,
+            ));
         }
         for (path, text) in &files {
             edgeless_api::daemon::write_template_file(path, text)?;
@@ -106,7 +122,11 @@ impl Layout {
     /// built-in single-node layout.
     pub fn read(dir: &Path) -> anyhow::Result<Self> {
         fn load<C: serde::de::DeserializeOwned>(path: PathBuf) -> anyhow::Result<Option<C>> {
-            if path.exists() { edgeless_api::daemon::load_config(&path).map(Some) } else { Ok(None) }
+            if path.exists() {
+                edgeless_api::daemon::load_config(&path).map(Some)
+            } else {
+                Ok(None)
+            }
         }
         let mut node_files: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read {}", dir.display()))?
@@ -120,11 +140,17 @@ impl Layout {
         let controller = load(dir.join("controller.toml"))?;
         let orchestrator = load(dir.join("orchestrator.toml"))?;
         if controller.is_none() && orchestrator.is_none() && node_files.is_empty() {
-            tracing::info!("no configuration files in {}; using built-in defaults", dir.display());
+            tracing::info!(
+                "no configuration files in {}; using built-in defaults",
+                dir.display()
+            );
             return Ok(Self::new(1, 7000));
         }
         let required = |name: &str| {
-            anyhow::anyhow!("{} is missing (write the files with `edgeless_inabox -t`)", dir.join(name).display())
+            anyhow::anyhow!(
+                "{} is missing (write the files with `edgeless_inabox -t`)",
+                dir.join(name).display()
+            )
         };
         Ok(Self {
             controller: controller.ok_or_else(|| required("controller.toml"))?,
@@ -142,7 +168,10 @@ impl Layout {
 pub async fn run(layout: Layout, shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut components = JoinSet::new();
     components.spawn(edgeless_con::run(layout.controller, shutdown.child_token()));
-    components.spawn(edgeless_orc::run(layout.orchestrator, shutdown.child_token()));
+    components.spawn(edgeless_orc::run(
+        layout.orchestrator,
+        shutdown.child_token(),
+    ));
     components.spawn(edgeless_bal::run(layout.balancer, shutdown.child_token()));
     for node in layout.nodes {
         components.spawn(edgeless_node::run(node, shutdown.child_token()));
@@ -168,12 +197,24 @@ mod tests {
     fn ports_follow_the_documented_layout() {
         let layout = Layout::new(2, 7000);
         assert_eq!(layout.balancer.invocation_url, "http://127.0.0.1:7000");
-        assert_eq!(layout.orchestrator.general.orchestrator_url, "http://127.0.0.1:7003");
-        assert_eq!(layout.orchestrator.general.node_register_url, "http://127.0.0.1:7004");
+        assert_eq!(
+            layout.orchestrator.general.orchestrator_url,
+            "http://127.0.0.1:7003"
+        );
+        assert_eq!(
+            layout.orchestrator.general.node_register_url,
+            "http://127.0.0.1:7004"
+        );
         assert_eq!(layout.nodes[0].general.agent_url, "http://127.0.0.1:7005");
-        assert_eq!(layout.nodes[0].general.invocation_url, "http://127.0.0.1:7006");
+        assert_eq!(
+            layout.nodes[0].general.invocation_url,
+            "http://127.0.0.1:7006"
+        );
         assert_eq!(layout.nodes[1].general.agent_url, "http://127.0.0.1:7009");
-        assert_ne!(layout.nodes[0].general.node_id, layout.nodes[1].general.node_id);
+        assert_ne!(
+            layout.nodes[0].general.node_id,
+            layout.nodes[1].general.node_id
+        );
     }
 
     #[test]

@@ -95,7 +95,10 @@ impl Agent {
     }
 
     fn instances(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Instance>> {
-        self.inner.instances.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The ids of the running instances.
@@ -156,7 +159,10 @@ impl Agent {
             agent.inner.dataplane.unregister(id);
             let _ = done_tx.send(true);
             let mut instances = agent.instances();
-            if instances.get(&function_id).is_some_and(|i| i.stop.is_some()) {
+            if instances
+                .get(&function_id)
+                .is_some_and(|i| i.stop.is_some())
+            {
                 tracing::warn!(instance = %id, "instance ended without being stopped");
             }
             instances.remove(&function_id);
@@ -177,7 +183,10 @@ impl Agent {
         if let Some(stop) = stop {
             let _ = stop.send(());
         }
-        if tokio::time::timeout(STOP_GRACE, finished.wait_for(|done| *done)).await.is_err() {
+        if tokio::time::timeout(STOP_GRACE, finished.wait_for(|done| *done))
+            .await
+            .is_err()
+        {
             tracing::warn!(%function_id, "instance did not stop within {STOP_GRACE:?}");
         }
         tracing::info!(%function_id, "function instance stopped");
@@ -185,9 +194,15 @@ impl Agent {
     }
 
     /// Replaces an instance's output mapping.
-    pub fn patch(&self, function_id: Uuid, mapping: HashMap<String, Vec<InstanceId>>) -> Result<(), AgentError> {
+    pub fn patch(
+        &self,
+        function_id: Uuid,
+        mapping: HashMap<String, Vec<InstanceId>>,
+    ) -> Result<(), AgentError> {
         let instances = self.instances();
-        let instance = instances.get(&function_id).ok_or(AgentError::NotFound(function_id))?;
+        let instance = instances
+            .get(&function_id)
+            .ok_or(AgentError::NotFound(function_id))?;
         instance.outputs.patch(mapping);
         Ok(())
     }
@@ -197,7 +212,11 @@ impl Agent {
         if node_id == self.inner.dataplane.node_id() {
             return Ok(());
         }
-        let mut urls = self.inner.peer_urls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut urls = self
+            .inner
+            .peer_urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if urls.get(&node_id).map(String::as_str) == Some(invocation_url) {
             return Ok(());
         }
@@ -211,14 +230,22 @@ impl Agent {
 
     /// Removes the link to a peer.
     pub fn remove_peer(&self, node_id: Uuid) {
-        self.inner.peer_urls.lock().unwrap_or_else(|e| e.into_inner()).remove(&node_id);
+        self.inner
+            .peer_urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&node_id);
         self.inner.dataplane.remove_peer(node_id);
         tracing::info!(peer = %node_id, "peer removed");
     }
 
     /// Removes every peer.
     pub fn clear_peers(&self) {
-        self.inner.peer_urls.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.inner
+            .peer_urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.inner.dataplane.clear_peers();
     }
 

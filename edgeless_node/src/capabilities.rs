@@ -8,7 +8,9 @@ use crate::Config;
 /// The capabilities of this node.
 pub fn detect(config: &Config) -> NodeCapabilities {
     let user = &config.user_node_capabilities;
-    let cpus = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mut runtimes = Vec::new();
@@ -62,7 +64,10 @@ mod tests {
 
     #[test]
     fn proc_fields_are_read() {
-        assert_eq!(field("MemTotal:  2048 kB\n", "MemTotal").as_deref(), Some("2048 kB"));
+        assert_eq!(
+            field("MemTotal:  2048 kB\n", "MemTotal").as_deref(),
+            Some("2048 kB")
+        );
         assert_eq!(field("x: 1\n", "y"), None);
     }
 }

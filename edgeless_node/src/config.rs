@@ -107,12 +107,19 @@ impl Config {
 
     /// The dataplane URL announced to peers.
     pub fn announced_invocation_url(&self) -> &str {
-        announced(&self.general.invocation_url_announced, &self.general.invocation_url)
+        announced(
+            &self.general.invocation_url_announced,
+            &self.general.invocation_url,
+        )
     }
 }
 
 fn announced<'a>(announced: &'a str, bound: &'a str) -> &'a str {
-    if announced.is_empty() { bound } else { announced }
+    if announced.is_empty() {
+        bound
+    } else {
+        announced
+    }
 }
 
 #[cfg(test)]
@@ -130,7 +137,10 @@ mod tests {
     #[test]
     fn unknown_keys_are_named() {
         let err = Config::parse("[general]\nagent_ulr = \"x\"\n").unwrap_err();
-        assert!(err.to_string().contains("unknown field `agent_ulr`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `agent_ulr`"),
+            "{err}"
+        );
     }
 
     #[test]

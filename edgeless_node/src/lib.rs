@@ -35,12 +35,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let invocation = tonic::transport::Server::builder()
         .add_service(InvocationService::new(dataplane).into_server())
-        .serve_with_incoming_shutdown(server::incoming(invocation_listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            server::incoming(invocation_listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let agent_server = tonic::transport::Server::builder()
         .add_service(service::function_instance_server(agent.clone()))
         .add_service(service::resource_configuration_server(agent.clone()))
         .add_service(service::node_management_server(agent.clone()))
-        .serve_with_incoming_shutdown(server::incoming(agent_listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            server::incoming(agent_listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let registration = registration::run(&config, shutdown.clone());
 
     let result = tokio::select! {

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use edgeless_api::proto::{
-    self, function_instance_server::FunctionInstance, function_instance_server::FunctionInstanceServer,
-    node_management_server::NodeManagement, node_management_server::NodeManagementServer,
+    self, function_instance_server::FunctionInstance,
+    function_instance_server::FunctionInstanceServer, node_management_server::NodeManagement,
+    node_management_server::NodeManagementServer,
     resource_configuration_server::ResourceConfiguration,
     resource_configuration_server::ResourceConfigurationServer,
 };
@@ -58,7 +59,9 @@ pub fn function_instance_server(agent: Agent) -> FunctionInstanceServer<impl Fun
     FunctionInstanceServer::new(Service(agent)).max_decoding_message_size(usize::MAX)
 }
 
-pub fn resource_configuration_server(agent: Agent) -> ResourceConfigurationServer<impl ResourceConfiguration> {
+pub fn resource_configuration_server(
+    agent: Agent,
+) -> ResourceConfigurationServer<impl ResourceConfiguration> {
     ResourceConfigurationServer::new(Service(agent))
 }
 
@@ -78,7 +81,9 @@ impl FunctionInstance for Service {
         } else {
             component_id(&request.component_id)?
         };
-        let class = request.code.ok_or_else(|| invalid("missing field `code`"))?;
+        let class = request
+            .code
+            .ok_or_else(|| invalid("missing field `code`"))?;
         let id = self
             .0
             .start_function(StartFunction {
@@ -99,15 +104,24 @@ impl FunctionInstance for Service {
         }))
     }
 
-    async fn stop(&self, request: Request<proto::ComponentId>) -> Result<Response<proto::Empty>, Status> {
-        self.0.stop(component_id(&request.get_ref().component_id)?).await?;
+    async fn stop(
+        &self,
+        request: Request<proto::ComponentId>,
+    ) -> Result<Response<proto::Empty>, Status> {
+        self.0
+            .stop(component_id(&request.get_ref().component_id)?)
+            .await?;
         Ok(Response::new(proto::Empty {}))
     }
 
-    async fn patch(&self, request: Request<proto::PatchRequest>) -> Result<Response<proto::Empty>, Status> {
+    async fn patch(
+        &self,
+        request: Request<proto::PatchRequest>,
+    ) -> Result<Response<proto::Empty>, Status> {
         let request = request.into_inner();
         let id = component_id(&request.component_id)?;
-        self.0.patch(id, mapping_from_proto(request.output_mapping)?)?;
+        self.0
+            .patch(id, mapping_from_proto(request.output_mapping)?)?;
         Ok(Response::new(proto::Empty {}))
     }
 }
@@ -124,18 +138,33 @@ impl ResourceConfiguration for Service {
         )))
     }
 
-    async fn stop(&self, request: Request<proto::ComponentId>) -> Result<Response<proto::Empty>, Status> {
-        Err(Status::not_found(format!("no resource {} on this node", request.get_ref().component_id)))
+    async fn stop(
+        &self,
+        request: Request<proto::ComponentId>,
+    ) -> Result<Response<proto::Empty>, Status> {
+        Err(Status::not_found(format!(
+            "no resource {} on this node",
+            request.get_ref().component_id
+        )))
     }
 
-    async fn patch(&self, request: Request<proto::PatchRequest>) -> Result<Response<proto::Empty>, Status> {
-        Err(Status::not_found(format!("no resource {} on this node", request.get_ref().component_id)))
+    async fn patch(
+        &self,
+        request: Request<proto::PatchRequest>,
+    ) -> Result<Response<proto::Empty>, Status> {
+        Err(Status::not_found(format!(
+            "no resource {} on this node",
+            request.get_ref().component_id
+        )))
     }
 }
 
 #[tonic::async_trait]
 impl NodeManagement for Service {
-    async fn update_peers(&self, request: Request<proto::UpdatePeersRequest>) -> Result<Response<proto::Empty>, Status> {
+    async fn update_peers(
+        &self,
+        request: Request<proto::UpdatePeersRequest>,
+    ) -> Result<Response<proto::Empty>, Status> {
         let request = request.into_inner();
         match proto::UpdatePeersRequestType::try_from(request.request_type) {
             Ok(proto::UpdatePeersRequestType::Add) => {
@@ -143,15 +172,24 @@ impl NodeManagement for Service {
                 self.0.add_peer(node_id, &request.invocation_url)?;
             }
             Ok(proto::UpdatePeersRequestType::Del) => {
-                self.0.remove_peer(parse_uuid("node_id", &request.node_id).map_err(invalid)?);
+                self.0
+                    .remove_peer(parse_uuid("node_id", &request.node_id).map_err(invalid)?);
             }
             Ok(proto::UpdatePeersRequestType::Clear) => self.0.clear_peers(),
-            Err(_) => return Err(invalid(format!("unknown request type {}", request.request_type))),
+            Err(_) => {
+                return Err(invalid(format!(
+                    "unknown request type {}",
+                    request.request_type
+                )));
+            }
         }
         Ok(Response::new(proto::Empty {}))
     }
 
-    async fn reset(&self, _request: Request<proto::Empty>) -> Result<Response<proto::Empty>, Status> {
+    async fn reset(
+        &self,
+        _request: Request<proto::Empty>,
+    ) -> Result<Response<proto::Empty>, Status> {
         self.0.reset().await;
         Ok(Response::new(proto::Empty {}))
     }

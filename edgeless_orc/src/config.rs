@@ -87,9 +87,11 @@ mod tests {
 
     #[test]
     fn strategies_are_named_as_users_know_them() {
-        let parsed: Config = toml::from_str("[baseline]\norchestration_strategy = \"RoundRobin\"\n").unwrap();
+        let parsed: Config =
+            toml::from_str("[baseline]\norchestration_strategy = \"RoundRobin\"\n").unwrap();
         assert_eq!(parsed.baseline.orchestration_strategy, Strategy::RoundRobin);
-        let err = toml::from_str::<Config>("[baseline]\norchestration_strategy = \"Best\"\n").unwrap_err();
+        let err = toml::from_str::<Config>("[baseline]\norchestration_strategy = \"Best\"\n")
+            .unwrap_err();
         assert!(err.to_string().contains("unknown variant `Best`"), "{err}");
     }
 }

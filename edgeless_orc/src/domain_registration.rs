@@ -11,7 +11,11 @@ use crate::config::Config;
 use crate::orchestrator::OrchestratorHandle;
 
 /// Registers until `shutdown`; failures are logged and retried.
-pub async fn run(config: &Config, handle: OrchestratorHandle, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: &Config,
+    handle: OrchestratorHandle,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let url = &config.general.domain_register_url;
     let mut client = DomainRegistrationClient::new(edgeless_api::client::channel(url)?);
     let period = Duration::from_secs(config.general.subscription_refresh_interval_sec.max(1));

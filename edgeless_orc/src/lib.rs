@@ -31,10 +31,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let api = tonic::transport::Server::builder()
         .add_service(service::function_instance_server(handle.clone()))
         .add_service(service::resource_configuration_server(handle.clone()))
-        .serve_with_incoming_shutdown(server::incoming(api_listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            server::incoming(api_listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let registration = tonic::transport::Server::builder()
         .add_service(service::node_registration_server(handle.clone()))
-        .serve_with_incoming_shutdown(server::incoming(register_listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            server::incoming(register_listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let domain = domain_registration::run(&config, handle, shutdown.clone());
     tokio::select! {
         r = api => r.context("orchestrator API server failed"),

@@ -58,7 +58,11 @@ enum Spec {
 impl Spec {
     fn describe(&self) -> String {
         match self {
-            Spec::Function(f) => f.code.as_ref().map(|c| c.function_class_id.clone()).unwrap_or_default(),
+            Spec::Function(f) => f
+                .code
+                .as_ref()
+                .map(|c| c.function_class_id.clone())
+                .unwrap_or_default(),
             Spec::Resource(r) => r.class_type.clone(),
         }
     }
@@ -73,10 +77,21 @@ struct Component {
 }
 
 enum Command {
-    Start(Uuid, Spec, oneshot::Sender<Result<Vec<InstanceId>, OrcError>>),
+    Start(
+        Uuid,
+        Spec,
+        oneshot::Sender<Result<Vec<InstanceId>, OrcError>>,
+    ),
     Stop(Uuid, oneshot::Sender<Result<(), OrcError>>),
-    Patch(Uuid, HashMap<String, Vec<Uuid>>, oneshot::Sender<Result<(), OrcError>>),
-    UpdateNode(proto::UpdateNodeRequest, oneshot::Sender<Result<(), OrcError>>),
+    Patch(
+        Uuid,
+        HashMap<String, Vec<Uuid>>,
+        oneshot::Sender<Result<(), OrcError>>,
+    ),
+    UpdateNode(
+        proto::UpdateNodeRequest,
+        oneshot::Sender<Result<(), OrcError>>,
+    ),
     Capabilities(oneshot::Sender<proto::DomainCapabilities>),
     Reset(oneshot::Sender<()>),
     Tick,
@@ -89,15 +104,26 @@ pub struct OrchestratorHandle {
 }
 
 impl OrchestratorHandle {
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, OrcError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, OrcError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).await.map_err(|_| OrcError::Stopped)?;
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| OrcError::Stopped)?;
         rx.await.map_err(|_| OrcError::Stopped)
     }
 
     /// Starts a function with logical id `lid`; returns its instances.
-    pub async fn start_function(&self, lid: Uuid, spec: proto::SpawnFunctionRequest) -> Result<Vec<InstanceId>, OrcError> {
-        self.ask(|tx| Command::Start(lid, Spec::Function(spec), tx)).await?
+    pub async fn start_function(
+        &self,
+        lid: Uuid,
+        spec: proto::SpawnFunctionRequest,
+    ) -> Result<Vec<InstanceId>, OrcError> {
+        self.ask(|tx| Command::Start(lid, Spec::Function(spec), tx))
+            .await?
     }
 
     /// Starts a resource with logical id `lid`; returns its instances.
@@ -106,7 +132,8 @@ impl OrchestratorHandle {
         lid: Uuid,
         spec: proto::ResourceInstanceSpecification,
     ) -> Result<Vec<InstanceId>, OrcError> {
-        self.ask(|tx| Command::Start(lid, Spec::Resource(spec), tx)).await?
+        self.ask(|tx| Command::Start(lid, Spec::Resource(spec), tx))
+            .await?
     }
 
     /// Stops every instance of a component.
@@ -115,7 +142,11 @@ impl OrchestratorHandle {
     }
 
     /// Sets a component's outputs (logical targets).
-    pub async fn patch(&self, lid: Uuid, mapping: HashMap<String, Vec<Uuid>>) -> Result<(), OrcError> {
+    pub async fn patch(
+        &self,
+        lid: Uuid,
+        mapping: HashMap<String, Vec<Uuid>>,
+    ) -> Result<(), OrcError> {
         self.ask(|tx| Command::Patch(lid, mapping, tx)).await?
     }
 
@@ -226,7 +257,10 @@ impl Orchestrator {
     /// Places and starts one physical instance of `spec`.
     async fn start_instance(&mut self, lid: Uuid, spec: &Spec) -> Result<InstanceId, OrcError> {
         let node_id = self.place(spec)?;
-        let node = self.nodes.get_mut(&node_id).ok_or(OrcError::NotFound(node_id))?;
+        let node = self
+            .nodes
+            .get_mut(&node_id)
+            .ok_or(OrcError::NotFound(node_id))?;
         let function_id = Uuid::new_v4();
         let response = match spec {
             Spec::Function(request) => {
@@ -244,7 +278,11 @@ impl Orchestrator {
             }
         }
         .map_err(node_error(node_id))?;
-        let started = response.into_inner().instances.first().map(InstanceId::try_from);
+        let started = response
+            .into_inner()
+            .instances
+            .first()
+            .map(InstanceId::try_from);
         match started {
             Some(Ok(id)) => {
                 tracing::info!(component = %lid, instance = %id, "instance started");
@@ -264,7 +302,11 @@ impl Orchestrator {
         };
         match spec {
             Spec::Function(request) => {
-                let function_type = request.code.as_ref().map(|c| c.function_class_type.as_str()).unwrap_or("");
+                let function_type = request
+                    .code
+                    .as_ref()
+                    .map(|c| c.function_class_type.as_str())
+                    .unwrap_or("");
                 let views = registry::views(&self.nodes);
                 self.placer
                     .place(
@@ -278,7 +320,11 @@ impl Orchestrator {
             Spec::Resource(request) => self
                 .nodes
                 .iter()
-                .find(|(_, node)| node.providers.iter().any(|p| p.class_type == request.class_type))
+                .find(|(_, node)| {
+                    node.providers
+                        .iter()
+                        .any(|p| p.class_type == request.class_type)
+                })
                 .map(|(id, _)| *id)
                 .ok_or_else(|| {
                     placement_error(PlacementError::Unsatisfied(format!(
@@ -290,7 +336,10 @@ impl Orchestrator {
     }
 
     async fn stop(&mut self, lid: Uuid) -> Result<(), OrcError> {
-        let component = self.components.remove(&lid).ok_or(OrcError::NotFound(lid))?;
+        let component = self
+            .components
+            .remove(&lid)
+            .ok_or(OrcError::NotFound(lid))?;
         for instance in component.instances {
             self.stop_instance(&component.spec, instance).await;
         }
@@ -322,9 +371,16 @@ impl Orchestrator {
             let mut instances = Vec::new();
             for target in targets {
                 let target_component = self.components.get(target).ok_or_else(|| {
-                    OrcError::Invalid(format!("output `{output}` of {lid} targets unknown component {target}"))
+                    OrcError::Invalid(format!(
+                        "output `{output}` of {lid} targets unknown component {target}"
+                    ))
                 })?;
-                instances.extend(target_component.instances.iter().map(|i| proto::InstanceId::from(*i)));
+                instances.extend(
+                    target_component
+                        .instances
+                        .iter()
+                        .map(|i| proto::InstanceId::from(*i)),
+                );
             }
             physical.insert(output.clone(), proto::InstanceIdList { instances });
         }
@@ -348,7 +404,8 @@ impl Orchestrator {
     }
 
     async fn update_node(&mut self, request: proto::UpdateNodeRequest) -> Result<(), OrcError> {
-        let node_id = parse_uuid("node_id", &request.node_id).map_err(|e| OrcError::Invalid(e.to_string()))?;
+        let node_id = parse_uuid("node_id", &request.node_id)
+            .map_err(|e| OrcError::Invalid(e.to_string()))?;
         if let Some(node) = self.nodes.get_mut(&node_id) {
             if node.nonce == request.nonce {
                 node.deadline = request.refresh_deadline;
@@ -372,7 +429,11 @@ impl Orchestrator {
                 node_id: id.to_string(),
                 invocation_url: url.to_string(),
             };
-            if let Err(status) = peer.management.update_peers(add(&node_id, &node.invocation_url)).await {
+            if let Err(status) = peer
+                .management
+                .update_peers(add(&node_id, &node.invocation_url))
+                .await
+            {
                 tracing::warn!(node = %peer_id, error = %status.message(), "peer update failed");
             }
             node.management
@@ -440,13 +501,18 @@ impl Orchestrator {
                     }
                     recreated.push(lid);
                 }
-                Err(error) => tracing::error!(component = %lid, %error, "cannot re-create instance; will retry"),
+                Err(error) => {
+                    tracing::error!(component = %lid, %error, "cannot re-create instance; will retry")
+                }
             }
         }
         let to_patch: Vec<Uuid> = self
             .components
             .iter()
-            .filter(|(lid, c)| recreated.contains(lid) || c.mapping.values().flatten().any(|t| recreated.contains(t)))
+            .filter(|(lid, c)| {
+                recreated.contains(lid)
+                    || c.mapping.values().flatten().any(|t| recreated.contains(t))
+            })
             .map(|(lid, _)| *lid)
             .collect();
         for lid in to_patch {

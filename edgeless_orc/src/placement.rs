@@ -79,12 +79,21 @@ pub fn eligible<'a>(
     let list = |key: &str| -> Vec<String> {
         annotations
             .get(key)
-            .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let wanted_ids = list("node_id_match_any");
     let wanted_labels = list("label_match_all");
-    let required = |key: &str| annotations.get(key).is_some_and(|v| v.eq_ignore_ascii_case("required"));
+    let required = |key: &str| {
+        annotations
+            .get(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("required"))
+    };
     type Rule<'r> = (String, Box<dyn Fn(&NodeView) -> bool + 'r>);
     let mut rules: Vec<Rule> = Vec::new();
     if !function_type.is_empty() {
@@ -151,7 +160,10 @@ mod tests {
     }
 
     fn annotations(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -159,25 +171,42 @@ mod tests {
         let nodes = [node(1, &[], 1), node(2, &[], 1)];
         let mut placer = Placer::default();
         let picks: Vec<_> = (0..4)
-            .map(|_| placer.place(Strategy::RoundRobin, &nodes, "RUST_WASM", &HashMap::new()).unwrap())
+            .map(|_| {
+                placer
+                    .place(Strategy::RoundRobin, &nodes, "RUST_WASM", &HashMap::new())
+                    .unwrap()
+            })
             .collect();
         assert_eq!(picks, [1, 2, 1, 2].map(Uuid::from_u128));
     }
 
     #[test]
     fn constraints_filter_nodes() {
-        let nodes = [node(1, &["edge"], 1), node(2, &["edge", "gpu"], 1), node(3, &[], 1)];
+        let nodes = [
+            node(1, &["edge"], 1),
+            node(2, &["edge", "gpu"], 1),
+            node(3, &[], 1),
+        ];
         let table: &[(&[(&str, &str)], Result<Vec<u128>, &str>)] = &[
             (&[], Ok(vec![1, 2, 3])),
             (&[("label_match_all", "edge,gpu")], Ok(vec![2])),
             (&[("label_match_all", "edge")], Ok(vec![1, 2])),
             (
-                &[("node_id_match_any", "00000000-0000-0000-0000-000000000001, 00000000-0000-0000-0000-000000000003")],
+                &[(
+                    "node_id_match_any",
+                    "00000000-0000-0000-0000-000000000001, 00000000-0000-0000-0000-000000000003",
+                )],
                 Ok(vec![1, 3]),
             ),
             (&[("tee", "required")], Ok(vec![3])),
-            (&[("label_match_all", "arm")], Err("no node satisfies label_match_all = arm")),
-            (&[("tpm", "required")], Err("no node satisfies tpm = required")),
+            (
+                &[("label_match_all", "arm")],
+                Err("no node satisfies label_match_all = arm"),
+            ),
+            (
+                &[("tpm", "required")],
+                Err("no node satisfies tpm = required"),
+            ),
         ];
         for (pairs, expected) in table {
             let got = eligible(&nodes, "RUST_WASM", &annotations(pairs))
@@ -192,14 +221,19 @@ mod tests {
         let nodes = [node(1, &[], 1)];
         let err = eligible(&nodes, "CONTAINER", &HashMap::new()).unwrap_err();
         assert_eq!(err.to_string(), "no node satisfies runtime CONTAINER");
-        assert_eq!(eligible(&[], "RUST_WASM", &HashMap::new()).unwrap_err(), PlacementError::NoNodes);
+        assert_eq!(
+            eligible(&[], "RUST_WASM", &HashMap::new()).unwrap_err(),
+            PlacementError::NoNodes
+        );
     }
 
     #[test]
     fn random_is_weighted_by_cpus() {
         let nodes = [node(1, &[], 1), node(2, &[], 3)];
         let refs: Vec<&NodeView> = nodes.iter().collect();
-        let picks: Vec<u128> = (0..4).map(|d| weighted_random(&refs, d).as_u128()).collect();
+        let picks: Vec<u128> = (0..4)
+            .map(|d| weighted_random(&refs, d).as_u128())
+            .collect();
         assert_eq!(picks, [1, 2, 2, 2]);
     }
 }

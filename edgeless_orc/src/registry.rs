@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use edgeless_api::proto::{
-    self, function_instance_client::FunctionInstanceClient, node_management_client::NodeManagementClient,
+    self, function_instance_client::FunctionInstanceClient,
+    node_management_client::NodeManagementClient,
     resource_configuration_client::ResourceConfigurationClient,
 };
 use tonic::transport::Channel;
@@ -36,7 +37,8 @@ pub struct Node {
 impl Node {
     /// A node from its registration.
     pub fn from_registration(request: &proto::UpdateNodeRequest) -> Result<Self, String> {
-        let channel = edgeless_api::client::channel(&request.agent_url).map_err(|e| e.to_string())?;
+        let channel =
+            edgeless_api::client::channel(&request.agent_url).map_err(|e| e.to_string())?;
         Ok(Self {
             agent_url: request.agent_url.clone(),
             invocation_url: request.invocation_url.clone(),
@@ -44,7 +46,8 @@ impl Node {
             providers: request.resource_providers.clone(),
             deadline: request.refresh_deadline,
             nonce: request.nonce,
-            functions: FunctionInstanceClient::new(channel.clone()).max_decoding_message_size(usize::MAX),
+            functions: FunctionInstanceClient::new(channel.clone())
+                .max_decoding_message_size(usize::MAX),
             resources: ResourceConfigurationClient::new(channel.clone()),
             management: NodeManagementClient::new(channel),
         })
@@ -94,8 +97,14 @@ pub fn domain_capabilities(registry: &Registry) -> proto::DomainCapabilities {
         caps.mem_size_gpu += c.mem_size_gpu;
         add_unique(&mut caps.labels, c.labels.iter().cloned());
         add_unique(&mut caps.runtimes, c.runtimes.iter().cloned());
-        add_unique(&mut caps.resource_providers, node.providers.iter().map(|p| p.provider_id.clone()));
-        add_unique(&mut caps.resource_classes, node.providers.iter().map(|p| p.class_type.clone()));
+        add_unique(
+            &mut caps.resource_providers,
+            node.providers.iter().map(|p| p.provider_id.clone()),
+        );
+        add_unique(
+            &mut caps.resource_classes,
+            node.providers.iter().map(|p| p.class_type.clone()),
+        );
     }
     caps
 }

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use edgeless_api::parse_uuid;
 use edgeless_api::proto::{
-    self, function_instance_server::FunctionInstance, function_instance_server::FunctionInstanceServer,
-    node_registration_server::NodeRegistration, node_registration_server::NodeRegistrationServer,
+    self, function_instance_server::FunctionInstance,
+    function_instance_server::FunctionInstanceServer, node_registration_server::NodeRegistration,
+    node_registration_server::NodeRegistrationServer,
     resource_configuration_server::ResourceConfiguration,
     resource_configuration_server::ResourceConfigurationServer,
 };
@@ -35,7 +36,9 @@ fn lid(value: &str) -> Result<Uuid, Status> {
     parse_uuid("component_id", value).map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
-fn logical_mapping(mapping: HashMap<String, proto::InstanceIdList>) -> Result<HashMap<String, Vec<Uuid>>, Status> {
+fn logical_mapping(
+    mapping: HashMap<String, proto::InstanceIdList>,
+) -> Result<HashMap<String, Vec<Uuid>>, Status> {
     mapping
         .into_iter()
         .map(|(output, list)| {
@@ -59,7 +62,9 @@ fn started(instances: Vec<edgeless_api::InstanceId>) -> Response<proto::StartCom
 #[derive(Clone)]
 struct Service(OrchestratorHandle);
 
-pub fn function_instance_server(handle: OrchestratorHandle) -> FunctionInstanceServer<impl FunctionInstance> {
+pub fn function_instance_server(
+    handle: OrchestratorHandle,
+) -> FunctionInstanceServer<impl FunctionInstance> {
     FunctionInstanceServer::new(Service(handle)).max_decoding_message_size(usize::MAX)
 }
 
@@ -69,7 +74,9 @@ pub fn resource_configuration_server(
     ResourceConfigurationServer::new(Service(handle))
 }
 
-pub fn node_registration_server(handle: OrchestratorHandle) -> NodeRegistrationServer<impl NodeRegistration> {
+pub fn node_registration_server(
+    handle: OrchestratorHandle,
+) -> NodeRegistrationServer<impl NodeRegistration> {
     NodeRegistrationServer::new(Service(handle))
 }
 
@@ -84,15 +91,23 @@ impl FunctionInstance for Service {
         Ok(started(self.0.start_function(lid, request).await?))
     }
 
-    async fn stop(&self, request: Request<proto::ComponentId>) -> Result<Response<proto::Empty>, Status> {
+    async fn stop(
+        &self,
+        request: Request<proto::ComponentId>,
+    ) -> Result<Response<proto::Empty>, Status> {
         self.0.stop(lid(&request.get_ref().component_id)?).await?;
         Ok(Response::new(proto::Empty {}))
     }
 
-    async fn patch(&self, request: Request<proto::PatchRequest>) -> Result<Response<proto::Empty>, Status> {
+    async fn patch(
+        &self,
+        request: Request<proto::PatchRequest>,
+    ) -> Result<Response<proto::Empty>, Status> {
         let request = request.into_inner();
         let id = lid(&request.component_id)?;
-        self.0.patch(id, logical_mapping(request.output_mapping)?).await?;
+        self.0
+            .patch(id, logical_mapping(request.output_mapping)?)
+            .await?;
         Ok(Response::new(proto::Empty {}))
     }
 }
@@ -108,11 +123,17 @@ impl ResourceConfiguration for Service {
         Ok(started(self.0.start_resource(lid, request).await?))
     }
 
-    async fn stop(&self, request: Request<proto::ComponentId>) -> Result<Response<proto::Empty>, Status> {
+    async fn stop(
+        &self,
+        request: Request<proto::ComponentId>,
+    ) -> Result<Response<proto::Empty>, Status> {
         FunctionInstance::stop(self, request).await
     }
 
-    async fn patch(&self, request: Request<proto::PatchRequest>) -> Result<Response<proto::Empty>, Status> {
+    async fn patch(
+        &self,
+        request: Request<proto::PatchRequest>,
+    ) -> Result<Response<proto::Empty>, Status> {
         FunctionInstance::patch(self, request).await
     }
 }

@@ -81,7 +81,10 @@ fn a_missing_code_file_names_the_function_and_path() {
     let json = function("a", "").replace("f.wasm", "missing.wasm");
     let err = load_and_convert(&format!(r#"{{"functions": [{json}]}}"#)).unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("function `a`: cannot read code file "), "{text}");
+    assert!(
+        text.starts_with("function `a`: cannot read code file "),
+        "{text}"
+    );
     assert!(text.contains("missing.wasm"), "{text}");
 }
 
@@ -96,21 +99,33 @@ fn bad_json_reports_the_position() {
 #[test]
 fn unknown_fields_are_rejected() {
     let err = load_and_convert(r#"{"functions": [], "functoins": []}"#).unwrap_err();
-    assert!(err.to_string().contains("unknown field `functoins`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown field `functoins`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_empty_workflow_is_rejected() {
     let err = load_and_convert(r#"{"functions": []}"#).unwrap_err();
-    assert_eq!(err.to_string(), "the workflow has no functions and no resources");
+    assert_eq!(
+        err.to_string(),
+        "the workflow has no functions and no resources"
+    );
 }
 
 #[test]
 fn code_that_is_not_wasm_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_workflow(dir.path(), &format!(r#"{{"functions": [{}]}}"#, function("a", "")));
+    let path = write_workflow(
+        dir.path(),
+        &format!(r#"{{"functions": [{}]}}"#, function("a", "")),
+    );
     std::fs::write(dir.path().join("f.wasm"), b"#!/bin/sh").unwrap();
-    let err = WorkflowSpec::load(&path).unwrap().to_request(dir.path()).unwrap_err();
+    let err = WorkflowSpec::load(&path)
+        .unwrap()
+        .to_request(dir.path())
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "function `a`: the code is not a WebAssembly module (bad magic number)"

@@ -70,7 +70,9 @@ pub async fn run(command: DomainCommand, config: &Config) -> Result<(), CliError
         DomainCommand::Inspect { id, output } => (id.clone(), *output),
     };
     let entries = client
-        .domains(proto::DomainId { domain_id: id.clone() })
+        .domains(proto::DomainId {
+            domain_id: id.clone(),
+        })
         .await
         .map_err(|s| CliError::from_status(&config.controller_url, s))?
         .into_inner()

@@ -89,9 +89,10 @@ pub async fn run(command: FunctionCommand) -> Result<(), CliError> {
 
 /// Builds the function described by `spec_file`; returns the `.wasm` path.
 pub fn build(spec_file: &Path) -> anyhow::Result<PathBuf> {
-    let text = std::fs::read_to_string(spec_file).with_context(|| format!("cannot read {}", spec_file.display()))?;
-    let spec: FunctionClassSpec =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid function.json", spec_file.display()))?;
+    let text = std::fs::read_to_string(spec_file)
+        .with_context(|| format!("cannot read {}", spec_file.display()))?;
+    let spec: FunctionClassSpec = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid function.json", spec_file.display()))?;
     if spec.function_type != edgeless_api::RUST_WASM {
         return Err(anyhow!(
             "{}: only {} functions can be built (function_type is {})",
@@ -100,7 +101,10 @@ pub fn build(spec_file: &Path) -> anyhow::Result<PathBuf> {
             spec.function_type
         ));
     }
-    let dir = spec_file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = spec_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let manifest = dir.join(spec.build.as_deref().unwrap_or("Cargo.toml"));
     let crate_name = crate_name(&manifest)?;
     let target_dir = std::env::var_os("EDGELESS_FUNCTIONS_TARGET_DIR")
@@ -120,7 +124,9 @@ pub fn build(spec_file: &Path) -> anyhow::Result<PathBuf> {
         })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("target may not be installed") || stderr.contains("can't find crate for `core`") {
+        if stderr.contains("target may not be installed")
+            || stderr.contains("can't find crate for `core`")
+        {
             return Err(anyhow!(
                 "the {WASM_TARGET} target is not installed: run `rustup target add {WASM_TARGET}`"
             ));
@@ -132,15 +138,22 @@ pub fn build(spec_file: &Path) -> anyhow::Result<PathBuf> {
         .join("release")
         .join(format!("{}.wasm", crate_name.replace('-', "_")));
     let destination = dir.join(format!("{}.wasm", spec.id));
-    std::fs::copy(&built, &destination)
-        .with_context(|| format!("cannot copy {} to {}", built.display(), destination.display()))?;
+    std::fs::copy(&built, &destination).with_context(|| {
+        format!(
+            "cannot copy {} to {}",
+            built.display(),
+            destination.display()
+        )
+    })?;
     Ok(destination)
 }
 
 /// The package name in a Cargo.toml.
 fn crate_name(manifest: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
-    let value: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let value: toml::Value = toml::from_str(&text)
+        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
     value
         .get("package")
         .and_then(|p| p.get("name"))
@@ -156,16 +169,27 @@ mod tests {
     #[test]
     fn a_missing_spec_file_is_named() {
         let err = build(Path::new("/nonexistent/function.json")).unwrap_err();
-        assert!(format!("{err:#}").contains("cannot read /nonexistent/function.json"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("cannot read /nonexistent/function.json"),
+            "{err:#}"
+        );
     }
 
     #[test]
     fn container_functions_are_not_built_here() {
         let dir = tempfile::tempdir().unwrap();
         let spec = dir.path().join("function.json");
-        std::fs::write(&spec, r#"{"id": "x", "function_type": "CONTAINER", "version": "0.1"}"#).unwrap();
+        std::fs::write(
+            &spec,
+            r#"{"id": "x", "function_type": "CONTAINER", "version": "0.1"}"#,
+        )
+        .unwrap();
         let err = build(&spec).unwrap_err();
-        assert!(err.to_string().contains("only RUST_WASM functions can be built"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("only RUST_WASM functions can be built"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -173,6 +197,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("Cargo.toml");
         std::fs::write(&manifest, "[workspace]\n").unwrap();
-        assert!(crate_name(&manifest).unwrap_err().to_string().contains("has no [package] name"));
+        assert!(
+            crate_name(&manifest)
+                .unwrap_err()
+                .to_string()
+                .contains("has no [package] name")
+        );
     }
 }

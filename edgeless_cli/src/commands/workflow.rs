@@ -60,18 +60,28 @@ pub async fn run(command: WorkflowCommand, config: &Config) -> Result<(), CliErr
         WorkflowCommand::Start { spec_file } => {
             let spec = WorkflowSpec::load(&spec_file).map_err(|e| CliError::Input(e.into()))?;
             let base = spec_file.parent().map(PathBuf::from).unwrap_or_default();
-            let request = spec.to_request(&base).map_err(|e| {
-                CliError::Input(anyhow::anyhow!("{}: {e}", spec_file.display()))
-            })?;
+            let request = spec
+                .to_request(&base)
+                .map_err(|e| CliError::Input(anyhow::anyhow!("{}: {e}", spec_file.display())))?;
             let response = client.start(request).await.map_err(status)?.into_inner();
             println!("{}", response.workflow_id);
         }
         WorkflowCommand::Stop { id } => {
-            client.stop(proto::WorkflowId { workflow_id: id.clone() }).await.map_err(status)?;
+            client
+                .stop(proto::WorkflowId {
+                    workflow_id: id.clone(),
+                })
+                .await
+                .map_err(status)?;
             eprintln!("workflow {id} stopped");
         }
         WorkflowCommand::List { output } => {
-            let ids = client.list(proto::Empty {}).await.map_err(status)?.into_inner().identifiers;
+            let ids = client
+                .list(proto::Empty {})
+                .await
+                .map_err(status)?
+                .into_inner()
+                .identifiers;
             match output {
                 Output::Text => ids.iter().for_each(|id| println!("{id}")),
                 Output::Json => print_json(&ids)?,

@@ -14,5 +14,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    daemon::main(args.daemon, || edgeless_con::config::TEMPLATE.to_string(), edgeless_con::run).await
+    daemon::main(
+        args.daemon,
+        || edgeless_con::config::TEMPLATE.to_string(),
+        edgeless_con::run,
+    )
+    .await
 }

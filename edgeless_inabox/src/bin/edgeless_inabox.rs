@@ -9,7 +9,11 @@ use edgeless_inabox::Layout;
 
 /// Runs a whole edgeless cluster in one process.
 #[derive(Parser)]
-#[command(version, about, after_help = "Example: edgeless_inabox -t -n 2 && edgeless_inabox")]
+#[command(
+    version,
+    about,
+    after_help = "Example: edgeless_inabox -t -n 2 && edgeless_inabox"
+)]
 struct Args {
     /// Write the configuration files and exit.
     #[arg(short = 't', long)]
@@ -30,7 +34,9 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     daemon::init_tracing();
     if args.templates {
-        return match Layout::new(args.num_of_nodes.max(1), args.initial_port).write(&args.config_path) {
+        return match Layout::new(args.num_of_nodes.max(1), args.initial_port)
+            .write(&args.config_path)
+        {
             Ok(files) => {
                 for file in files {
                     eprintln!("wrote {}", file.display());

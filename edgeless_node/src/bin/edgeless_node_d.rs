@@ -14,5 +14,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    daemon::main(args.daemon, edgeless_node::Config::template, edgeless_node::run).await
+    daemon::main(
+        args.daemon,
+        edgeless_node::Config::template,
+        edgeless_node::run,
+    )
+    .await
 }

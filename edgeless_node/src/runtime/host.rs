@@ -91,9 +91,15 @@ pub async fn copy_into_guest<T: AsGuest>(store: &mut T, bytes: &[u8]) -> wasmtim
         return Ok(0);
     }
     let guest = store.guest()?;
-    let ptr = guest.alloc.call_async(store.context(), bytes.len() as u32).await?;
+    let ptr = guest
+        .alloc
+        .call_async(store.context(), bytes.len() as u32)
+        .await?;
     if ptr == 0 {
-        return Err(format_err!("the guest could not allocate {} bytes", bytes.len()));
+        return Err(format_err!(
+            "the guest could not allocate {} bytes",
+            bytes.len()
+        ));
     }
     guest
         .memory
@@ -110,7 +116,10 @@ pub trait AsGuest {
 
 impl AsGuest for wasmtime::Store<HostState> {
     fn guest(&self) -> wasmtime::Result<GuestMemory> {
-        self.data().exports.clone().ok_or_else(|| format_err!("guest memory not ready"))
+        self.data()
+            .exports
+            .clone()
+            .ok_or_else(|| format_err!("guest memory not ready"))
     }
     fn context(&mut self) -> wasmtime::StoreContextMut<'_, HostState> {
         wasmtime::AsContextMut::as_context_mut(self)
@@ -155,11 +164,21 @@ impl HostState {
         let (id, class) = (&self.id, &self.class_id);
         let workflow = &self.workflow_id;
         match level {
-            1 => tracing::error!(instance = %id, class, workflow, target, "{message}"),
-            2 => tracing::warn!(instance = %id, class, workflow, target, "{message}"),
-            3 => tracing::info!(instance = %id, class, workflow, target, "{message}"),
-            4 => tracing::debug!(instance = %id, class, workflow, target, "{message}"),
-            _ => tracing::trace!(instance = %id, class, workflow, target, "{message}"),
+            1 => {
+                tracing::error!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
+            2 => {
+                tracing::warn!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
+            3 => {
+                tracing::info!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
+            4 => {
+                tracing::debug!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
+            _ => {
+                tracing::trace!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
         }
     }
 }
@@ -193,7 +212,8 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         "edgeless",
         "cast",
-        |caller: Caller<'_, HostState>, (alias_ptr, alias_len, msg_ptr, msg_len): (u32, u32, u32, u32)| {
+        |caller: Caller<'_, HostState>,
+         (alias_ptr, alias_len, msg_ptr, msg_len): (u32, u32, u32, u32)| {
             Box::new(async move {
                 let alias = read_string(&caller, alias_ptr, alias_len)?;
                 let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
@@ -208,7 +228,11 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "edgeless",
         "cast_raw",
-        |caller: Caller<'_, HostState>, id_ptr: u32, msg_ptr: u32, msg_len: u32| -> wasmtime::Result<i32> {
+        |caller: Caller<'_, HostState>,
+         id_ptr: u32,
+         msg_ptr: u32,
+         msg_len: u32|
+         -> wasmtime::Result<i32> {
             let target = read_instance_id(&caller, id_ptr)?;
             let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
             Ok(caller.data().cast(target, payload))
@@ -225,7 +249,11 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let Some(target) = caller.data().resolve(&alias).await else {
                     return Ok(CALL_ERR);
                 };
-                let outcome = caller.data().sender.call(target, payload, CALL_DEADLINE).await;
+                let outcome = caller
+                    .data()
+                    .sender
+                    .call(target, payload, CALL_DEADLINE)
+                    .await;
                 finish_call(&mut caller, outcome, out_ptr).await
             })
         },
@@ -233,11 +261,16 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         "edgeless",
         "call_raw",
-        |mut caller: Caller<'_, HostState>, (id_ptr, msg_ptr, msg_len, out_ptr): (u32, u32, u32, u32)| {
+        |mut caller: Caller<'_, HostState>,
+         (id_ptr, msg_ptr, msg_len, out_ptr): (u32, u32, u32, u32)| {
             Box::new(async move {
                 let target = read_instance_id(&caller, id_ptr)?;
                 let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
-                let outcome = caller.data().sender.call(target, payload, CALL_DEADLINE).await;
+                let outcome = caller
+                    .data()
+                    .sender
+                    .call(target, payload, CALL_DEADLINE)
+                    .await;
                 finish_call(&mut caller, outcome, out_ptr).await
             })
         },
@@ -291,8 +324,10 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          msg_ptr: u32,
          msg_len: u32|
          -> wasmtime::Result<()> {
-            let target = String::from_utf8_lossy(&read_bytes(&caller, target_ptr, target_len)?).into_owned();
-            let message = String::from_utf8_lossy(&read_bytes(&caller, msg_ptr, msg_len)?).into_owned();
+            let target =
+                String::from_utf8_lossy(&read_bytes(&caller, target_ptr, target_len)?).into_owned();
+            let message =
+                String::from_utf8_lossy(&read_bytes(&caller, msg_ptr, msg_len)?).into_owned();
             caller.data().log(level, &target, &message);
             Ok(())
         },

@@ -105,7 +105,10 @@ mod tests {
     async fn gives_up_without_a_mapping() {
         let (_mapping, table) = output_mapping();
         let wait = Duration::from_millis(10);
-        assert_eq!(table.resolve("out", wait).await, Err(ResolveError::NoMapping(wait)));
+        assert_eq!(
+            table.resolve("out", wait).await,
+            Err(ResolveError::NoMapping(wait))
+        );
     }
 
     #[tokio::test]

@@ -101,12 +101,20 @@ impl WasmRuntime {
     }
 
     fn cached(&self, key: u64) -> Option<InstancePre<HostState>> {
-        self.modules.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+        self.modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
     }
 
     /// Creates the instance and starts its task, which runs `handle_init`
     /// and then serves its mailbox.
-    pub async fn start(&self, code: &[u8], context: InstanceContext) -> Result<RunningInstance, StartError> {
+    pub async fn start(
+        &self,
+        code: &[u8],
+        context: InstanceContext,
+    ) -> Result<RunningInstance, StartError> {
         let pre = self.prepare(code).await?;
         let InstanceContext {
             id,
@@ -117,7 +125,12 @@ impl WasmRuntime {
             dataplane,
             outputs,
         } = context;
-        let saved_state = state.0.lock().unwrap_or_else(|e| e.into_inner()).get(&state.1).cloned();
+        let saved_state = state
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&state.1)
+            .cloned();
         let host = HostState {
             id,
             workflow_id,
@@ -130,25 +143,52 @@ impl WasmRuntime {
         };
         let mut store = Store::new(&self.engine, host);
         let instantiate = |e: wasmtime::Error| StartError::Instantiate(format!("{e:#}"));
-        let instance = pre.instantiate_async(&mut store).await.map_err(instantiate)?;
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(instantiate)?;
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| StartError::BadCode("`memory` is not a memory".into()))?;
-        let bad_signature = |e: wasmtime::Error| StartError::BadCode(format!("an export has the wrong type: {e:#}"));
+        let bad_signature = |e: wasmtime::Error| {
+            StartError::BadCode(format!("an export has the wrong type: {e:#}"))
+        };
         store.data_mut().exports = Some(GuestMemory {
             memory,
-            alloc: instance.get_typed_func(&mut store, "edgeless_alloc").map_err(bad_signature)?,
-            free: instance.get_typed_func(&mut store, "edgeless_free").map_err(bad_signature)?,
+            alloc: instance
+                .get_typed_func(&mut store, "edgeless_alloc")
+                .map_err(bad_signature)?,
+            free: instance
+                .get_typed_func(&mut store, "edgeless_free")
+                .map_err(bad_signature)?,
         });
         let entry = Entry {
-            init: instance.get_typed_func(&mut store, "handle_init").map_err(bad_signature)?,
-            cast: instance.get_typed_func(&mut store, "handle_cast").map_err(bad_signature)?,
-            call: instance.get_typed_func(&mut store, "handle_call").map_err(bad_signature)?,
-            stop: instance.get_typed_func(&mut store, "handle_stop").map_err(bad_signature)?,
+            init: instance
+                .get_typed_func(&mut store, "handle_init")
+                .map_err(bad_signature)?,
+            cast: instance
+                .get_typed_func(&mut store, "handle_cast")
+                .map_err(bad_signature)?,
+            call: instance
+                .get_typed_func(&mut store, "handle_call")
+                .map_err(bad_signature)?,
+            stop: instance
+                .get_typed_func(&mut store, "handle_stop")
+                .map_err(bad_signature)?,
         };
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(run_instance(store, entry, dataplane, stop_rx, init_payload, saved_state));
-        Ok(RunningInstance { stop: stop_tx, task })
+        let task = tokio::spawn(run_instance(
+            store,
+            entry,
+            dataplane,
+            stop_rx,
+            init_payload,
+            saved_state,
+        ));
+        Ok(RunningInstance {
+            stop: stop_tx,
+            task,
+        })
     }
 }
 
@@ -196,7 +236,10 @@ async fn init(
     payload: Option<Bytes>,
     state: Option<Bytes>,
 ) -> wasmtime::Result<()> {
-    async fn optional(store: &mut Store<HostState>, bytes: &Option<Bytes>) -> wasmtime::Result<(u32, i32)> {
+    async fn optional(
+        store: &mut Store<HostState>,
+        bytes: &Option<Bytes>,
+    ) -> wasmtime::Result<(u32, i32)> {
         match bytes {
             None => Ok((0, -1)),
             Some(bytes) => Ok((copy_into_guest(store, bytes).await?, bytes.len() as i32)),
@@ -220,10 +263,18 @@ async fn handle_event(
     let msg_ptr = copy_into_guest(store, &event.payload).await?;
     let msg_len = event.payload.len() as u32;
     match event.kind {
-        EventKind::Cast => entry.cast.call_async(&mut *store, (src_ptr, msg_ptr, msg_len)).await,
+        EventKind::Cast => {
+            entry
+                .cast
+                .call_async(&mut *store, (src_ptr, msg_ptr, msg_len))
+                .await
+        }
         EventKind::Call => {
             let out_ptr = copy_into_guest(store, &[0u8; 8]).await?;
-            let result = entry.call.call_async(&mut *store, (src_ptr, msg_ptr, msg_len, out_ptr)).await;
+            let result = entry
+                .call
+                .call_async(&mut *store, (src_ptr, msg_ptr, msg_len, out_ptr))
+                .await;
             let outcome = match &result {
                 Ok(code) => take_call_result(store, *code, out_ptr).await?,
                 Err(_) => CallOutcome::Err("the callee failed".to_string()),
@@ -240,7 +291,11 @@ async fn handle_event(
 }
 
 /// Reads the guest's answer to a call and frees the reply buffer.
-async fn take_call_result(store: &mut Store<HostState>, code: i32, out_ptr: u32) -> wasmtime::Result<CallOutcome> {
+async fn take_call_result(
+    store: &mut Store<HostState>,
+    code: i32,
+    out_ptr: u32,
+) -> wasmtime::Result<CallOutcome> {
     match code {
         0 => Ok(CallOutcome::NoReply),
         1 => {
@@ -257,7 +312,9 @@ async fn take_call_result(store: &mut Store<HostState>, code: i32, out_ptr: u32)
                 .data(&*store)
                 .get(start..start + len as usize)
                 .map(Bytes::copy_from_slice)
-                .ok_or_else(|| wasmtime::format_err!("the reply {ptr}+{len} is outside guest memory"))?;
+                .ok_or_else(|| {
+                    wasmtime::format_err!("the reply {ptr}+{len} is outside guest memory")
+                })?;
             free(store, ptr, len).await?;
             Ok(CallOutcome::Reply(reply))
         }

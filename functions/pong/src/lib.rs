@@ -6,7 +6,7 @@ struct Pong;
 impl EdgeFunction for Pong {
     fn handle_init(_payload: Option<&[u8]>, _state: Option<&[u8]>) {
         edgeless_function::init_logger();
-        log::info!("pong: started on node {}", edgeless_function::slf());
+        log::info!("pong: started as {}", edgeless_function::slf());
     }
 
     fn handle_cast(src: InstanceId, message: &[u8]) {

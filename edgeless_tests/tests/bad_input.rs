@@ -1,0 +1,147 @@
+//! Bad workflows are rejected with a message that names the problem, and the
+//! cluster keeps running good ones; an unreachable controller is reported.
+
+use std::time::{Duration, Instant};
+
+use edgeless_tests::{Cluster, build_function, example, free_port};
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn workflow(code: &str, function_type: &str, target: &str) -> String {
+    format!(
+        r#"{{"functions": [{{"name": "pinger",
+            "class_specification": {{"id": "ping", "function_type": "{function_type}", "version": "0.1",
+                                     "code": "{code}", "outputs": ["ponger"]}},
+            "output_mapping": {{"ponger": "{target}"}}, "annotations": {{}}}}],
+           "resources": [], "annotations": {{}}}}"#
+    )
+}
+
+#[test]
+fn bad_workflows_are_rejected_and_a_good_one_still_runs() {
+    build_function("ping");
+    build_function("pong");
+    let cluster = Cluster::builder().nodes(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let ping = edgeless_tests::repo_root()
+        .join("functions/ping/ping.wasm")
+        .display()
+        .to_string();
+    std::fs::write(dir.path().join("garbage.wasm"), b"\0asm\x01\0\0\0garbage").unwrap();
+
+    let cases = [
+        (
+            write(
+                dir.path(),
+                "unknown_target.json",
+                &workflow(&ping, "RUST_WASM", "pongr"),
+            ),
+            2,
+            "function `pinger` maps output `ponger` to `pongr`, which is not a function or resource of this workflow",
+        ),
+        (
+            write(dir.path(), "bad.json", "{\"functions\": [ }"),
+            2,
+            "is not a valid workflow",
+        ),
+        (
+            write(
+                dir.path(),
+                "missing_code.json",
+                &workflow("nope.wasm", "RUST_WASM", "pinger"),
+            ),
+            2,
+            "function `pinger`: cannot read code file",
+        ),
+        (
+            write(
+                dir.path(),
+                "bad_type.json",
+                &workflow(&ping, "PYTHON", "pinger"),
+            ),
+            2,
+            "function `pinger` has function_type `PYTHON`",
+        ),
+        (
+            write(
+                dir.path(),
+                "garbage.json",
+                &workflow("garbage.wasm", "RUST_WASM", "pinger"),
+            ),
+            1,
+            "function `pinger`: ",
+        ),
+        (
+            dir.path().join("absent.json").display().to_string(),
+            2,
+            "cannot read",
+        ),
+    ];
+    for (file, code, message) in &cases {
+        let output = cluster.cli(&["workflow", "start", file]);
+        assert_eq!(
+            output.code(),
+            Some(*code),
+            "{file}: {}",
+            output.stderr_text()
+        );
+        assert!(
+            output.stderr_text().contains(message),
+            "{file}: {}",
+            output.stderr_text()
+        );
+        assert!(
+            output.stdout_text().is_empty(),
+            "nothing on stdout for a failure"
+        );
+    }
+    let garbage = cluster
+        .cli(&["workflow", "start", &cases[4].0])
+        .stderr_text();
+    assert!(garbage.contains("invalid function code"), "{garbage}");
+    assert_eq!(
+        cluster.cli_ok(&["workflow", "list"]),
+        "",
+        "rejected workflows leave nothing behind"
+    );
+
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "the good workflow to run", |c| {
+        c.nodes[0].log().contains("ping: PING #2 answered PONG")
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+
+    let inspect = cluster.cli(&["workflow", "inspect", "not-a-uuid"]);
+    assert_eq!(inspect.code(), Some(2), "{}", inspect.stderr_text());
+}
+
+#[test]
+fn an_unreachable_controller_is_reported_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "cli.toml",
+        &format!("controller_url = \"http://127.0.0.1:{}\"\n", free_port()),
+    );
+    let start = Instant::now();
+    let output = std::process::Command::new(edgeless_tests::bin("edgeless_cli"))
+        .args(["-c", &config, "workflow", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+}

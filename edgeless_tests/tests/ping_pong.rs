@@ -1,0 +1,61 @@
+//! Ping-pong across two node processes: calls flow between nodes, and
+//! `workflow stop` stops both instances.
+
+use std::time::Duration;
+
+use edgeless_tests::{Cluster, build_function, count, example};
+
+#[test]
+fn ping_pong_flows_across_two_nodes_and_stops() {
+    build_function("ping");
+    build_function("pong");
+    let cluster = Cluster::builder().nodes(2).round_robin().start();
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    assert_eq!(cluster.cli_ok(&["workflow", "list"]), workflow);
+
+    let instances = cluster.instances(&workflow);
+    let node_of = |name: &str| {
+        let (_, list) = instances
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("component listed");
+        list[0].0.clone()
+    };
+    let (ping_node, pong_node) = (node_of("pinger"), node_of("ponger"));
+    assert_ne!(
+        ping_node, pong_node,
+        "round-robin puts the two functions on two nodes"
+    );
+    let ping = &cluster.nodes[cluster.node_index(&ping_node)];
+    let pong = &cluster.nodes[cluster.node_index(&pong_node)];
+
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "three pings answered across nodes",
+        |_| {
+            pong.log().contains("pong: PING #3 from")
+                && ping.log().contains("ping: PING #3 answered PONG")
+        },
+    );
+
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+    cluster.wait_for(Duration::from_secs(10), "both instances to stop", |_| {
+        ping.log().contains("ping: stopped after") && pong.log().contains("pong: stopped")
+    });
+    assert_eq!(cluster.cli_ok(&["workflow", "list"]), "");
+    let pings = count(&pong.log(), "pong: PING #");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        count(&pong.log(), "pong: PING #"),
+        pings,
+        "no ping after stop"
+    );
+
+    let again = cluster.cli(&["workflow", "stop", &workflow]);
+    assert_eq!(
+        again.code(),
+        Some(3),
+        "stopping twice: {}",
+        again.stderr_text()
+    );
+}
