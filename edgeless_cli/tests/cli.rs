@@ -1,0 +1,61 @@
+//! The CLI's own behaviour without a cluster: templates, usage errors and
+//! local validation.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgeless_cli");
+
+#[test]
+fn the_template_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cli.toml");
+    assert!(
+        Command::new(BIN)
+            .arg("-t")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("controller_url")
+    );
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let output = Command::new(BIN)
+        .args(["workflow", "frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let output = Command::new(BIN).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no command given"));
+}
+
+#[test]
+fn a_workflow_is_checked_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("workflow.json");
+    std::fs::write(&spec, r#"{"functions": [], "resources": []}"#).unwrap();
+    // The controller URL is never contacted: the error is local.
+    let cli = dir.path().join("cli.toml");
+    std::fs::write(&cli, "controller_url = \"http://127.0.0.1:9\"\n").unwrap();
+    let output = Command::new(BIN)
+        .arg("-c")
+        .arg(&cli)
+        .arg("workflow")
+        .arg("start")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the workflow has no functions and no resources"),
+        "{stderr}"
+    );
+}
