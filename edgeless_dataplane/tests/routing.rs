@@ -1,0 +1,125 @@
+//! The dataplane with real gRPC links between two dataplanes on loopback.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use edgeless_api::InstanceId;
+use edgeless_api::event::EventKind;
+use edgeless_dataplane::{CallOutcome, Dataplane, DeliveryError, GrpcPeerLink, InvocationService};
+use uuid::Uuid;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Serves a dataplane on a free loopback port; returns its URL.
+async fn serve(dataplane: Dataplane) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(InvocationService::new(dataplane).into_server())
+            .serve_with_incoming(edgeless_api::server::incoming(listener)),
+    );
+    url
+}
+
+async fn two_linked_nodes() -> (Dataplane, Dataplane) {
+    let (a, b) = (Dataplane::new(Uuid::new_v4()), Dataplane::new(Uuid::new_v4()));
+    let (url_a, url_b) = (serve(a.clone()).await, serve(b.clone()).await);
+    a.add_peer(b.node_id(), Arc::new(GrpcPeerLink::connect(b.node_id(), &url_b).unwrap()));
+    b.add_peer(a.node_id(), Arc::new(GrpcPeerLink::connect(a.node_id(), &url_a).unwrap()));
+    (a, b)
+}
+
+#[tokio::test]
+async fn casts_reach_local_instances_and_unknown_targets_are_reported() {
+    let node = Dataplane::new(Uuid::new_v4());
+    let a = node.register(InstanceId::new(node.node_id()));
+    let mut b = node.register(InstanceId::new(node.node_id()));
+    let b_id = b.sender().instance_id();
+    a.sender().cast(b_id, Bytes::from_static(b"hi")).unwrap();
+    let event = b.receive_next().await.unwrap();
+    assert_eq!((event.kind, &event.payload[..]), (EventKind::Cast, &b"hi"[..]));
+    assert_eq!(event.source, a.sender().instance_id());
+
+    let ghost = InstanceId::new(node.node_id());
+    assert_eq!(a.sender().cast(ghost, Bytes::new()), Err(DeliveryError::UnknownTarget(ghost)));
+    let elsewhere = InstanceId::new(Uuid::new_v4());
+    assert_eq!(
+        a.sender().cast(elsewhere, Bytes::new()),
+        Err(DeliveryError::UnknownNode(elsewhere.node_id))
+    );
+    node.unregister(b_id);
+    assert_eq!(a.sender().cast(b_id, Bytes::new()), Err(DeliveryError::UnknownTarget(b_id)));
+}
+
+#[tokio::test]
+async fn calls_get_replies_and_time_out_when_nobody_answers() {
+    let node = Dataplane::new(Uuid::new_v4());
+    let caller = node.register(InstanceId::new(node.node_id()));
+    let mut callee = node.register(InstanceId::new(node.node_id()));
+    let callee_id = callee.sender().instance_id();
+    let server = tokio::spawn(async move {
+        let call = callee.receive_next().await.unwrap();
+        assert_eq!(call.kind, EventKind::Call);
+        let reply = [&call.payload[..], b"!"].concat();
+        callee.sender().reply(&call, CallOutcome::Reply(reply.into())).unwrap();
+        callee
+    });
+    let outcome = caller.sender().call(callee_id, Bytes::from_static(b"ping"), DEADLINE).await;
+    assert_eq!(outcome, CallOutcome::Reply(Bytes::from_static(b"ping!")));
+    let _silent = server.await.unwrap();
+
+    let outcome = caller.sender().call(callee_id, Bytes::new(), Duration::from_millis(50)).await;
+    assert!(matches!(&outcome, CallOutcome::Err(e) if e.contains("no reply")), "{outcome:?}");
+    let ghost = InstanceId::new(node.node_id());
+    let outcome = caller.sender().call(ghost, Bytes::new(), DEADLINE).await;
+    assert!(matches!(&outcome, CallOutcome::Err(e) if e.contains("unknown or stopped")), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn events_and_calls_cross_nodes_over_grpc_streams() {
+    let (a, b) = two_linked_nodes().await;
+    let caller = a.register(InstanceId::new(a.node_id()));
+    let mut callee = b.register(InstanceId::new(b.node_id()));
+    let callee_id = callee.sender().instance_id();
+    for i in 0..100u8 {
+        caller.sender().cast(callee_id, Bytes::from(vec![i])).unwrap();
+    }
+    for i in 0..100u8 {
+        let event = tokio::time::timeout(DEADLINE, callee.receive_next()).await.unwrap().unwrap();
+        assert_eq!(&event.payload[..], &[i], "in order");
+    }
+    let server = tokio::spawn(async move {
+        let call = callee.receive_next().await.unwrap();
+        callee.sender().reply(&call, CallOutcome::NoReply).unwrap();
+        callee
+    });
+    let outcome = caller.sender().call(callee_id, Bytes::from_static(b"?"), DEADLINE).await;
+    assert_eq!(outcome, CallOutcome::NoReply);
+    let _callee = server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_call_to_a_missing_remote_instance_fails_fast() {
+    let (a, b) = two_linked_nodes().await;
+    let caller = a.register(InstanceId::new(a.node_id()));
+    let ghost = InstanceId::new(b.node_id());
+    let started = std::time::Instant::now();
+    let outcome = caller.sender().call(ghost, Bytes::new(), DEADLINE).await;
+    assert!(matches!(&outcome, CallOutcome::Err(e) if e.contains("unknown or stopped")), "{outcome:?}");
+    assert!(started.elapsed() < DEADLINE, "the error reply comes back before the deadline");
+}
+
+#[tokio::test]
+async fn a_full_mailbox_is_reported_not_grown() {
+    let node = Dataplane::new(Uuid::new_v4());
+    let sender = node.register(InstanceId::new(node.node_id()));
+    let slow = node.register(InstanceId::new(node.node_id()));
+    let target = slow.sender().instance_id();
+    let results: Vec<_> = (0..edgeless_dataplane::MAILBOX_CAPACITY + 1)
+        .map(|_| sender.sender().cast(target, Bytes::new()))
+        .collect();
+    assert!(results[..edgeless_dataplane::MAILBOX_CAPACITY].iter().all(Result::is_ok));
+    assert_eq!(results.last().unwrap(), &Err(DeliveryError::MailboxFull(target)));
+}
