@@ -46,12 +46,13 @@ pub fn register(
     if request.domain_id.is_empty() {
         return Err("the domain id is empty".into());
     }
-    if let Some(domain) = domains.get_mut(&request.domain_id) {
-        if domain.nonce == request.nonce && domain.orchestrator_url == request.orchestrator_url {
-            domain.deadline = request.refresh_deadline;
-            domain.capabilities = request.capabilities.unwrap_or_default();
-            return Ok(Registration::Refreshed);
-        }
+    if let Some(domain) = domains.get_mut(&request.domain_id)
+        && domain.nonce == request.nonce
+        && domain.orchestrator_url == request.orchestrator_url
+    {
+        domain.deadline = request.refresh_deadline;
+        domain.capabilities = request.capabilities.unwrap_or_default();
+        return Ok(Registration::Refreshed);
     }
     let channel =
         edgeless_api::client::channel(&request.orchestrator_url).map_err(|e| e.to_string())?;

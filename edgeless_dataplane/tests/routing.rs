@@ -24,10 +24,19 @@ async fn serve(dataplane: Dataplane) -> String {
 }
 
 async fn two_linked_nodes() -> (Dataplane, Dataplane) {
-    let (a, b) = (Dataplane::new(Uuid::new_v4()), Dataplane::new(Uuid::new_v4()));
+    let (a, b) = (
+        Dataplane::new(Uuid::new_v4()),
+        Dataplane::new(Uuid::new_v4()),
+    );
     let (url_a, url_b) = (serve(a.clone()).await, serve(b.clone()).await);
-    a.add_peer(b.node_id(), Arc::new(GrpcPeerLink::connect(b.node_id(), &url_b).unwrap()));
-    b.add_peer(a.node_id(), Arc::new(GrpcPeerLink::connect(a.node_id(), &url_a).unwrap()));
+    a.add_peer(
+        b.node_id(),
+        Arc::new(GrpcPeerLink::connect(b.node_id(), &url_b).unwrap()),
+    );
+    b.add_peer(
+        a.node_id(),
+        Arc::new(GrpcPeerLink::connect(a.node_id(), &url_a).unwrap()),
+    );
     (a, b)
 }
 
@@ -39,18 +48,27 @@ async fn casts_reach_local_instances_and_unknown_targets_are_reported() {
     let b_id = b.sender().instance_id();
     a.sender().cast(b_id, Bytes::from_static(b"hi")).unwrap();
     let event = b.receive_next().await.unwrap();
-    assert_eq!((event.kind, &event.payload[..]), (EventKind::Cast, &b"hi"[..]));
+    assert_eq!(
+        (event.kind, &event.payload[..]),
+        (EventKind::Cast, &b"hi"[..])
+    );
     assert_eq!(event.source, a.sender().instance_id());
 
     let ghost = InstanceId::new(node.node_id());
-    assert_eq!(a.sender().cast(ghost, Bytes::new()), Err(DeliveryError::UnknownTarget(ghost)));
+    assert_eq!(
+        a.sender().cast(ghost, Bytes::new()),
+        Err(DeliveryError::UnknownTarget(ghost))
+    );
     let elsewhere = InstanceId::new(Uuid::new_v4());
     assert_eq!(
         a.sender().cast(elsewhere, Bytes::new()),
         Err(DeliveryError::UnknownNode(elsewhere.node_id))
     );
     node.unregister(b_id);
-    assert_eq!(a.sender().cast(b_id, Bytes::new()), Err(DeliveryError::UnknownTarget(b_id)));
+    assert_eq!(
+        a.sender().cast(b_id, Bytes::new()),
+        Err(DeliveryError::UnknownTarget(b_id))
+    );
 }
 
 #[tokio::test]
@@ -63,18 +81,33 @@ async fn calls_get_replies_and_time_out_when_nobody_answers() {
         let call = callee.receive_next().await.unwrap();
         assert_eq!(call.kind, EventKind::Call);
         let reply = [&call.payload[..], b"!"].concat();
-        callee.sender().reply(&call, CallOutcome::Reply(reply.into())).unwrap();
+        callee
+            .sender()
+            .reply(&call, CallOutcome::Reply(reply.into()))
+            .unwrap();
         callee
     });
-    let outcome = caller.sender().call(callee_id, Bytes::from_static(b"ping"), DEADLINE).await;
+    let outcome = caller
+        .sender()
+        .call(callee_id, Bytes::from_static(b"ping"), DEADLINE)
+        .await;
     assert_eq!(outcome, CallOutcome::Reply(Bytes::from_static(b"ping!")));
     let _silent = server.await.unwrap();
 
-    let outcome = caller.sender().call(callee_id, Bytes::new(), Duration::from_millis(50)).await;
-    assert!(matches!(&outcome, CallOutcome::Err(e) if e.contains("no reply")), "{outcome:?}");
+    let outcome = caller
+        .sender()
+        .call(callee_id, Bytes::new(), Duration::from_millis(50))
+        .await;
+    assert!(
+        matches!(&outcome, CallOutcome::Err(e) if e.contains("no reply")),
+        "{outcome:?}"
+    );
     let ghost = InstanceId::new(node.node_id());
     let outcome = caller.sender().call(ghost, Bytes::new(), DEADLINE).await;
-    assert!(matches!(&outcome, CallOutcome::Err(e) if e.contains("unknown or stopped")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, CallOutcome::Err(e) if e.contains("unknown or stopped")),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]
@@ -84,10 +117,16 @@ async fn events_and_calls_cross_nodes_over_grpc_streams() {
     let mut callee = b.register(InstanceId::new(b.node_id()));
     let callee_id = callee.sender().instance_id();
     for i in 0..100u8 {
-        caller.sender().cast(callee_id, Bytes::from(vec![i])).unwrap();
+        caller
+            .sender()
+            .cast(callee_id, Bytes::from(vec![i]))
+            .unwrap();
     }
     for i in 0..100u8 {
-        let event = tokio::time::timeout(DEADLINE, callee.receive_next()).await.unwrap().unwrap();
+        let event = tokio::time::timeout(DEADLINE, callee.receive_next())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&event.payload[..], &[i], "in order");
     }
     let server = tokio::spawn(async move {
@@ -95,7 +134,10 @@ async fn events_and_calls_cross_nodes_over_grpc_streams() {
         callee.sender().reply(&call, CallOutcome::NoReply).unwrap();
         callee
     });
-    let outcome = caller.sender().call(callee_id, Bytes::from_static(b"?"), DEADLINE).await;
+    let outcome = caller
+        .sender()
+        .call(callee_id, Bytes::from_static(b"?"), DEADLINE)
+        .await;
     assert_eq!(outcome, CallOutcome::NoReply);
     let _callee = server.await.unwrap();
 }
@@ -107,8 +149,14 @@ async fn a_call_to_a_missing_remote_instance_fails_fast() {
     let ghost = InstanceId::new(b.node_id());
     let started = std::time::Instant::now();
     let outcome = caller.sender().call(ghost, Bytes::new(), DEADLINE).await;
-    assert!(matches!(&outcome, CallOutcome::Err(e) if e.contains("unknown or stopped")), "{outcome:?}");
-    assert!(started.elapsed() < DEADLINE, "the error reply comes back before the deadline");
+    assert!(
+        matches!(&outcome, CallOutcome::Err(e) if e.contains("unknown or stopped")),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < DEADLINE,
+        "the error reply comes back before the deadline"
+    );
 }
 
 #[tokio::test]
@@ -120,6 +168,13 @@ async fn a_full_mailbox_is_reported_not_grown() {
     let results: Vec<_> = (0..edgeless_dataplane::MAILBOX_CAPACITY + 1)
         .map(|_| sender.sender().cast(target, Bytes::new()))
         .collect();
-    assert!(results[..edgeless_dataplane::MAILBOX_CAPACITY].iter().all(Result::is_ok));
-    assert_eq!(results.last().unwrap(), &Err(DeliveryError::MailboxFull(target)));
+    assert!(
+        results[..edgeless_dataplane::MAILBOX_CAPACITY]
+            .iter()
+            .all(Result::is_ok)
+    );
+    assert_eq!(
+        results.last().unwrap(),
+        &Err(DeliveryError::MailboxFull(target))
+    );
 }

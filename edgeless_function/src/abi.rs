@@ -33,7 +33,12 @@ unsafe extern "C" {
         msg_len: usize,
         out_ptr: *mut u32,
     ) -> i32;
-    pub fn call_raw(id_ptr: *const u8, msg_ptr: *const u8, msg_len: usize, out_ptr: *mut u32) -> i32;
+    pub fn call_raw(
+        id_ptr: *const u8,
+        msg_ptr: *const u8,
+        msg_len: usize,
+        out_ptr: *mut u32,
+    ) -> i32;
     pub fn delayed_cast(
         delay_ms: u64,
         alias_ptr: *const u8,
@@ -42,7 +47,13 @@ unsafe extern "C" {
         msg_len: usize,
     ) -> i32;
     pub fn sync(state_ptr: *const u8, state_len: usize);
-    pub fn log(level: i32, target_ptr: *const u8, target_len: usize, msg_ptr: *const u8, msg_len: usize);
+    pub fn log(
+        level: i32,
+        target_ptr: *const u8,
+        target_len: usize,
+        msg_ptr: *const u8,
+        msg_len: usize,
+    );
     pub fn slf(out_ptr: *mut u8);
 }
 

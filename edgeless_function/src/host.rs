@@ -32,7 +32,14 @@ mod imp {
     }
 
     pub fn cast(output: &str, message: &[u8]) -> Result<(), SendError> {
-        status(unsafe { abi::cast(output.as_ptr(), output.len(), message.as_ptr(), message.len()) })
+        status(unsafe {
+            abi::cast(
+                output.as_ptr(),
+                output.len(),
+                message.as_ptr(),
+                message.len(),
+            )
+        })
     }
 
     pub fn cast_raw(target: InstanceId, message: &[u8]) -> Result<(), SendError> {
@@ -43,7 +50,13 @@ mod imp {
     pub fn call(output: &str, message: &[u8]) -> CallRet {
         let mut out = [0u32; 2];
         let code = unsafe {
-            abi::call(output.as_ptr(), output.len(), message.as_ptr(), message.len(), out.as_mut_ptr())
+            abi::call(
+                output.as_ptr(),
+                output.len(),
+                message.as_ptr(),
+                message.len(),
+                out.as_mut_ptr(),
+            )
         };
         call_ret(code, &out)
     }
@@ -51,14 +64,26 @@ mod imp {
     pub fn call_raw(target: InstanceId, message: &[u8]) -> CallRet {
         let mut out = [0u32; 2];
         let id = target.to_bytes();
-        let code =
-            unsafe { abi::call_raw(id.as_ptr(), message.as_ptr(), message.len(), out.as_mut_ptr()) };
+        let code = unsafe {
+            abi::call_raw(
+                id.as_ptr(),
+                message.as_ptr(),
+                message.len(),
+                out.as_mut_ptr(),
+            )
+        };
         call_ret(code, &out)
     }
 
     pub fn delayed_cast(delay_ms: u64, output: &str, message: &[u8]) -> Result<(), SendError> {
         status(unsafe {
-            abi::delayed_cast(delay_ms, output.as_ptr(), output.len(), message.as_ptr(), message.len())
+            abi::delayed_cast(
+                delay_ms,
+                output.as_ptr(),
+                output.len(),
+                message.as_ptr(),
+                message.len(),
+            )
         })
     }
 
@@ -68,7 +93,13 @@ mod imp {
 
     pub fn telemetry_log(level: usize, target: &str, message: &str) {
         unsafe {
-            abi::log(level as i32, target.as_ptr(), target.len(), message.as_ptr(), message.len())
+            abi::log(
+                level as i32,
+                target.as_ptr(),
+                target.len(),
+                message.as_ptr(),
+                message.len(),
+            )
         }
     }
 

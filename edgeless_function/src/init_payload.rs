@@ -23,7 +23,8 @@ pub fn init_payload_to_args(payload: Option<&[u8]>) -> HashMap<String, String> {
 
 /// True when `key` is present with the value `true` (any case).
 pub fn arg_to_bool(key: &str, args: &HashMap<String, String>) -> bool {
-    args.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    args.get(key)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 #[cfg(test)]

@@ -187,7 +187,8 @@ mod tests {
             node(2, &["edge", "gpu"], 1),
             node(3, &[], 1),
         ];
-        let table: &[(&[(&str, &str)], Result<Vec<u128>, &str>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<Vec<u128>, &'a str>);
+        let table: &[Case] = &[
             (&[], Ok(vec![1, 2, 3])),
             (&[("label_match_all", "edge,gpu")], Ok(vec![2])),
             (&[("label_match_all", "edge")], Ok(vec![1, 2])),
