@@ -27,11 +27,15 @@ pub fn repo_root() -> PathBuf {
 
 /// The folder holding the built binaries (next to the test executable).
 pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let deps = exe.parent().expect("the test executable is in a folder");
-    deps.parent()
-        .expect("target/<profile>/deps has a parent")
-        .to_path_buf()
+    let exe = std::env::current_exe().expect("the executable has a path");
+    let dir = exe.parent().expect("the executable is in a folder");
+    // Tests run from target/<profile>/deps, binaries from target/<profile>.
+    if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    }
+    .to_path_buf()
 }
 
 /// The path of a built binary; panics with what to do when it is missing.
