@@ -1,25 +1,25 @@
-//! The controller's logic: start, stop, list and inspect workflows, and keep
-//! the domain registry.
+//! The controller's logic: start, stop, list and inspect workflows, keep the
+//! domain registry, and move workflows off domains that disappear.
 //!
-//! A workflow goes to one domain as a whole. Starting it gives every function
-//! and resource a logical id, starts each at the domain's orchestrator, then
-//! sends every component its output mapping (in logical ids), so events that
-//! functions cast during `handle_init` find their targets. If any step fails,
-//! what was started is stopped again and the error names the component.
-//! State sits behind short locks that are never held across a request.
+//! A workflow goes to one domain as a whole. Deploying it starts every
+//! function and resource at the domain's orchestrator under a logical id,
+//! then sends every component its output mapping (in logical ids), so events
+//! that functions cast during `handle_init` find their targets. If any step
+//! fails, what was started is stopped again and the error names the
+//! component. When a domain's lease runs out or its orchestrator restarts,
+//! its workflows are deployed again, with the same ids, on a domain that
+//! fits; when none fits the workflow is marked failed with the reason and
+//! tried again later. State sits behind short locks that are never held
+//! across a request.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use edgeless_api::proto::{
-    self, function_instance_client::FunctionInstanceClient,
-    resource_configuration_client::ResourceConfigurationClient,
-};
+use edgeless_api::proto;
 use edgeless_api::workflow::{WorkflowError, validate};
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-use crate::domains::{self, Domains, Registration};
+use crate::domains::{self, DomainClients, Domains, Registration};
 
 /// Why a workflow request failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,14 @@ pub enum ControllerError {
     /// A malformed id.
     #[error("invalid workflow id {0:?}")]
     BadId(String),
+    /// The domain's orchestrator could not be asked.
+    #[error("domain `{domain}`: {message}")]
+    Domain {
+        /// The domain.
+        domain: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// One component of a running workflow.
@@ -57,18 +65,21 @@ struct Component {
     instances: Vec<proto::InstanceId>,
 }
 
-/// A running workflow.
-struct Workflow {
-    request: proto::SpawnWorkflowRequest,
-    domain_id: String,
-    components: Vec<Component>,
+/// Where a workflow stands.
+#[derive(Clone, PartialEq)]
+enum State {
+    Running,
+    /// Its domain is gone and no other can host it (yet).
+    Failed(String),
 }
 
-/// The orchestrator clients of one domain.
-#[derive(Clone)]
-struct DomainClients {
-    functions: FunctionInstanceClient<Channel>,
-    resources: ResourceConfigurationClient<Channel>,
+/// A workflow the controller keeps running.
+struct Workflow {
+    request: proto::SpawnWorkflowRequest,
+    lids: HashMap<String, Uuid>,
+    domain_id: String,
+    components: Vec<Component>,
+    state: State,
 }
 
 /// The controller. Cheap to clone.
@@ -98,22 +109,69 @@ impl Controller {
             }
             Registration::Refreshed => Ok(false),
             Registration::Restarted => {
-                tracing::warn!(domain = %id, "the domain's orchestrator restarted");
+                tracing::warn!(domain = %id, "the domain's orchestrator restarted; its workflows will be deployed again");
+                self.orphan_workflows_of(&id);
                 Ok(true)
             }
         }
     }
 
-    /// Drops domains whose lease ran out.
-    pub fn expire_domains(&self) {
+    fn orphan_workflows_of(&self, domain_id: &str) {
+        for workflow in lock(&self.workflows).values_mut() {
+            if workflow.domain_id == domain_id {
+                workflow.domain_id.clear();
+            }
+        }
+    }
+
+    /// Drops domains whose lease ran out and deploys their workflows again
+    /// elsewhere. Called every second.
+    pub async fn check_domains(&self) {
         let expired = domains::expire(&mut lock(&self.domains), edgeless_api::now_secs());
-        for id in expired {
-            let orphans: Vec<Uuid> = lock(&self.workflows)
-                .iter()
-                .filter(|(_, w)| w.domain_id == id)
-                .map(|(wid, _)| *wid)
-                .collect();
-            tracing::warn!(domain = %id, workflows = orphans.len(), "domain lease expired");
+        for id in &expired {
+            tracing::warn!(domain = %id, "domain lease expired");
+            self.orphan_workflows_of(id);
+        }
+        let orphans: Vec<(
+            Uuid,
+            proto::SpawnWorkflowRequest,
+            HashMap<String, Uuid>,
+            State,
+        )> = lock(&self.workflows)
+            .iter()
+            .filter(|(_, w)| w.domain_id.is_empty())
+            .map(|(id, w)| (*id, w.request.clone(), w.lids.clone(), w.state.clone()))
+            .collect();
+        for (id, request, lids, old_state) in orphans {
+            let deployed = self.deploy(id, &request, &lids).await;
+            let undo = {
+                let mut workflows = lock(&self.workflows);
+                match (workflows.get_mut(&id), deployed) {
+                    // Stopped while being deployed: undo below.
+                    (None, Ok(deployment)) => Some(deployment),
+                    (None, Err(_)) => None,
+                    (Some(workflow), Ok((domain_id, components))) => {
+                        tracing::info!(workflow = %id, domain = %domain_id, "workflow deployed again");
+                        workflow.domain_id = domain_id;
+                        workflow.components = components;
+                        workflow.state = State::Running;
+                        None
+                    }
+                    (Some(workflow), Err(error)) => {
+                        let state = State::Failed(error.to_string());
+                        if state != old_state {
+                            tracing::error!(workflow = %id, %error, "workflow cannot be deployed again; will retry");
+                        }
+                        workflow.state = state;
+                        None
+                    }
+                }
+            };
+            if let Some((domain_id, components)) = undo
+                && let Some(mut clients) = self.clients(&domain_id)
+            {
+                stop_components(&mut clients, &components).await;
+            }
         }
     }
 
@@ -130,10 +188,25 @@ impl Controller {
     }
 
     fn clients(&self, domain_id: &str) -> Option<DomainClients> {
-        lock(&self.domains).get(domain_id).map(|d| DomainClients {
-            functions: d.functions.clone(),
-            resources: d.resources.clone(),
-        })
+        lock(&self.domains)
+            .get(domain_id)
+            .map(|d| d.clients.clone())
+    }
+
+    /// What a domain's orchestrator sees: nodes, components, instances.
+    pub async fn domain_view(&self, domain_id: &str) -> Result<proto::DomainView, ControllerError> {
+        let mut clients = self
+            .clients(domain_id)
+            .ok_or_else(|| ControllerError::NotFound(format!("domain {domain_id}")))?;
+        let view = clients
+            .inspection
+            .view(proto::Empty {})
+            .await
+            .map_err(|s| ControllerError::Domain {
+                domain: domain_id.to_string(),
+                message: s.message().to_string(),
+            })?;
+        Ok(view.into_inner())
     }
 
     /// Starts a workflow; returns its status (id and component mapping).
@@ -142,134 +215,54 @@ impl Controller {
         request: proto::SpawnWorkflowRequest,
     ) -> Result<proto::WorkflowInstanceStatus, ControllerError> {
         validate(&request)?;
-        let domain_id =
-            domains::select(&lock(&self.domains), &request).map_err(ControllerError::NoDomain)?;
-        let mut clients = self.clients(&domain_id).ok_or_else(|| {
-            ControllerError::NoDomain(format!("domain `{domain_id}` disappeared"))
-        })?;
         let workflow_id = Uuid::new_v4();
-        let lids: HashMap<&str, Uuid> = request
+        let lids: HashMap<String, Uuid> = request
             .workflow_functions
             .iter()
-            .map(|f| f.name.as_str())
-            .chain(request.workflow_resources.iter().map(|r| r.name.as_str()))
+            .map(|f| f.name.clone())
+            .chain(request.workflow_resources.iter().map(|r| r.name.clone()))
             .map(|name| (name, Uuid::new_v4()))
             .collect();
-        let mut components = Vec::new();
-        let started = self
-            .start_components(&mut clients, workflow_id, &request, &lids, &mut components)
-            .await;
-        if let Err(error) = started {
-            tracing::warn!(workflow = %workflow_id, %error, "workflow start failed; rolling back");
-            stop_components(&mut clients, &components).await;
-            return Err(error);
-        }
-        let status = status(workflow_id, &domain_id, &components);
+        let (domain_id, components) = self.deploy(workflow_id, &request, &lids).await?;
+        let status = status(workflow_id, &domain_id, &components, &State::Running);
         tracing::info!(workflow = %workflow_id, domain = %domain_id, components = components.len(), "workflow started");
         lock(&self.workflows).insert(
             workflow_id,
             Workflow {
                 request,
+                lids,
                 domain_id,
                 components,
+                state: State::Running,
             },
         );
         Ok(status)
     }
 
-    async fn start_components(
+    /// Picks a domain and starts every component there; on failure stops
+    /// what was started.
+    async fn deploy(
         &self,
-        clients: &mut DomainClients,
         workflow_id: Uuid,
         request: &proto::SpawnWorkflowRequest,
-        lids: &HashMap<&str, Uuid>,
-        components: &mut Vec<Component>,
-    ) -> Result<(), ControllerError> {
-        let failed = |kind, name: &str| {
-            let name = name.to_string();
-            move |status: tonic::Status| ControllerError::Component {
-                kind,
-                name,
-                message: status.message().to_string(),
+        lids: &HashMap<String, Uuid>,
+    ) -> Result<(String, Vec<Component>), ControllerError> {
+        let domain_id =
+            domains::select(&lock(&self.domains), request).map_err(ControllerError::NoDomain)?;
+        let mut clients = self.clients(&domain_id).ok_or_else(|| {
+            ControllerError::NoDomain(format!("domain `{domain_id}` disappeared"))
+        })?;
+        let mut components = Vec::new();
+        let started =
+            start_components(&mut clients, workflow_id, request, lids, &mut components).await;
+        match started {
+            Ok(()) => Ok((domain_id, components)),
+            Err(error) => {
+                tracing::warn!(workflow = %workflow_id, %error, "deployment failed; rolling back");
+                stop_components(&mut clients, &components).await;
+                Err(error)
             }
-        };
-        for function in &request.workflow_functions {
-            let lid = lids[function.name.as_str()];
-            let spawn = proto::SpawnFunctionRequest {
-                component_id: lid.to_string(),
-                code: function.class_spec.clone(),
-                annotations: function.annotations.clone(),
-                workflow_id: workflow_id.to_string(),
-                state_id: String::new(),
-            };
-            let response = clients
-                .functions
-                .start(spawn)
-                .await
-                .map_err(failed("function", &function.name))?;
-            components.push(Component {
-                name: function.name.clone(),
-                lid,
-                is_function: true,
-                instances: response.into_inner().instances,
-            });
         }
-        for resource in &request.workflow_resources {
-            let lid = lids[resource.name.as_str()];
-            let spec = proto::ResourceInstanceSpecification {
-                component_id: lid.to_string(),
-                class_type: resource.class_type.clone(),
-                configuration: resource.configurations.clone(),
-                workflow_id: workflow_id.to_string(),
-            };
-            let response = clients
-                .resources
-                .start(spec)
-                .await
-                .map_err(failed("resource", &resource.name))?;
-            components.push(Component {
-                name: resource.name.clone(),
-                lid,
-                is_function: false,
-                instances: response.into_inner().instances,
-            });
-        }
-        // Every component gets its mapping, even an empty one: until then its
-        // sends wait, so nothing cast during start-up is lost.
-        let mappings = request
-            .workflow_functions
-            .iter()
-            .map(|f| (&f.name, &f.output_mapping, "function"))
-            .chain(
-                request
-                    .workflow_resources
-                    .iter()
-                    .map(|r| (&r.name, &r.output_mapping, "resource")),
-            );
-        for (name, mapping, kind) in mappings {
-            let patch = proto::PatchRequest {
-                component_id: lids[name.as_str()].to_string(),
-                output_mapping: mapping
-                    .iter()
-                    .map(|(output, target)| {
-                        let target = edgeless_api::InstanceId::logical(lids[target.as_str()]);
-                        (
-                            output.clone(),
-                            proto::InstanceIdList {
-                                instances: vec![target.into()],
-                            },
-                        )
-                    })
-                    .collect(),
-            };
-            let result = if kind == "function" {
-                clients.functions.patch(patch).await
-            } else {
-                clients.resources.patch(patch).await
-            };
-            result.map_err(failed(kind, name))?;
-        }
-        Ok(())
     }
 
     /// Stops a workflow and all its components.
@@ -285,32 +278,151 @@ impl Controller {
         Ok(())
     }
 
-    /// The ids of the running workflows.
+    /// The ids of the workflows.
     pub fn list(&self) -> Vec<String> {
         lock(&self.workflows).keys().map(Uuid::to_string).collect()
     }
 
-    /// A workflow's request and status.
-    pub fn inspect(
+    /// A workflow's request and status, with instances as its domain's
+    /// orchestrator sees them now (they change when nodes fail).
+    pub async fn inspect(
         &self,
         workflow_id: &str,
     ) -> Result<proto::WorkflowInstanceInfo, ControllerError> {
         let id = parse_id(workflow_id)?;
-        let workflows = lock(&self.workflows);
-        let workflow = workflows
-            .get(&id)
-            .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
+        let (request, domain_id, mut components, state) = {
+            let workflows = lock(&self.workflows);
+            let workflow = workflows
+                .get(&id)
+                .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
+            let w = workflow;
+            (
+                w.request.clone(),
+                w.domain_id.clone(),
+                w.components.clone(),
+                w.state.clone(),
+            )
+        };
+        if !domain_id.is_empty()
+            && let Ok(view) = self.domain_view(&domain_id).await
+        {
+            let current: HashMap<&str, &Vec<proto::InstanceId>> = view
+                .components
+                .iter()
+                .map(|c| (c.logical_id.as_str(), &c.instances))
+                .collect();
+            for component in &mut components {
+                if let Some(instances) = current.get(component.lid.to_string().as_str()) {
+                    component.instances = (*instances).clone();
+                }
+            }
+        }
         Ok(proto::WorkflowInstanceInfo {
-            request: Some(workflow.request.clone()),
-            status: Some(status(id, &workflow.domain_id, &workflow.components)),
+            request: Some(request),
+            status: Some(status(id, &domain_id, &components, &state)),
         })
     }
+}
+
+async fn start_components(
+    clients: &mut DomainClients,
+    workflow_id: Uuid,
+    request: &proto::SpawnWorkflowRequest,
+    lids: &HashMap<String, Uuid>,
+    components: &mut Vec<Component>,
+) -> Result<(), ControllerError> {
+    let failed = |kind, name: &str| {
+        let name = name.to_string();
+        move |status: tonic::Status| ControllerError::Component {
+            kind,
+            name,
+            message: status.message().to_string(),
+        }
+    };
+    for function in &request.workflow_functions {
+        let lid = lids[&function.name];
+        let spawn = proto::SpawnFunctionRequest {
+            component_id: lid.to_string(),
+            code: function.class_spec.clone(),
+            annotations: function.annotations.clone(),
+            workflow_id: workflow_id.to_string(),
+            state_id: String::new(),
+        };
+        let response = clients
+            .functions
+            .start(spawn)
+            .await
+            .map_err(failed("function", &function.name))?;
+        components.push(Component {
+            name: function.name.clone(),
+            lid,
+            is_function: true,
+            instances: response.into_inner().instances,
+        });
+    }
+    for resource in &request.workflow_resources {
+        let lid = lids[&resource.name];
+        let spec = proto::ResourceInstanceSpecification {
+            component_id: lid.to_string(),
+            class_type: resource.class_type.clone(),
+            configuration: resource.configurations.clone(),
+            workflow_id: workflow_id.to_string(),
+        };
+        let response = clients
+            .resources
+            .start(spec)
+            .await
+            .map_err(failed("resource", &resource.name))?;
+        components.push(Component {
+            name: resource.name.clone(),
+            lid,
+            is_function: false,
+            instances: response.into_inner().instances,
+        });
+    }
+    // Every component gets its mapping, even an empty one: until then its
+    // sends wait, so nothing cast during start-up is lost.
+    let mappings = request
+        .workflow_functions
+        .iter()
+        .map(|f| (&f.name, &f.output_mapping, "function"))
+        .chain(
+            request
+                .workflow_resources
+                .iter()
+                .map(|r| (&r.name, &r.output_mapping, "resource")),
+        );
+    for (name, mapping, kind) in mappings {
+        let patch = proto::PatchRequest {
+            component_id: lids[name].to_string(),
+            output_mapping: mapping
+                .iter()
+                .map(|(output, target)| {
+                    let target = edgeless_api::InstanceId::logical(lids[target]);
+                    (
+                        output.clone(),
+                        proto::InstanceIdList {
+                            instances: vec![target.into()],
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let result = if kind == "function" {
+            clients.functions.patch(patch).await
+        } else {
+            clients.resources.patch(patch).await
+        };
+        result.map_err(failed(kind, name))?;
+    }
+    Ok(())
 }
 
 fn status(
     workflow_id: Uuid,
     domain_id: &str,
     components: &[Component],
+    state: &State,
 ) -> proto::WorkflowInstanceStatus {
     proto::WorkflowInstanceStatus {
         workflow_id: workflow_id.to_string(),
@@ -323,6 +435,10 @@ fn status(
                 instances: c.instances.clone(),
             })
             .collect(),
+        state: match state {
+            State::Running => "running".to_string(),
+            State::Failed(reason) => format!("failed: {reason}"),
+        },
     }
 }
 

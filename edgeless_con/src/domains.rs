@@ -1,10 +1,11 @@
 //! The orchestration domains known to the controller, with their leases, and
 //! the choice of a domain for a workflow.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use edgeless_api::proto::{
-    self, function_instance_client::FunctionInstanceClient,
+    self, domain_inspection_client::DomainInspectionClient,
+    function_instance_client::FunctionInstanceClient,
     resource_configuration_client::ResourceConfigurationClient,
 };
 use tonic::transport::Channel;
@@ -19,10 +20,30 @@ pub struct Domain {
     pub deadline: u64,
     /// Changes when the orchestrator restarts.
     pub nonce: u64,
-    /// Client for function requests.
+    /// The orchestrator's clients.
+    pub clients: DomainClients,
+}
+
+/// The clients of one orchestrator.
+#[derive(Clone)]
+pub struct DomainClients {
+    /// Function requests.
     pub functions: FunctionInstanceClient<Channel>,
-    /// Client for resource requests.
+    /// Resource requests.
     pub resources: ResourceConfigurationClient<Channel>,
+    /// Its view of nodes and instances.
+    pub inspection: DomainInspectionClient<Channel>,
+}
+
+impl DomainClients {
+    fn new(channel: Channel) -> Self {
+        Self {
+            functions: FunctionInstanceClient::new(channel.clone())
+                .max_decoding_message_size(usize::MAX),
+            resources: ResourceConfigurationClient::new(channel.clone()),
+            inspection: DomainInspectionClient::new(channel).max_decoding_message_size(usize::MAX),
+        }
+    }
 }
 
 /// The domains, by id.
@@ -68,9 +89,7 @@ pub fn register(
             capabilities: request.capabilities.unwrap_or_default(),
             deadline: request.refresh_deadline,
             nonce: request.nonce,
-            functions: FunctionInstanceClient::new(channel.clone())
-                .max_decoding_message_size(usize::MAX),
-            resources: ResourceConfigurationClient::new(channel),
+            clients: DomainClients::new(channel),
         },
     );
     Ok(outcome)
@@ -90,7 +109,8 @@ pub fn expire(domains: &mut Domains, now: u64) -> Vec<String> {
 }
 
 /// Picks the domain for a whole workflow: the first (by id) that has nodes,
-/// every runtime the functions need and every resource class. When none
+/// every runtime the functions need, the labels, TEE/TPM and resource
+/// providers their annotations ask for, and every resource class. When none
 /// fits, the error says what each domain lacks.
 pub fn select(domains: &Domains, request: &proto::SpawnWorkflowRequest) -> Result<String, String> {
     if domains.is_empty() {
@@ -109,6 +129,18 @@ pub fn select(domains: &Domains, request: &proto::SpawnWorkflowRequest) -> Resul
     ))
 }
 
+fn list(annotations: &std::collections::HashMap<String, String>, key: &str) -> Vec<String> {
+    annotations
+        .get(key)
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn missing(
     caps: &proto::DomainCapabilities,
     request: &proto::SpawnWorkflowRequest,
@@ -116,7 +148,9 @@ fn missing(
     if caps.num_nodes == 0 {
         return Some("has no nodes".into());
     }
+    let labels: HashSet<&String> = caps.labels.iter().collect();
     for function in &request.workflow_functions {
+        let name = &function.name;
         let runtime = function
             .class_spec
             .as_ref()
@@ -124,9 +158,36 @@ fn missing(
             .unwrap_or("");
         if !caps.runtimes.iter().any(|r| r == runtime) {
             return Some(format!(
-                "has no node with runtime {runtime} (needed by `{}`)",
-                function.name
+                "has no node with runtime {runtime} (needed by `{name}`)"
             ));
+        }
+        let annotations = &function.annotations;
+        if let Some(label) = list(annotations, "label_match_all")
+            .into_iter()
+            .find(|l| !labels.contains(l))
+        {
+            return Some(format!(
+                "has no node labelled `{label}` (needed by `{name}`)"
+            ));
+        }
+        if let Some(provider) = list(annotations, "resource_match_all")
+            .into_iter()
+            .find(|p| !caps.resource_providers.contains(p))
+        {
+            return Some(format!(
+                "has no resource provider `{provider}` (needed by `{name}`)"
+            ));
+        }
+        let required = |key: &str| {
+            annotations
+                .get(key)
+                .is_some_and(|v| v.eq_ignore_ascii_case("required"))
+        };
+        if required("tee") && caps.num_tee == 0 {
+            return Some(format!("has no node with a TEE (needed by `{name}`)"));
+        }
+        if required("tpm") && caps.num_tpm == 0 {
+            return Some(format!("has no node with a TPM (needed by `{name}`)"));
         }
     }
     for resource in &request.workflow_resources {
@@ -178,8 +239,7 @@ mod tests {
             },
             deadline: 0,
             nonce: 0,
-            functions: FunctionInstanceClient::new(channel.clone()),
-            resources: ResourceConfigurationClient::new(channel),
+            clients: DomainClients::new(channel),
         }
     }
 
@@ -205,6 +265,29 @@ mod tests {
             "no domain can host the workflow: domain `a` has no nodes; \
              domain `b` has no node with runtime CONTAINER (needed by `f`); \
              domain `c` has no node with runtime CONTAINER (needed by `f`)"
+        );
+    }
+
+    #[tokio::test]
+    async fn annotations_steer_the_choice() {
+        let mut domains = Domains::new();
+        let mut gpu = domain(1, &["RUST_WASM"], &[]);
+        gpu.capabilities.labels = vec!["gpu".into()];
+        domains.insert("a".into(), domain(1, &["RUST_WASM"], &[]));
+        domains.insert("b".into(), gpu);
+        let mut wf = request("RUST_WASM", None);
+        wf.workflow_functions[0]
+            .annotations
+            .insert("label_match_all".into(), "gpu".into());
+        assert_eq!(select(&domains, &wf).unwrap(), "b");
+        wf.workflow_functions[0]
+            .annotations
+            .insert("tee".into(), "required".into());
+        let err = select(&domains, &wf).unwrap_err();
+        assert_eq!(
+            err,
+            "no domain can host the workflow: domain `a` has no node labelled `gpu` (needed by `f`); \
+             domain `b` has no node with a TEE (needed by `f`)"
         );
     }
 

@@ -41,7 +41,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = ticker.tick() => controller.expire_domains(),
+                _ = ticker.tick() => controller.check_domains().await,
             }
         }
     };

@@ -21,6 +21,7 @@ impl From<ControllerError> for Status {
                 Status::failed_precondition(message)
             }
             ControllerError::NotFound(_) => Status::not_found(message),
+            ControllerError::Domain { .. } => Status::aborted(message),
         }
     }
 }
@@ -72,7 +73,16 @@ impl WorkflowInstance for Service {
         request: Request<proto::WorkflowId>,
     ) -> Result<Response<proto::WorkflowInstanceInfo>, Status> {
         Ok(Response::new(
-            self.0.inspect(&request.get_ref().workflow_id)?,
+            self.0.inspect(&request.get_ref().workflow_id).await?,
+        ))
+    }
+
+    async fn domain_view(
+        &self,
+        request: Request<proto::DomainId>,
+    ) -> Result<Response<proto::DomainView>, Status> {
+        Ok(Response::new(
+            self.0.domain_view(&request.get_ref().domain_id).await?,
         ))
     }
 

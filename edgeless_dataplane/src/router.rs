@@ -11,8 +11,9 @@ use uuid::Uuid;
 use crate::handle::{DataplaneHandle, EventSender};
 use crate::{DeliveryError, MAILBOX_CAPACITY, PeerLink};
 
-/// Calls of one instance still waiting for their reply, by stream id.
-pub(crate) type PendingCalls = Arc<Mutex<HashMap<u64, oneshot::Sender<Event>>>>;
+/// Calls of one instance still waiting for their reply, by stream id, with
+/// the node they were sent to.
+pub(crate) type PendingCalls = Arc<Mutex<HashMap<u64, (Uuid, oneshot::Sender<Event>)>>>;
 
 struct Mailbox {
     events: mpsc::Sender<Event>,
@@ -78,9 +79,29 @@ impl Dataplane {
         write(&self.inner.peers).insert(node_id, link);
     }
 
-    /// Forgets the link to `node_id`.
+    /// Forgets the link to `node_id`. Calls still waiting for a reply from
+    /// that node fail at once instead of waiting for their deadline.
     pub fn remove_peer(&self, node_id: Uuid) {
         write(&self.inner.peers).remove(&node_id);
+        for mailbox in read(&self.inner.local).values() {
+            let mut pending = lock(&mailbox.pending);
+            let gone: Vec<u64> = pending
+                .iter()
+                .filter(|(_, (node, _))| *node == node_id)
+                .map(|(id, _)| *id)
+                .collect();
+            for stream_id in gone {
+                if let Some((_, waiter)) = pending.remove(&stream_id) {
+                    let _ = waiter.send(Event {
+                        target: InstanceId::none(),
+                        source: InstanceId::none(),
+                        stream_id,
+                        kind: EventKind::Err,
+                        payload: format!("node {node_id} left the domain").into(),
+                    });
+                }
+            }
+        }
     }
 
     /// Forgets every peer.
@@ -135,7 +156,7 @@ impl Dataplane {
         if event.is_reply() {
             let waiter = lock(&mailbox.pending).remove(&event.stream_id);
             match waiter {
-                Some(waiter) => {
+                Some((_, waiter)) => {
                     // The caller may have given up (deadline); that is fine.
                     let _ = waiter.send(event);
                 }

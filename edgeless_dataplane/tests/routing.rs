@@ -178,3 +178,29 @@ async fn a_full_mailbox_is_reported_not_grown() {
         &Err(DeliveryError::MailboxFull(target))
     );
 }
+
+#[tokio::test]
+async fn calls_to_a_removed_peer_fail_at_once() {
+    let (a, b) = two_linked_nodes().await;
+    let caller = a.register(InstanceId::new(a.node_id()));
+    let mut silent = b.register(InstanceId::new(b.node_id()));
+    let target = silent.sender().instance_id();
+    let sender = caller.sender().clone();
+    let call = tokio::spawn(async move {
+        sender
+            .call(target, Bytes::new(), Duration::from_secs(30))
+            .await
+    });
+    // The call has arrived and will never be answered.
+    let _request = tokio::time::timeout(DEADLINE, silent.receive_next())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    a.remove_peer(b.node_id());
+    let outcome = call.await.unwrap();
+    assert!(
+        matches!(&outcome, CallOutcome::Err(e) if e.contains("left the domain")),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}

@@ -17,6 +17,7 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use crate::runtime::{InstanceContext, OutputMapping, StartError, StateStore, WasmRuntime};
+use crate::telemetry::PerformanceSamples;
 
 /// How long a stop waits for `handle_stop` to finish.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -72,6 +73,7 @@ struct Inner {
     states: StateStore,
     /// Links to peers, so a re-added peer with the same URL keeps its link.
     peer_urls: Mutex<HashMap<Uuid, String>>,
+    samples: PerformanceSamples,
 }
 
 /// The node agent. Cheap to clone.
@@ -90,6 +92,7 @@ impl Agent {
                 instances: Mutex::default(),
                 states: StateStore::default(),
                 peer_urls: Mutex::default(),
+                samples: PerformanceSamples::default(),
             }),
         }
     }
@@ -99,6 +102,11 @@ impl Agent {
             .instances
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Execution times recorded since the last call.
+    pub fn drain_samples(&self) -> edgeless_api::proto::NodePerformanceSamples {
+        self.inner.samples.drain()
     }
 
     /// The ids of the running instances.
@@ -135,6 +143,7 @@ impl Agent {
             state: (self.inner.states.clone(), request.state_id),
             dataplane: self.inner.dataplane.register(id),
             outputs: table,
+            samples: self.inner.samples.clone(),
         };
         let running = match runtime.start(&request.code, context).await {
             Ok(running) => running,

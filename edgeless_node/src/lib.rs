@@ -11,6 +11,7 @@ pub mod config;
 mod registration;
 pub mod runtime;
 mod service;
+mod telemetry;
 
 pub use config::Config;
 
@@ -47,7 +48,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             server::incoming(agent_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let registration = registration::run(&config, shutdown.clone());
+    let registration = registration::run(&config, agent.clone(), shutdown.clone());
 
     let result = tokio::select! {
         r = invocation => r.context("dataplane server failed"),

@@ -7,10 +7,11 @@ use std::time::Duration;
 use edgeless_api::proto::{self, node_registration_client::NodeRegistrationClient};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Config, capabilities};
+use crate::agent::Agent;
+use crate::{Config, capabilities, telemetry};
 
 /// Registers until `shutdown`; failures are logged and retried.
-pub async fn run(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> anyhow::Result<()> {
     let url = &config.general.node_register_url;
     let mut client = NodeRegistrationClient::new(edgeless_api::client::channel(url)?);
     let period = Duration::from_secs(config.general.subscription_refresh_interval_sec.max(1));
@@ -32,6 +33,8 @@ pub async fn run(config: &Config, shutdown: CancellationToken) -> anyhow::Result
             capabilities: Some(capabilities.clone()),
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             nonce,
+            health_status: Some(telemetry::health(agent.instance_ids().len())),
+            performance_samples: Some(agent.drain_samples()),
         };
         match client.update_node(request).await {
             Ok(response) if response.get_ref().error.is_empty() => {

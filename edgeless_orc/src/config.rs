@@ -13,6 +13,28 @@ pub struct Config {
     pub general: General,
     /// Placement.
     pub baseline: Baseline,
+    /// Mirroring of the orchestrator's state for delegated orchestration.
+    pub proxy: Proxy,
+}
+
+/// Delegated orchestration: the state mirrored to Redis, intents read back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Proxy {
+    /// `None` or `Redis`.
+    pub proxy_type: ProxyType,
+    /// The Redis server, e.g. `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+}
+
+/// Where the state is mirrored.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ProxyType {
+    /// No mirroring.
+    #[default]
+    None,
+    /// Mirror to Redis.
+    Redis,
 }
 
 /// Identity, addresses and registration.
@@ -31,6 +53,9 @@ pub struct General {
     pub orchestrator_url_announced: String,
     /// Where nodes register.
     pub node_register_url: String,
+    /// Seconds without a refresh after which a node is dropped; 0 means
+    /// the deadline each node announces (two of its refresh periods).
+    pub node_lease_sec: u64,
 }
 
 impl Default for General {
@@ -42,6 +67,7 @@ impl Default for General {
             orchestrator_url: "http://127.0.0.1:7003".into(),
             orchestrator_url_announced: String::new(),
             node_register_url: "http://127.0.0.1:7004".into(),
+            node_lease_sec: 0,
         }
     }
 }
@@ -50,7 +76,7 @@ impl Default for General {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Baseline {
-    /// `Random` (weighted by CPU count) or `RoundRobin`.
+    /// `Random` (weighted by CPU count), `RoundRobin` or `LeastLoaded`.
     pub orchestration_strategy: Strategy,
 }
 
@@ -62,6 +88,8 @@ pub enum Strategy {
     Random,
     /// Eligible nodes in turn.
     RoundRobin,
+    /// The eligible node with the fewest instances per CPU.
+    LeastLoaded,
 }
 
 impl Config {

@@ -8,6 +8,7 @@ pub mod config;
 mod domain_registration;
 pub mod orchestrator;
 pub mod placement;
+pub mod proxy;
 mod registry;
 mod service;
 
@@ -31,6 +32,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let api = tonic::transport::Server::builder()
         .add_service(service::function_instance_server(handle.clone()))
         .add_service(service::resource_configuration_server(handle.clone()))
+        .add_service(service::domain_inspection_server(handle.clone()))
         .serve_with_incoming_shutdown(
             server::incoming(api_listener),
             shutdown.clone().cancelled_owned(),
@@ -41,10 +43,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             server::incoming(register_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let domain = domain_registration::run(&config, handle, shutdown.clone());
+    let proxy = async {
+        match config.proxy.proxy_type {
+            config::ProxyType::Redis => {
+                proxy::run(&config.proxy.redis_url, handle.clone(), shutdown.clone()).await
+            }
+            config::ProxyType::None => {
+                shutdown.cancelled().await;
+                Ok(())
+            }
+        }
+    };
+    let domain = domain_registration::run(&config, handle.clone(), shutdown.clone());
     tokio::select! {
         r = api => r.context("orchestrator API server failed"),
         r = registration => r.context("node registration server failed"),
         r = domain => r,
+        r = proxy => r,
     }
 }

@@ -27,6 +27,10 @@ pub struct NodeView {
     pub tee: bool,
     /// Has a TPM.
     pub tpm: bool,
+    /// Ids of its resource providers.
+    pub providers: Vec<String>,
+    /// Instances it runs per CPU (for `LeastLoaded`).
+    pub load: f64,
 }
 
 /// No node can host the instance.
@@ -47,16 +51,25 @@ pub struct Placer {
 }
 
 impl Placer {
-    /// Picks a node for an instance of `function_type` with `annotations`.
+    /// Picks a node for an instance of `function_type` with `annotations`,
+    /// preferring nodes not in `avoid` (those already running the component).
     pub fn place(
         &mut self,
         strategy: Strategy,
         nodes: &[NodeView],
         function_type: &str,
         annotations: &HashMap<String, String>,
+        avoid: &[Uuid],
     ) -> Result<Uuid, PlacementError> {
-        let eligible = eligible(nodes, function_type, annotations)?;
+        let mut eligible = eligible(nodes, function_type, annotations)?;
+        if eligible.iter().any(|n| !avoid.contains(&n.node_id)) {
+            eligible.retain(|n| !avoid.contains(&n.node_id));
+        }
         Ok(match strategy {
+            Strategy::LeastLoaded => {
+                let least = eligible.iter().min_by(|a, b| a.load.total_cmp(&b.load));
+                least.map(|n| n.node_id).unwrap_or(eligible[0].node_id)
+            }
             Strategy::RoundRobin => {
                 let node = eligible[self.next % eligible.len()];
                 self.next = self.next.wrapping_add(1);
@@ -89,6 +102,7 @@ pub fn eligible<'a>(
     };
     let wanted_ids = list("node_id_match_any");
     let wanted_labels = list("label_match_all");
+    let wanted_providers = list("resource_match_all");
     let required = |key: &str| {
         annotations
             .get(key)
@@ -112,6 +126,12 @@ pub fn eligible<'a>(
         rules.push((
             format!("label_match_all = {}", wanted_labels.join(",")),
             Box::new(move |n: &NodeView| wanted_labels.iter().all(|l| n.labels.contains(l))),
+        ));
+    }
+    if !wanted_providers.is_empty() {
+        rules.push((
+            format!("resource_match_all = {}", wanted_providers.join(",")),
+            Box::new(move |n: &NodeView| wanted_providers.iter().all(|p| n.providers.contains(p))),
         ));
     }
     if required("tee") {
@@ -156,6 +176,12 @@ mod tests {
             num_cpus: cpus,
             tee: n == 3,
             tpm: false,
+            providers: if n == 2 {
+                vec!["file-log-1".into()]
+            } else {
+                vec![]
+            },
+            load: n as f64,
         }
     }
 
@@ -173,7 +199,13 @@ mod tests {
         let picks: Vec<_> = (0..4)
             .map(|_| {
                 placer
-                    .place(Strategy::RoundRobin, &nodes, "RUST_WASM", &HashMap::new())
+                    .place(
+                        Strategy::RoundRobin,
+                        &nodes,
+                        "RUST_WASM",
+                        &HashMap::new(),
+                        &[],
+                    )
                     .unwrap()
             })
             .collect();
@@ -200,6 +232,11 @@ mod tests {
                 Ok(vec![1, 3]),
             ),
             (&[("tee", "required")], Ok(vec![3])),
+            (&[("resource_match_all", "file-log-1")], Ok(vec![2])),
+            (
+                &[("resource_match_all", "redis-1")],
+                Err("no node satisfies resource_match_all = redis-1"),
+            ),
             (
                 &[("label_match_all", "arm")],
                 Err("no node satisfies label_match_all = arm"),
@@ -215,6 +252,27 @@ mod tests {
                 .map_err(|e| e.to_string());
             assert_eq!(got, expected.clone().map_err(str::to_string), "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn least_loaded_picks_the_lightest_node_and_avoid_spreads_instances() {
+        let nodes = [node(3, &[], 1), node(1, &[], 1), node(2, &[], 1)];
+        let mut placer = Placer::default();
+        let none = HashMap::new();
+        let place = |placer: &mut Placer, avoid: &[Uuid]| {
+            placer
+                .place(Strategy::LeastLoaded, &nodes, "RUST_WASM", &none, avoid)
+                .unwrap()
+                .as_u128()
+        };
+        assert_eq!(place(&mut placer, &[]), 1);
+        assert_eq!(place(&mut placer, &[Uuid::from_u128(1)]), 2);
+        let all: Vec<Uuid> = (1..=3).map(Uuid::from_u128).collect();
+        assert_eq!(
+            place(&mut placer, &all),
+            1,
+            "when every node is avoided, any may be used"
+        );
     }
 
     #[test]

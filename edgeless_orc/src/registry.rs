@@ -1,6 +1,6 @@
 //! The nodes of the domain, with their leases and the clients to reach them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use edgeless_api::proto::{
     self, function_instance_client::FunctionInstanceClient,
@@ -22,6 +22,8 @@ pub struct Node {
     pub capabilities: proto::NodeCapabilities,
     /// Its resource providers.
     pub providers: Vec<proto::ResourceProviderSpecification>,
+    /// Its last reported health.
+    pub health: proto::NodeHealthStatus,
     /// Seconds since the epoch after which it is gone.
     pub deadline: u64,
     /// Changes when the node process restarts.
@@ -44,6 +46,7 @@ impl Node {
             invocation_url: request.invocation_url.clone(),
             capabilities: request.capabilities.clone().unwrap_or_default(),
             providers: request.resource_providers.clone(),
+            health: request.health_status.clone().unwrap_or_default(),
             deadline: request.refresh_deadline,
             nonce: request.nonce,
             functions: FunctionInstanceClient::new(channel.clone())
@@ -57,11 +60,18 @@ impl Node {
 /// The nodes, in a stable order.
 pub type Registry = BTreeMap<Uuid, Node>;
 
-/// What placement sees of the registry.
-pub fn views(registry: &Registry) -> Vec<NodeView> {
+/// What placement sees of the registry; `instances` counts what each node runs.
+pub fn views(registry: &Registry, instances: &HashMap<Uuid, usize>) -> Vec<NodeView> {
     registry
         .iter()
         .map(|(id, node)| NodeView {
+            providers: node
+                .providers
+                .iter()
+                .map(|p| p.provider_id.clone())
+                .collect(),
+            load: instances.get(id).copied().unwrap_or(0) as f64
+                / f64::from(node.capabilities.num_cpus.max(1)),
             node_id: *id,
             labels: node.capabilities.labels.clone(),
             runtimes: node.capabilities.runtimes.clone(),
@@ -70,6 +80,19 @@ pub fn views(registry: &Registry) -> Vec<NodeView> {
             tpm: node.capabilities.has_tpm,
         })
         .collect()
+}
+
+/// What the orchestrator shows of a node.
+pub fn view(node_id: &Uuid, node: &Node, now: u64) -> proto::NodeView {
+    proto::NodeView {
+        node_id: node_id.to_string(),
+        agent_url: node.agent_url.clone(),
+        invocation_url: node.invocation_url.clone(),
+        capabilities: Some(node.capabilities.clone()),
+        health: Some(node.health.clone()),
+        resource_providers: node.providers.clone(),
+        lease_remaining: node.deadline as i64 - now as i64,
+    }
 }
 
 /// The sum of the domain's capabilities, as reported to the controller.

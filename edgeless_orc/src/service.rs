@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use edgeless_api::parse_uuid;
 use edgeless_api::proto::{
-    self, function_instance_server::FunctionInstance,
+    self, domain_inspection_server::DomainInspection,
+    domain_inspection_server::DomainInspectionServer, function_instance_server::FunctionInstance,
     function_instance_server::FunctionInstanceServer, node_registration_server::NodeRegistration,
     node_registration_server::NodeRegistrationServer,
     resource_configuration_server::ResourceConfiguration,
@@ -149,5 +150,38 @@ impl NodeRegistration for Service {
             Err(error) => error.to_string(),
         };
         Ok(Response::new(proto::UpdateNodeResponse { error }))
+    }
+}
+
+pub fn domain_inspection_server(
+    handle: OrchestratorHandle,
+) -> DomainInspectionServer<impl DomainInspection> {
+    DomainInspectionServer::new(Service(handle))
+}
+
+#[tonic::async_trait]
+impl DomainInspection for Service {
+    async fn view(
+        &self,
+        _request: Request<proto::Empty>,
+    ) -> Result<Response<proto::DomainView>, Status> {
+        Ok(Response::new(self.0.view().await?))
+    }
+
+    async fn migrate(
+        &self,
+        request: Request<proto::MigrateRequest>,
+    ) -> Result<Response<proto::Empty>, Status> {
+        let request = request.into_inner();
+        let lid = parse_uuid("logical_id", &request.logical_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let nodes = request
+            .node_ids
+            .iter()
+            .map(|n| parse_uuid("node_ids", n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        self.0.migrate(lid, nodes).await?;
+        Ok(Response::new(proto::Empty {}))
     }
 }

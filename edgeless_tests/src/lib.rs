@@ -368,7 +368,7 @@ impl Cluster {
     pub fn instances(&self, workflow_id: &str) -> Vec<(String, Vec<(String, String)>)> {
         let json = self.cli_ok(&["workflow", "inspect", workflow_id, "-o", "json"]);
         let value: serde_json::Value = serde_json::from_str(&json).expect("inspect prints JSON");
-        value
+        value["components"]
             .as_array()
             .expect("a list of components")
             .iter()

@@ -18,6 +18,16 @@ pub enum DomainCommand {
         #[arg(short, long, value_enum, default_value_t)]
         output: Output,
     },
+    /// A domain's nodes (with health) and its components' instances, as its
+    /// orchestrator sees them.
+    #[command(after_help = "Example: edgeless_cli domain view domain-1")]
+    View {
+        /// The domain id.
+        id: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// A domain's aggregated capabilities.
     #[command(after_help = "Example: edgeless_cli domain inspect domain-1")]
     Inspect {
@@ -65,9 +75,18 @@ impl From<proto::DomainCapabilitiesEntry> for DomainView {
 
 pub async fn run(command: DomainCommand, config: &Config) -> Result<(), CliError> {
     let mut client = controller(config)?;
+    if let DomainCommand::View { id, output } = command {
+        let view = client
+            .domain_view(proto::DomainId { domain_id: id })
+            .await
+            .map_err(|s| CliError::from_status(&config.controller_url, s))?
+            .into_inner();
+        return print_view(view, output);
+    }
     let (id, output) = match &command {
         DomainCommand::List { output } => (String::new(), *output),
         DomainCommand::Inspect { id, output } => (id.clone(), *output),
+        DomainCommand::View { .. } => unreachable!("handled above"),
     };
     let entries = client
         .domains(proto::DomainId {
@@ -88,7 +107,7 @@ pub async fn run(command: DomainCommand, config: &Config) -> Result<(), CliError
                 println!("domain {} ({} nodes)", d.domain_id, d.num_nodes);
             }
         }
-        (DomainCommand::Inspect { .. }, Output::Text) => {
+        (_, Output::Text) => {
             for d in &domains {
                 println!(
                     "{} nodes, {} CPUs ({} cores) with {} MiB, labels [{}], num TEE {}, num TPM {}, runtimes [{}], resources classes [{}] providers [{}]",
@@ -107,4 +126,103 @@ pub async fn run(command: DomainCommand, config: &Config) -> Result<(), CliError
         }
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+struct NodeRow {
+    node_id: String,
+    agent_url: String,
+    labels: Vec<String>,
+    runtimes: Vec<String>,
+    num_cpus: u32,
+    mem_available_kb: i64,
+    load_avg_1: f64,
+    lease_remaining_sec: i64,
+}
+
+#[derive(Serialize)]
+struct ComponentRow {
+    logical_id: String,
+    kind: String,
+    class: String,
+    workflow_id: String,
+    instances: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ViewRows {
+    domain_id: String,
+    nodes: Vec<NodeRow>,
+    components: Vec<ComponentRow>,
+}
+
+fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
+    let mut rows = ViewRows {
+        domain_id: view.domain_id,
+        nodes: view
+            .nodes
+            .into_iter()
+            .map(|n| {
+                let caps = n.capabilities.unwrap_or_default();
+                let health = n.health.unwrap_or_default();
+                NodeRow {
+                    node_id: n.node_id,
+                    agent_url: n.agent_url,
+                    labels: caps.labels,
+                    runtimes: caps.runtimes,
+                    num_cpus: caps.num_cpus,
+                    mem_available_kb: health.mem_available,
+                    load_avg_1: f64::from(health.load_avg_1) / 100.0,
+                    lease_remaining_sec: n.lease_remaining,
+                }
+            })
+            .collect(),
+        components: view
+            .components
+            .into_iter()
+            .map(|c| ComponentRow {
+                logical_id: c.logical_id,
+                kind: c.kind,
+                class: c.class,
+                workflow_id: c.workflow_id,
+                instances: c
+                    .instances
+                    .iter()
+                    .map(|i| format!("{}/{}", i.node_id, i.function_id))
+                    .collect(),
+            })
+            .collect(),
+    };
+    rows.components
+        .sort_by(|a, b| (&a.workflow_id, &a.logical_id).cmp(&(&b.workflow_id, &b.logical_id)));
+    match output {
+        Output::Json => print_json(&rows),
+        Output::Text => {
+            println!("domain {}", rows.domain_id);
+            for n in &rows.nodes {
+                println!(
+                    "node {} {} cpus {} mem_available {} kB load {:.2} labels [{}] runtimes [{}] lease {}s",
+                    n.node_id,
+                    n.agent_url,
+                    n.num_cpus,
+                    n.mem_available_kb,
+                    n.load_avg_1,
+                    n.labels.join(","),
+                    n.runtimes.join(","),
+                    n.lease_remaining_sec
+                );
+            }
+            for c in &rows.components {
+                println!(
+                    "{} {} {} (workflow {}) -> [{}]",
+                    c.kind,
+                    c.class,
+                    c.logical_id,
+                    c.workflow_id,
+                    c.instances.join(", ")
+                );
+            }
+            Ok(())
+        }
+    }
 }

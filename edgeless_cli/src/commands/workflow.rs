@@ -45,6 +45,13 @@ pub enum WorkflowCommand {
 }
 
 #[derive(Serialize)]
+struct WorkflowView {
+    workflow_id: String,
+    state: String,
+    components: Vec<ComponentView>,
+}
+
+#[derive(Serialize)]
 struct ComponentView {
     name: String,
     logical_id: String,
@@ -93,10 +100,9 @@ pub async fn run(command: WorkflowCommand, config: &Config) -> Result<(), CliErr
                 .await
                 .map_err(status)?
                 .into_inner();
-            let components: Vec<ComponentView> = info
-                .status
-                .map(|s| s.domain_mapping)
-                .unwrap_or_default()
+            let status = info.status.unwrap_or_default();
+            let components: Vec<ComponentView> = status
+                .domain_mapping
                 .into_iter()
                 .map(|m| ComponentView {
                     name: m.name,
@@ -110,8 +116,15 @@ pub async fn run(command: WorkflowCommand, config: &Config) -> Result<(), CliErr
                 })
                 .collect();
             match output {
-                Output::Json => print_json(&components)?,
-                Output::Text => print_inspect(info.request.unwrap_or_default(), &components),
+                Output::Json => print_json(&WorkflowView {
+                    workflow_id: status.workflow_id,
+                    state: status.state,
+                    components,
+                })?,
+                Output::Text => {
+                    println!("* state {}", status.state);
+                    print_inspect(info.request.unwrap_or_default(), &components)
+                }
             }
         }
     }

@@ -36,6 +36,8 @@ pub struct InstanceContext {
     pub dataplane: DataplaneHandle,
     /// Where its output channels lead (set by patches).
     pub outputs: OutputTable,
+    /// Where execution times are recorded.
+    pub samples: crate::telemetry::PerformanceSamples,
 }
 
 /// Why an instance could not start.

@@ -18,6 +18,7 @@ use wasmtime::{Engine, InstancePre, Linker, Module, Store, TypedFunc};
 
 use super::host::{GuestMemory, HostState, copy_into_guest, define_imports};
 use super::{InstanceContext, StartError};
+use crate::telemetry::PerformanceSamples;
 
 /// The exports every function module must have, with their meaning.
 const REQUIRED_EXPORTS: &[&str] = &[
@@ -124,6 +125,7 @@ impl WasmRuntime {
             state,
             dataplane,
             outputs,
+            samples,
         } = context;
         let saved_state = state
             .0
@@ -182,8 +184,8 @@ impl WasmRuntime {
             entry,
             dataplane,
             stop_rx,
-            init_payload,
-            saved_state,
+            (init_payload, saved_state),
+            samples,
         ));
         Ok(RunningInstance {
             stop: stop_tx,
@@ -199,8 +201,8 @@ async fn run_instance(
     entry: Entry,
     mut dataplane: DataplaneHandle,
     mut stop: oneshot::Receiver<()>,
-    init_payload: Option<Bytes>,
-    saved_state: Option<Bytes>,
+    (init_payload, saved_state): (Option<Bytes>, Option<Bytes>),
+    samples: PerformanceSamples,
 ) {
     let id = store.data().id;
     if let Err(error) = init(&mut store, &entry, init_payload, saved_state).await {
@@ -219,7 +221,10 @@ async fn run_instance(
             }
             event = dataplane.receive_next() => {
                 let Some(event) = event else { break };
-                if let Err(error) = handle_event(&mut store, &entry, &dataplane, event).await {
+                let started = std::time::Instant::now();
+                let result = handle_event(&mut store, &entry, &dataplane, event).await;
+                samples.record(id.function_id, started.elapsed().as_secs_f64());
+                if let Err(error) = result {
                     tracing::error!(instance = %id, error = %format!("{error:#}"), "function failed; instance stopped");
                     break;
                 }

@@ -1,0 +1,142 @@
+//! What the node tells its orchestrator besides capabilities: its health
+//! (memory, CPU, load, network, read from /proc) and the execution times of
+//! its functions since the last registration.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use edgeless_api::proto;
+use uuid::Uuid;
+
+/// The most samples kept per instance between two registrations.
+const MAX_SAMPLES: usize = 1024;
+
+/// Function execution times, by physical function id. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct PerformanceSamples {
+    samples: Arc<Mutex<HashMap<Uuid, Vec<f64>>>>,
+}
+
+impl PerformanceSamples {
+    /// Records one execution of `function_id` that took `seconds`.
+    pub fn record(&self, function_id: Uuid, seconds: f64) {
+        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let list = samples.entry(function_id).or_default();
+        if list.len() < MAX_SAMPLES {
+            list.push(seconds);
+        }
+    }
+
+    /// Takes every sample recorded so far.
+    pub fn drain(&self) -> proto::NodePerformanceSamples {
+        let samples = std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()));
+        proto::NodePerformanceSamples {
+            function_execution_times: samples
+                .into_iter()
+                .map(|(id, samples)| proto::Samples {
+                    id: id.to_string(),
+                    samples,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Reads the node's health now.
+pub fn health(num_instances: usize) -> proto::NodeHealthStatus {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kb = |key: &str| -> i64 {
+        meminfo
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1)
+    };
+    let (total, free, available) = (kb("MemTotal:"), kb("MemFree:"), kb("MemAvailable:"));
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = |i: usize| -> i32 {
+        loadavg
+            .split_whitespace()
+            .nth(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|v| (v * 100.0) as i32)
+            .unwrap_or(-1)
+    };
+    let (rx, tx) = network_bytes(&std::fs::read_to_string("/proc/net/dev").unwrap_or_default());
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1);
+    proto::NodeHealthStatus {
+        mem_free: free,
+        mem_used: if total >= 0 && available >= 0 {
+            total - available
+        } else {
+            -1
+        },
+        mem_available: available,
+        proc_cpu_usage: -1,
+        proc_memory: rss,
+        load_avg_1: load(0),
+        load_avg_5: load(1),
+        load_avg_15: load(2),
+        tot_rx_bytes: rx,
+        tot_tx_bytes: tx,
+        num_instances: num_instances as u32,
+    }
+}
+
+/// Received and sent bytes over every interface but loopback.
+fn network_bytes(netdev: &str) -> (i64, i64) {
+    netdev
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| name.trim() != "lo")
+        .map(|(_, counters)| {
+            let fields: Vec<i64> = counters
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            (
+                fields.first().copied().unwrap_or(0),
+                fields.get(8).copied().unwrap_or(0),
+            )
+        })
+        .fold((0, 0), |(rx, tx), (r, t)| (rx + r, tx + t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_drained_once() {
+        let samples = PerformanceSamples::default();
+        let id = Uuid::new_v4();
+        samples.record(id, 0.5);
+        samples.record(id, 0.25);
+        let drained = samples.drain();
+        assert_eq!(drained.function_execution_times.len(), 1);
+        assert_eq!(drained.function_execution_times[0].samples, vec![0.5, 0.25]);
+        assert!(samples.drain().function_execution_times.is_empty());
+    }
+
+    #[test]
+    fn health_reads_proc() {
+        let health = health(3);
+        assert_eq!(health.num_instances, 3);
+        assert!(health.mem_available > 0, "{health:?}");
+        assert!(health.load_avg_1 >= 0);
+    }
+
+    #[test]
+    fn network_counters_skip_loopback() {
+        let netdev = "Inter-|   Receive\n face |bytes\n    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0\n  eth0: 10 1 0 0 0 0 0 0 20 1 0 0 0 0 0 0\n";
+        assert_eq!(network_bytes(netdev), (10, 20));
+    }
+}

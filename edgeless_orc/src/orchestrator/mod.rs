@@ -1,0 +1,257 @@
+//! The orchestrator's state and logic, owned by one task (an actor).
+//!
+//! The controller speaks in logical components; this task maps each to
+//! physical instances on nodes (`components.rs`), keeps their output mappings
+//! in step (a patch in logical ids becomes one patch per instance in physical
+//! ids), keeps the full mesh of peers, and repairs what node loss breaks
+//! (`nodes.rs`): instances of a lost node are re-created elsewhere and every
+//! mapping that pointed at them is patched again. Requests are handled one at
+//! a time, in order.
+
+mod components;
+mod nodes;
+
+use std::collections::HashMap;
+
+use edgeless_api::InstanceId;
+use edgeless_api::proto;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::placement::{PlacementError, Placer};
+use crate::registry::Registry;
+
+/// Why a request to the orchestrator failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OrcError {
+    /// The request is malformed.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// No node can host the component.
+    #[error("cannot place `{component}`: {source}")]
+    Placement {
+        /// The component's class or type.
+        component: String,
+        /// Why.
+        source: PlacementError,
+    },
+    /// The node refused or could not be reached.
+    #[error("node {node}: {message}")]
+    Node {
+        /// The node.
+        node: Uuid,
+        /// What it said.
+        message: String,
+    },
+    /// No such logical component.
+    #[error("no component {0} in this domain")]
+    NotFound(Uuid),
+    /// The orchestrator task is gone.
+    #[error("the orchestrator is shutting down")]
+    Stopped,
+}
+
+/// What the controller asked for: a function or a resource.
+#[derive(Clone)]
+enum Spec {
+    Function(proto::SpawnFunctionRequest),
+    Resource(proto::ResourceInstanceSpecification),
+}
+
+enum Command {
+    Start(
+        Uuid,
+        Spec,
+        oneshot::Sender<Result<Vec<InstanceId>, OrcError>>,
+    ),
+    Stop(Uuid, oneshot::Sender<Result<(), OrcError>>),
+    Patch(
+        Uuid,
+        HashMap<String, Vec<Uuid>>,
+        oneshot::Sender<Result<(), OrcError>>,
+    ),
+    UpdateNode(
+        proto::UpdateNodeRequest,
+        oneshot::Sender<Result<(), OrcError>>,
+    ),
+    Capabilities(oneshot::Sender<proto::DomainCapabilities>),
+    View(oneshot::Sender<proto::DomainView>),
+    Migrate(Uuid, Vec<Uuid>, oneshot::Sender<Result<(), OrcError>>),
+    TakeSamples(oneshot::Sender<HashMap<String, Vec<f64>>>),
+    Reset(oneshot::Sender<()>),
+    Tick,
+}
+
+/// A handle to the orchestrator task. Cheap to clone.
+#[derive(Clone)]
+pub struct OrchestratorHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl OrchestratorHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, OrcError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| OrcError::Stopped)?;
+        rx.await.map_err(|_| OrcError::Stopped)
+    }
+
+    /// Starts a function with logical id `lid`; returns its instances.
+    pub async fn start_function(
+        &self,
+        lid: Uuid,
+        spec: proto::SpawnFunctionRequest,
+    ) -> Result<Vec<InstanceId>, OrcError> {
+        self.ask(|tx| Command::Start(lid, Spec::Function(spec), tx))
+            .await?
+    }
+
+    /// Starts a resource with logical id `lid`; returns its instances.
+    pub async fn start_resource(
+        &self,
+        lid: Uuid,
+        spec: proto::ResourceInstanceSpecification,
+    ) -> Result<Vec<InstanceId>, OrcError> {
+        self.ask(|tx| Command::Start(lid, Spec::Resource(spec), tx))
+            .await?
+    }
+
+    /// Stops every instance of a component.
+    pub async fn stop(&self, lid: Uuid) -> Result<(), OrcError> {
+        self.ask(|tx| Command::Stop(lid, tx)).await?
+    }
+
+    /// Sets a component's outputs (logical targets).
+    pub async fn patch(
+        &self,
+        lid: Uuid,
+        mapping: HashMap<String, Vec<Uuid>>,
+    ) -> Result<(), OrcError> {
+        self.ask(|tx| Command::Patch(lid, mapping, tx)).await?
+    }
+
+    /// A node's registration or refresh.
+    pub async fn update_node(&self, request: proto::UpdateNodeRequest) -> Result<(), OrcError> {
+        self.ask(|tx| Command::UpdateNode(request, tx)).await?
+    }
+
+    /// The domain's aggregated capabilities.
+    pub async fn capabilities(&self) -> Result<proto::DomainCapabilities, OrcError> {
+        self.ask(Command::Capabilities).await
+    }
+
+    /// The nodes and components of the domain.
+    pub async fn view(&self) -> Result<proto::DomainView, OrcError> {
+        self.ask(Command::View).await
+    }
+
+    /// Moves a component's instance to the first eligible node of `nodes`.
+    pub async fn migrate(&self, lid: Uuid, nodes: Vec<Uuid>) -> Result<(), OrcError> {
+        self.ask(|tx| Command::Migrate(lid, nodes, tx)).await?
+    }
+
+    /// The function execution times received since the last call, by
+    /// physical function id.
+    pub async fn take_samples(&self) -> Result<HashMap<String, Vec<f64>>, OrcError> {
+        self.ask(Command::TakeSamples).await
+    }
+
+    /// Stops every component.
+    pub async fn reset(&self) -> Result<(), OrcError> {
+        self.ask(Command::Reset).await
+    }
+
+    /// Checks node leases now.
+    pub async fn tick(&self) {
+        let _ = self.commands.send(Command::Tick).await;
+    }
+}
+
+/// A logical component and its physical instances.
+struct Component {
+    spec: Spec,
+    instances: Vec<InstanceId>,
+    /// How many instances it should have (`max_instances`).
+    desired: usize,
+    /// Output → logical targets.
+    mapping: HashMap<String, Vec<Uuid>>,
+}
+
+struct Orchestrator {
+    config: Config,
+    nodes: Registry,
+    components: HashMap<Uuid, Component>,
+    placer: Placer,
+    /// Execution times not yet taken by the proxy (bounded).
+    samples: HashMap<String, Vec<f64>>,
+}
+
+/// Starts the orchestrator task.
+pub fn spawn(config: Config) -> (OrchestratorHandle, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel(256);
+    let mut orchestrator = Orchestrator {
+        config,
+        nodes: Registry::new(),
+        components: HashMap::new(),
+        placer: Placer::default(),
+        samples: HashMap::new(),
+    };
+    let task = tokio::spawn(async move {
+        while let Some(command) = rx.recv().await {
+            orchestrator.handle(command).await;
+        }
+    });
+    (OrchestratorHandle { commands: tx }, task)
+}
+
+fn node_error(node: Uuid) -> impl Fn(tonic::Status) -> OrcError {
+    move |status| OrcError::Node {
+        node,
+        message: status.message().to_string(),
+    }
+}
+
+impl Orchestrator {
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Start(lid, spec, reply) => {
+                let _ = reply.send(self.start(lid, spec).await);
+            }
+            Command::Stop(lid, reply) => {
+                let _ = reply.send(self.stop(lid).await);
+            }
+            Command::Patch(lid, mapping, reply) => {
+                let _ = reply.send(self.patch(lid, mapping).await);
+            }
+            Command::UpdateNode(request, reply) => {
+                let _ = reply.send(self.update_node(request).await);
+            }
+            Command::Capabilities(reply) => {
+                let _ = reply.send(crate::registry::domain_capabilities(&self.nodes));
+            }
+            Command::View(reply) => {
+                let _ = reply.send(self.view());
+            }
+            Command::Migrate(lid, nodes, reply) => {
+                let _ = reply.send(self.migrate(lid, nodes).await);
+            }
+            Command::TakeSamples(reply) => {
+                let _ = reply.send(std::mem::take(&mut self.samples));
+            }
+            Command::Reset(reply) => {
+                let lids: Vec<Uuid> = self.components.keys().copied().collect();
+                for lid in lids {
+                    let _ = self.stop(lid).await;
+                }
+                let _ = reply.send(());
+            }
+            Command::Tick => self.check_leases().await,
+        }
+    }
+}

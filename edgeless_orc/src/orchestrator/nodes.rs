@@ -1,0 +1,143 @@
+//! Nodes: registration, the peer mesh, leases, and repair after node loss.
+
+use edgeless_api::parse_uuid;
+use edgeless_api::proto::{self, UpdatePeersRequestType};
+use uuid::Uuid;
+
+use super::{OrcError, Orchestrator, node_error};
+use crate::registry::Node;
+
+/// The most samples kept per instance until the proxy takes them.
+const MAX_SAMPLES: usize = 1000;
+
+fn peers_request(
+    kind: UpdatePeersRequestType,
+    node_id: &Uuid,
+    url: &str,
+) -> proto::UpdatePeersRequest {
+    proto::UpdatePeersRequest {
+        request_type: kind as i32,
+        node_id: node_id.to_string(),
+        invocation_url: url.to_string(),
+    }
+}
+
+impl Orchestrator {
+    pub(super) async fn update_node(
+        &mut self,
+        mut request: proto::UpdateNodeRequest,
+    ) -> Result<(), OrcError> {
+        let node_id = parse_uuid("node_id", &request.node_id)
+            .map_err(|e| OrcError::Invalid(e.to_string()))?;
+        if self.config.general.node_lease_sec > 0 {
+            request.refresh_deadline =
+                edgeless_api::now_secs() + self.config.general.node_lease_sec;
+        }
+        if let Some(samples) = request.performance_samples.take() {
+            for entry in samples.function_execution_times {
+                let list = self.samples.entry(entry.id).or_default();
+                let room = MAX_SAMPLES.saturating_sub(list.len());
+                list.extend(entry.samples.into_iter().take(room));
+            }
+        }
+        if let Some(node) = self.nodes.get_mut(&node_id) {
+            if node.nonce == request.nonce {
+                node.deadline = request.refresh_deadline;
+                node.capabilities = request.capabilities.unwrap_or_default();
+                node.providers = request.resource_providers;
+                node.health = request.health_status.unwrap_or_default();
+                return Ok(());
+            }
+            tracing::info!(node = %node_id, "node restarted");
+            self.node_lost(node_id).await;
+        }
+        let mut node = Node::from_registration(&request).map_err(OrcError::Invalid)?;
+        // A node we do not know may still run instances of an earlier
+        // orchestrator: start it clean.
+        node.management
+            .reset(proto::Empty {})
+            .await
+            .map_err(node_error(node_id))?;
+        for (peer_id, peer) in self.nodes.iter_mut() {
+            let add = peers_request(UpdatePeersRequestType::Add, &node_id, &node.invocation_url);
+            if let Err(status) = peer.management.update_peers(add).await {
+                tracing::warn!(node = %peer_id, error = %status.message(), "peer update failed");
+            }
+            node.management
+                .update_peers(peers_request(
+                    UpdatePeersRequestType::Add,
+                    peer_id,
+                    &peer.invocation_url,
+                ))
+                .await
+                .map_err(node_error(node_id))?;
+        }
+        tracing::info!(node = %node_id, agent = %node.agent_url, "node joined the domain");
+        self.nodes.insert(node_id, node);
+        self.recreate_missing().await;
+        Ok(())
+    }
+
+    pub(super) async fn check_leases(&mut self) {
+        let now = edgeless_api::now_secs();
+        let expired: Vec<Uuid> = self
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.deadline < now)
+            .map(|(id, _)| *id)
+            .collect();
+        for node_id in expired {
+            tracing::warn!(node = %node_id, "node lease expired");
+            self.node_lost(node_id).await;
+        }
+        self.recreate_missing().await;
+    }
+
+    /// Forgets a node and the instances it ran.
+    async fn node_lost(&mut self, node_id: Uuid) {
+        self.nodes.remove(&node_id);
+        for (peer_id, peer) in self.nodes.iter_mut() {
+            let request = peers_request(UpdatePeersRequestType::Del, &node_id, "");
+            if let Err(status) = peer.management.update_peers(request).await {
+                tracing::warn!(node = %peer_id, error = %status.message(), "peer removal failed");
+            }
+        }
+        for component in self.components.values_mut() {
+            component.instances.retain(|i| i.node_id != node_id);
+        }
+    }
+
+    /// Starts instances for every component that has fewer than it should,
+    /// then patches every component whose targets changed.
+    async fn recreate_missing(&mut self) {
+        let missing: Vec<_> = self
+            .components
+            .iter()
+            .filter(|(_, c)| c.instances.len() < c.desired)
+            .map(|(lid, c)| {
+                let used: Vec<Uuid> = c.instances.iter().map(|i| i.node_id).collect();
+                (*lid, c.spec.clone(), c.desired - c.instances.len(), used)
+            })
+            .collect();
+        let mut recreated = Vec::new();
+        for (lid, spec, count, mut used) in missing {
+            for _ in 0..count {
+                match self.start_instance(lid, &spec, &used).await {
+                    Ok(instance) => {
+                        tracing::info!(component = %lid, %instance, "instance re-created");
+                        used.push(instance.node_id);
+                        if let Some(component) = self.components.get_mut(&lid) {
+                            component.instances.push(instance);
+                        }
+                        recreated.push(lid);
+                    }
+                    Err(error) => {
+                        tracing::error!(component = %lid, %error, "cannot re-create instance; will retry");
+                        break;
+                    }
+                }
+            }
+        }
+        self.repatch(&recreated).await;
+    }
+}
