@@ -24,10 +24,6 @@ pub struct Node {
     pub providers: Vec<proto::ResourceProviderSpecification>,
     /// Its last reported health.
     pub health: proto::NodeHealthStatus,
-    /// Seconds since the epoch after which it is gone.
-    pub deadline: u64,
-    /// Changes when the node process restarts.
-    pub nonce: u64,
     /// Client for instance requests.
     pub functions: FunctionInstanceClient<Channel>,
     /// Client for resource requests.
@@ -47,8 +43,6 @@ impl Node {
             capabilities: request.capabilities.clone().unwrap_or_default(),
             providers: request.resource_providers.clone(),
             health: request.health_status.clone().unwrap_or_default(),
-            deadline: request.refresh_deadline,
-            nonce: request.nonce,
             functions: FunctionInstanceClient::new(channel.clone())
                 .max_decoding_message_size(usize::MAX),
             resources: ResourceConfigurationClient::new(channel.clone()),
@@ -83,7 +77,7 @@ pub fn views(registry: &Registry, instances: &HashMap<Uuid, usize>) -> Vec<NodeV
 }
 
 /// What the orchestrator shows of a node.
-pub fn view(node_id: &Uuid, node: &Node, now: u64) -> proto::NodeView {
+pub fn view(node_id: &Uuid, node: &Node, lease_remaining: i64) -> proto::NodeView {
     proto::NodeView {
         node_id: node_id.to_string(),
         agent_url: node.agent_url.clone(),
@@ -91,7 +85,7 @@ pub fn view(node_id: &Uuid, node: &Node, now: u64) -> proto::NodeView {
         capabilities: Some(node.capabilities.clone()),
         health: Some(node.health.clone()),
         resource_providers: node.providers.clone(),
-        lease_remaining: node.deadline as i64 - now as i64,
+        lease_remaining,
     }
 }
 

@@ -124,6 +124,7 @@ pub struct Daemon {
     name: String,
     child: Option<Child>,
     log: PathBuf,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Daemon {
@@ -142,6 +143,7 @@ impl Daemon {
             name: name.to_string(),
             child: Some(child),
             log,
+            _dir: None,
         }
     }
 
@@ -166,10 +168,14 @@ impl Drop for Daemon {
 }
 
 /// Options of a cluster.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ClusterBuilder {
     nodes: usize,
     round_robin: bool,
+    labels: Vec<Vec<String>>,
+    refresh_sec: Option<u64>,
+    redis_url: Option<String>,
+    domain_id: Option<String>,
 }
 
 impl ClusterBuilder {
@@ -185,25 +191,72 @@ impl ClusterBuilder {
         self
     }
 
+    /// Labels of node `index`.
+    pub fn labels(mut self, index: usize, labels: &[&str]) -> Self {
+        if self.labels.len() <= index {
+            self.labels.resize(index + 1, Vec::new());
+        }
+        self.labels[index] = labels.iter().map(|l| l.to_string()).collect();
+        self
+    }
+
+    /// The registration period of nodes and orchestrators (default 1 s);
+    /// leases are two periods.
+    pub fn refresh_sec(mut self, seconds: u64) -> Self {
+        self.refresh_sec = Some(seconds);
+        self
+    }
+
+    /// Mirror the orchestrator's state to this Redis server.
+    pub fn redis(mut self, url: &str) -> Self {
+        self.redis_url = Some(url.to_string());
+        self
+    }
+
+    /// The domain's id (default `domain-test`).
+    pub fn domain_id(mut self, id: &str) -> Self {
+        self.domain_id = Some(id.to_string());
+        self
+    }
+
     /// Starts the processes and waits until every node has joined.
     pub fn start(self) -> Cluster {
-        Cluster::start(self.nodes.max(1), self.round_robin)
+        Cluster::start(self)
     }
 }
 
-/// A running cluster.
-pub struct Cluster {
-    dir: tempfile::TempDir,
-    /// The controller.
-    pub controller: Daemon,
+/// An orchestrator and its nodes.
+pub struct Domain {
+    /// The domain's id.
+    pub id: String,
     /// The orchestrator.
     pub orchestrator: Daemon,
+    /// The orchestrator's API URL.
+    pub orchestrator_url: String,
     /// The nodes.
     pub nodes: Vec<Daemon>,
     /// The nodes' ids, in the order of `nodes`.
     pub node_ids: Vec<String>,
-    /// The nodes' invocation URLs.
-    pub invocation_urls: Vec<String>,
+    /// The nodes' configuration files (to restart them).
+    pub node_configs: Vec<PathBuf>,
+}
+
+/// A running cluster: a controller and one or more domains.
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    domain_register_url: String,
+    /// The controller.
+    pub controller: Daemon,
+    /// The first domain's orchestrator.
+    pub orchestrator: Daemon,
+    /// The first domain's nodes.
+    pub nodes: Vec<Daemon>,
+    /// The first domain's node ids, in the order of `nodes`.
+    pub node_ids: Vec<String>,
+    /// The first domain's node configuration files.
+    pub node_configs: Vec<PathBuf>,
+    /// Domains added with [`Cluster::add_domain`].
+    pub domains: Vec<Domain>,
 }
 
 fn url(port: u16) -> String {
@@ -216,98 +269,77 @@ impl Cluster {
         ClusterBuilder::default()
     }
 
-    fn start(nodes: usize, round_robin: bool) -> Self {
+    fn start(options: ClusterBuilder) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let write = |name: &str, text: String| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).expect("config written");
-            path
-        };
         let (workflow_port, domain_port) = (free_port(), free_port());
-        let (orc_port, register_port) = (free_port(), free_port());
-        let controller_config = write(
-            "controller.toml",
+        let controller_config = dir.path().join("controller.toml");
+        std::fs::write(
+            &controller_config,
             format!(
                 "controller_url = \"{}\"\ndomain_register_url = \"{}\"\n",
                 url(workflow_port),
                 url(domain_port)
             ),
-        );
-        write(
-            "cli.toml",
+        )
+        .expect("config written");
+        std::fs::write(
+            dir.path().join("cli.toml"),
             format!("controller_url = \"{}\"\n", url(workflow_port)),
-        );
-        let strategy = if round_robin { "RoundRobin" } else { "Random" };
-        let orc_config = write(
-            "orchestrator.toml",
-            format!(
-                "[general]\ndomain_register_url = \"{}\"\nsubscription_refresh_interval_sec = 1\n\
-                 domain_id = \"domain-test\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\n\
-                 [baseline]\norchestration_strategy = \"{strategy}\"\n",
-                url(domain_port),
-                url(orc_port),
-                url(register_port)
-            ),
-        );
+        )
+        .expect("config written");
         let controller = Daemon::start(
             "controller",
             "edgeless_con_d",
             &controller_config,
             dir.path().join("controller.log"),
         );
-        let orchestrator = Daemon::start(
-            "orchestrator",
-            "edgeless_orc_d",
-            &orc_config,
-            dir.path().join("orchestrator.log"),
-        );
-        let mut cluster = Self {
+        let first = start_domain(dir.path(), &url(domain_port), &options, 0);
+        let cluster = Self {
+            domain_register_url: url(domain_port),
             controller,
-            orchestrator,
-            nodes: Vec::new(),
-            node_ids: Vec::new(),
-            invocation_urls: Vec::new(),
+            orchestrator: first.orchestrator,
+            nodes: first.nodes,
+            node_ids: first.node_ids,
+            node_configs: first.node_configs,
+            domains: Vec::new(),
             dir,
         };
-        for i in 0..nodes {
-            let node_id = format!("00000000-0000-4000-8000-{:012x}", i + 1);
-            let invocation = url(free_port());
-            let config = cluster.write_node_config(i, &node_id, &invocation, register_port);
-            let log = cluster.dir.path().join(format!("node{i}.log"));
-            cluster.nodes.push(Daemon::start(
-                &format!("node{i}"),
-                "edgeless_node_d",
-                &config,
-                log,
-            ));
-            cluster.node_ids.push(node_id);
-            cluster.invocation_urls.push(invocation);
-        }
-        let expected = format!("({nodes} nodes)");
-        cluster.wait_for(
-            Duration::from_secs(30),
-            "every node to join the domain",
-            |c| c.cli(&["domain", "list"]).stdout_text().contains(&expected),
-        );
+        cluster.wait_for_domain(&first.id, options.nodes.max(1));
         cluster
     }
 
-    fn write_node_config(
-        &self,
-        i: usize,
-        node_id: &str,
-        invocation: &str,
-        register_port: u16,
-    ) -> PathBuf {
-        let path = self.dir.path().join(format!("node{i}.toml"));
-        let text = format!(
-            "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{invocation}\"\n\
-             node_register_url = \"{}\"\nsubscription_refresh_interval_sec = 1\n",
-            url(free_port()),
-            url(register_port)
+    /// Starts another orchestrator with its nodes, registering at the same
+    /// controller, and waits until its nodes have joined.
+    pub fn add_domain(&mut self, options: ClusterBuilder) -> &Domain {
+        let domain = start_domain(
+            self.dir.path(),
+            &self.domain_register_url,
+            &options,
+            self.domains.len() + 1,
         );
-        std::fs::write(&path, text).expect("node config written");
-        path
+        self.wait_for_domain(&domain.id, options.nodes.max(1));
+        self.domains.push(domain);
+        self.domains.last().expect("just added")
+    }
+
+    fn wait_for_domain(&self, id: &str, nodes: usize) {
+        let expected = format!("domain {id} ({nodes} nodes)");
+        self.wait_for(
+            Duration::from_secs(30),
+            &format!("{expected} to register"),
+            |c| c.cli(&["domain", "list"]).stdout_text().contains(&expected),
+        );
+    }
+
+    /// Starts node `index` of the first domain again (after a kill).
+    pub fn restart_node(&mut self, index: usize) {
+        let log = self.dir.path().join(format!("node{index}-restarted.log"));
+        self.nodes[index] = Daemon::start(
+            &format!("node{index}"),
+            "edgeless_node_d",
+            &self.node_configs[index],
+            log,
+        );
     }
 
     /// Runs `edgeless_cli -c cli.toml ARGS`.
@@ -344,7 +376,7 @@ impl Cluster {
         }
     }
 
-    /// The index of the node with id `node_id`.
+    /// The index of the node with id `node_id` in the first domain.
     pub fn node_index(&self, node_id: &str) -> usize {
         self.node_ids
             .iter()
@@ -355,19 +387,35 @@ impl Cluster {
     /// Every daemon's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut text = String::new();
+        let extra = self
+            .domains
+            .iter()
+            .flat_map(|d| std::iter::once(&d.orchestrator).chain(&d.nodes));
         for daemon in [&self.controller, &self.orchestrator]
             .into_iter()
             .chain(&self.nodes)
+            .chain(extra)
         {
             text.push_str(&format!("----- {} -----\n{}\n", daemon.name, daemon.log()));
         }
         text
     }
 
+    /// Every node log of every domain, concatenated.
+    pub fn node_logs(&self) -> String {
+        let extra = self.domains.iter().flat_map(|d| &d.nodes);
+        self.nodes.iter().chain(extra).map(|n| n.log()).collect()
+    }
+
+    /// `workflow inspect -o json`, parsed.
+    pub fn inspect(&self, workflow_id: &str) -> serde_json::Value {
+        let json = self.cli_ok(&["workflow", "inspect", workflow_id, "-o", "json"]);
+        serde_json::from_str(&json).expect("inspect prints JSON")
+    }
+
     /// The instances of each component of a workflow: name → [(node id, function id)].
     pub fn instances(&self, workflow_id: &str) -> Vec<(String, Vec<(String, String)>)> {
-        let json = self.cli_ok(&["workflow", "inspect", workflow_id, "-o", "json"]);
-        let value: serde_json::Value = serde_json::from_str(&json).expect("inspect prints JSON");
+        let value = self.inspect(workflow_id);
         value["components"]
             .as_array()
             .expect("a list of components")
@@ -386,6 +434,146 @@ impl Cluster {
             })
             .collect()
     }
+
+    /// The nodes of one component: name → node ids of its instances.
+    pub fn nodes_of(&self, workflow_id: &str, component: &str) -> Vec<String> {
+        self.instances(workflow_id)
+            .into_iter()
+            .find(|(name, _)| name == component)
+            .map(|(_, list)| list.into_iter().map(|(node, _)| node).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Starts an orchestrator and its nodes; `index` keeps node ids and files apart.
+fn start_domain(
+    dir: &Path,
+    domain_register_url: &str,
+    options: &ClusterBuilder,
+    index: usize,
+) -> Domain {
+    let id = options.domain_id.clone().unwrap_or_else(|| {
+        if index == 0 {
+            "domain-test".to_string()
+        } else {
+            format!("domain-test-{index}")
+        }
+    });
+    let refresh = options.refresh_sec.unwrap_or(1);
+    let (orc_port, register_port) = (free_port(), free_port());
+    let strategy = if options.round_robin {
+        "RoundRobin"
+    } else {
+        "Random"
+    };
+    let proxy = match &options.redis_url {
+        Some(redis) => format!("[proxy]\nproxy_type = \"Redis\"\nredis_url = \"{redis}\"\n"),
+        None => String::new(),
+    };
+    let orc_config = dir.join(format!("orchestrator{index}.toml"));
+    std::fs::write(
+        &orc_config,
+        format!(
+            "[general]\ndomain_register_url = \"{domain_register_url}\"\nsubscription_refresh_interval_sec = {refresh}\n\
+             domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\n\
+             [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}",
+            url(orc_port),
+            url(register_port)
+        ),
+    )
+    .expect("config written");
+    let orchestrator = Daemon::start(
+        &format!("orchestrator {id}"),
+        "edgeless_orc_d",
+        &orc_config,
+        dir.join(format!("orchestrator{index}.log")),
+    );
+    let mut domain = Domain {
+        id,
+        orchestrator,
+        orchestrator_url: url(orc_port),
+        nodes: Vec::new(),
+        node_ids: Vec::new(),
+        node_configs: Vec::new(),
+    };
+    for i in 0..options.nodes.max(1) {
+        let node_id = format!("00000000-0000-4000-8000-{:06x}{:06x}", index, i + 1);
+        let labels = options.labels.get(i).cloned().unwrap_or_default();
+        let labels = labels
+            .iter()
+            .map(|l| format!("\"{l}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let path = dir.join(format!("node{index}-{i}.toml"));
+        let text = format!(
+            "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n\
+             node_register_url = \"{}\"\nsubscription_refresh_interval_sec = {refresh}\n\
+             [user_node_capabilities]\nlabels = [{labels}]\n",
+            url(free_port()),
+            url(free_port()),
+            url(register_port)
+        );
+        std::fs::write(&path, text).expect("node config written");
+        let log = dir.join(format!("node{index}-{i}.log"));
+        domain.nodes.push(Daemon::start(
+            &format!("node{i} of {}", domain.id),
+            "edgeless_node_d",
+            &path,
+            log,
+        ));
+        domain.node_ids.push(node_id);
+        domain.node_configs.push(path);
+    }
+    domain
+}
+
+/// A `redis-server` on a free loopback port, stopped on drop. `None` (with a
+/// message) when it is not installed, except under `CI=true`, where that is
+/// a failure.
+pub fn redis_server() -> Option<(Daemon, String)> {
+    let installed = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !installed {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "redis-server is not installed, and CI=true requires it"
+        );
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return None;
+    }
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("redis.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .current_dir(dir.path())
+        .stdout(file)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    let daemon = Daemon {
+        name: "redis".into(),
+        child: Some(child),
+        log,
+        _dir: Some(dir),
+    };
+    let ready = eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(ready, "redis-server did not start: {}", daemon.log());
+    Some((daemon, format!("redis://127.0.0.1:{port}")))
 }
 
 /// What the CLI printed and how it exited.

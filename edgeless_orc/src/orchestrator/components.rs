@@ -355,7 +355,11 @@ impl Orchestrator {
             nodes: self
                 .nodes
                 .iter()
-                .map(|(id, node)| registry::view(id, node, now))
+                .map(|(id, node)| {
+                    let leases = super::leases(&self.leases);
+                    let deadline = leases.get(id).map(|l| l.deadline).unwrap_or(0);
+                    registry::view(id, node, deadline as i64 - now as i64)
+                })
                 .collect(),
             components: self
                 .components

@@ -12,6 +12,7 @@ mod components;
 mod nodes;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use edgeless_api::InstanceId;
 use edgeless_api::proto;
@@ -71,6 +72,8 @@ enum Command {
         HashMap<String, Vec<Uuid>>,
         oneshot::Sender<Result<(), OrcError>>,
     ),
+    /// A known node's refresh (its lease is already renewed).
+    Refresh(proto::UpdateNodeRequest),
     UpdateNode(
         proto::UpdateNodeRequest,
         oneshot::Sender<Result<(), OrcError>>,
@@ -83,10 +86,28 @@ enum Command {
     Tick,
 }
 
+/// A node's lease: renewed by every refresh with the same nonce.
+struct Lease {
+    nonce: u64,
+    deadline: u64,
+}
+
+/// The leases of the registered nodes. They are renewed outside the
+/// orchestrator task, so a node's refresh is never held up (and its lease
+/// never lost) while the task waits on a slow request to another node.
+type Leases = Arc<Mutex<HashMap<Uuid, Lease>>>;
+
+fn leases(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<Uuid, Lease>> {
+    leases.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A handle to the orchestrator task. Cheap to clone.
 #[derive(Clone)]
 pub struct OrchestratorHandle {
     commands: mpsc::Sender<Command>,
+    leases: Leases,
+    /// `node_lease_sec` (0: the nodes' own deadlines).
+    lease_sec: u64,
 }
 
 impl OrchestratorHandle {
@@ -136,8 +157,22 @@ impl OrchestratorHandle {
         self.ask(|tx| Command::Patch(lid, mapping, tx)).await?
     }
 
-    /// A node's registration or refresh.
-    pub async fn update_node(&self, request: proto::UpdateNodeRequest) -> Result<(), OrcError> {
+    /// A node's registration or refresh. A refresh of a known node renews
+    /// its lease at once; its other news (health, samples) follow through
+    /// the task without the node waiting for it.
+    pub async fn update_node(&self, mut request: proto::UpdateNodeRequest) -> Result<(), OrcError> {
+        if self.lease_sec > 0 {
+            request.refresh_deadline = edgeless_api::now_secs() + self.lease_sec;
+        }
+        if let Ok(node_id) = Uuid::parse_str(&request.node_id)
+            && let Some(lease) = leases(&self.leases).get_mut(&node_id)
+            && lease.nonce == request.nonce
+        {
+            lease.deadline = request.refresh_deadline;
+            // Dropped when the task is swamped: the next refresh carries news again.
+            let _ = self.commands.try_send(Command::Refresh(request));
+            return Ok(());
+        }
         self.ask(|tx| Command::UpdateNode(request, tx)).await?
     }
 
@@ -190,12 +225,16 @@ struct Orchestrator {
     placer: Placer,
     /// Execution times not yet taken by the proxy (bounded).
     samples: HashMap<String, Vec<f64>>,
+    leases: Leases,
 }
 
 /// Starts the orchestrator task.
 pub fn spawn(config: Config) -> (OrchestratorHandle, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel(256);
+    let shared_leases = Leases::default();
+    let lease_sec = config.general.node_lease_sec;
     let mut orchestrator = Orchestrator {
+        leases: shared_leases.clone(),
         config,
         nodes: Registry::new(),
         components: HashMap::new(),
@@ -207,7 +246,12 @@ pub fn spawn(config: Config) -> (OrchestratorHandle, tokio::task::JoinHandle<()>
             orchestrator.handle(command).await;
         }
     });
-    (OrchestratorHandle { commands: tx }, task)
+    let handle = OrchestratorHandle {
+        commands: tx,
+        leases: shared_leases,
+        lease_sec,
+    };
+    (handle, task)
 }
 
 fn node_error(node: Uuid) -> impl Fn(tonic::Status) -> OrcError {
@@ -232,6 +276,7 @@ impl Orchestrator {
             Command::UpdateNode(request, reply) => {
                 let _ = reply.send(self.update_node(request).await);
             }
+            Command::Refresh(request) => self.absorb(request),
             Command::Capabilities(reply) => {
                 let _ = reply.send(crate::registry::domain_capabilities(&self.nodes));
             }

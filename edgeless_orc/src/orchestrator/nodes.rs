@@ -23,16 +23,8 @@ fn peers_request(
 }
 
 impl Orchestrator {
-    pub(super) async fn update_node(
-        &mut self,
-        mut request: proto::UpdateNodeRequest,
-    ) -> Result<(), OrcError> {
-        let node_id = parse_uuid("node_id", &request.node_id)
-            .map_err(|e| OrcError::Invalid(e.to_string()))?;
-        if self.config.general.node_lease_sec > 0 {
-            request.refresh_deadline =
-                edgeless_api::now_secs() + self.config.general.node_lease_sec;
-        }
+    /// Takes in what a refresh reports besides the lease.
+    pub(super) fn absorb(&mut self, mut request: proto::UpdateNodeRequest) {
         if let Some(samples) = request.performance_samples.take() {
             for entry in samples.function_execution_times {
                 let list = self.samples.entry(entry.id).or_default();
@@ -40,12 +32,31 @@ impl Orchestrator {
                 list.extend(entry.samples.into_iter().take(room));
             }
         }
+        let Ok(node_id) = Uuid::parse_str(&request.node_id) else {
+            return;
+        };
         if let Some(node) = self.nodes.get_mut(&node_id) {
-            if node.nonce == request.nonce {
-                node.deadline = request.refresh_deadline;
-                node.capabilities = request.capabilities.unwrap_or_default();
-                node.providers = request.resource_providers;
-                node.health = request.health_status.unwrap_or_default();
+            node.capabilities = request.capabilities.unwrap_or_default();
+            node.providers = request.resource_providers;
+            node.health = request.health_status.unwrap_or_default();
+        }
+    }
+
+    /// A node that is new, or known under another nonce (it restarted).
+    pub(super) async fn update_node(
+        &mut self,
+        request: proto::UpdateNodeRequest,
+    ) -> Result<(), OrcError> {
+        let node_id = parse_uuid("node_id", &request.node_id)
+            .map_err(|e| OrcError::Invalid(e.to_string()))?;
+        let same_process =
+            super::leases(&self.leases).get(&node_id).map(|l| l.nonce) == Some(request.nonce);
+        if self.nodes.contains_key(&node_id) {
+            if same_process {
+                super::leases(&self.leases)
+                    .entry(node_id)
+                    .and_modify(|l| l.deadline = request.refresh_deadline);
+                self.absorb(request);
                 return Ok(());
             }
             tracing::info!(node = %node_id, "node restarted");
@@ -74,16 +85,22 @@ impl Orchestrator {
         }
         tracing::info!(node = %node_id, agent = %node.agent_url, "node joined the domain");
         self.nodes.insert(node_id, node);
+        super::leases(&self.leases).insert(
+            node_id,
+            super::Lease {
+                nonce: request.nonce,
+                deadline: request.refresh_deadline,
+            },
+        );
         self.recreate_missing().await;
         Ok(())
     }
 
     pub(super) async fn check_leases(&mut self) {
         let now = edgeless_api::now_secs();
-        let expired: Vec<Uuid> = self
-            .nodes
+        let expired: Vec<Uuid> = super::leases(&self.leases)
             .iter()
-            .filter(|(_, node)| node.deadline < now)
+            .filter(|(_, lease)| lease.deadline < now)
             .map(|(id, _)| *id)
             .collect();
         for node_id in expired {
@@ -96,6 +113,7 @@ impl Orchestrator {
     /// Forgets a node and the instances it ran.
     async fn node_lost(&mut self, node_id: Uuid) {
         self.nodes.remove(&node_id);
+        super::leases(&self.leases).remove(&node_id);
         for (peer_id, peer) in self.nodes.iter_mut() {
             let request = peers_request(UpdatePeersRequestType::Del, &node_id, "");
             if let Err(status) = peer.management.update_peers(request).await {

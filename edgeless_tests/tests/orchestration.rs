@@ -1,0 +1,256 @@
+//! Orchestration with real processes: a killed node's functions come back
+//! elsewhere, scaled functions spread over nodes, placement constraints,
+//! several domains, and delegated orchestration through a real Redis.
+
+use std::time::{Duration, Instant};
+
+use edgeless_tests::{Cluster, build_function, count, example, redis_server};
+
+fn write_workflow(dir: &std::path::Path, name: &str, pong_annotations: &str) -> String {
+    let root = edgeless_tests::repo_root();
+    let json = format!(
+        r#"{{"functions": [
+            {{"name": "pinger", "class_specification": {{"id": "ping", "function_type": "RUST_WASM", "version": "0.1",
+              "code": "{root}/functions/ping/ping.wasm", "outputs": ["ponger"]}},
+              "output_mapping": {{"ponger": "ponger"}}, "annotations": {{"init-payload": "period=200"}}}},
+            {{"name": "ponger", "class_specification": {{"id": "pong", "function_type": "RUST_WASM", "version": "0.1",
+              "code": "{root}/functions/pong/pong.wasm", "outputs": []}},
+              "output_mapping": {{}}, "annotations": {{{pong_annotations}}}}}]}}"#,
+        root = root.display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, json).unwrap();
+    path.display().to_string()
+}
+
+fn build_ping_pong() {
+    build_function("ping");
+    build_function("pong");
+}
+
+#[test]
+fn a_killed_nodes_functions_are_recreated_and_events_flow_again() {
+    build_ping_pong();
+    let mut cluster = Cluster::builder().nodes(2).round_robin().start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_workflow(dir.path(), "wf.json", "");
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    let pong_node = cluster.nodes_of(&workflow, "ponger")[0].clone();
+    let ping_node = cluster.nodes_of(&workflow, "pinger")[0].clone();
+    assert_ne!(pong_node, ping_node);
+    let ping = cluster.node_index(&ping_node);
+    cluster.wait_for(Duration::from_secs(20), "pings answered", |c| {
+        c.nodes[ping].log().contains("answered PONG")
+    });
+
+    let victim = cluster.node_index(&pong_node);
+    let answered_before = count(&cluster.nodes[ping].log(), "answered PONG");
+    let killed = Instant::now();
+    cluster.nodes[victim].kill();
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "pings answered again after the kill",
+        |c| count(&c.nodes[ping].log(), "answered PONG") > answered_before + 2,
+    );
+    let recovery = killed.elapsed();
+    eprintln!("recovery after node kill (lease 2 s): {recovery:?}");
+    assert_eq!(
+        cluster.nodes_of(&workflow, "ponger"),
+        vec![ping_node.clone()],
+        "pong now runs on the survivor"
+    );
+
+    // The killed node comes back empty and rejoins; the workflow keeps running.
+    cluster.restart_node(victim);
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "the restarted node to rejoin",
+        |c| c.cli_ok(&["domain", "list"]).contains("(2 nodes)"),
+    );
+    let view = cluster.cli_ok(&["domain", "view", "domain-test"]);
+    assert!(
+        view.contains(&pong_node) && view.contains(&ping_node),
+        "{view}"
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
+fn max_instances_spreads_a_function_over_nodes() {
+    build_ping_pong();
+    let cluster = Cluster::builder().nodes(2).round_robin().start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_workflow(dir.path(), "wf.json", r#""max_instances": "2""#);
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    let mut pong_nodes = cluster.nodes_of(&workflow, "ponger");
+    pong_nodes.sort();
+    let mut all = cluster.node_ids.clone();
+    all.sort();
+    assert_eq!(pong_nodes, all, "one pong instance per node");
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "both pong instances to answer",
+        |c| c.nodes.iter().all(|n| count(&n.log(), "pong: PING #") >= 2),
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
+fn unsatisfiable_constraints_are_explained() {
+    build_ping_pong();
+    let cluster = Cluster::builder().nodes(2).labels(1, &["camera"]).start();
+    let dir = tempfile::tempdir().unwrap();
+    let camera = write_workflow(dir.path(), "camera.json", r#""label_match_all": "camera""#);
+    let workflow = cluster.cli_ok(&["workflow", "start", &camera]);
+    assert_eq!(
+        cluster.nodes_of(&workflow, "ponger"),
+        vec![cluster.node_ids[1].clone()]
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+
+    let pinned = format!(
+        r#""node_id_match_any": "{}""#,
+        "00000000-0000-4000-8000-999999999999"
+    );
+    let nowhere = write_workflow(dir.path(), "nowhere.json", &pinned);
+    let output = cluster.cli(&["workflow", "start", &nowhere]);
+    assert_eq!(output.code(), Some(1), "{}", output.stderr_text());
+    assert!(
+        output.stderr_text().contains(
+            "function `ponger`: cannot place `pong`: no node satisfies node_id_match_any"
+        ),
+        "{}",
+        output.stderr_text()
+    );
+    let lidar = write_workflow(dir.path(), "lidar.json", r#""label_match_all": "lidar""#);
+    let output = cluster.cli(&["workflow", "start", &lidar]);
+    assert!(
+        output
+            .stderr_text()
+            .contains("domain `domain-test` has no node labelled `lidar` (needed by `ponger`)"),
+        "{}",
+        output.stderr_text()
+    );
+    assert_eq!(
+        cluster.cli_ok(&["workflow", "list"]),
+        "",
+        "nothing is left running"
+    );
+}
+
+#[test]
+fn the_controller_picks_the_domain_that_fits_and_moves_workflows_when_a_domain_dies() {
+    build_ping_pong();
+    let mut cluster = Cluster::builder().nodes(1).domain_id("plain").start();
+    cluster.add_domain(
+        Cluster::builder()
+            .nodes(1)
+            .labels(0, &["gpu"])
+            .domain_id("gpu"),
+    );
+    let listing = cluster.cli_ok(&["domain", "list"]);
+    assert!(
+        listing.contains("domain gpu (1 nodes)") && listing.contains("domain plain (1 nodes)"),
+        "{listing}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let gpu_only = write_workflow(dir.path(), "gpu.json", r#""label_match_all": "gpu""#);
+    let workflow = cluster.cli_ok(&["workflow", "start", &gpu_only]);
+    assert_eq!(cluster.inspect(&workflow)["components"][0]["domain"], "gpu");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+
+    // A workflow that fits both goes to the first (`gpu`); when that domain
+    // dies it is deployed again on `plain`.
+    let anywhere = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    assert_eq!(cluster.inspect(&anywhere)["components"][0]["domain"], "gpu");
+    let gpu = &mut cluster.domains[0];
+    gpu.orchestrator.kill();
+    gpu.nodes.iter_mut().for_each(|n| n.kill());
+    let moved = Instant::now();
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the workflow to run on `plain`",
+        |c| c.nodes[0].log().contains("ping: PING #2 answered PONG"),
+    );
+    eprintln!(
+        "workflow moved to another domain after {:?}",
+        moved.elapsed()
+    );
+    let view = cluster.inspect(&anywhere);
+    assert_eq!(view["components"][0]["domain"], "plain");
+    assert_eq!(view["state"], "running");
+    cluster.cli_ok(&["workflow", "stop", &anywhere]);
+}
+
+#[test]
+fn the_redis_proxy_mirrors_state_and_carries_out_migrations() {
+    let Some((_redis, redis_url)) = redis_server() else {
+        return;
+    };
+    build_ping_pong();
+    let cluster = Cluster::builder()
+        .nodes(2)
+        .round_robin()
+        .redis(&redis_url)
+        .start();
+    let proxy = |args: &[&str]| {
+        let output = std::process::Command::new(edgeless_tests::bin("edgeless_orc_proxy_cli"))
+            .args(["--redis-url", &redis_url])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    cluster.wait_for(Duration::from_secs(10), "node capabilities in Redis", |c| {
+        let text = proxy(&["show", "node", "capabilities"]);
+        c.node_ids.iter().all(|id| text.contains(id.as_str()))
+    });
+    assert!(proxy(&["show", "node", "health"]).contains("mem_available"));
+
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    let pong_lid = cluster.inspect(&workflow)["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ponger")
+        .unwrap()["logical_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cluster.wait_for(Duration::from_secs(10), "the components in Redis", |_| {
+        proxy(&["show", "functions"]).contains(&pong_lid)
+    });
+    let from = cluster.nodes_of(&workflow, "ponger")[0].clone();
+    let to = cluster
+        .node_ids
+        .iter()
+        .find(|n| **n != from)
+        .unwrap()
+        .clone();
+    proxy(&["intent", "migrate", &pong_lid, &to]);
+    cluster.wait_for(Duration::from_secs(15), "pong to move", |c| {
+        c.nodes_of(&workflow, "ponger") == vec![to.clone()]
+    });
+    let target = cluster.node_index(&to);
+    cluster.wait_for(Duration::from_secs(15), "the moved pong to answer", |c| {
+        c.nodes[target].log().contains("pong: PING #")
+    });
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "performance samples in Redis",
+        |_| proxy(&["dump", "performance"]).lines().count() > 1,
+    );
+    assert!(proxy(&["show", "logical-to-physical"]).contains(&format!("{pong_lid} -> {to}/")));
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "stopped components to leave Redis",
+        |_| !proxy(&["show", "functions"]).contains(&pong_lid),
+    );
+}
