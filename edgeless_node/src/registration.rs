@@ -18,6 +18,7 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
     let nonce: u64 = rand::random();
     let capabilities = capabilities::detect(config);
     let mut registered = false;
+    let mut cpu = telemetry::CpuMeter::default();
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -33,7 +34,7 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
             capabilities: Some(capabilities.clone()),
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             nonce,
-            health_status: Some(telemetry::health(agent.instance_ids().len())),
+            health_status: Some(telemetry::health(agent.instance_ids().len(), &mut cpu)),
             performance_samples: Some(agent.drain_samples()),
         };
         match client.update_node(request).await {

@@ -42,8 +42,48 @@ impl PerformanceSamples {
     }
 }
 
+/// Measures the node process's CPU usage between two readings.
+#[derive(Default)]
+pub struct CpuMeter {
+    last: Option<(u64, std::time::Instant)>,
+}
+
+/// Clock ticks per second of /proc/self/stat times (USER_HZ, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl CpuMeter {
+    /// Percent of one CPU used by this process since the previous call
+    /// (-1 on the first call or where /proc is missing).
+    pub fn usage(&mut self) -> i32 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        // Fields after the command name (which may contain spaces).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks = match (fields.get(11), fields.get(12)) {
+            (Some(user), Some(system)) => {
+                user.parse::<u64>().unwrap_or(0) + system.parse::<u64>().unwrap_or(0)
+            }
+            _ => return -1,
+        };
+        let now = std::time::Instant::now();
+        let usage = match self.last {
+            Some((last_ticks, at)) if now > at => {
+                let cpu_seconds = ticks.saturating_sub(last_ticks) as f64 / TICKS_PER_SECOND;
+                (100.0 * cpu_seconds / now.duration_since(at).as_secs_f64()).round() as i32
+            }
+            _ => -1,
+        };
+        self.last = Some((ticks, now));
+        usage
+    }
+}
+
 /// Reads the node's health now.
-pub fn health(num_instances: usize) -> proto::NodeHealthStatus {
+pub fn health(num_instances: usize, cpu: &mut CpuMeter) -> proto::NodeHealthStatus {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let kb = |key: &str| -> i64 {
         meminfo
@@ -79,7 +119,7 @@ pub fn health(num_instances: usize) -> proto::NodeHealthStatus {
             -1
         },
         mem_available: available,
-        proc_cpu_usage: -1,
+        proc_cpu_usage: cpu.usage(),
         proc_memory: rss,
         load_avg_1: load(0),
         load_avg_5: load(1),
@@ -128,8 +168,18 @@ mod tests {
 
     #[test]
     fn health_reads_proc() {
-        let health = health(3);
+        let mut cpu = CpuMeter::default();
+        let health = health(3, &mut cpu);
         assert_eq!(health.num_instances, 3);
+        assert_eq!(
+            health.proc_cpu_usage, -1,
+            "no usage before a second reading"
+        );
+        let busy = std::time::Instant::now();
+        while busy.elapsed() < std::time::Duration::from_millis(50) {
+            std::hint::black_box(busy.elapsed());
+        }
+        assert!(cpu.usage() >= 0);
         assert!(health.mem_available > 0, "{health:?}");
         assert!(health.load_avg_1 >= 0);
     }
