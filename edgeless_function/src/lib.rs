@@ -21,6 +21,7 @@
 
 pub mod abi;
 mod host;
+pub mod http;
 mod init_payload;
 mod logger;
 

@@ -35,8 +35,9 @@ impl Layout {
     /// A cluster with `nodes` nodes; ports are taken in order from
     /// `initial_port` (skipping the controller's 7001 and 7002): balancer,
     /// orchestrator API, node registration, then per node agent,
-    /// invocation and a reserved metrics port (plus, for the first node, a
-    /// reserved HTTP ingress port).
+    /// invocation and a reserved metrics port (plus, for the first node, the
+    /// HTTP ingress port: the first node hosts one resource provider of each
+    /// kind).
     pub fn new(nodes: usize, initial_port: u16) -> Self {
         let mut next = initial_port;
         let mut take = || {
@@ -67,7 +68,14 @@ impl Layout {
                 node.general.node_register_url = orchestrator.general.node_register_url.clone();
                 let _metrics = take();
                 if i == 0 {
-                    let _http_ingress = take();
+                    // The first node hosts one provider of each kind.
+                    node.resources = edgeless_node::config::ResourcesConfig {
+                        http_ingress_url: url(take()),
+                        http_ingress_provider: "http-ingress-1".into(),
+                        http_egress_provider: "http-egress-1".into(),
+                        file_log_provider: "file-log-1".into(),
+                        redis_provider: "redis-1".into(),
+                    };
                 }
                 node
             })

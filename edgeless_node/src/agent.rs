@@ -16,7 +16,10 @@ use edgeless_dataplane::{Dataplane, GrpcPeerLink};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
-use crate::runtime::{InstanceContext, OutputMapping, StartError, StateStore, WasmRuntime};
+use crate::resources::{Providers, ResourceContext, ResourceError};
+use crate::runtime::{
+    InstanceContext, OutputMapping, RunningInstance, StartError, StateStore, WasmRuntime,
+};
 use crate::telemetry::PerformanceSamples;
 
 /// How long a stop waits for `handle_stop` to finish.
@@ -34,6 +37,9 @@ pub enum AgentError {
     /// The instance could not be started.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The resource could not be started.
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
     /// No such instance runs here.
     #[error("no instance {0} on this node")]
     NotFound(Uuid),
@@ -69,6 +75,7 @@ struct Instance {
 struct Inner {
     dataplane: Dataplane,
     wasm: Option<WasmRuntime>,
+    providers: Providers,
     instances: Mutex<HashMap<Uuid, Instance>>,
     states: StateStore,
     /// Links to peers, so a re-added peer with the same URL keeps its link.
@@ -84,11 +91,12 @@ pub struct Agent {
 
 impl Agent {
     /// An agent with no instances.
-    pub fn new(dataplane: Dataplane, wasm: Option<WasmRuntime>) -> Self {
+    pub fn new(dataplane: Dataplane, wasm: Option<WasmRuntime>, providers: Providers) -> Self {
         Self {
             inner: Arc::new(Inner {
                 dataplane,
                 wasm,
+                providers,
                 instances: Mutex::default(),
                 states: StateStore::default(),
                 peer_urls: Mutex::default(),
@@ -152,16 +160,62 @@ impl Agent {
                 return Err(error.into());
             }
         };
+        self.track(id, outputs, running);
+        tracing::info!(instance = %id, "function instance started");
+        Ok(id)
+    }
+
+    /// Starts a resource instance of `class` with its run-time configuration.
+    pub fn start_resource(
+        &self,
+        function_id: Uuid,
+        class: &str,
+        configuration: HashMap<String, String>,
+    ) -> Result<InstanceId, AgentError> {
+        let function_id = if function_id.is_nil() {
+            Uuid::new_v4()
+        } else {
+            function_id
+        };
+        let id = InstanceId {
+            node_id: self.inner.dataplane.node_id(),
+            function_id,
+        };
+        let provider = self.inner.providers.get(class)?;
+        if self.instances().contains_key(&function_id) {
+            return Err(AgentError::AlreadyRunning(function_id));
+        }
+        let (outputs, table) = crate::runtime::outputs_pair();
+        let context = ResourceContext {
+            id,
+            configuration,
+            dataplane: self.inner.dataplane.register(id),
+            outputs: Arc::new(table),
+        };
+        let running = provider
+            .start(context)
+            .inspect_err(|_| self.inner.dataplane.unregister(id))?;
+        self.track(id, outputs, running);
+        tracing::info!(instance = %id, class, "resource instance started");
+        Ok(id)
+    }
+
+    /// The resource providers this node announces.
+    pub fn resource_providers(&self) -> Vec<edgeless_api::proto::ResourceProviderSpecification> {
+        self.inner.providers.specs.clone()
+    }
+
+    /// Keeps a started instance until it ends, whatever ends it.
+    fn track(&self, id: InstanceId, outputs: OutputMapping, running: RunningInstance) {
         let (done_tx, done_rx) = watch::channel(false);
         self.instances().insert(
-            function_id,
+            id.function_id,
             Instance {
                 outputs,
                 stop: Some(running.stop),
                 finished: done_rx,
             },
         );
-        // Whatever ends the task (stop, trap), the instance is then gone.
         let agent = self.clone();
         tokio::spawn(async move {
             let _ = running.task.await;
@@ -169,15 +223,13 @@ impl Agent {
             let _ = done_tx.send(true);
             let mut instances = agent.instances();
             if instances
-                .get(&function_id)
+                .get(&id.function_id)
                 .is_some_and(|i| i.stop.is_some())
             {
                 tracing::warn!(instance = %id, "instance ended without being stopped");
             }
-            instances.remove(&function_id);
+            instances.remove(&id.function_id);
         });
-        tracing::info!(instance = %id, "function instance started");
-        Ok(id)
     }
 
     /// Stops an instance: `handle_stop` runs, then its mailbox is removed.

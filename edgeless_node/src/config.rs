@@ -18,6 +18,25 @@ pub struct Config {
     pub wasm_runtime: WasmRuntime,
     /// Capabilities reported to the orchestrator, overriding detection.
     pub user_node_capabilities: UserNodeCapabilities,
+    /// The resource providers this node hosts.
+    pub resources: ResourcesConfig,
+}
+
+/// The resource providers this node hosts: each is hosted when its provider
+/// id is not empty. Provider ids must be unique in the domain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResourcesConfig {
+    /// Where the HTTP ingress server listens (needed by `http_ingress_provider`).
+    pub http_ingress_url: String,
+    /// Provider id of `http-ingress`.
+    pub http_ingress_provider: String,
+    /// Provider id of `http-egress`.
+    pub http_egress_provider: String,
+    /// Provider id of `file-log`.
+    pub file_log_provider: String,
+    /// Provider id of `redis`.
+    pub redis_provider: String,
 }
 
 /// Identity, addresses and registration.

@@ -9,6 +9,7 @@ pub mod agent;
 mod capabilities;
 pub mod config;
 mod registration;
+pub mod resources;
 pub mod runtime;
 mod service;
 mod telemetry;
@@ -31,7 +32,30 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     } else {
         None
     };
-    let agent = agent::Agent::new(dataplane.clone(), runtime);
+    let resources_config = &config.resources;
+    let ingress = if resources_config.http_ingress_provider.is_empty() {
+        None
+    } else if resources_config.http_ingress_url.is_empty() {
+        anyhow::bail!("[resources] http_ingress_provider is set but http_ingress_url is empty");
+    } else {
+        let listener = server::bind(&resources_config.http_ingress_url).await?;
+        Some((resources::IngressServer::default(), listener))
+    };
+    let providers =
+        resources::Providers::from_config(resources_config, ingress.as_ref().map(|(s, _)| s));
+    let agent = agent::Agent::new(dataplane.clone(), runtime, providers);
+    let http_ingress = async {
+        match ingress {
+            Some((server, listener)) => server
+                .serve(listener, shutdown.clone())
+                .await
+                .context("HTTP ingress failed"),
+            None => {
+                shutdown.cancelled().await;
+                Ok(())
+            }
+        }
+    };
     tracing::info!(node_id = %general.node_id, agent = %general.agent_url, invocation = %general.invocation_url, "node started");
 
     let invocation = tonic::transport::Server::builder()
@@ -51,6 +75,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let registration = registration::run(&config, agent.clone(), shutdown.clone());
 
     let result = tokio::select! {
+        r = http_ingress => r,
         r = invocation => r.context("dataplane server failed"),
         r = agent_server => r.context("agent server failed"),
         r = registration => r,

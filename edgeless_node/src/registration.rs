@@ -30,7 +30,7 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
             node_id: config.general.node_id.to_string(),
             agent_url: config.announced_agent_url().to_string(),
             invocation_url: config.announced_invocation_url().to_string(),
-            resource_providers: Vec::new(),
+            resource_providers: agent.resource_providers(),
             capabilities: Some(capabilities.clone()),
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             nonce,

@@ -20,6 +20,10 @@ impl From<AgentError> for Status {
         let message = error.to_string();
         match error {
             AgentError::Invalid(_) | AgentError::Start(_) => Status::invalid_argument(message),
+            AgentError::Resource(crate::resources::ResourceError::NoProvider(_)) => {
+                Status::failed_precondition(message)
+            }
+            AgentError::Resource(_) => Status::invalid_argument(message),
             AgentError::NoRuntime(_) => Status::failed_precondition(message),
             AgentError::NotFound(_) => Status::not_found(message),
             AgentError::AlreadyRunning(_) => Status::already_exists(message),
@@ -132,30 +136,32 @@ impl ResourceConfiguration for Service {
         &self,
         request: Request<proto::ResourceInstanceSpecification>,
     ) -> Result<Response<proto::StartComponentResponse>, Status> {
-        Err(Status::failed_precondition(format!(
-            "this node hosts no provider for resource class `{}`",
-            request.get_ref().class_type
-        )))
+        let request = request.into_inner();
+        let function_id = if request.component_id.is_empty() {
+            Uuid::nil()
+        } else {
+            component_id(&request.component_id)?
+        };
+        let id = self
+            .0
+            .start_resource(function_id, &request.class_type, request.configuration)?;
+        Ok(Response::new(proto::StartComponentResponse {
+            instances: vec![id.into()],
+        }))
     }
 
     async fn stop(
         &self,
         request: Request<proto::ComponentId>,
     ) -> Result<Response<proto::Empty>, Status> {
-        Err(Status::not_found(format!(
-            "no resource {} on this node",
-            request.get_ref().component_id
-        )))
+        FunctionInstance::stop(self, request).await
     }
 
     async fn patch(
         &self,
         request: Request<proto::PatchRequest>,
     ) -> Result<Response<proto::Empty>, Status> {
-        Err(Status::not_found(format!(
-            "no resource {} on this node",
-            request.get_ref().component_id
-        )))
+        FunctionInstance::patch(self, request).await
     }
 }
 

@@ -59,6 +59,24 @@ pub fn example(name: &str) -> String {
         .to_string()
 }
 
+/// An example's workflow.json with code paths made absolute and each
+/// `(from, to)` replacement applied, written into `dir`.
+pub fn example_in(dir: &Path, name: &str, replacements: &[(&str, &str)]) -> String {
+    let functions = repo_root().join("functions").display().to_string();
+    let mut text = std::fs::read_to_string(example(name)).expect("the example exists");
+    text = text.replace("../../functions", &functions);
+    for (from, to) in replacements {
+        assert!(
+            text.contains(from),
+            "{name}: {from:?} is not in the workflow"
+        );
+        text = text.replace(from, to);
+    }
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, text).expect("workflow written");
+    path.display().to_string()
+}
+
 static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Builds `functions/NAME` to WebAssembly with `edgeless_cli function build`
@@ -176,6 +194,7 @@ pub struct ClusterBuilder {
     refresh_sec: Option<u64>,
     redis_url: Option<String>,
     domain_id: Option<String>,
+    resources: bool,
 }
 
 impl ClusterBuilder {
@@ -213,6 +232,14 @@ impl ClusterBuilder {
         self
     }
 
+    /// Let the first node host one resource provider of each kind
+    /// (`http-ingress-1` on [`Domain::http_ingress_url`], `http-egress-1`,
+    /// `file-log-1`, `redis-1`).
+    pub fn resources(mut self) -> Self {
+        self.resources = true;
+        self
+    }
+
     /// The domain's id (default `domain-test`).
     pub fn domain_id(mut self, id: &str) -> Self {
         self.domain_id = Some(id.to_string());
@@ -239,6 +266,8 @@ pub struct Domain {
     pub node_ids: Vec<String>,
     /// The nodes' configuration files (to restart them).
     pub node_configs: Vec<PathBuf>,
+    /// The first node's HTTP ingress URL, with [`ClusterBuilder::resources`].
+    pub http_ingress_url: Option<String>,
 }
 
 /// A running cluster: a controller and one or more domains.
@@ -257,6 +286,8 @@ pub struct Cluster {
     pub node_configs: Vec<PathBuf>,
     /// Domains added with [`Cluster::add_domain`].
     pub domains: Vec<Domain>,
+    /// The first node's HTTP ingress URL, with [`ClusterBuilder::resources`].
+    pub http_ingress_url: Option<String>,
 }
 
 fn url(port: u16) -> String {
@@ -301,6 +332,7 @@ impl Cluster {
             nodes: first.nodes,
             node_ids: first.node_ids,
             node_configs: first.node_configs,
+            http_ingress_url: first.http_ingress_url,
             domains: Vec::new(),
             dir,
         };
@@ -495,6 +527,7 @@ fn start_domain(
         nodes: Vec::new(),
         node_ids: Vec::new(),
         node_configs: Vec::new(),
+        http_ingress_url: None,
     };
     for i in 0..options.nodes.max(1) {
         let node_id = format!("00000000-0000-4000-8000-{:06x}{:06x}", index, i + 1);
@@ -505,10 +538,19 @@ fn start_domain(
             .collect::<Vec<_>>()
             .join(", ");
         let path = dir.join(format!("node{index}-{i}.toml"));
+        let mut resources = String::new();
+        if options.resources && i == 0 {
+            let ingress = url(free_port());
+            resources = format!(
+                "[resources]\nhttp_ingress_url = \"{ingress}\"\nhttp_ingress_provider = \"http-ingress-1\"\n\
+                 http_egress_provider = \"http-egress-1\"\nfile_log_provider = \"file-log-1\"\nredis_provider = \"redis-1\"\n"
+            );
+            domain.http_ingress_url = Some(ingress);
+        }
         let text = format!(
             "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n\
              node_register_url = \"{}\"\nsubscription_refresh_interval_sec = {refresh}\n\
-             [user_node_capabilities]\nlabels = [{labels}]\n",
+             [user_node_capabilities]\nlabels = [{labels}]\n{resources}",
             url(free_port()),
             url(free_port()),
             url(register_port)
@@ -597,4 +639,14 @@ impl CliOutput {
 /// How many times `needle` occurs in `haystack`.
 pub fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

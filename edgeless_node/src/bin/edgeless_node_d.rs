@@ -9,11 +9,18 @@ use edgeless_api::daemon::{self, DaemonArgs};
 struct Args {
     #[command(flatten)]
     daemon: DaemonArgs,
+    /// Print every resource provider type (version, configuration, outputs) and exit.
+    #[arg(long)]
+    available_resources: bool,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.available_resources {
+        edgeless_node::resources::print_catalog();
+        return std::process::ExitCode::SUCCESS;
+    }
     daemon::main(
         args.daemon,
         edgeless_node::Config::template,

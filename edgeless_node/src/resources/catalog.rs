@@ -1,0 +1,93 @@
+//! What `edgeless_node_d --available-resources` prints: every provider type
+//! with its version, node configuration, run-time configuration keys and
+//! output channels.
+
+/// One provider type.
+pub struct ProviderInfo {
+    /// The class type used in workflows.
+    pub class_type: &'static str,
+    /// Its version.
+    pub version: &'static str,
+    /// The node.toml keys that enable it.
+    pub node_config: &'static str,
+    /// Run-time keys: (key, meaning).
+    pub configuration: &'static [(&'static str, &'static str)],
+    /// Output channels.
+    pub outputs: &'static [&'static str],
+    /// What it does.
+    pub description: &'static str,
+}
+
+/// Every provider type this node can host.
+pub const CATALOG: &[ProviderInfo] = &[
+    ProviderInfo {
+        class_type: "http-ingress",
+        version: "1.0",
+        node_config: "[resources] http_ingress_url, http_ingress_provider",
+        configuration: &[
+            (
+                "host",
+                "the Host header to serve (required; `*` matches any)",
+            ),
+            (
+                "methods",
+                "comma-separated methods, e.g. GET,POST (default: all)",
+            ),
+        ],
+        outputs: &["new_request"],
+        description: "serves HTTP; a matching request becomes a call to `new_request`, whose reply is the response",
+    },
+    ProviderInfo {
+        class_type: "http-egress",
+        version: "1.0",
+        node_config: "[resources] http_egress_provider",
+        configuration: &[],
+        outputs: &[],
+        description: "a call carrying an EgressRequest performs it (http only) and replies with the HttpResponse",
+    },
+    ProviderInfo {
+        class_type: "file-log",
+        version: "1.0",
+        node_config: "[resources] file_log_provider",
+        configuration: &[
+            ("filename", "the file to append to (required)"),
+            ("add-timestamp", "true: prefix each line with the UTC time"),
+            (
+                "add-source-id",
+                "true: prefix each line with the sender's instance id",
+            ),
+        ],
+        outputs: &[],
+        description: "appends each event's payload to a file, one line per event",
+    },
+    ProviderInfo {
+        class_type: "redis",
+        version: "1.0",
+        node_config: "[resources] redis_provider",
+        configuration: &[
+            (
+                "url",
+                "the Redis server, e.g. redis://127.0.0.1:6379 (required)",
+            ),
+            ("key", "the key to set (required)"),
+        ],
+        outputs: &[],
+        description: "sets `key` to each event's payload",
+    },
+];
+
+/// Prints the catalogue for people.
+pub fn print_catalog() {
+    for info in CATALOG {
+        println!("{} (version {})", info.class_type, info.version);
+        println!("  {}", info.description);
+        println!("  node configuration: {}", info.node_config);
+        if info.configuration.is_empty() {
+            println!("  run-time configuration: none");
+        }
+        for (key, meaning) in info.configuration {
+            println!("  configuration `{key}`: {meaning}");
+        }
+        println!("  outputs: [{}]", info.outputs.join(", "));
+    }
+}

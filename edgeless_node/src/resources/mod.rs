@@ -1,0 +1,202 @@
+//! Resource providers: node-side components that receive and emit events
+//! like functions do, and talk to the outside world.
+//!
+//! A provider is configured in `[resources]` of node.toml and announced to
+//! the orchestrator; each `ResourceConfiguration.Start` creates an instance
+//! of it with run-time `configurations`. Missing or bad keys are refused at
+//! start with the key's name. An outside server that is down is logged (and
+//! answered with an error to calls) while the instance keeps running.
+
+mod catalog;
+mod file_log;
+mod http_egress;
+mod http_ingress;
+mod redis_setter;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use edgeless_api::InstanceId;
+use edgeless_api::event::{Event, EventKind};
+use edgeless_dataplane::{CallOutcome, DataplaneHandle};
+use tokio::sync::oneshot;
+
+pub use catalog::{CATALOG, print_catalog};
+pub use http_ingress::IngressServer;
+
+use crate::config::ResourcesConfig;
+use crate::runtime::{OutputTable, RunningInstance};
+
+/// Why a resource instance cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    /// This node has no provider for the class.
+    #[error("this node hosts no provider for resource class `{0}`")]
+    NoProvider(String),
+    /// A required key is missing.
+    #[error("{class}: missing configuration key `{key}`")]
+    MissingKey {
+        /// The resource class.
+        class: &'static str,
+        /// The key.
+        key: &'static str,
+    },
+    /// A key has a bad value.
+    #[error("{class}: configuration key `{key}`: {reason}")]
+    BadValue {
+        /// The resource class.
+        class: &'static str,
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What a resource instance gets.
+pub struct ResourceContext {
+    /// Its physical id.
+    pub id: InstanceId,
+    /// Run-time configuration from the workflow.
+    pub configuration: HashMap<String, String>,
+    /// Its mailbox and sender.
+    pub dataplane: DataplaneHandle,
+    /// Where its outputs lead.
+    pub outputs: Arc<OutputTable>,
+}
+
+impl ResourceContext {
+    /// A required configuration value.
+    pub fn required(
+        &self,
+        class: &'static str,
+        key: &'static str,
+    ) -> Result<String, ResourceError> {
+        self.configuration
+            .get(key)
+            .filter(|v| !v.trim().is_empty())
+            .cloned()
+            .ok_or(ResourceError::MissingKey { class, key })
+    }
+
+    /// An optional boolean (`true`/`false`, default false).
+    pub fn flag(&self, class: &'static str, key: &'static str) -> Result<bool, ResourceError> {
+        match self
+            .configuration
+            .get(key)
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            None => Ok(false),
+            Some(v) if v == "true" => Ok(true),
+            Some(v) if v == "false" || v.is_empty() => Ok(false),
+            Some(v) => Err(ResourceError::BadValue {
+                class,
+                key,
+                reason: format!("expected true or false, got {v:?}"),
+            }),
+        }
+    }
+}
+
+/// A provider hosted by this node.
+pub trait ResourceProvider: Send + Sync {
+    /// Creates an instance: checks the configuration, then starts its task.
+    fn start(&self, context: ResourceContext) -> Result<RunningInstance, ResourceError>;
+}
+
+/// The providers of this node, by class type, with what is announced.
+pub struct Providers {
+    by_class: HashMap<&'static str, Arc<dyn ResourceProvider>>,
+    /// Announced to the orchestrator.
+    pub specs: Vec<edgeless_api::proto::ResourceProviderSpecification>,
+}
+
+impl Providers {
+    /// The providers named in `[resources]`; the HTTP ingress provider
+    /// shares `ingress` (the node's HTTP server).
+    pub fn from_config(config: &ResourcesConfig, ingress: Option<&IngressServer>) -> Self {
+        let mut providers = Self {
+            by_class: HashMap::new(),
+            specs: Vec::new(),
+        };
+        let mut add = |id: &str, class: &'static str, provider: Arc<dyn ResourceProvider>| {
+            if id.is_empty() {
+                return;
+            }
+            let outputs = CATALOG
+                .iter()
+                .find(|c| c.class_type == class)
+                .map(|c| c.outputs)
+                .unwrap_or(&[]);
+            providers
+                .specs
+                .push(edgeless_api::proto::ResourceProviderSpecification {
+                    provider_id: id.to_string(),
+                    class_type: class.to_string(),
+                    outputs: outputs.iter().map(|o| o.to_string()).collect(),
+                });
+            providers.by_class.insert(class, provider);
+        };
+        add(
+            &config.file_log_provider,
+            file_log::CLASS,
+            Arc::new(file_log::FileLog),
+        );
+        add(
+            &config.redis_provider,
+            redis_setter::CLASS,
+            Arc::new(redis_setter::RedisSetter),
+        );
+        add(
+            &config.http_egress_provider,
+            http_egress::CLASS,
+            Arc::new(http_egress::HttpEgress::new()),
+        );
+        if let Some(ingress) = ingress {
+            add(
+                &config.http_ingress_provider,
+                http_ingress::CLASS,
+                Arc::new(ingress.clone()),
+            );
+        }
+        providers
+    }
+
+    /// The provider of `class`.
+    pub fn get(&self, class: &str) -> Result<Arc<dyn ResourceProvider>, ResourceError> {
+        self.by_class
+            .get(class)
+            .cloned()
+            .ok_or_else(|| ResourceError::NoProvider(class.to_string()))
+    }
+}
+
+/// Runs a resource instance: every event from its mailbox goes to `handle`,
+/// whose answer is the reply to calls; ends on stop or unregistration.
+pub fn serve<F, Fut>(mut dataplane: DataplaneHandle, mut handle: F) -> RunningInstance
+where
+    F: FnMut(Event) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = CallOutcome> + Send,
+{
+    let (stop, mut stopped) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stopped => break,
+                event = dataplane.receive_next() => {
+                    let Some(event) = event else { break };
+                    let is_call = event.kind == EventKind::Call;
+                    let call = is_call.then(|| event.clone());
+                    let outcome = handle(event).await;
+                    if let Some(call) = call
+                        && let Err(error) = dataplane.sender().reply(&call, outcome)
+                    {
+                        tracing::warn!(instance = %call.target, %error, "reply not delivered");
+                    }
+                }
+            }
+        }
+    });
+    RunningInstance { stop, task }
+}

@@ -1,0 +1,251 @@
+//! Resource providers against their real counterparts: curl through
+//! http-ingress, http-egress against a local HTTP server, file-log on disk,
+//! redis against a real redis-server (stopped and restarted mid-way).
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::Duration;
+
+use edgeless_tests::{Cluster, build_function, eventually, example_in, free_port, redis_server};
+
+fn curl(args: &[&str]) -> (String, String) {
+    let output = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    (body.to_string(), code.to_string())
+}
+
+#[test]
+fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
+    build_function("http_processor");
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = cluster.cli_ok(&[
+        "workflow",
+        "start",
+        &example_in(dir.path(), "http_ingress", &[]),
+    ]);
+    let url = cluster.http_ingress_url.clone().unwrap();
+    let host = "Host: demo.edgeless.com";
+    assert!(eventually(Duration::from_secs(10), || curl(&[
+        "-H",
+        host,
+        &format!("{url}/hello")
+    ])
+    .1 == "200"));
+    assert_eq!(
+        curl(&["-H", host, &format!("{url}/hello")]),
+        ("World".into(), "200".into())
+    );
+    assert_eq!(
+        curl(&["-H", host, "-d", "ping", &format!("{url}/echo")]),
+        ("ping".into(), "200".into())
+    );
+    assert_eq!(curl(&["-H", host, &format!("{url}/nope")]).1, "404");
+    let (body, code) = curl(&["-H", "Host: other.example.com", &format!("{url}/hello")]);
+    assert_eq!(code, "404");
+    assert!(
+        body.contains("no resource serves GET for host \"other.example.com\""),
+        "{body}"
+    );
+    assert_eq!(
+        curl(&["-X", "DELETE", "-H", host, &format!("{url}/hello")]).1,
+        "404",
+        "method not configured"
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+    assert!(eventually(Duration::from_secs(5), || curl(&[
+        "-H",
+        host,
+        &format!("{url}/hello")
+    ])
+    .1 == "404"));
+}
+
+/// A one-route HTTP server on a free port answering every request with `body`.
+fn http_server(body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn http_egress_performs_requests_for_functions() {
+    build_function("http_requestor");
+    let port = http_server("hello from the outside");
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("http://127.0.0.1:{port}/");
+    let spec = example_in(
+        dir.path(),
+        "http_egress",
+        &[
+            ("http://127.0.0.1:10000/", &target),
+            ("period=2000", "period=300"),
+        ],
+    );
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(
+        Duration::from_secs(15),
+        "the egress answer in the log",
+        |c| {
+            c.nodes[0].log().contains(&format!(
+                "http_requestor: {target} answered 200: hello from the outside"
+            ))
+        },
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+
+    // A server that is not there: the function sees an error, the node keeps running.
+    let dead = format!("http://127.0.0.1:{}/", free_port());
+    let spec = example_in(
+        dir.path(),
+        "http_egress",
+        &[("http://127.0.0.1:10000/", &dead)],
+    );
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(Duration::from_secs(15), "the failure to be reported", |c| {
+        c.nodes[0]
+            .log()
+            .contains(&format!("http_requestor: GET {dead} failed"))
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
+fn file_log_appends_payloads_and_bad_configurations_are_named() {
+    build_function("message_generator");
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.log");
+    let spec = example_in(
+        dir.path(),
+        "file_log",
+        &[("my-local-file.log", &file.display().to_string())],
+    );
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(Duration::from_secs(15), "three lines in the file", |_| {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 3
+    });
+    let text = std::fs::read_to_string(&file).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(first.contains("[#0]: hello file"), "{first}");
+    assert!(
+        first.starts_with("20") && first.contains('T') && first.contains("Z "),
+        "timestamped: {first}"
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+
+    let bad = example_in(
+        dir.path(),
+        "file_log",
+        &[("\"filename\": \"my-local-file.log\", ", "")],
+    );
+    let output = cluster.cli(&["workflow", "start", &bad]);
+    assert_eq!(output.code(), Some(1));
+    assert!(
+        output.stderr_text().contains("resource `log`: ")
+            && output
+                .stderr_text()
+                .contains("file-log: missing configuration key `filename`"),
+        "{}",
+        output.stderr_text()
+    );
+    let unknown = example_in(
+        dir.path(),
+        "file_log",
+        &[(
+            "\"class_type\": \"file-log\"",
+            "\"class_type\": \"file-logger\"",
+        )],
+    );
+    let output = cluster.cli(&["workflow", "start", &unknown]);
+    assert!(
+        output
+            .stderr_text()
+            .contains("no provider of resource class `file-logger`"),
+        "{}",
+        output.stderr_text()
+    );
+    assert_eq!(cluster.cli_ok(&["workflow", "list"]), "");
+}
+
+fn redis_get(url: &str, key: &str) -> Option<String> {
+    let port = url.rsplit(':').next().unwrap();
+    let output = Command::new("redis-cli")
+        .args(["-p", port, "GET", key])
+        .output()
+        .ok()?;
+    let value = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (output.status.success() && !value.is_empty()).then_some(value)
+}
+
+#[test]
+fn redis_sets_keys_and_recovers_when_the_server_returns() {
+    let Some((redis, redis_url)) = redis_server() else {
+        return;
+    };
+    build_function("counter");
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = example_in(
+        dir.path(),
+        "redis",
+        &[("redis://127.0.0.1:6379", &redis_url)],
+    );
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(Duration::from_secs(15), "the counter in Redis", |_| {
+        redis_get(&redis_url, "example-redis")
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|v| v >= 43)
+    });
+
+    // Stop Redis: SETs fail and are logged, the node keeps running.
+    let port: u16 = redis_url.rsplit(':').next().unwrap().parse().unwrap();
+    drop(redis);
+    cluster.wait_for(Duration::from_secs(15), "the failure to be logged", |c| {
+        c.nodes[0].log().contains("redis: SET failed")
+    });
+    // Bring it back on the same port: values flow again.
+    let _again = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map(edgeless_tests::KillOnDrop)
+        .unwrap();
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "values in the restarted Redis",
+        |_| redis_get(&redis_url, "example-redis").is_some(),
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
