@@ -75,6 +75,7 @@ impl Layout {
                         http_egress_provider: "http-egress-1".into(),
                         file_log_provider: "file-log-1".into(),
                         redis_provider: "redis-1".into(),
+                        ..Default::default()
                     };
                 }
                 node

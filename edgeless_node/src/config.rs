@@ -37,6 +37,57 @@ pub struct ResourcesConfig {
     pub file_log_provider: String,
     /// Provider id of `redis`.
     pub redis_provider: String,
+    /// The `ollama` provider and the Ollama server it talks to.
+    pub ollama_provider: Option<OllamaProvider>,
+    /// The `metrics-collector` provider and where it records.
+    pub metrics_collector_provider: Option<MetricsCollectorProvider>,
+}
+
+/// The `ollama` provider.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OllamaProvider {
+    /// The Ollama server's host.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// How many messages of a conversation are kept and sent.
+    pub messages_number_limit: usize,
+    /// Provider id.
+    pub provider: String,
+}
+
+impl Default for OllamaProvider {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 11434,
+            messages_number_limit: 30,
+            provider: "ollama-1".into(),
+        }
+    }
+}
+
+/// The `metrics-collector` provider.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsCollectorProvider {
+    /// Only `Redis`.
+    pub collector_type: String,
+    /// The Redis server samples are written to.
+    pub redis_url: String,
+    /// Provider id.
+    pub provider: String,
+}
+
+impl Default for MetricsCollectorProvider {
+    fn default() -> Self {
+        Self {
+            collector_type: "Redis".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            provider: "metrics-collector-1".into(),
+        }
+    }
 }
 
 /// Identity, addresses and registration.

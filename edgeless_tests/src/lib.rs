@@ -195,6 +195,8 @@ pub struct ClusterBuilder {
     redis_url: Option<String>,
     domain_id: Option<String>,
     resources: bool,
+    ollama_port: Option<u16>,
+    metrics_redis: Option<String>,
 }
 
 impl ClusterBuilder {
@@ -240,6 +242,20 @@ impl ClusterBuilder {
         self
     }
 
+    /// With [`ClusterBuilder::resources`]: also host `ollama-1`, talking to
+    /// an Ollama server on this loopback port.
+    pub fn ollama(mut self, port: u16) -> Self {
+        self.ollama_port = Some(port);
+        self
+    }
+
+    /// With [`ClusterBuilder::resources`]: also host `metrics-collector-1`,
+    /// writing to this Redis server.
+    pub fn metrics_collector(mut self, redis_url: &str) -> Self {
+        self.metrics_redis = Some(redis_url.to_string());
+        self
+    }
+
     /// The domain's id (default `domain-test`).
     pub fn domain_id(mut self, id: &str) -> Self {
         self.domain_id = Some(id.to_string());
@@ -268,6 +284,8 @@ pub struct Domain {
     pub node_configs: Vec<PathBuf>,
     /// The first node's HTTP ingress URL, with [`ClusterBuilder::resources`].
     pub http_ingress_url: Option<String>,
+    /// The nodes' invocation (dataplane) URLs.
+    pub invocation_urls: Vec<String>,
 }
 
 /// A running cluster: a controller and one or more domains.
@@ -288,6 +306,8 @@ pub struct Cluster {
     pub domains: Vec<Domain>,
     /// The first node's HTTP ingress URL, with [`ClusterBuilder::resources`].
     pub http_ingress_url: Option<String>,
+    /// The first domain's invocation (dataplane) URLs.
+    pub invocation_urls: Vec<String>,
 }
 
 fn url(port: u16) -> String {
@@ -333,6 +353,7 @@ impl Cluster {
             node_ids: first.node_ids,
             node_configs: first.node_configs,
             http_ingress_url: first.http_ingress_url,
+            invocation_urls: first.invocation_urls,
             domains: Vec::new(),
             dir,
         };
@@ -528,6 +549,7 @@ fn start_domain(
         node_ids: Vec::new(),
         node_configs: Vec::new(),
         http_ingress_url: None,
+        invocation_urls: Vec::new(),
     };
     for i in 0..options.nodes.max(1) {
         let node_id = format!("00000000-0000-4000-8000-{:06x}{:06x}", index, i + 1);
@@ -538,6 +560,8 @@ fn start_domain(
             .collect::<Vec<_>>()
             .join(", ");
         let path = dir.join(format!("node{index}-{i}.toml"));
+        let invocation = url(free_port());
+        domain.invocation_urls.push(invocation.clone());
         let mut resources = String::new();
         if options.resources && i == 0 {
             let ingress = url(free_port());
@@ -545,6 +569,16 @@ fn start_domain(
                 "[resources]\nhttp_ingress_url = \"{ingress}\"\nhttp_ingress_provider = \"http-ingress-1\"\n\
                  http_egress_provider = \"http-egress-1\"\nfile_log_provider = \"file-log-1\"\nredis_provider = \"redis-1\"\n"
             );
+            if let Some(port) = options.ollama_port {
+                resources.push_str(&format!(
+                    "[resources.ollama_provider]\nhost = \"127.0.0.1\"\nport = {port}\nmessages_number_limit = 10\nprovider = \"ollama-1\"\n"
+                ));
+            }
+            if let Some(redis) = &options.metrics_redis {
+                resources.push_str(&format!(
+                    "[resources.metrics_collector_provider]\ncollector_type = \"Redis\"\nredis_url = \"{redis}\"\nprovider = \"metrics-collector-1\"\n"
+                ));
+            }
             domain.http_ingress_url = Some(ingress);
         }
         let text = format!(
@@ -552,7 +586,7 @@ fn start_domain(
              node_register_url = \"{}\"\nsubscription_refresh_interval_sec = {refresh}\n\
              [user_node_capabilities]\nlabels = [{labels}]\n{resources}",
             url(free_port()),
-            url(free_port()),
+            invocation,
             url(register_port)
         );
         std::fs::write(&path, text).expect("node config written");

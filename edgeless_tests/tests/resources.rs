@@ -249,3 +249,189 @@ fn redis_sets_keys_and_recovers_when_the_server_returns() {
     );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
+
+/// A loopback server speaking Ollama's `POST /api/chat` (not streamed): it
+/// answers `echo: <last message> (<n> messages)`.
+fn fake_ollama() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Read headers, then the body by Content-Length.
+            let body = loop {
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break Some((head.to_string(), body.to_string()));
+                    }
+                }
+            };
+            let Some((head, body)) = body else { continue };
+            assert!(head.starts_with("POST /api/chat"), "{head}");
+            let request: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let messages = request["messages"].as_array().unwrap();
+            let last = messages.last().unwrap()["content"].as_str().unwrap();
+            let answer = serde_json::json!({
+                "model": request["model"],
+                "message": {"role": "assistant", "content": format!("echo: {last} ({} messages)", messages.len())},
+                "done": true,
+            })
+            .to_string();
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn ollama_chats_and_keeps_the_conversation() {
+    build_function("http_extractor");
+    let port = fake_ollama();
+    let cluster = Cluster::builder().nodes(1).resources().ollama(port).start();
+    let dir = tempfile::tempdir().unwrap();
+    let answers = dir.path().join("answers.log");
+    let spec = example_in(
+        dir.path(),
+        "ollama",
+        &[("ollama-answers.log", &answers.display().to_string())],
+    );
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    let url = cluster.http_ingress_url.clone().unwrap();
+    let post = |text: &str| {
+        curl(&[
+            "-H",
+            "Host: ollama.edgeless.com",
+            "-d",
+            text,
+            &format!("{url}/"),
+        ])
+    };
+    assert!(eventually(Duration::from_secs(10), || post("hello").1 == "200"));
+    cluster.wait_for(Duration::from_secs(10), "the first answer", |_| {
+        std::fs::read_to_string(&answers)
+            .unwrap_or_default()
+            .contains("echo: hello (1 messages)")
+    });
+    post("and again");
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "an answer that saw the conversation",
+        |_| {
+            std::fs::read_to_string(&answers)
+                .unwrap_or_default()
+                .contains("echo: and again (3 messages)")
+        },
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+
+    let no_model = example_in(dir.path(), "ollama", &[("{ \"model\": \"llama3\" }", "{}")]);
+    let output = cluster.cli(&["workflow", "start", &no_model]);
+    assert!(
+        output
+            .stderr_text()
+            .contains("ollama: missing configuration key `model`"),
+        "{}",
+        output.stderr_text()
+    );
+}
+
+#[test]
+fn metrics_collector_records_latencies_in_redis() {
+    let Some((_redis, redis_url)) = redis_server() else {
+        return;
+    };
+    let cluster = Cluster::builder()
+        .nodes(1)
+        .resources()
+        .metrics_collector(&redis_url)
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = cluster.cli_ok(&[
+        "workflow",
+        "start",
+        &example_in(dir.path(), "metrics_collector", &[]),
+    ]);
+    let value = cluster.inspect(&workflow);
+    let instance = value["components"][0]["instances"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (node, function) = instance.split_once('/').unwrap();
+    let invoke = |payload: &str| {
+        cluster.cli_ok(&[
+            "function",
+            "invoke",
+            "cast",
+            &cluster.invocation_urls[0],
+            node,
+            function,
+            payload,
+        ]);
+    };
+    invoke("workflow:begin:7");
+    std::thread::sleep(Duration::from_millis(30));
+    invoke("workflow:end:7");
+    let port = redis_url.rsplit(':').next().unwrap().to_string();
+    let lrange = || {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port, "LRANGE", "workflow:example:samples", "0", "-1"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cluster.wait_for(Duration::from_secs(10), "a latency sample", |_| {
+        !lrange().trim().is_empty()
+    });
+    let sample: f64 = lrange().trim().split(',').next().unwrap().parse().unwrap();
+    assert!(sample >= 30.0, "latency {sample} ms");
+    let average = redis_get(&redis_url, "workflow:example:average").unwrap();
+    assert!(average.parse::<f64>().unwrap() >= 30.0, "{average}");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
+fn available_resources_are_listed() {
+    let output = Command::new(edgeless_tests::bin("edgeless_node_d"))
+        .arg("--available-resources")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for class in [
+        "http-ingress",
+        "http-egress",
+        "file-log",
+        "redis",
+        "ollama",
+        "metrics-collector",
+    ] {
+        assert!(
+            text.contains(&format!("{class} (version ")),
+            "{class} missing:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("configuration `filename`") && text.contains("outputs: [new_request]"),
+        "{text}"
+    );
+}

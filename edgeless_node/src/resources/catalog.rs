@@ -74,6 +74,31 @@ pub const CATALOG: &[ProviderInfo] = &[
         outputs: &[],
         description: "sets `key` to each event's payload",
     },
+    ProviderInfo {
+        class_type: "ollama",
+        version: "1.0",
+        node_config: "[resources.ollama_provider] host, port, messages_number_limit, provider",
+        configuration: &[("model", "the model to chat with, e.g. llama3 (required)")],
+        outputs: &["out"],
+        description: "sends each payload as a chat prompt, keeps the conversation, casts the answer to `out`",
+    },
+    ProviderInfo {
+        class_type: "metrics-collector",
+        version: "1.0",
+        node_config: "[resources.metrics_collector_provider] collector_type, redis_url, provider",
+        configuration: &[
+            (
+                "wf_name",
+                "the workflow name samples are recorded under (required)",
+            ),
+            (
+                "alpha",
+                "smoothing factor of the running average, 0..1 (default 0.9)",
+            ),
+        ],
+        outputs: &[],
+        description: "records `workflow|function:begin|end:ID` events as latency samples in Redis",
+    },
 ];
 
 /// Prints the catalogue for people.

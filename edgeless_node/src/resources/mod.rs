@@ -11,6 +11,9 @@ mod catalog;
 mod file_log;
 mod http_egress;
 mod http_ingress;
+mod metrics_collector;
+use metrics_collector as metrics;
+mod ollama;
 mod redis_setter;
 
 use std::collections::HashMap;
@@ -152,6 +155,19 @@ impl Providers {
             http_egress::CLASS,
             Arc::new(http_egress::HttpEgress::new()),
         );
+        if let Some(ollama) = &config.ollama_provider {
+            add(
+                &ollama.provider,
+                ollama::CLASS,
+                Arc::new(ollama::Ollama::new(ollama)),
+            );
+        }
+        if let Some(metrics) = &config.metrics_collector_provider {
+            match metrics::provider(metrics) {
+                Ok(provider) => add(&metrics.provider, metrics_collector::CLASS, provider),
+                Err(error) => tracing::error!(%error, "metrics-collector provider not created"),
+            }
+        }
         if let Some(ingress) = ingress {
             add(
                 &config.http_ingress_provider,
