@@ -1,0 +1,15 @@
+//! A plain HTTP server answering `World` to every request: the baseline the
+//! HTTP ingress path (ingress → function → response) is measured against.
+//!
+//! `http_baseline PORT`
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8099);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let router = axum::Router::new().fallback(|| async { "World" });
+    axum::serve(listener, router).await
+}
