@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::resources::{Providers, ResourceContext, ResourceError};
 use crate::runtime::{
-    InstanceContext, OutputMapping, RunningInstance, StartError, StateStore, WasmRuntime,
+    InstanceContext, InstanceLimits, OutputMapping, RunningInstance, StartError, StateStore,
+    WasmRuntime,
 };
 use crate::telemetry::PerformanceSamples;
 
@@ -62,8 +63,36 @@ pub struct StartFunction {
     pub workflow_id: String,
     /// Key of the state kept across re-creations.
     pub state_id: String,
-    /// The `init-payload` annotation.
-    pub init_payload: Option<Bytes>,
+    /// The function's annotations (`init-payload`, `max_memory_mb`, `max_cpu_ms`).
+    pub annotations: HashMap<String, String>,
+}
+
+/// The limits of an instance: the node's defaults, or what its annotations
+/// ask for.
+fn limits(
+    defaults: &crate::config::WasmRuntime,
+    annotations: &HashMap<String, String>,
+) -> Result<InstanceLimits, AgentError> {
+    let number = |key: &str, default: u64| -> Result<u64, AgentError> {
+        match annotations.get(key) {
+            None => Ok(default),
+            Some(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| {
+                    AgentError::Invalid(format!(
+                        "annotation {key} = {value:?} is not a positive number"
+                    ))
+                }),
+        }
+    };
+    Ok(InstanceLimits {
+        memory_bytes: (number("max_memory_mb", defaults.max_memory_mb)? as usize)
+            .saturating_mul(1 << 20),
+        cpu_ms: number("max_cpu_ms", defaults.max_cpu_ms_per_event)?,
+    })
 }
 
 struct Instance {
@@ -75,12 +104,16 @@ struct Instance {
 struct Inner {
     dataplane: Dataplane,
     wasm: Option<WasmRuntime>,
+    wasm_limits: crate::config::WasmRuntime,
     providers: Providers,
     instances: Mutex<HashMap<Uuid, Instance>>,
     states: StateStore,
     /// Links to peers, so a re-added peer with the same URL keeps its link.
     peer_urls: Mutex<HashMap<Uuid, String>>,
     samples: PerformanceSamples,
+    /// Instances that failed since the last report, and a wake-up for the reporter.
+    failures: Mutex<Vec<edgeless_api::proto::InstanceFailure>>,
+    failed: tokio::sync::Notify,
 }
 
 /// The node agent. Cheap to clone.
@@ -91,16 +124,24 @@ pub struct Agent {
 
 impl Agent {
     /// An agent with no instances.
-    pub fn new(dataplane: Dataplane, wasm: Option<WasmRuntime>, providers: Providers) -> Self {
+    pub fn new(
+        dataplane: Dataplane,
+        wasm: Option<WasmRuntime>,
+        wasm_limits: crate::config::WasmRuntime,
+        providers: Providers,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 dataplane,
                 wasm,
+                wasm_limits,
                 providers,
                 instances: Mutex::default(),
                 states: StateStore::default(),
                 peer_urls: Mutex::default(),
                 samples: PerformanceSamples::default(),
+                failures: Mutex::default(),
+                failed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -110,6 +151,22 @@ impl Agent {
             .instances
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Instances that failed since the last call.
+    pub fn drain_failures(&self) -> Vec<edgeless_api::proto::InstanceFailure> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Resolves when an instance fails.
+    pub async fn failure_reported(&self) {
+        self.inner.failed.notified().await
     }
 
     /// Execution times recorded since the last call.
@@ -147,7 +204,11 @@ impl Agent {
             id,
             workflow_id: request.workflow_id,
             class_id: request.class_id,
-            init_payload: request.init_payload,
+            init_payload: request
+                .annotations
+                .get("init-payload")
+                .map(|p| Bytes::from(p.clone())),
+            limits: limits(&self.inner.wasm_limits, &request.annotations)?,
             state: (self.inner.states.clone(), request.state_id),
             dataplane: self.inner.dataplane.register(id),
             outputs: table,
@@ -218,17 +279,27 @@ impl Agent {
         );
         let agent = self.clone();
         tokio::spawn(async move {
-            let _ = running.task.await;
+            let reason = running
+                .task
+                .await
+                .unwrap_or_else(|e| Some(format!("the instance task failed: {e}")));
             agent.inner.dataplane.unregister(id);
             let _ = done_tx.send(true);
-            let mut instances = agent.instances();
-            if instances
-                .get(&id.function_id)
-                .is_some_and(|i| i.stop.is_some())
-            {
-                tracing::warn!(instance = %id, "instance ended without being stopped");
+            let removed = agent.instances().remove(&id.function_id);
+            if removed.is_some_and(|i| i.stop.is_some()) {
+                let reason = reason.unwrap_or_else(|| "ended without being stopped".to_string());
+                tracing::warn!(instance = %id, %reason, "instance failed; reporting it");
+                agent
+                    .inner
+                    .failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(edgeless_api::proto::InstanceFailure {
+                        function_id: id.function_id.to_string(),
+                        reason,
+                    });
+                agent.inner.failed.notify_one();
             }
-            instances.remove(&id.function_id);
         });
     }
 

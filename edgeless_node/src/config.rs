@@ -131,11 +131,22 @@ impl Default for General {
 pub struct WasmRuntime {
     /// Offer the `RUST_WASM` function type.
     pub enabled: bool,
+    /// Largest linear memory of an instance, in MiB (annotation
+    /// `max_memory_mb` may ask for another value).
+    pub max_memory_mb: u64,
+    /// CPU time an instance may spend on one event (or in `handle_init`)
+    /// between host calls, in ms; past it the instance is stopped
+    /// (annotation `max_cpu_ms` may ask for another value).
+    pub max_cpu_ms_per_event: u64,
 }
 
 impl Default for WasmRuntime {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            max_memory_mb: 64,
+            max_cpu_ms_per_event: 1000,
+        }
     }
 }
 

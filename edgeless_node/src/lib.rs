@@ -43,7 +43,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     let providers =
         resources::Providers::from_config(resources_config, ingress.as_ref().map(|(s, _)| s));
-    let agent = agent::Agent::new(dataplane.clone(), runtime, providers);
+    let agent = agent::Agent::new(
+        dataplane.clone(),
+        runtime,
+        config.wasm_runtime.clone(),
+        providers,
+    );
     let http_ingress = async {
         match ingress {
             Some((server, listener)) => server

@@ -19,12 +19,16 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
     let capabilities = capabilities::detect(config);
     let mut registered = false;
     let mut cpu = telemetry::CpuMeter::default();
+    // Failures not yet acknowledged by the orchestrator are sent again.
+    let mut unreported = Vec::new();
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = ticker.tick() => {}
+            // A failed instance is reported at once.
+            _ = agent.failure_reported() => {}
         }
         let request = proto::UpdateNodeRequest {
             node_id: config.general.node_id.to_string(),
@@ -36,9 +40,14 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
             nonce,
             health_status: Some(telemetry::health(agent.instance_ids().len(), &mut cpu)),
             performance_samples: Some(agent.drain_samples()),
+            failed_instances: {
+                unreported.extend(agent.drain_failures());
+                unreported.clone()
+            },
         };
         match client.update_node(request).await {
             Ok(response) if response.get_ref().error.is_empty() => {
+                unreported.clear();
                 if !registered {
                     tracing::info!(orchestrator = %url, "registered with the orchestrator");
                     registered = true;

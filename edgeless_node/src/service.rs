@@ -97,10 +97,7 @@ impl FunctionInstance for Service {
                 code: class.function_class_code,
                 workflow_id: request.workflow_id,
                 state_id: request.state_id,
-                init_payload: request
-                    .annotations
-                    .get("init-payload")
-                    .map(|p| bytes::Bytes::from(p.clone())),
+                annotations: request.annotations,
             })
             .await?;
         Ok(Response::new(proto::StartComponentResponse {

@@ -56,6 +56,9 @@ pub struct General {
     /// Seconds without a refresh after which a node is dropped; 0 means
     /// the deadline each node announces (two of its refresh periods).
     pub node_lease_sec: u64,
+    /// How often a failing instance (a trap, a limit) is restarted, with
+    /// back-off, before the orchestrator gives up on it.
+    pub max_restarts: u32,
 }
 
 impl Default for General {
@@ -68,6 +71,7 @@ impl Default for General {
             orchestrator_url_announced: String::new(),
             node_register_url: "http://127.0.0.1:7004".into(),
             node_lease_sec: 0,
+            max_restarts: 5,
         }
     }
 }

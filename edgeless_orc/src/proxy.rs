@@ -243,6 +243,7 @@ mod tests {
                 kind: "function".into(),
                 class: "ping".into(),
                 workflow_id: "w".into(),
+                state: "running".into(),
                 instances: vec![proto::InstanceId {
                     node_id: "n1".into(),
                     function_id: "f1".into(),

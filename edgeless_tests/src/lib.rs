@@ -197,6 +197,7 @@ pub struct ClusterBuilder {
     resources: bool,
     ollama_port: Option<u16>,
     metrics_redis: Option<String>,
+    max_restarts: Option<u32>,
 }
 
 impl ClusterBuilder {
@@ -253,6 +254,12 @@ impl ClusterBuilder {
     /// writing to this Redis server.
     pub fn metrics_collector(mut self, redis_url: &str) -> Self {
         self.metrics_redis = Some(redis_url.to_string());
+        self
+    }
+
+    /// How often the orchestrator restarts a failing instance.
+    pub fn max_restarts(mut self, restarts: u32) -> Self {
+        self.max_restarts = Some(restarts);
         self
     }
 
@@ -528,10 +535,11 @@ fn start_domain(
         &orc_config,
         format!(
             "[general]\ndomain_register_url = \"{domain_register_url}\"\nsubscription_refresh_interval_sec = {refresh}\n\
-             domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\n\
+             domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\nmax_restarts = {}\n\
              [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}",
             url(orc_port),
-            url(register_port)
+            url(register_port),
+            options.max_restarts.unwrap_or(5)
         ),
     )
     .expect("config written");

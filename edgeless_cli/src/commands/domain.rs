@@ -143,6 +143,7 @@ struct NodeRow {
 #[derive(Serialize)]
 struct ComponentRow {
     logical_id: String,
+    state: String,
     kind: String,
     class: String,
     workflow_id: String,
@@ -182,6 +183,7 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
             .into_iter()
             .map(|c| ComponentRow {
                 logical_id: c.logical_id,
+                state: c.state,
                 kind: c.kind,
                 class: c.class,
                 workflow_id: c.workflow_id,
@@ -214,11 +216,12 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
             }
             for c in &rows.components {
                 println!(
-                    "{} {} {} (workflow {}) -> [{}]",
+                    "{} {} {} (workflow {}) {} -> [{}]",
                     c.kind,
                     c.class,
                     c.logical_id,
                     c.workflow_id,
+                    c.state,
                     c.instances.join(", ")
                 );
             }

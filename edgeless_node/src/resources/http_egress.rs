@@ -110,6 +110,7 @@ impl ResourceProvider for HttpEgress {
                     }
                 }
             }
+            None::<String>
         });
         Ok(RunningInstance { stop, task })
     }

@@ -195,6 +195,7 @@ impl ResourceProvider for IngressServer {
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .retain(|r| r.instance != id);
+            None::<String>
         });
         Ok(RunningInstance { stop, task })
     }

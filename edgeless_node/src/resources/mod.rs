@@ -213,6 +213,7 @@ where
                 }
             }
         }
+        None::<String>
     });
     RunningInstance { stop, task }
 }

@@ -38,6 +38,19 @@ pub struct HostState {
     pub exports: Option<GuestMemory>,
     /// Delayed casts not yet sent; aborted when the instance stops.
     pub timers: JoinSet<()>,
+    /// The instance's memory limit.
+    pub limits: wasmtime::StoreLimits,
+    /// The CPU budget per event, in epoch ticks.
+    pub cpu_ticks: u64,
+}
+
+/// Gives the instance a fresh CPU budget: before each entry into the guest,
+/// and after a host call that waited (time spent waiting is not the
+/// guest's).
+pub fn arm_budget(mut store: impl wasmtime::AsContextMut<Data = HostState>) {
+    let mut context = store.as_context_mut();
+    let ticks = context.data().cpu_ticks;
+    context.set_epoch_deadline(ticks);
 }
 
 /// The guest's memory and allocator.
@@ -212,16 +225,18 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         "edgeless",
         "cast",
-        |caller: Caller<'_, HostState>,
+        |mut caller: Caller<'_, HostState>,
          (alias_ptr, alias_len, msg_ptr, msg_len): (u32, u32, u32, u32)| {
             Box::new(async move {
                 let alias = read_string(&caller, alias_ptr, alias_len)?;
                 let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
                 let state = caller.data();
-                Ok(match state.resolve(&alias).await {
+                let code = match state.resolve(&alias).await {
                     Some(target) => state.cast(target, payload),
                     None => 1,
-                })
+                };
+                arm_budget(&mut caller);
+                Ok(code)
             })
         },
     )?;
@@ -247,6 +262,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let alias = read_string(&caller, alias_ptr, alias_len)?;
                 let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
                 let Some(target) = caller.data().resolve(&alias).await else {
+                    arm_budget(&mut caller);
                     return Ok(CALL_ERR);
                 };
                 let outcome = caller
@@ -254,6 +270,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     .sender
                     .call(target, payload, CALL_DEADLINE)
                     .await;
+                arm_budget(&mut caller);
                 finish_call(&mut caller, outcome, out_ptr).await
             })
         },
@@ -271,6 +288,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     .sender
                     .call(target, payload, CALL_DEADLINE)
                     .await;
+                arm_budget(&mut caller);
                 finish_call(&mut caller, outcome, out_ptr).await
             })
         },
@@ -283,7 +301,9 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let alias = read_string(&caller, alias_ptr, alias_len)?;
                 let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
-                let Some(target) = caller.data().resolve(&alias).await else {
+                let resolved = caller.data().resolve(&alias).await;
+                arm_budget(&mut caller);
+                let Some(target) = resolved else {
                     return Ok(1);
                 };
                 let state = caller.data_mut();

@@ -15,7 +15,7 @@ use edgeless_api::InstanceId;
 use edgeless_dataplane::DataplaneHandle;
 
 pub use outputs::{OutputMapping, OutputTable, output_mapping as outputs_pair};
-pub use wasm::{RunningInstance, WasmRuntime};
+pub use wasm::{InstanceLimits, RunningInstance, WasmRuntime};
 
 /// States saved by `sync`, by state id, kept for re-created instances.
 pub type StateStore = Arc<Mutex<HashMap<String, Bytes>>>;
@@ -38,6 +38,8 @@ pub struct InstanceContext {
     pub outputs: OutputTable,
     /// Where execution times are recorded.
     pub samples: crate::telemetry::PerformanceSamples,
+    /// Memory and CPU limits.
+    pub limits: InstanceLimits,
 }
 
 /// Why an instance could not start.

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, TypedFunc};
 
-use super::host::{GuestMemory, HostState, copy_into_guest, define_imports};
+use super::host::{GuestMemory, HostState, arm_budget, copy_into_guest, define_imports};
 use super::{InstanceContext, StartError};
 use crate::telemetry::PerformanceSamples;
 
@@ -30,6 +30,18 @@ const REQUIRED_EXPORTS: &[&str] = &[
     "handle_call",
     "handle_stop",
 ];
+
+/// How often the engine's epoch advances: the granularity of CPU budgets.
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// An instance's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceLimits {
+    /// Largest linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// CPU time per event, in ms.
+    pub cpu_ms: u64,
+}
 
 /// Runs WASM functions.
 pub struct WasmRuntime {
@@ -50,14 +62,30 @@ struct Entry {
 /// A started instance: stop it by sending on `stop`; `task` ends when it has.
 pub struct RunningInstance {
     pub stop: oneshot::Sender<()>,
-    pub task: tokio::task::JoinHandle<()>,
+    /// Ends with the reason the instance failed, if it did.
+    pub task: tokio::task::JoinHandle<Option<String>>,
 }
 
 impl WasmRuntime {
-    /// A runtime with its own engine.
+    /// A runtime with its own engine. A thread advances the engine's epoch
+    /// every [`EPOCH_TICK`]; instances are interrupted when they run past
+    /// their budget of ticks.
     pub fn new() -> anyhow::Result<Self> {
-        let engine = Engine::new(&wasmtime::Config::new())
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)
             .map_err(|e| anyhow::anyhow!("cannot create the WASM engine: {e:#}"))?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("cannot start the epoch thread: {e}"))?;
         let mut linker = Linker::new(&engine);
         define_imports(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         Ok(Self {
@@ -126,6 +154,7 @@ impl WasmRuntime {
             dataplane,
             outputs,
             samples,
+            limits,
         } = context;
         let saved_state = state
             .0
@@ -142,8 +171,16 @@ impl WasmRuntime {
             state,
             exports: None,
             timers: JoinSet::new(),
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(1)
+                .build(),
+            cpu_ticks: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
         };
         let mut store = Store::new(&self.engine, host);
+        store.limiter(|host| &mut host.limits);
+        store.epoch_deadline_trap();
+        arm_budget(&mut store);
         let instantiate = |e: wasmtime::Error| StartError::Instantiate(format!("{e:#}"));
         let instance = pre
             .instantiate_async(&mut store)
@@ -194,8 +231,23 @@ impl WasmRuntime {
     }
 }
 
+/// Why a guest call failed, in words an operator can act on.
+fn failure(error: &wasmtime::Error, cpu_ticks: u64) -> String {
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!(
+            "exceeded its CPU budget of {} ms for one event",
+            cpu_ticks * EPOCH_TICK.as_millis() as u64
+        ),
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "trapped: unreachable code (a panic, or memory exhausted)".to_string()
+        }
+        Some(trap) => format!("trapped: {trap}"),
+        None => format!("{error:#}"),
+    }
+}
+
 /// The life of one instance: init, then one event at a time until stopped,
-/// unregistered or failed.
+/// unregistered or failed. Returns why it failed, if it did.
 async fn run_instance(
     mut store: Store<HostState>,
     entry: Entry,
@@ -203,29 +255,37 @@ async fn run_instance(
     mut stop: oneshot::Receiver<()>,
     (init_payload, saved_state): (Option<Bytes>, Option<Bytes>),
     samples: PerformanceSamples,
-) {
+) -> Option<String> {
     let id = store.data().id;
+    let cpu_ticks = store.data().cpu_ticks;
+    arm_budget(&mut store);
     if let Err(error) = init(&mut store, &entry, init_payload, saved_state).await {
-        tracing::error!(instance = %id, error = %format!("{error:#}"), "handle_init failed; instance stopped");
-        return;
+        let reason = format!("handle_init {}", failure(&error, cpu_ticks));
+        tracing::error!(instance = %id, %reason, "function failed; instance stopped");
+        return Some(reason);
     }
     tracing::debug!(instance = %id, "instance ready");
+    let mut failed = None;
     loop {
         tokio::select! {
             biased;
             _ = &mut stop => {
+                arm_budget(&mut store);
                 if let Err(error) = entry.stop.call_async(&mut store, ()).await {
-                    tracing::warn!(instance = %id, error = %format!("{error:#}"), "handle_stop failed");
+                    tracing::warn!(instance = %id, error = %failure(&error, cpu_ticks), "handle_stop failed");
                 }
                 break;
             }
             event = dataplane.receive_next() => {
                 let Some(event) = event else { break };
                 let started = std::time::Instant::now();
+                arm_budget(&mut store);
                 let result = handle_event(&mut store, &entry, &dataplane, event).await;
                 samples.record(id.function_id, started.elapsed().as_secs_f64());
                 if let Err(error) = result {
-                    tracing::error!(instance = %id, error = %format!("{error:#}"), "function failed; instance stopped");
+                    let reason = failure(&error, cpu_ticks);
+                    tracing::error!(instance = %id, %reason, "function failed; instance stopped");
+                    failed = Some(reason);
                     break;
                 }
             }
@@ -233,6 +293,7 @@ async fn run_instance(
     }
     store.data_mut().timers.abort_all();
     tracing::info!(instance = %id, "instance ended");
+    failed
 }
 
 async fn init(

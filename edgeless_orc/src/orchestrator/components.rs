@@ -111,6 +111,7 @@ impl Orchestrator {
                 instances: instances.clone(),
                 desired,
                 mapping: HashMap::new(),
+                failures: Default::default(),
             },
         );
         Ok(instances)
@@ -373,6 +374,17 @@ impl Orchestrator {
                     class: c.spec.describe(),
                     workflow_id: c.spec.workflow_id().to_string(),
                     instances: c.instances.iter().map(|i| (*i).into()).collect(),
+                    state: match &c.failures {
+                        f if f.gave_up => format!(
+                            "failed: {} (gave up after {} restarts)",
+                            f.last_reason,
+                            f.count.saturating_sub(1)
+                        ),
+                        f if c.instances.len() < c.desired && f.count > 0 => {
+                            format!("restarting: {}", f.last_reason)
+                        }
+                        _ => "running".to_string(),
+                    },
                     output_mapping: c
                         .mapping
                         .iter()

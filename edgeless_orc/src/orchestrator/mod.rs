@@ -164,13 +164,29 @@ impl OrchestratorHandle {
         if self.lease_sec > 0 {
             request.refresh_deadline = edgeless_api::now_secs() + self.lease_sec;
         }
-        if let Ok(node_id) = Uuid::parse_str(&request.node_id)
-            && let Some(lease) = leases(&self.leases).get_mut(&node_id)
-            && lease.nonce == request.nonce
-        {
-            lease.deadline = request.refresh_deadline;
-            // Dropped when the task is swamped: the next refresh carries news again.
-            let _ = self.commands.try_send(Command::Refresh(request));
+        let renewed = Uuid::parse_str(&request.node_id)
+            .ok()
+            .is_some_and(|node_id| {
+                let mut leases = leases(&self.leases);
+                match leases.get_mut(&node_id) {
+                    Some(lease) if lease.nonce == request.nonce => {
+                        lease.deadline = request.refresh_deadline;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        if renewed {
+            if request.failed_instances.is_empty() {
+                // Dropped when the task is swamped: the next refresh carries news again.
+                let _ = self.commands.try_send(Command::Refresh(request));
+            } else {
+                // Failures must not be lost: wait for room.
+                self.commands
+                    .send(Command::Refresh(request))
+                    .await
+                    .map_err(|_| OrcError::Stopped)?;
+            }
             return Ok(());
         }
         self.ask(|tx| Command::UpdateNode(request, tx)).await?
@@ -216,6 +232,19 @@ struct Component {
     desired: usize,
     /// Output → logical targets.
     mapping: HashMap<String, Vec<Uuid>>,
+    /// Recent failures of its instances.
+    failures: Failures,
+}
+
+/// Failures of a component's instances, for restarts with back-off.
+#[derive(Default)]
+struct Failures {
+    count: u32,
+    last_reason: String,
+    last_at: Option<std::time::Instant>,
+    /// No restart before this.
+    retry_at: Option<std::time::Instant>,
+    gave_up: bool,
 }
 
 struct Orchestrator {

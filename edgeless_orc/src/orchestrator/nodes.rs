@@ -7,6 +7,9 @@ use uuid::Uuid;
 use super::{OrcError, Orchestrator, node_error};
 use crate::registry::Node;
 
+/// Failures further apart than this are not counted together.
+const FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The most samples kept per instance until the proxy takes them.
 const MAX_SAMPLES: usize = 1000;
 
@@ -35,10 +38,53 @@ impl Orchestrator {
         let Ok(node_id) = Uuid::parse_str(&request.node_id) else {
             return;
         };
+        for failure in std::mem::take(&mut request.failed_instances) {
+            self.instance_failed(node_id, failure);
+        }
         if let Some(node) = self.nodes.get_mut(&node_id) {
             node.capabilities = request.capabilities.unwrap_or_default();
             node.providers = request.resource_providers;
             node.health = request.health_status.unwrap_or_default();
+        }
+    }
+
+    /// An instance ended on its own: forget it and schedule its restart with
+    /// back-off, or give up after `max_restarts`.
+    fn instance_failed(&mut self, node_id: Uuid, failure: proto::InstanceFailure) {
+        let Ok(function_id) = Uuid::parse_str(&failure.function_id) else {
+            return;
+        };
+        let max_restarts = self.config.general.max_restarts;
+        for (lid, component) in self.components.iter_mut() {
+            let before = component.instances.len();
+            component
+                .instances
+                .retain(|i| !(i.node_id == node_id && i.function_id == function_id));
+            if component.instances.len() == before {
+                continue;
+            }
+            let now = std::time::Instant::now();
+            let failures = &mut component.failures;
+            // A failure long after the previous one starts a new count.
+            if failures
+                .last_at
+                .is_some_and(|at| now.duration_since(at) > FAILURE_MEMORY)
+            {
+                failures.count = 0;
+            }
+            failures.count += 1;
+            failures.last_at = Some(now);
+            failures.last_reason = failure.reason.clone();
+            if failures.count > max_restarts {
+                failures.gave_up = true;
+                component.desired = component.instances.len();
+                tracing::error!(component = %lid, reason = %failure.reason, restarts = max_restarts, "instance keeps failing; giving up");
+            } else {
+                let delay = std::time::Duration::from_secs(1 << (failures.count - 1).min(5));
+                failures.retry_at = Some(now + delay);
+                tracing::warn!(component = %lid, reason = %failure.reason, ?delay, attempt = failures.count, "instance failed; restarting after back-off");
+            }
+            return;
         }
     }
 
@@ -131,7 +177,13 @@ impl Orchestrator {
         let missing: Vec<_> = self
             .components
             .iter()
-            .filter(|(_, c)| c.instances.len() < c.desired)
+            .filter(|(_, c)| {
+                let waiting = c
+                    .failures
+                    .retry_at
+                    .is_some_and(|at| at > std::time::Instant::now());
+                c.instances.len() < c.desired && !waiting
+            })
             .map(|(lid, c)| {
                 let used: Vec<Uuid> = c.instances.iter().map(|i| i.node_id).collect();
                 (*lid, c.spec.clone(), c.desired - c.instances.len(), used)
