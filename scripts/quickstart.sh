@@ -48,7 +48,7 @@ done
 workflow=$("$bin/edgeless_cli" -c "$work/cli.toml" workflow start "examples/$example/workflow.json")
 echo "== workflow $workflow started; function logs for ${duration}s:" >&2
 "$bin/edgeless_cli" -c "$work/cli.toml" workflow inspect "$workflow"
-timeout "$duration" tail -n +1 -f "$work/inabox.log" | grep --line-buffered -E " function: | (WARN|ERROR) " | sed -u 's/ instance=.*//' || true
+timeout "$duration" tail -n +1 -f "$work/inabox.log" | grep --line-buffered -E " function: | (WARN|ERROR) " | sed -u 's/ instance=[^ ]*//; s/ class=.*//' || true
 echo "== stopping workflow $workflow" >&2
 "$bin/edgeless_cli" -c "$work/cli.toml" workflow stop "$workflow"
 workflow=""
