@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CONTAINER, RUST_WASM, proto};
 
+/// The most functions and resources one workflow may have.
+pub const MAX_COMPONENTS: usize = 1000;
+
 /// Why a workflow cannot be started. Messages name the component, the field
 /// and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,9 @@ pub enum WorkflowError {
     /// The workflow has nothing to run.
     #[error("the workflow has no functions and no resources")]
     Empty,
+    /// The workflow is larger than a cluster accepts.
+    #[error("the workflow has {0} functions and resources; at most {MAX_COMPONENTS} are allowed")]
+    TooLarge(usize),
     /// A component has an empty name.
     #[error("a {kind} has an empty name")]
     EmptyName {
@@ -239,8 +245,12 @@ impl WorkflowSpec {
 /// known function types, code present (and WebAssembly for WASM functions),
 /// and every output mapped to a component of the same workflow.
 pub fn validate(request: &proto::SpawnWorkflowRequest) -> Result<(), WorkflowError> {
-    if request.workflow_functions.is_empty() && request.workflow_resources.is_empty() {
+    let components = request.workflow_functions.len() + request.workflow_resources.len();
+    if components == 0 {
         return Err(WorkflowError::Empty);
+    }
+    if components > MAX_COMPONENTS {
+        return Err(WorkflowError::TooLarge(components));
     }
     let mut names = HashSet::new();
     let all_names = request

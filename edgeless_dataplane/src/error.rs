@@ -13,6 +13,9 @@ pub enum DeliveryError {
     /// The target's mailbox is full: it is not keeping up.
     #[error("the mailbox of {0} is full")]
     MailboxFull(InstanceId),
+    /// The payload is larger than [`crate::MAX_PAYLOAD`].
+    #[error("the payload has {0} bytes; at most {max} are allowed", max = crate::MAX_PAYLOAD)]
+    TooLarge(usize),
     /// Too many events wait for the link to this peer.
     #[error("the link to node {0} is congested or down")]
     PeerCongested(Uuid),

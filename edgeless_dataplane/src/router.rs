@@ -116,6 +116,9 @@ impl Dataplane {
 
     /// Sends an event towards its target, locally or through a peer link.
     pub fn deliver(&self, event: Event) -> Result<(), DeliveryError> {
+        if event.payload.len() > crate::MAX_PAYLOAD {
+            return Err(DeliveryError::TooLarge(event.payload.len()));
+        }
         if event.target.node_id == self.inner.node_id {
             return self.deliver_local(event);
         }

@@ -204,3 +204,13 @@ async fn calls_to_a_removed_peer_fail_at_once() {
     );
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn a_huge_payload_is_refused_not_carried() {
+    let node = Dataplane::new(Uuid::new_v4());
+    let sender = node.register(InstanceId::new(node.node_id()));
+    let target = node.register(InstanceId::new(node.node_id()));
+    let huge = Bytes::from(vec![0u8; edgeless_dataplane::MAX_PAYLOAD + 1]);
+    let result = sender.sender().cast(target.sender().instance_id(), huge);
+    assert_eq!(result, Err(DeliveryError::TooLarge(edgeless_dataplane::MAX_PAYLOAD + 1)));
+}

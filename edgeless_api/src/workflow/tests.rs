@@ -142,3 +142,58 @@ fn resources_may_be_mapping_targets() {
     let request = load_and_convert(&json).unwrap();
     assert_eq!(request.workflow_resources[0].class_type, "file-log");
 }
+
+#[test]
+fn a_huge_workflow_is_refused_quickly() {
+    let functions: Vec<String> = (0..10_000).map(|i| function(&format!("f{i}"), "")).collect();
+    let json = format!(r#"{{"functions": [{}]}}"#, functions.join(","));
+    let started = std::time::Instant::now();
+    let err = load_and_convert(&json).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the workflow has 10000 functions and resources; at most 1000 are allowed"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// Arbitrary bytes and mangled workflows never panic the parser or the checks.
+#[test]
+fn garbage_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.wasm"), WASM_HEADER).unwrap();
+    let good = format!(
+        r#"{{"functions": [{}, {}], "resources": [{{"name": "r", "class_type": "file-log"}}]}}"#,
+        function("a", r#""out": "b""#),
+        function("b", r#""out": "r""#)
+    );
+    // A small deterministic generator (xorshift) so failures reproduce.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = br#"{}[]":,abcdefnrstu0123 \"#;
+    for round in 0..20_000 {
+        let mut bytes = good.clone().into_bytes();
+        for _ in 0..(1 + next() % 8) {
+            let at = (next() as usize) % bytes.len();
+            match next() % 3 {
+                0 => bytes[at] = alphabet[(next() as usize) % alphabet.len()],
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+            }
+        }
+        if round % 2 == 0 {
+            bytes = (0..(next() % 64)).map(|_| next() as u8).collect();
+        }
+        let path = dir.path().join("workflow.json");
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(spec) = WorkflowSpec::load(&path) {
+            let _ = spec.to_request(dir.path());
+        }
+    }
+}
