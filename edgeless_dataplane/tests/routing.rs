@@ -212,5 +212,8 @@ async fn a_huge_payload_is_refused_not_carried() {
     let target = node.register(InstanceId::new(node.node_id()));
     let huge = Bytes::from(vec![0u8; edgeless_dataplane::MAX_PAYLOAD + 1]);
     let result = sender.sender().cast(target.sender().instance_id(), huge);
-    assert_eq!(result, Err(DeliveryError::TooLarge(edgeless_dataplane::MAX_PAYLOAD + 1)));
+    assert_eq!(
+        result,
+        Err(DeliveryError::TooLarge(edgeless_dataplane::MAX_PAYLOAD + 1))
+    );
 }

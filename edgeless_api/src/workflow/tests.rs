@@ -145,7 +145,9 @@ fn resources_may_be_mapping_targets() {
 
 #[test]
 fn a_huge_workflow_is_refused_quickly() {
-    let functions: Vec<String> = (0..10_000).map(|i| function(&format!("f{i}"), "")).collect();
+    let functions: Vec<String> = (0..10_000)
+        .map(|i| function(&format!("f{i}"), ""))
+        .collect();
     let json = format!(r#"{{"functions": [{}]}}"#, functions.join(","));
     let started = std::time::Instant::now();
     let err = load_and_convert(&json).unwrap_err();
