@@ -246,7 +246,10 @@ fn the_redis_proxy_mirrors_state_and_carries_out_migrations() {
         "performance samples in Redis",
         |_| proxy(&["dump", "performance"]).lines().count() > 1,
     );
-    assert!(proxy(&["show", "logical-to-physical"]).contains(&format!("{pong_lid} -> {to}/")));
+    // The mirror is refreshed every second.
+    cluster.wait_for(Duration::from_secs(10), "the migration in Redis", |_| {
+        proxy(&["show", "logical-to-physical"]).contains(&format!("{pong_lid} -> {to}/"))
+    });
     cluster.cli_ok(&["workflow", "stop", &workflow]);
     cluster.wait_for(
         Duration::from_secs(10),

@@ -285,7 +285,15 @@ impl Orchestrator {
             } else {
                 node.resources.patch(request).await
             };
-            result.map_err(node_error(instance.node_id))?;
+            match result {
+                Ok(_) => {}
+                // The instance failed meanwhile; its failure report restarts
+                // it, and the restart patches it again.
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    tracing::info!(%instance, "patch skipped: the instance is gone")
+                }
+                Err(status) => return Err(node_error(instance.node_id)(status)),
+            }
         }
         Ok(())
     }
