@@ -144,3 +144,59 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// Defines the tests every daemon binary must pass: `-t FILE` writes a
+/// commented template and never overwrites; a configuration with an unknown
+/// key, or a missing file, is refused with exit code 64 and the file's name.
+/// Use it in a daemon crate's `tests/`: `edgeless_api::daemon_cli_tests!("edgeless_con_d");`
+/// (the crate needs `tempfile` as a dev-dependency).
+#[macro_export]
+macro_rules! daemon_cli_tests {
+    ($bin:literal) => {
+        const BIN: &str = env!(concat!("CARGO_BIN_EXE_", $bin));
+
+        #[test]
+        fn the_template_is_written_and_refuses_to_overwrite() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("config.toml");
+            let run = |path: &std::path::Path| {
+                std::process::Command::new(BIN)
+                    .arg("-t")
+                    .arg(path)
+                    .output()
+                    .unwrap()
+            };
+            assert!(run(&path).status.success());
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                text.lines().any(|l| l.starts_with('#')),
+                "the template is commented"
+            );
+            let again = run(&path);
+            assert_eq!(again.status.code(), Some(64));
+            assert!(String::from_utf8_lossy(&again.stderr).contains("cannot create"));
+        }
+
+        #[test]
+        fn a_bad_config_file_is_refused_with_its_name() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, "no_such_key = 1\n").unwrap();
+            let run = |path: &std::path::Path| {
+                std::process::Command::new(BIN)
+                    .arg("-c")
+                    .arg(path)
+                    .output()
+                    .unwrap()
+            };
+            let output = run(&path);
+            assert_eq!(output.status.code(), Some(64));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains("bad.toml") && stderr.contains("unknown field"),
+                "{stderr}"
+            );
+            assert_eq!(run(&dir.path().join("absent.toml")).status.code(), Some(64));
+        }
+    };
+}

@@ -630,23 +630,11 @@ pub fn redis_server() -> Option<(Daemon, String)> {
     let port = free_port();
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("redis.log");
-    let file = std::fs::File::create(&log).expect("log file");
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .current_dir(dir.path())
-        .stdout(file)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server starts");
+    let child = spawn_redis(
+        port,
+        dir.path(),
+        std::fs::File::create(&log).expect("log file"),
+    );
     let daemon = Daemon {
         name: "redis".into(),
         child: Some(child),
@@ -681,6 +669,26 @@ impl CliOutput {
 /// How many times `needle` occurs in `haystack`.
 pub fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
+}
+
+/// Starts `redis-server` on `port` (no persistence), logging to `log`.
+pub fn spawn_redis(port: u16, dir: &Path, log: std::fs::File) -> Child {
+    Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .current_dir(dir)
+        .stdout(log)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts")
 }
 
 /// A child process killed (and reaped) on drop.

@@ -227,21 +227,10 @@ fn redis_sets_keys_and_recovers_when_the_server_returns() {
         c.nodes[0].log().contains("redis: SET failed")
     });
     // Bring it back on the same port: values flow again.
-    let _again = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .map(edgeless_tests::KillOnDrop)
-        .unwrap();
+    let dir_again = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir_again.path().join("redis.log")).unwrap();
+    let _again =
+        edgeless_tests::KillOnDrop(edgeless_tests::spawn_redis(port, dir_again.path(), log));
     cluster.wait_for(
         Duration::from_secs(20),
         "values in the restarted Redis",

@@ -196,6 +196,22 @@ impl HostState {
     }
 }
 
+/// Calls `target`, then hands the outcome to the guest.
+async fn call(
+    caller: &mut Caller<'_, HostState>,
+    target: InstanceId,
+    payload: Bytes,
+    out_ptr: u32,
+) -> wasmtime::Result<i32> {
+    let outcome = caller
+        .data()
+        .sender
+        .call(target, payload, CALL_DEADLINE)
+        .await;
+    arm_budget(&mut *caller);
+    finish_call(caller, outcome, out_ptr).await
+}
+
 /// Writes a call's outcome for the guest: the reply into a new guest buffer
 /// whose pointer and length go to `out_ptr`.
 async fn finish_call(
@@ -265,13 +281,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     arm_budget(&mut caller);
                     return Ok(CALL_ERR);
                 };
-                let outcome = caller
-                    .data()
-                    .sender
-                    .call(target, payload, CALL_DEADLINE)
-                    .await;
-                arm_budget(&mut caller);
-                finish_call(&mut caller, outcome, out_ptr).await
+                call(&mut caller, target, payload, out_ptr).await
             })
         },
     )?;
@@ -283,13 +293,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let target = read_instance_id(&caller, id_ptr)?;
                 let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
-                let outcome = caller
-                    .data()
-                    .sender
-                    .call(target, payload, CALL_DEADLINE)
-                    .await;
-                arm_budget(&mut caller);
-                finish_call(&mut caller, outcome, out_ptr).await
+                call(&mut caller, target, payload, out_ptr).await
             })
         },
     )?;
