@@ -347,6 +347,7 @@ async fn start_components(
             annotations: function.annotations.clone(),
             workflow_id: workflow_id.to_string(),
             state_id: String::new(),
+            serialized_state: None,
         };
         let response = clients
             .functions

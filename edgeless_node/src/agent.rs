@@ -65,6 +65,8 @@ pub struct StartFunction {
     pub state_id: String,
     /// The function's annotations (`init-payload`, `max_memory_mb`, `max_cpu_ms`).
     pub annotations: HashMap<String, String>,
+    /// The state the orchestrator kept for `state_id`, if any.
+    pub serialized_state: Option<Vec<u8>>,
 }
 
 /// The limits of an instance: the node's defaults, or what its annotations
@@ -153,6 +155,11 @@ impl Agent {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// States saved with `sync` since the last call.
+    pub fn take_synced_states(&self) -> Vec<edgeless_api::proto::SyncedState> {
+        self.inner.states.take_unreported()
+    }
+
     /// Instances that failed since the last call.
     pub fn drain_failures(&self) -> Vec<edgeless_api::proto::InstanceFailure> {
         std::mem::take(
@@ -209,7 +216,14 @@ impl Agent {
                 .get("init-payload")
                 .map(|p| Bytes::from(p.clone())),
             limits: limits(&self.inner.wasm_limits, &request.annotations)?,
-            state: (self.inner.states.clone(), request.state_id),
+            state: {
+                if let Some(state) = request.serialized_state {
+                    self.inner
+                        .states
+                        .seed(&request.state_id, Bytes::from(state));
+                }
+                (self.inner.states.clone(), request.state_id)
+            },
             dataplane: self.inner.dataplane.register(id),
             outputs: table,
             samples: self.inner.samples.clone(),

@@ -40,6 +40,7 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
             nonce,
             health_status: Some(telemetry::health(agent.instance_ids().len(), &mut cpu)),
             performance_samples: Some(agent.drain_samples()),
+            synced_states: agent.take_synced_states(),
             failed_instances: {
                 unreported.extend(agent.drain_failures());
                 unreported.clone()

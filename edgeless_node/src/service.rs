@@ -98,6 +98,7 @@ impl FunctionInstance for Service {
                 workflow_id: request.workflow_id,
                 state_id: request.state_id,
                 annotations: request.annotations,
+                serialized_state: request.serialized_state,
             })
             .await?;
         Ok(Response::new(proto::StartComponentResponse {

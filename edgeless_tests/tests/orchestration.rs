@@ -257,3 +257,38 @@ fn the_redis_proxy_mirrors_state_and_carries_out_migrations() {
         |_| !proxy(&["show", "functions"]).contains(&pong_lid),
     );
 }
+
+#[test]
+fn synced_state_follows_an_instance_to_another_node() {
+    build_ping_pong();
+    let mut cluster = Cluster::builder().nodes(2).round_robin().start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_workflow(dir.path(), "wf.json", "");
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    let ping_node = cluster.nodes_of(&workflow, "pinger")[0].clone();
+    let ping = cluster.node_index(&ping_node);
+    let survivor = 1 - ping;
+    cluster.wait_for(Duration::from_secs(20), "ten pings", |c| {
+        c.nodes[ping].log().contains("ping: PING #10 answered PONG")
+    });
+    // Let the state reach the orchestrator (reported every refresh).
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.nodes[ping].kill();
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "ping to start again on the survivor",
+        |c| c.nodes[survivor].log().contains("ping: started at count"),
+    );
+    let log = cluster.nodes[survivor].log();
+    let restored: u64 = log
+        .split("ping: started at count ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a count in the log");
+    assert!(
+        restored >= 10,
+        "the re-created ping resumed at {restored}, not from 0:\n{log}"
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}

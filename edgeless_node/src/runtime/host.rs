@@ -331,10 +331,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<()> {
             let bytes = Bytes::from(read_bytes(&caller, ptr, len)?);
             let (store, key) = &caller.data().state;
-            store
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key.clone(), bytes);
+            store.save(key, bytes);
             Ok(())
         },
     )?;

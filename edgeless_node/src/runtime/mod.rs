@@ -17,8 +17,53 @@ use edgeless_dataplane::DataplaneHandle;
 pub use outputs::{OutputMapping, OutputTable, output_mapping as outputs_pair};
 pub use wasm::{InstanceLimits, RunningInstance, WasmRuntime};
 
-/// States saved by `sync`, by state id, kept for re-created instances.
-pub type StateStore = Arc<Mutex<HashMap<String, Bytes>>>;
+/// States saved by `sync`, by state id: handed to re-created instances on
+/// this node, and reported to the orchestrator so an instance re-created on
+/// another node gets them too. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct StateStore {
+    inner: Arc<Mutex<States>>,
+}
+
+#[derive(Default)]
+struct States {
+    saved: HashMap<String, Bytes>,
+    unreported: HashMap<String, Bytes>,
+}
+
+impl StateStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, States> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Saves a state (from `sync`).
+    pub fn save(&self, key: &str, state: Bytes) {
+        let mut states = self.lock();
+        states.saved.insert(key.to_string(), state.clone());
+        states.unreported.insert(key.to_string(), state);
+    }
+
+    /// Stores a state the orchestrator kept, before the instance starts.
+    pub fn seed(&self, key: &str, state: Bytes) {
+        self.lock().saved.insert(key.to_string(), state);
+    }
+
+    /// The state saved under `key`.
+    pub fn load(&self, key: &str) -> Option<Bytes> {
+        self.lock().saved.get(key).cloned()
+    }
+
+    /// The states saved since the last call (the latest per key).
+    pub fn take_unreported(&self) -> Vec<edgeless_api::proto::SyncedState> {
+        std::mem::take(&mut self.lock().unreported)
+            .into_iter()
+            .map(|(state_id, state)| edgeless_api::proto::SyncedState {
+                state_id,
+                state: state.to_vec(),
+            })
+            .collect()
+    }
+}
 
 /// Everything a runtime needs to start one instance.
 pub struct InstanceContext {

@@ -156,12 +156,7 @@ impl WasmRuntime {
             samples,
             limits,
         } = context;
-        let saved_state = state
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&state.1)
-            .cloned();
+        let saved_state = state.0.load(&state.1);
         let host = HostState {
             id,
             workflow_id,

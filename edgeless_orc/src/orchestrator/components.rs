@@ -147,6 +147,7 @@ impl Orchestrator {
                 if request.state_id.is_empty() {
                     request.state_id = lid.to_string();
                 }
+                request.serialized_state = self.states.get(&request.state_id).cloned();
                 node.functions.start(request).await
             }
             Spec::Resource(request) => {
@@ -214,6 +215,7 @@ impl Orchestrator {
             .components
             .remove(&lid)
             .ok_or(OrcError::NotFound(lid))?;
+        self.states.remove(&lid.to_string());
         for instance in component.instances {
             self.stop_instance(&component.spec, instance).await;
         }

@@ -177,7 +177,7 @@ impl OrchestratorHandle {
                 }
             });
         if renewed {
-            if request.failed_instances.is_empty() {
+            if request.failed_instances.is_empty() && request.synced_states.is_empty() {
                 // Dropped when the task is swamped: the next refresh carries news again.
                 let _ = self.commands.try_send(Command::Refresh(request));
             } else {
@@ -255,6 +255,9 @@ struct Orchestrator {
     /// Execution times not yet taken by the proxy (bounded).
     samples: HashMap<String, Vec<f64>>,
     leases: Leases,
+    /// The last state each function saved with `sync`, by state id, handed
+    /// to its instance when it is re-created.
+    states: HashMap<String, Vec<u8>>,
 }
 
 /// Starts the orchestrator task.
@@ -269,6 +272,7 @@ pub fn spawn(config: Config) -> (OrchestratorHandle, tokio::task::JoinHandle<()>
         components: HashMap::new(),
         placer: Placer::default(),
         samples: HashMap::new(),
+        states: HashMap::new(),
     };
     let task = tokio::spawn(async move {
         while let Some(command) = rx.recv().await {

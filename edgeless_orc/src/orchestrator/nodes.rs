@@ -41,6 +41,13 @@ impl Orchestrator {
         for failure in std::mem::take(&mut request.failed_instances) {
             self.instance_failed(node_id, failure);
         }
+        for synced in std::mem::take(&mut request.synced_states) {
+            // Only states of components that still exist are kept.
+            if Uuid::parse_str(&synced.state_id).is_ok_and(|lid| self.components.contains_key(&lid))
+            {
+                self.states.insert(synced.state_id, synced.state);
+            }
+        }
         if let Some(node) = self.nodes.get_mut(&node_id) {
             node.capabilities = request.capabilities.unwrap_or_default();
             node.providers = request.resource_providers;
