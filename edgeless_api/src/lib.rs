@@ -6,6 +6,7 @@
 //! Start with [`InstanceId`], [`event::Event`] and [`workflow::WorkflowSpec`].
 #![warn(missing_docs)]
 
+pub mod annotations;
 pub mod client;
 pub mod daemon;
 pub mod event;

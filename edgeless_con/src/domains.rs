@@ -129,18 +129,6 @@ pub fn select(domains: &Domains, request: &proto::SpawnWorkflowRequest) -> Resul
     ))
 }
 
-fn list(annotations: &std::collections::HashMap<String, String>, key: &str) -> Vec<String> {
-    annotations
-        .get(key)
-        .map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn missing(
     caps: &proto::DomainCapabilities,
     request: &proto::SpawnWorkflowRequest,
@@ -162,7 +150,7 @@ fn missing(
             ));
         }
         let annotations = &function.annotations;
-        if let Some(label) = list(annotations, "label_match_all")
+        if let Some(label) = edgeless_api::annotations::list(annotations, "label_match_all")
             .into_iter()
             .find(|l| !labels.contains(l))
         {
@@ -170,7 +158,7 @@ fn missing(
                 "has no node labelled `{label}` (needed by `{name}`)"
             ));
         }
-        if let Some(provider) = list(annotations, "resource_match_all")
+        if let Some(provider) = edgeless_api::annotations::list(annotations, "resource_match_all")
             .into_iter()
             .find(|p| !caps.resource_providers.contains(p))
         {
@@ -178,11 +166,7 @@ fn missing(
                 "has no resource provider `{provider}` (needed by `{name}`)"
             ));
         }
-        let required = |key: &str| {
-            annotations
-                .get(key)
-                .is_some_and(|v| v.eq_ignore_ascii_case("required"))
-        };
+        let required = |key: &str| edgeless_api::annotations::required(annotations, key);
         if required("tee") && caps.num_tee == 0 {
             return Some(format!("has no node with a TEE (needed by `{name}`)"));
         }

@@ -39,6 +39,15 @@ fn component_id(value: &str) -> Result<Uuid, Status> {
     parse_uuid("component_id", value).map_err(invalid)
 }
 
+/// The id the orchestrator chose, or nil to let the node choose.
+fn requested_id(value: &str) -> Result<Uuid, Status> {
+    if value.is_empty() {
+        Ok(Uuid::nil())
+    } else {
+        component_id(value)
+    }
+}
+
 /// Converts a wire output mapping into physical targets.
 pub fn mapping_from_proto(
     mapping: HashMap<String, proto::InstanceIdList>,
@@ -80,11 +89,7 @@ impl FunctionInstance for Service {
         request: Request<proto::SpawnFunctionRequest>,
     ) -> Result<Response<proto::StartComponentResponse>, Status> {
         let request = request.into_inner();
-        let function_id = if request.component_id.is_empty() {
-            Uuid::nil()
-        } else {
-            component_id(&request.component_id)?
-        };
+        let function_id = requested_id(&request.component_id)?;
         let class = request
             .code
             .ok_or_else(|| invalid("missing field `code`"))?;
@@ -135,11 +140,7 @@ impl ResourceConfiguration for Service {
         request: Request<proto::ResourceInstanceSpecification>,
     ) -> Result<Response<proto::StartComponentResponse>, Status> {
         let request = request.into_inner();
-        let function_id = if request.component_id.is_empty() {
-            Uuid::nil()
-        } else {
-            component_id(&request.component_id)?
-        };
+        let function_id = requested_id(&request.component_id)?;
         let id = self
             .0
             .start_resource(function_id, &request.class_type, request.configuration)?;

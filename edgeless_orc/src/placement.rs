@@ -89,25 +89,11 @@ pub fn eligible<'a>(
     if nodes.is_empty() {
         return Err(PlacementError::NoNodes);
     }
-    let list = |key: &str| -> Vec<String> {
-        annotations
-            .get(key)
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let list = |key: &str| edgeless_api::annotations::list(annotations, key);
     let wanted_ids = list("node_id_match_any");
     let wanted_labels = list("label_match_all");
     let wanted_providers = list("resource_match_all");
-    let required = |key: &str| {
-        annotations
-            .get(key)
-            .is_some_and(|v| v.eq_ignore_ascii_case("required"))
-    };
+    let required = |key: &str| edgeless_api::annotations::required(annotations, key);
     type Rule<'r> = (String, Box<dyn Fn(&NodeView) -> bool + 'r>);
     let mut rules: Vec<Rule> = Vec::new();
     if !function_type.is_empty() {
