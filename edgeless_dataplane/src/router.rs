@@ -68,12 +68,6 @@ impl Dataplane {
         write(&self.inner.local).remove(&instance.function_id);
     }
 
-    /// Is `instance` a registered local instance?
-    pub fn is_local(&self, instance: &InstanceId) -> bool {
-        instance.node_id == self.inner.node_id
-            && read(&self.inner.local).contains_key(&instance.function_id)
-    }
-
     /// Routes events for `node_id` through `link` (replacing any previous link).
     pub fn add_peer(&self, node_id: Uuid, link: Arc<dyn PeerLink>) {
         write(&self.inner.peers).insert(node_id, link);
@@ -107,11 +101,6 @@ impl Dataplane {
     /// Forgets every peer.
     pub fn clear_peers(&self) {
         write(&self.inner.peers).clear();
-    }
-
-    /// The nodes this dataplane has links to.
-    pub fn peers(&self) -> Vec<Uuid> {
-        read(&self.inner.peers).keys().copied().collect()
     }
 
     /// Sends an event towards its target, locally or through a peer link.

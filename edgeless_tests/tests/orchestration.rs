@@ -4,23 +4,19 @@
 
 use std::time::{Duration, Instant};
 
-use edgeless_tests::{Cluster, build_function, count, example, redis_server};
+use edgeless_tests::{Cluster, build_function, count, example, example_in, redis_server};
 
-fn write_workflow(dir: &std::path::Path, name: &str, pong_annotations: &str) -> String {
-    let root = edgeless_tests::repo_root();
-    let json = format!(
-        r#"{{"functions": [
-            {{"name": "pinger", "class_specification": {{"id": "ping", "function_type": "RUST_WASM", "version": "0.1",
-              "code": "{root}/functions/ping/ping.wasm", "outputs": ["ponger"]}},
-              "output_mapping": {{"ponger": "ponger"}}, "annotations": {{"init-payload": "period=200"}}}},
-            {{"name": "ponger", "class_specification": {{"id": "pong", "function_type": "RUST_WASM", "version": "0.1",
-              "code": "{root}/functions/pong/pong.wasm", "outputs": []}},
-              "output_mapping": {{}}, "annotations": {{{pong_annotations}}}}}]}}"#,
-        root = root.display()
-    );
-    let path = dir.join(name);
-    std::fs::write(&path, json).unwrap();
-    path.display().to_string()
+/// The ping_pong example with a fast ping and `pong_annotations` on pong.
+fn write_workflow(dir: &std::path::Path, pong_annotations: &str) -> String {
+    let pong = format!("\"output_mapping\": {{}},\n      \"annotations\": {{{pong_annotations}}}");
+    let replacements = [
+        ("period=1000", "period=200"),
+        (
+            "\"output_mapping\": {},\n      \"annotations\": {}",
+            pong.as_str(),
+        ),
+    ];
+    example_in(dir, "ping_pong", &replacements)
 }
 
 fn build_ping_pong() {
@@ -33,7 +29,7 @@ fn a_killed_nodes_functions_are_recreated_and_events_flow_again() {
     build_ping_pong();
     let mut cluster = Cluster::builder().nodes(2).round_robin().start();
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_workflow(dir.path(), "wf.json", "");
+    let spec = write_workflow(dir.path(), "");
     let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
     let pong_node = cluster.nodes_of(&workflow, "ponger")[0].clone();
     let ping_node = cluster.nodes_of(&workflow, "pinger")[0].clone();
@@ -80,7 +76,7 @@ fn max_instances_spreads_a_function_over_nodes() {
     build_ping_pong();
     let cluster = Cluster::builder().nodes(2).round_robin().start();
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_workflow(dir.path(), "wf.json", r#""max_instances": "2""#);
+    let spec = write_workflow(dir.path(), r#""max_instances": "2""#);
     let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
     let mut pong_nodes = cluster.nodes_of(&workflow, "ponger");
     pong_nodes.sort();
@@ -100,7 +96,7 @@ fn unsatisfiable_constraints_are_explained() {
     build_ping_pong();
     let cluster = Cluster::builder().nodes(2).labels(1, &["camera"]).start();
     let dir = tempfile::tempdir().unwrap();
-    let camera = write_workflow(dir.path(), "camera.json", r#""label_match_all": "camera""#);
+    let camera = write_workflow(dir.path(), r#""label_match_all": "camera""#);
     let workflow = cluster.cli_ok(&["workflow", "start", &camera]);
     assert_eq!(
         cluster.nodes_of(&workflow, "ponger"),
@@ -112,7 +108,7 @@ fn unsatisfiable_constraints_are_explained() {
         r#""node_id_match_any": "{}""#,
         "00000000-0000-4000-8000-999999999999"
     );
-    let nowhere = write_workflow(dir.path(), "nowhere.json", &pinned);
+    let nowhere = write_workflow(dir.path(), &pinned);
     let output = cluster.cli(&["workflow", "start", &nowhere]);
     assert_eq!(output.code(), Some(1), "{}", output.stderr_text());
     assert!(
@@ -122,7 +118,7 @@ fn unsatisfiable_constraints_are_explained() {
         "{}",
         output.stderr_text()
     );
-    let lidar = write_workflow(dir.path(), "lidar.json", r#""label_match_all": "lidar""#);
+    let lidar = write_workflow(dir.path(), r#""label_match_all": "lidar""#);
     let output = cluster.cli(&["workflow", "start", &lidar]);
     assert!(
         output
@@ -155,7 +151,7 @@ fn the_controller_picks_the_domain_that_fits_and_moves_workflows_when_a_domain_d
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let gpu_only = write_workflow(dir.path(), "gpu.json", r#""label_match_all": "gpu""#);
+    let gpu_only = write_workflow(dir.path(), r#""label_match_all": "gpu""#);
     let workflow = cluster.cli_ok(&["workflow", "start", &gpu_only]);
     assert_eq!(cluster.inspect(&workflow)["components"][0]["domain"], "gpu");
     cluster.cli_ok(&["workflow", "stop", &workflow]);
@@ -263,7 +259,7 @@ fn synced_state_follows_an_instance_to_another_node() {
     build_ping_pong();
     let mut cluster = Cluster::builder().nodes(2).round_robin().start();
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_workflow(dir.path(), "wf.json", "");
+    let spec = write_workflow(dir.path(), "");
     let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
     let ping_node = cluster.nodes_of(&workflow, "pinger")[0].clone();
     let ping = cluster.node_index(&ping_node);

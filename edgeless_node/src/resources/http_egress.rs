@@ -51,16 +51,7 @@ async fn perform(
         .map_err(|_| format!("{} did not answer within {REQUEST_TIMEOUT:?}", request.url))?
         .map_err(|e| format!("{}: {e}", request.url))?;
     let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = super::header_map(response.headers());
     let body = response
         .into_body()
         .collect()

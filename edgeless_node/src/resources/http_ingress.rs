@@ -94,16 +94,7 @@ async fn handle(State(server): State<IngressServer>, request: Request) -> Respon
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
-    let headers = request
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = super::header_map(request.headers());
     let body = match to_bytes(request.into_body(), MAX_BODY).await {
         Ok(body) => body,
         Err(error) => return text(StatusCode::PAYLOAD_TOO_LARGE, format!("{error}\n")),

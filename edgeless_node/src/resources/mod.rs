@@ -187,6 +187,19 @@ impl Providers {
     }
 }
 
+/// HTTP headers as the name → value map of the JSON messages.
+fn header_map(headers: &hyper::HeaderMap) -> std::collections::BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Runs a resource instance: every event from its mailbox goes to `handle`,
 /// whose answer is the reply to calls; ends on stop or unregistration.
 pub fn serve<F, Fut>(mut dataplane: DataplaneHandle, mut handle: F) -> RunningInstance

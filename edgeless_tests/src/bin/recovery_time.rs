@@ -7,24 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use edgeless_tests::{Cluster, build_function, count, eventually};
-
-fn workflow(dir: &std::path::Path) -> String {
-    let root = edgeless_tests::repo_root();
-    let json = format!(
-        r#"{{"functions": [
-            {{"name": "pinger", "class_specification": {{"id": "ping", "function_type": "RUST_WASM", "version": "0.1",
-              "code": "{root}/functions/ping/ping.wasm", "outputs": ["ponger"]}},
-              "output_mapping": {{"ponger": "ponger"}}, "annotations": {{"init-payload": "period=50"}}}},
-            {{"name": "ponger", "class_specification": {{"id": "pong", "function_type": "RUST_WASM", "version": "0.1",
-              "code": "{root}/functions/pong/pong.wasm", "outputs": []}},
-              "output_mapping": {{}}, "annotations": {{}}}}]}}"#,
-        root = root.display()
-    );
-    let path = dir.join("workflow.json");
-    std::fs::write(&path, json).expect("workflow written");
-    path.display().to_string()
-}
+use edgeless_tests::{Cluster, build_function, count, eventually, example_in};
 
 fn measure(refresh_sec: u64) -> Duration {
     let mut cluster = Cluster::builder()
@@ -33,7 +16,11 @@ fn measure(refresh_sec: u64) -> Duration {
         .refresh_sec(refresh_sec)
         .start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let id = cluster.cli_ok(&["workflow", "start", &workflow(dir.path())]);
+    let id = cluster.cli_ok(&[
+        "workflow",
+        "start",
+        &example_in(dir.path(), "ping_pong", &[("period=1000", "period=50")]),
+    ]);
     let ping = cluster.node_index(&cluster.nodes_of(&id, "pinger")[0]);
     let pong = cluster.node_index(&cluster.nodes_of(&id, "ponger")[0]);
     assert_ne!(ping, pong, "round-robin placement puts them apart");
