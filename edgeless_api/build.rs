@@ -6,6 +6,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile([proto], ["proto"])?;
     tonic_prost_build::configure()
         .bytes(".edgeless_api.Event.payload")
+        .bytes(".edgeless_api.GuestEvent.payload")
+        .bytes(".edgeless_api.CallResult.payload")
+        .bytes(".edgeless_api.HostSend.payload")
+        .bytes(".edgeless_api.HostDelayedCast.payload")
         .compile_fds(descriptors)?;
     Ok(())
 }

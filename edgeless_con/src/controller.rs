@@ -87,6 +87,10 @@ struct Workflow {
 pub struct Controller {
     domains: Arc<Mutex<Domains>>,
     workflows: Arc<Mutex<BTreeMap<Uuid, Workflow>>>,
+    /// Domains whose lease ran out. One that registers again (its
+    /// orchestrator was only late) still runs components the controller
+    /// has deployed elsewhere since: it is reset.
+    lost_domains: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -102,18 +106,30 @@ impl Controller {
     pub fn update_domain(&self, request: proto::UpdateDomainRequest) -> Result<bool, String> {
         let id = request.domain_id.clone();
         let url = request.orchestrator_url.clone();
-        match domains::register(&mut lock(&self.domains), request)? {
+        let mut domains = lock(&self.domains);
+        let reset = match domains::register(&mut domains, request)? {
+            Registration::New if lock(&self.lost_domains).remove(&id) => {
+                tracing::warn!(domain = %id, "a lost domain is back; resetting it, its workflows will be deployed again");
+                true
+            }
             Registration::New => {
                 tracing::info!(domain = %id, orchestrator = %url, "domain registered");
-                Ok(false)
+                false
             }
-            Registration::Refreshed => Ok(false),
+            Registration::Refreshed => false,
             Registration::Restarted => {
                 tracing::warn!(domain = %id, "the domain's orchestrator restarted; its workflows will be deployed again");
-                self.orphan_workflows_of(&id);
-                Ok(true)
+                true
             }
+        };
+        if reset {
+            if let Some(domain) = domains.get_mut(&id) {
+                domain.resetting = true;
+            }
+            drop(domains);
+            self.orphan_workflows_of(&id);
         }
+        Ok(reset)
     }
 
     fn orphan_workflows_of(&self, domain_id: &str) {
@@ -130,6 +146,7 @@ impl Controller {
         let expired = domains::expire(&mut lock(&self.domains), edgeless_api::now_secs());
         for id in &expired {
             tracing::warn!(domain = %id, "domain lease expired");
+            lock(&self.lost_domains).insert(id.clone());
             self.orphan_workflows_of(id);
         }
         let orphans: Vec<(

@@ -1,6 +1,8 @@
 //! Safe wrappers over the host imports of [`crate::abi`]. Outside WebAssembly
-//! (e.g. when unit-testing a function's helpers natively) there is no host:
-//! casts report failure, calls return [`CallRet::Err`] and logs go nowhere.
+//! they go to the host installed with [`crate::native::install`] (a container
+//! function's runtime does that); with none installed (e.g. when
+//! unit-testing a function's helpers natively) casts report failure, calls
+//! return [`CallRet::Err`] and logs go nowhere.
 
 use crate::{CallRet, InstanceId};
 
@@ -113,26 +115,37 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     use super::*;
+    use crate::native::installed;
 
-    pub fn cast(_output: &str, _message: &[u8]) -> Result<(), SendError> {
-        Err(SendError)
+    pub fn cast(output: &str, message: &[u8]) -> Result<(), SendError> {
+        installed().map_or(Err(SendError), |h| h.cast(output, message))
     }
-    pub fn cast_raw(_target: InstanceId, _message: &[u8]) -> Result<(), SendError> {
-        Err(SendError)
+    pub fn cast_raw(target: InstanceId, message: &[u8]) -> Result<(), SendError> {
+        installed().map_or(Err(SendError), |h| h.cast_raw(target, message))
     }
-    pub fn call(_output: &str, _message: &[u8]) -> CallRet {
-        CallRet::Err
+    pub fn call(output: &str, message: &[u8]) -> CallRet {
+        installed().map_or(CallRet::Err, |h| h.call(output, message))
     }
-    pub fn call_raw(_target: InstanceId, _message: &[u8]) -> CallRet {
-        CallRet::Err
+    pub fn call_raw(target: InstanceId, message: &[u8]) -> CallRet {
+        installed().map_or(CallRet::Err, |h| h.call_raw(target, message))
     }
-    pub fn delayed_cast(_delay_ms: u64, _output: &str, _message: &[u8]) -> Result<(), SendError> {
-        Err(SendError)
+    pub fn delayed_cast(delay_ms: u64, output: &str, message: &[u8]) -> Result<(), SendError> {
+        installed().map_or(Err(SendError), |h| {
+            h.delayed_cast(delay_ms, output, message)
+        })
     }
-    pub fn sync(_state: &[u8]) {}
-    pub fn telemetry_log(_level: usize, _target: &str, _message: &str) {}
+    pub fn sync(state: &[u8]) {
+        if let Some(h) = installed() {
+            h.sync(state)
+        }
+    }
+    pub fn telemetry_log(level: usize, target: &str, message: &str) {
+        if let Some(h) = installed() {
+            h.telemetry_log(level, target, message)
+        }
+    }
     pub fn slf() -> InstanceId {
-        InstanceId::default()
+        installed().map_or_else(InstanceId::default, |h| h.slf())
     }
 }
 

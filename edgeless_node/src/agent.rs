@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::resources::{Providers, ResourceContext, ResourceError};
 use crate::runtime::{
-    InstanceContext, InstanceLimits, OutputMapping, RunningInstance, StartError, StateStore,
-    WasmRuntime,
+    ContainerRuntime, InstanceContext, InstanceLimits, OutputMapping, RunningInstance, StartError,
+    StateStore, WasmRuntime,
 };
 use crate::telemetry::PerformanceSamples;
 
@@ -57,7 +57,7 @@ pub struct StartFunction {
     pub function_type: String,
     /// The class name, for logs.
     pub class_id: String,
-    /// The code.
+    /// The code: a WASM module, or the name of a Docker image.
     pub code: Vec<u8>,
     /// The workflow, for logs.
     pub workflow_id: String,
@@ -97,6 +97,12 @@ fn limits(
     })
 }
 
+/// The runtime chosen for a start request.
+enum Runtime<'a> {
+    Wasm(&'a WasmRuntime),
+    Container(&'a ContainerRuntime),
+}
+
 struct Instance {
     outputs: OutputMapping,
     stop: Option<oneshot::Sender<()>>,
@@ -107,6 +113,7 @@ struct Inner {
     dataplane: Dataplane,
     wasm: Option<WasmRuntime>,
     wasm_limits: crate::config::WasmRuntime,
+    containers: Option<ContainerRuntime>,
     providers: Providers,
     instances: Mutex<HashMap<Uuid, Instance>>,
     states: StateStore,
@@ -128,8 +135,8 @@ impl Agent {
     /// An agent with no instances.
     pub fn new(
         dataplane: Dataplane,
-        wasm: Option<WasmRuntime>,
-        wasm_limits: crate::config::WasmRuntime,
+        (wasm, wasm_limits): (Option<WasmRuntime>, crate::config::WasmRuntime),
+        containers: Option<ContainerRuntime>,
         providers: Providers,
     ) -> Self {
         Self {
@@ -137,6 +144,7 @@ impl Agent {
                 dataplane,
                 wasm,
                 wasm_limits,
+                containers,
                 providers,
                 instances: Mutex::default(),
                 states: StateStore::default(),
@@ -199,7 +207,8 @@ impl Agent {
             function_id,
         };
         let runtime = match request.function_type.as_str() {
-            edgeless_api::RUST_WASM => self.inner.wasm.as_ref(),
+            edgeless_api::RUST_WASM => self.inner.wasm.as_ref().map(Runtime::Wasm),
+            edgeless_api::CONTAINER => self.inner.containers.as_ref().map(Runtime::Container),
             _ => None,
         }
         .ok_or_else(|| AgentError::NoRuntime(request.function_type.clone()))?;
@@ -228,7 +237,16 @@ impl Agent {
             outputs: table,
             samples: self.inner.samples.clone(),
         };
-        let running = match runtime.start(&request.code, context).await {
+        let started = match runtime {
+            Runtime::Wasm(wasm) => wasm.start(&request.code, context).await,
+            Runtime::Container(containers) => {
+                let image = String::from_utf8_lossy(&request.code);
+                containers
+                    .start(&image, context, &request.annotations)
+                    .await
+            }
+        };
+        let running = match started {
             Ok(running) => running,
             Err(error) => {
                 self.inner.dataplane.unregister(id);

@@ -17,6 +17,9 @@ pub fn detect(config: &Config) -> NodeCapabilities {
     if config.wasm_runtime.enabled {
         runtimes.push(edgeless_api::RUST_WASM.to_string());
     }
+    if config.container_runtime.enabled {
+        runtimes.push(edgeless_api::CONTAINER.to_string());
+    }
     NodeCapabilities {
         num_cpus: user.num_cpus.unwrap_or(cpus),
         num_cores: user.num_cores.unwrap_or(cpus),

@@ -16,6 +16,8 @@ pub struct Config {
     pub general: General,
     /// The WebAssembly runtime.
     pub wasm_runtime: WasmRuntime,
+    /// The Docker container runtime.
+    pub container_runtime: ContainerRuntime,
     /// Capabilities reported to the orchestrator, overriding detection.
     pub user_node_capabilities: UserNodeCapabilities,
     /// The resource providers this node hosts.
@@ -146,6 +148,43 @@ impl Default for WasmRuntime {
             enabled: true,
             max_memory_mb: 64,
             max_cpu_ms_per_event: 1000,
+        }
+    }
+}
+
+/// The Docker container runtime (function type `CONTAINER`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContainerRuntime {
+    /// Offer the `CONTAINER` function type; the node refuses to start when
+    /// Docker cannot be reached.
+    pub enabled: bool,
+    /// The Docker Engine's unix socket.
+    pub docker_socket: String,
+    /// Where the node serves container functions (the host side of the
+    /// function interface). Must be reachable from inside containers. Empty:
+    /// the gateway address of `network`, on a free port.
+    pub guest_api_host_url: String,
+    /// The Docker network containers join.
+    pub network: String,
+    /// Memory limit of a container, in MiB (annotation `max_memory_mb`).
+    pub max_memory_mb: u64,
+    /// CPU limit of a container, in CPUs (annotation `max_cpus`).
+    pub max_cpus: f64,
+    /// How long a container may take to serve its function interface.
+    pub ready_timeout_sec: u64,
+}
+
+impl Default for ContainerRuntime {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            docker_socket: "/var/run/docker.sock".into(),
+            guest_api_host_url: String::new(),
+            network: "bridge".into(),
+            max_memory_mb: 256,
+            max_cpus: 1.0,
+            ready_timeout_sec: 30,
         }
     }
 }

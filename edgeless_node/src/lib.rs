@@ -41,12 +41,33 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let listener = server::bind(&resources_config.http_ingress_url).await?;
         Some((resources::IngressServer::default(), listener))
     };
+    let (containers, container_host) = if config.container_runtime.enabled {
+        let (runtime, serve) = runtime::ContainerRuntime::connect(
+            &config.container_runtime,
+            general.node_id,
+            shutdown.clone(),
+        )
+        .await
+        .context("the container runtime is enabled but cannot start (set [container_runtime] enabled = false to run without it)")?;
+        (Some(runtime), Some(serve))
+    } else {
+        (None, None)
+    };
+    let container_host = async {
+        match container_host {
+            Some(serve) => serve.await,
+            None => {
+                shutdown.cancelled().await;
+                Ok(())
+            }
+        }
+    };
     let providers =
         resources::Providers::from_config(resources_config, ingress.as_ref().map(|(s, _)| s));
     let agent = agent::Agent::new(
         dataplane.clone(),
-        runtime,
-        config.wasm_runtime.clone(),
+        (runtime, config.wasm_runtime.clone()),
+        containers,
         providers,
     );
     let http_ingress = async {
@@ -84,6 +105,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         r = invocation => r.context("dataplane server failed"),
         r = agent_server => r.context("agent server failed"),
         r = registration => r,
+        r = container_host => r,
     };
     agent.reset().await;
     result

@@ -39,7 +39,7 @@ pub async fn run(
         let request = proto::UpdateDomainRequest {
             domain_id: config.general.domain_id.clone(),
             orchestrator_url: config.announced_url().to_string(),
-            capabilities: Some(handle.capabilities().await?),
+            capabilities: Some(handle.capabilities()),
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             counter,
             nonce,

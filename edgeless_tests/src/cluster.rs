@@ -19,6 +19,7 @@ pub struct ClusterBuilder {
     ollama_port: Option<u16>,
     metrics_redis: Option<String>,
     max_restarts: Option<u32>,
+    containers: bool,
 }
 
 impl ClusterBuilder {
@@ -61,6 +62,13 @@ impl ClusterBuilder {
     /// `file-log-1`, `redis-1`).
     pub fn resources(mut self) -> Self {
         self.resources = true;
+        self
+    }
+
+    /// Enable the container runtime on every node (Docker on its default
+    /// socket; containers must be ready within 5 s).
+    pub fn containers(mut self) -> Self {
+        self.containers = true;
         self
     }
 
@@ -381,7 +389,13 @@ fn start_domain(
         invocation_urls: Vec::new(),
     };
     for i in 0..options.nodes.max(1) {
-        let node_id = format!("00000000-0000-4000-8000-{:06x}{:06x}", index, i + 1);
+        // Unique per cluster: nodes clean up containers labelled with their id.
+        let node_id = format!(
+            "{:08x}-0000-4000-8000-{:06x}{:06x}",
+            rand::random::<u32>(),
+            index,
+            i + 1
+        );
         let labels = options.labels.get(i).cloned().unwrap_or_default();
         let labels = labels
             .iter()
@@ -409,6 +423,9 @@ fn start_domain(
                 ));
             }
             domain.http_ingress_url = Some(ingress);
+        }
+        if options.containers {
+            resources.push_str("[container_runtime]\nenabled = true\nready_timeout_sec = 5\n");
         }
         let text = format!(
             "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n\

@@ -12,6 +12,7 @@
 //! does that, since every daemon crate has an integration test of its own.
 
 mod cluster;
+pub mod docker;
 mod process;
 
 pub use cluster::{CliOutput, Cluster, ClusterBuilder, Domain, count};

@@ -1,5 +1,5 @@
-//! `edgeless_cli function ...`: build a function to WebAssembly, or send an
-//! event to a running instance.
+//! `edgeless_cli function ...`: build a function to WebAssembly or into a
+//! container image, or send an event to a running instance.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +10,7 @@ use edgeless_api::proto::{self, function_invocation_client::FunctionInvocationCl
 use edgeless_api::workflow::FunctionClassSpec;
 use edgeless_api::{InstanceId, parse_uuid};
 
+use super::container_image::{self, CONTAINER_TARGET};
 use crate::error::CliError;
 
 /// The target functions are built for.
@@ -23,6 +24,22 @@ pub enum FunctionCommand {
     Build {
         /// The function's function.json.
         spec_file: PathBuf,
+    },
+    /// Build a function crate into a Docker image `FROM scratch` holding its
+    /// static binary (built with `--features container`, see
+    /// edgeless_container_function), with the local Docker Engine.
+    #[command(
+        after_help = "Example: edgeless_cli function build-container functions/pong --tag edgeless-pong"
+    )]
+    BuildContainer {
+        /// The function crate: its directory or its Cargo.toml.
+        path: PathBuf,
+        /// The image name (and tag) to build.
+        #[arg(long)]
+        tag: String,
+        /// The Docker Engine's socket.
+        #[arg(long, default_value = "/var/run/docker.sock")]
+        docker_socket: String,
     },
     /// Send an event to a running instance through a node's dataplane.
     #[command(
@@ -54,6 +71,23 @@ pub async fn run(command: FunctionCommand) -> Result<(), CliError> {
         FunctionCommand::Build { spec_file } => {
             let wasm = build(&spec_file).map_err(CliError::Input)?;
             println!("{}", wasm.display());
+            Ok(())
+        }
+        FunctionCommand::BuildContainer {
+            path,
+            tag,
+            docker_socket,
+        } => {
+            let manifest = if path.is_dir() {
+                path.join("Cargo.toml")
+            } else {
+                path
+            };
+            let binary = build_native(&manifest).map_err(CliError::Input)?;
+            container_image::build(&binary, &tag, &docker_socket)
+                .await
+                .map_err(CliError::Input)?;
+            println!("{tag}");
             Ok(())
         }
         FunctionCommand::Invoke {
@@ -95,7 +129,7 @@ pub fn build(spec_file: &Path) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("{} is not a valid function.json", spec_file.display()))?;
     if spec.function_type != edgeless_api::RUST_WASM {
         return Err(anyhow!(
-            "{}: only {} functions can be built (function_type is {})",
+            "{}: only {} functions can be built to WebAssembly (function_type is {}; build container functions with `edgeless_cli function build-container`)",
             spec_file.display(),
             edgeless_api::RUST_WASM,
             spec.function_type
@@ -107,32 +141,8 @@ pub fn build(spec_file: &Path) -> anyhow::Result<PathBuf> {
         .unwrap_or(Path::new("."));
     let manifest = dir.join(spec.build.as_deref().unwrap_or("Cargo.toml"));
     let crate_name = crate_name(&manifest)?;
-    let target_dir = std::env::var_os("EDGELESS_FUNCTIONS_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dir.join("target"));
-    let output = Command::new("cargo")
-        .args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                anyhow!("cargo was not found on PATH: install Rust (https://rustup.rs) to build functions")
-            }
-            _ => anyhow!("cannot run cargo: {e}"),
-        })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("target may not be installed")
-            || stderr.contains("can't find crate for `core`")
-        {
-            return Err(anyhow!(
-                "the {WASM_TARGET} target is not installed: run `rustup target add {WASM_TARGET}`"
-            ));
-        }
-        return Err(anyhow!("building {} failed:\n{stderr}", manifest.display()));
-    }
+    let target_dir = target_dir(dir);
+    cargo_build(&manifest, &target_dir, &["--target", WASM_TARGET])?;
     let built = target_dir
         .join(WASM_TARGET)
         .join("release")
@@ -146,6 +156,86 @@ pub fn build(spec_file: &Path) -> anyhow::Result<PathBuf> {
         )
     })?;
     Ok(destination)
+}
+
+/// Builds the crate of `manifest` as a static binary with its `container`
+/// feature; returns the binary's path.
+pub fn build_native(manifest: &Path) -> anyhow::Result<PathBuf> {
+    let crate_name = crate_name(manifest)?;
+    let dir = manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let target_dir = target_dir(dir);
+    cargo_build(
+        manifest,
+        &target_dir,
+        &[
+            "--target",
+            CONTAINER_TARGET,
+            "--features",
+            "container",
+            "--bin",
+            &crate_name,
+        ],
+    )?;
+    Ok(target_dir
+        .join(CONTAINER_TARGET)
+        .join("release")
+        .join(&crate_name))
+}
+
+/// Where functions are built: `EDGELESS_FUNCTIONS_TARGET_DIR`, else the
+/// crate's own `target`.
+fn target_dir(crate_dir: &Path) -> PathBuf {
+    std::env::var_os("EDGELESS_FUNCTIONS_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir.join("target"))
+}
+
+/// `cargo build --release` of `manifest` with `args`; cargo's complaints
+/// turned into hints.
+fn cargo_build(manifest: &Path, target_dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let target = args
+        .iter()
+        .position(|a| *a == "--target")
+        .and_then(|i| args.get(i + 1))
+        .copied()
+        .unwrap_or("");
+    let output = Command::new("cargo")
+        .args(["build", "--release", "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .args(args)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                anyhow!("cargo was not found on PATH: install Rust (https://rustup.rs) to build functions")
+            }
+            _ => anyhow!("cannot run cargo: {e}"),
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("target may not be installed")
+        || stderr.contains("can't find crate for `core`")
+        || stderr.contains("can't find crate for `std`")
+    {
+        return Err(anyhow!(
+            "the {target} target is not installed: run `rustup target add {target}`"
+        ));
+    }
+    if stderr.contains("does not contain this feature: container")
+        || stderr.contains("does not have the feature `container`")
+    {
+        return Err(anyhow!(
+            "{} has no `container` feature: add one that enables edgeless_container_function and a binary that calls edgeless_container_function::serve (see functions/pong)",
+            manifest.display()
+        ));
+    }
+    Err(anyhow!("building {} failed:\n{stderr}", manifest.display()))
 }
 
 /// The package name in a Cargo.toml.
@@ -187,7 +277,7 @@ mod tests {
         let err = build(&spec).unwrap_err();
         assert!(
             err.to_string()
-                .contains("only RUST_WASM functions can be built"),
+                .contains("only RUST_WASM functions can be built to WebAssembly"),
             "{err}"
         );
     }

@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+mod container_image;
 mod domain;
 mod function;
 mod workflow;

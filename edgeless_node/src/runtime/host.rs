@@ -10,34 +10,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use edgeless_api::InstanceId;
-use edgeless_dataplane::{CallOutcome, EventSender};
-use tokio::task::JoinSet;
+use edgeless_dataplane::CallOutcome;
 use wasmtime::{Caller, Linker, Memory, TypedFunc, format_err};
 
-use super::{OutputTable, StateStore};
-
-/// How long a call waits for its reply.
-pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
-/// How long a send waits for the instance's first output mapping.
-pub const MAPPING_WAIT: Duration = Duration::from_secs(10);
+use super::instance_host::InstanceHost;
 
 /// Return codes of `call` and `call_raw`.
 const CALL_NO_REPLY: i32 = 0;
 const CALL_REPLY: i32 = 1;
 const CALL_ERR: i32 = 2;
 
-/// The state of one instance, as its host functions see it.
+/// The state of one WASM instance, as its host functions see it.
 pub struct HostState {
-    pub id: InstanceId,
-    pub workflow_id: String,
-    pub class_id: String,
-    pub sender: EventSender,
-    pub outputs: OutputTable,
-    pub state: (StateStore, String),
+    pub host: InstanceHost,
     /// Set right after instantiation.
     pub exports: Option<GuestMemory>,
-    /// Delayed casts not yet sent; aborted when the instance stops.
-    pub timers: JoinSet<()>,
     /// The instance's memory limit.
     pub limits: wasmtime::StoreLimits,
     /// The CPU budget per event, in epoch ticks.
@@ -148,54 +135,6 @@ impl AsGuest for Caller<'_, HostState> {
     }
 }
 
-impl HostState {
-    /// Where an output name leads: `self`, or the mapped target.
-    async fn resolve(&self, output: &str) -> Option<InstanceId> {
-        if output == "self" {
-            return Some(self.id);
-        }
-        match self.outputs.resolve(output, MAPPING_WAIT).await {
-            Ok(target) => Some(target),
-            Err(error) => {
-                tracing::warn!(instance = %self.id, %error, "event dropped");
-                None
-            }
-        }
-    }
-
-    fn cast(&self, target: InstanceId, payload: Bytes) -> i32 {
-        match self.sender.cast(target, payload) {
-            Ok(()) => 0,
-            Err(error) => {
-                tracing::warn!(instance = %self.id, %error, "cast not delivered");
-                1
-            }
-        }
-    }
-
-    fn log(&self, level: i32, target: &str, message: &str) {
-        let (id, class) = (&self.id, &self.class_id);
-        let workflow = &self.workflow_id;
-        match level {
-            1 => {
-                tracing::error!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
-            }
-            2 => {
-                tracing::warn!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
-            }
-            3 => {
-                tracing::info!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
-            }
-            4 => {
-                tracing::debug!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
-            }
-            _ => {
-                tracing::trace!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
-            }
-        }
-    }
-}
-
 /// Calls `target`, then hands the outcome to the guest.
 async fn call(
     caller: &mut Caller<'_, HostState>,
@@ -203,11 +142,7 @@ async fn call(
     payload: Bytes,
     out_ptr: u32,
 ) -> wasmtime::Result<i32> {
-    let outcome = caller
-        .data()
-        .sender
-        .call(target, payload, CALL_DEADLINE)
-        .await;
+    let outcome = caller.data().host.call(target, payload).await;
     arm_budget(&mut *caller);
     finish_call(caller, outcome, out_ptr).await
 }
@@ -221,10 +156,7 @@ async fn finish_call(
 ) -> wasmtime::Result<i32> {
     match outcome {
         CallOutcome::NoReply => Ok(CALL_NO_REPLY),
-        CallOutcome::Err(error) => {
-            tracing::debug!(instance = %caller.data().id, %error, "call failed");
-            Ok(CALL_ERR)
-        }
+        CallOutcome::Err(_) => Ok(CALL_ERR),
         CallOutcome::Reply(bytes) => {
             let ptr = copy_into_guest(caller, &bytes).await?;
             let mut slot = [0u8; 8];
@@ -234,6 +166,11 @@ async fn finish_call(
             Ok(CALL_REPLY)
         }
     }
+}
+
+/// The guest's view of a send: 0 sent, 1 not sent.
+fn status(sent: Result<(), super::instance_host::NotSent>) -> i32 {
+    i32::from(sent.is_err())
 }
 
 /// Defines every import of module `edgeless`.
@@ -246,13 +183,9 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let alias = read_string(&caller, alias_ptr, alias_len)?;
                 let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
-                let state = caller.data();
-                let code = match state.resolve(&alias).await {
-                    Some(target) => state.cast(target, payload),
-                    None => 1,
-                };
+                let sent = caller.data().host.cast_alias(&alias, payload).await;
                 arm_budget(&mut caller);
-                Ok(code)
+                Ok(status(sent))
             })
         },
     )?;
@@ -266,7 +199,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          -> wasmtime::Result<i32> {
             let target = read_instance_id(&caller, id_ptr)?;
             let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
-            Ok(caller.data().cast(target, payload))
+            Ok(status(caller.data().host.cast(target, payload)))
         },
     )?;
     linker.func_wrap_async(
@@ -277,7 +210,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let alias = read_string(&caller, alias_ptr, alias_len)?;
                 let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
-                let Some(target) = caller.data().resolve(&alias).await else {
+                let Ok(target) = caller.data().host.resolve(&alias).await else {
                     arm_budget(&mut caller);
                     return Ok(CALL_ERR);
                 };
@@ -305,23 +238,14 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let alias = read_string(&caller, alias_ptr, alias_len)?;
                 let payload = Bytes::from(read_bytes(&caller, msg_ptr, msg_len)?);
-                let resolved = caller.data().resolve(&alias).await;
+                let delay = Duration::from_millis(delay_ms);
+                let sent = caller
+                    .data()
+                    .host
+                    .delayed_cast(delay, &alias, payload)
+                    .await;
                 arm_budget(&mut caller);
-                let Some(target) = resolved else {
-                    return Ok(1);
-                };
-                let state = caller.data_mut();
-                let sender = state.sender.clone();
-                let id = state.id;
-                state.timers.spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                    if let Err(error) = sender.cast(target, payload) {
-                        tracing::warn!(instance = %id, %error, "delayed cast not delivered");
-                    }
-                });
-                // Forget timers that already fired, so the set stays small.
-                while state.timers.try_join_next().is_some() {}
-                Ok(0i32)
+                Ok(status(sent))
             })
         },
     )?;
@@ -330,8 +254,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "sync",
         |caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<()> {
             let bytes = Bytes::from(read_bytes(&caller, ptr, len)?);
-            let (store, key) = &caller.data().state;
-            store.save(key, bytes);
+            caller.data().host.sync(bytes);
             Ok(())
         },
     )?;
@@ -349,7 +272,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 String::from_utf8_lossy(&read_bytes(&caller, target_ptr, target_len)?).into_owned();
             let message =
                 String::from_utf8_lossy(&read_bytes(&caller, msg_ptr, msg_len)?).into_owned();
-            caller.data().log(level, &target, &message);
+            caller.data().host.log(level, &target, &message);
             Ok(())
         },
     )?;
@@ -357,7 +280,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "edgeless",
         "slf",
         |mut caller: Caller<'_, HostState>, out_ptr: u32| -> wasmtime::Result<()> {
-            let id = caller.data().id.to_bytes();
+            let id = caller.data().host.id.to_bytes();
             write_bytes(&mut caller, out_ptr, &id)
         },
     )?;

@@ -1,9 +1,12 @@
 //! Function runtimes. A runtime turns a start request into a running
 //! instance: a task that reads the instance's mailbox and drives its code.
-//! Only WebAssembly exists so far ([`WasmRuntime`]); every runtime gets the
-//! same [`InstanceContext`].
+//! There are two: WebAssembly ([`WasmRuntime`]) and Docker containers
+//! ([`ContainerRuntime`]); both get the same [`InstanceContext`] and offer
+//! their guests the same [`instance_host::InstanceHost`].
 
+pub mod container;
 mod host;
+mod instance_host;
 mod outputs;
 mod wasm;
 
@@ -14,8 +17,16 @@ use bytes::Bytes;
 use edgeless_api::InstanceId;
 use edgeless_dataplane::DataplaneHandle;
 
+pub use container::ContainerRuntime;
 pub use outputs::{OutputMapping, OutputTable, output_mapping as outputs_pair};
-pub use wasm::{InstanceLimits, RunningInstance, WasmRuntime};
+pub use wasm::{InstanceLimits, WasmRuntime};
+
+/// A started instance: stop it by sending on `stop`; `task` ends when it has.
+pub struct RunningInstance {
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// Ends with the reason the instance failed, if it did.
+    pub task: tokio::task::JoinHandle<Option<String>>,
+}
 
 /// States saved by `sync`, by state id: handed to re-created instances on
 /// this node, and reported to the orchestrator so an instance re-created on
@@ -93,6 +104,12 @@ pub enum StartError {
     /// The code is not a valid module, or does not fit the function ABI.
     #[error("invalid function code: {0}")]
     BadCode(String),
+    /// The request asks for something this node does not allow.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Docker refused or did not answer.
+    #[error(transparent)]
+    Docker(#[from] container::DockerError),
     /// The code trapped while being instantiated.
     #[error("the instance could not be created: {0}")]
     Instantiate(String),

@@ -13,11 +13,11 @@ use bytes::Bytes;
 use edgeless_api::event::{Event, EventKind};
 use edgeless_dataplane::{CallOutcome, DataplaneHandle};
 use tokio::sync::oneshot;
-use tokio::task::JoinSet;
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, TypedFunc};
 
 use super::host::{GuestMemory, HostState, arm_budget, copy_into_guest, define_imports};
-use super::{InstanceContext, StartError};
+use super::instance_host::InstanceHost;
+use super::{InstanceContext, RunningInstance, StartError};
 use crate::telemetry::PerformanceSamples;
 
 /// The exports every function module must have, with their meaning.
@@ -57,13 +57,6 @@ struct Entry {
     cast: TypedFunc<(u32, u32, u32), ()>,
     call: TypedFunc<(u32, u32, u32, u32), i32>,
     stop: TypedFunc<(), ()>,
-}
-
-/// A started instance: stop it by sending on `stop`; `task` ends when it has.
-pub struct RunningInstance {
-    pub stop: oneshot::Sender<()>,
-    /// Ends with the reason the instance failed, if it did.
-    pub task: tokio::task::JoinHandle<Option<String>>,
 }
 
 impl WasmRuntime {
@@ -158,14 +151,14 @@ impl WasmRuntime {
         } = context;
         let saved_state = state.0.load(&state.1);
         let host = HostState {
-            id,
-            workflow_id,
-            class_id,
-            sender: dataplane.sender().clone(),
-            outputs,
-            state,
+            host: InstanceHost::new(
+                id,
+                (workflow_id, class_id),
+                dataplane.sender().clone(),
+                outputs,
+                state,
+            ),
             exports: None,
-            timers: JoinSet::new(),
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .instances(1)
@@ -251,7 +244,7 @@ async fn run_instance(
     (init_payload, saved_state): (Option<Bytes>, Option<Bytes>),
     samples: PerformanceSamples,
 ) -> Option<String> {
-    let id = store.data().id;
+    let id = store.data().host.id;
     let cpu_ticks = store.data().cpu_ticks;
     arm_budget(&mut store);
     if let Err(error) = init(&mut store, &entry, init_payload, saved_state).await {
@@ -286,7 +279,7 @@ async fn run_instance(
             }
         }
     }
-    store.data_mut().timers.abort_all();
+    store.data().host.cancel_timers();
     tracing::info!(instance = %id, "instance ended");
     failed
 }

@@ -78,7 +78,6 @@ enum Command {
         proto::UpdateNodeRequest,
         oneshot::Sender<Result<(), OrcError>>,
     ),
-    Capabilities(oneshot::Sender<proto::DomainCapabilities>),
     View(oneshot::Sender<proto::DomainView>),
     Migrate(Uuid, Vec<Uuid>, oneshot::Sender<Result<(), OrcError>>),
     TakeSamples(oneshot::Sender<HashMap<String, Vec<f64>>>),
@@ -101,11 +100,17 @@ fn leases(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<Uuid, Lease>> {
     leases.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The domain's capabilities as of the last command the task handled: read
+/// by the domain registration without waiting for the task, so a busy
+/// orchestrator never loses its domain's lease at the controller.
+type CapabilitiesSnapshot = Arc<Mutex<proto::DomainCapabilities>>;
+
 /// A handle to the orchestrator task. Cheap to clone.
 #[derive(Clone)]
 pub struct OrchestratorHandle {
     commands: mpsc::Sender<Command>,
     leases: Leases,
+    capabilities: CapabilitiesSnapshot,
     /// `node_lease_sec` (0: the nodes' own deadlines).
     lease_sec: u64,
 }
@@ -192,9 +197,13 @@ impl OrchestratorHandle {
         self.ask(|tx| Command::UpdateNode(request, tx)).await?
     }
 
-    /// The domain's aggregated capabilities.
-    pub async fn capabilities(&self) -> Result<proto::DomainCapabilities, OrcError> {
-        self.ask(Command::Capabilities).await
+    /// The domain's aggregated capabilities (as of the last request the
+    /// orchestrator handled; never waits for it).
+    pub fn capabilities(&self) -> proto::DomainCapabilities {
+        self.capabilities
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The nodes and components of the domain.
@@ -274,14 +283,19 @@ pub fn spawn(config: Config) -> (OrchestratorHandle, tokio::task::JoinHandle<()>
         samples: HashMap::new(),
         states: HashMap::new(),
     };
+    let capabilities = CapabilitiesSnapshot::default();
+    let snapshot = capabilities.clone();
     let task = tokio::spawn(async move {
         while let Some(command) = rx.recv().await {
             orchestrator.handle(command).await;
+            *snapshot.lock().unwrap_or_else(|e| e.into_inner()) =
+                crate::registry::domain_capabilities(&orchestrator.nodes);
         }
     });
     let handle = OrchestratorHandle {
         commands: tx,
         leases: shared_leases,
+        capabilities,
         lease_sec,
     };
     (handle, task)
@@ -310,9 +324,6 @@ impl Orchestrator {
                 let _ = reply.send(self.update_node(request).await);
             }
             Command::Refresh(request) => self.absorb(request),
-            Command::Capabilities(reply) => {
-                let _ = reply.send(crate::registry::domain_capabilities(&self.nodes));
-            }
             Command::View(reply) => {
                 let _ = reply.send(self.view());
             }

@@ -7,7 +7,8 @@ fn apply(message: &[u8]) -> Option<i64> {
     n.checked_add(1)
 }
 
-struct Op;
+/// The function.
+pub struct Op;
 
 impl EdgeFunction for Op {
     fn handle_init(_payload: Option<&[u8]>, _state: Option<&[u8]>) {

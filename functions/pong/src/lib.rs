@@ -1,7 +1,8 @@
 //! Answers every call with `PONG` and logs who asked.
 use edgeless_function::{CallRet, EdgeFunction, InstanceId, log};
 
-struct Pong;
+/// The function.
+pub struct Pong;
 
 impl EdgeFunction for Pong {
     fn handle_init(_payload: Option<&[u8]>, _state: Option<&[u8]>) {

@@ -1,0 +1,164 @@
+//! The guest side of the function interface: a `FunctionGuest` gRPC server
+//! that hands each request to the handler thread, where the function's
+//! handlers run one at a time.
+
+use std::sync::Arc;
+
+use edgeless_api::proto::function_guest_server::{FunctionGuest, FunctionGuestServer};
+use edgeless_api::proto::{self, CallResult, Empty, GuestEvent, GuestInit};
+use edgeless_function::{CallRet, EdgeFunction};
+use tokio::sync::{mpsc, oneshot};
+use tonic::{Request, Response, Status};
+
+use crate::Settings;
+use crate::host::{InstanceSlot, TOKEN_HEADER, from_proto};
+
+/// One request for the handler thread.
+enum Job {
+    Init(GuestInit, oneshot::Sender<()>),
+    Cast(GuestEvent, oneshot::Sender<()>),
+    Call(GuestEvent, oneshot::Sender<CallRet>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// Where requests go to be handled.
+#[derive(Clone)]
+pub(crate) struct Handlers {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Starts the thread that runs `F`'s handlers.
+pub(crate) fn spawn_handlers<F: EdgeFunction + 'static>(instance: InstanceSlot) -> Handlers {
+    let (jobs, mut queue) = mpsc::channel::<Job>(64);
+    std::thread::Builder::new()
+        .name("handlers".into())
+        .spawn(move || {
+            while let Some(job) = queue.blocking_recv() {
+                match job {
+                    Job::Init(init, done) => {
+                        let _ = instance.set(from_proto(init.instance.as_ref()));
+                        F::handle_init(
+                            init.init_payload.as_deref(),
+                            init.serialized_state.as_deref(),
+                        );
+                        let _ = done.send(());
+                    }
+                    Job::Cast(event, done) => {
+                        F::handle_cast(from_proto(event.source.as_ref()), &event.payload);
+                        let _ = done.send(());
+                    }
+                    Job::Call(event, done) => {
+                        let ret = F::handle_call(from_proto(event.source.as_ref()), &event.payload);
+                        let _ = done.send(ret);
+                    }
+                    Job::Stop(done) => {
+                        F::handle_stop();
+                        let _ = done.send(());
+                    }
+                }
+            }
+        })
+        .expect("the handler thread can be spawned");
+    Handlers { jobs }
+}
+
+impl Handlers {
+    async fn run<T>(&self, job: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, Status> {
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(job(done))
+            .await
+            .map_err(|_| Status::unavailable("the function's handlers have ended"))?;
+        result
+            .await
+            .map_err(|_| Status::internal("the handler did not finish"))
+    }
+}
+
+struct GuestService {
+    handlers: Handlers,
+    stopped: Arc<tokio::sync::Notify>,
+}
+
+#[tonic::async_trait]
+impl FunctionGuest for GuestService {
+    async fn init(&self, request: Request<GuestInit>) -> Result<Response<Empty>, Status> {
+        let init = request.into_inner();
+        self.handlers.run(|done| Job::Init(init, done)).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn cast(&self, request: Request<GuestEvent>) -> Result<Response<Empty>, Status> {
+        let event = request.into_inner();
+        self.handlers.run(|done| Job::Cast(event, done)).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn call(&self, request: Request<GuestEvent>) -> Result<Response<CallResult>, Status> {
+        use proto::call_result::Kind;
+        let event = request.into_inner();
+        let ret = self.handlers.run(|done| Job::Call(event, done)).await?;
+        let result = match ret {
+            CallRet::NoReply => CallResult {
+                kind: Kind::NoReply as i32,
+                ..Default::default()
+            },
+            CallRet::Reply(payload) => CallResult {
+                kind: Kind::Reply as i32,
+                payload: payload.into(),
+                ..Default::default()
+            },
+            CallRet::Err => CallResult {
+                kind: Kind::Err as i32,
+                error: "the function returned an error".into(),
+                ..Default::default()
+            },
+        };
+        Ok(Response::new(result))
+    }
+
+    async fn stop(&self, _request: Request<Empty>) -> Result<Response<Empty>, Status> {
+        self.handlers.run(Job::Stop).await?;
+        self.stopped.notify_one();
+        Ok(Response::new(Empty {}))
+    }
+}
+
+/// Serves `FunctionGuest` until `Stop`; every request must carry the token.
+pub(crate) async fn serve(settings: Settings, handlers: Handlers) -> Result<(), String> {
+    let stopped = Arc::new(tokio::sync::Notify::new());
+    let token = settings.token.clone();
+    let check_token = move |request: Request<()>| {
+        let given = request
+            .metadata()
+            .get(TOKEN_HEADER)
+            .and_then(|t| t.to_str().ok());
+        if given == Some(token.as_str()) {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated("wrong or missing instance token"))
+        }
+    };
+    let service = FunctionGuestServer::with_interceptor(
+        GuestService {
+            handlers,
+            stopped: stopped.clone(),
+        },
+        check_token,
+    );
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move {
+                stopped.notified().await;
+                // Let the answer to Stop reach the node.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            },
+        )
+        .await
+        .map_err(|e| format!("the function interface failed: {e}"))
+}

@@ -1,0 +1,187 @@
+//! The function's view of the platform: each `edgeless_function::cast`,
+//! `call`, `sync`... becomes a request to the node's `FunctionHost`
+//! service. Handlers run on their own thread, so a request blocks that
+//! thread (as a host call blocks a WASM instance) while the async runtime
+//! carries it.
+
+use std::sync::{Arc, OnceLock};
+
+use edgeless_api::proto::function_host_client::FunctionHostClient;
+use edgeless_api::proto::{self, GuestLog, GuestState, HostDelayedCast, HostSend, host_send};
+use edgeless_function::{CallRet, InstanceId, SendError};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::Settings;
+
+/// The metadata key that carries the instance's token.
+pub(crate) const TOKEN_HEADER: &str = "x-edgeless-token";
+
+/// Adds the token to every request to the node.
+#[derive(Clone)]
+pub(crate) struct Token(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
+        Ok(request)
+    }
+}
+
+/// This instance's id, known once `handle_init` is called.
+pub(crate) type InstanceSlot = Arc<OnceLock<InstanceId>>;
+
+pub(crate) struct GrpcHost {
+    runtime: tokio::runtime::Handle,
+    client: FunctionHostClient<InterceptedService<Channel, Token>>,
+    instance: InstanceSlot,
+}
+
+impl GrpcHost {
+    pub fn new(settings: &Settings, runtime: tokio::runtime::Handle) -> Result<Self, String> {
+        let endpoint = tonic::transport::Endpoint::from_shared(settings.host_url.clone())
+            .map_err(|e| {
+                format!(
+                    "EDGELESS_HOST_URL = {:?} is not a URL: {e}",
+                    settings.host_url
+                )
+            })?
+            .tcp_nodelay(true);
+        let token = Token(
+            settings
+                .token
+                .parse()
+                .map_err(|_| "EDGELESS_TOKEN is not printable ASCII".to_string())?,
+        );
+        let channel = {
+            let _entered = runtime.enter();
+            endpoint.connect_lazy()
+        };
+        Ok(Self {
+            runtime,
+            client: FunctionHostClient::with_interceptor(channel, token),
+            instance: InstanceSlot::default(),
+        })
+    }
+
+    pub fn instance_slot(&self) -> InstanceSlot {
+        self.instance.clone()
+    }
+
+    fn send(&self, target: host_send::Target, message: &[u8]) -> HostSend {
+        HostSend {
+            target: Some(target),
+            payload: bytes::Bytes::copy_from_slice(message),
+        }
+    }
+
+    fn cast_to(&self, target: host_send::Target, message: &[u8]) -> Result<(), SendError> {
+        let request = self.send(target, message);
+        let mut client = self.client.clone();
+        self.runtime
+            .block_on(client.cast(request))
+            .map(|_| ())
+            .map_err(|_| SendError)
+    }
+
+    fn call_to(&self, target: host_send::Target, message: &[u8]) -> CallRet {
+        let request = self.send(target, message);
+        let mut client = self.client.clone();
+        match self.runtime.block_on(client.call(request)) {
+            Ok(result) => call_ret(result.into_inner()),
+            Err(_) => CallRet::Err,
+        }
+    }
+}
+
+/// A call's outcome as the function sees it.
+pub(crate) fn call_ret(result: proto::CallResult) -> CallRet {
+    use proto::call_result::Kind;
+    match Kind::try_from(result.kind) {
+        Ok(Kind::Reply) => CallRet::Reply(result.payload.to_vec()),
+        Ok(Kind::NoReply) => CallRet::NoReply,
+        _ => CallRet::Err,
+    }
+}
+
+/// The proto form of an instance id.
+pub(crate) fn to_proto(id: InstanceId) -> proto::InstanceId {
+    proto::InstanceId {
+        node_id: uuid::Uuid::from_bytes(id.node_id).to_string(),
+        function_id: uuid::Uuid::from_bytes(id.component_id).to_string(),
+    }
+}
+
+/// An instance id from its proto form (nil parts when malformed).
+pub(crate) fn from_proto(id: Option<&proto::InstanceId>) -> InstanceId {
+    let parse = |s: &str| uuid::Uuid::parse_str(s).unwrap_or_default().into_bytes();
+    id.map(|id| InstanceId {
+        node_id: parse(&id.node_id),
+        component_id: parse(&id.function_id),
+    })
+    .unwrap_or_default()
+}
+
+impl edgeless_function::native::Host for GrpcHost {
+    fn cast(&self, output: &str, message: &[u8]) -> Result<(), SendError> {
+        self.cast_to(host_send::Target::Alias(output.to_string()), message)
+    }
+
+    fn cast_raw(&self, target: InstanceId, message: &[u8]) -> Result<(), SendError> {
+        self.cast_to(host_send::Target::Instance(to_proto(target)), message)
+    }
+
+    fn call(&self, output: &str, message: &[u8]) -> CallRet {
+        self.call_to(host_send::Target::Alias(output.to_string()), message)
+    }
+
+    fn call_raw(&self, target: InstanceId, message: &[u8]) -> CallRet {
+        self.call_to(host_send::Target::Instance(to_proto(target)), message)
+    }
+
+    fn delayed_cast(&self, delay_ms: u64, output: &str, message: &[u8]) -> Result<(), SendError> {
+        let request = HostDelayedCast {
+            alias: output.to_string(),
+            delay_ms,
+            payload: bytes::Bytes::copy_from_slice(message),
+        };
+        let mut client = self.client.clone();
+        self.runtime
+            .block_on(client.delayed_cast(request))
+            .map(|_| ())
+            .map_err(|_| SendError)
+    }
+
+    fn sync(&self, state: &[u8]) {
+        let mut client = self.client.clone();
+        let request = GuestState {
+            state: state.to_vec(),
+        };
+        if let Err(status) = self.runtime.block_on(client.sync(request)) {
+            eprintln!(
+                "edgeless container function: sync failed: {}",
+                status.message()
+            );
+        }
+    }
+
+    fn telemetry_log(&self, level: usize, target: &str, message: &str) {
+        let mut client = self.client.clone();
+        let request = GuestLog {
+            level: level as i32,
+            target: target.to_string(),
+            message: message.to_string(),
+        };
+        if self.runtime.block_on(client.log(request)).is_err() {
+            // The node did not take it; keep the line in the container's output.
+            eprintln!("{target}: {message}");
+        }
+    }
+
+    fn slf(&self) -> InstanceId {
+        self.instance.get().copied().unwrap_or_default()
+    }
+}

@@ -1,0 +1,153 @@
+//! `FunctionHost`: the node side of the function interface for container
+//! functions. A request names its instance by the secret token the
+//! container was given; a request without a known token is refused, so one
+//! container cannot act as another.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use edgeless_api::InstanceId;
+use edgeless_api::proto::function_host_server::{FunctionHost, FunctionHostServer};
+use edgeless_api::proto::{
+    self, CallResult, Empty, GuestLog, GuestState, HostDelayedCast, HostSend, host_send,
+};
+use edgeless_dataplane::CallOutcome;
+use tonic::{Request, Response, Status};
+
+use crate::runtime::instance_host::InstanceHost;
+
+/// The metadata key that carries an instance's token.
+pub const TOKEN_HEADER: &str = "x-edgeless-token";
+
+/// The running container instances, by token. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Guests {
+    by_token: Arc<Mutex<HashMap<String, Arc<InstanceHost>>>>,
+}
+
+impl Guests {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<InstanceHost>>> {
+        self.by_token.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn insert(&self, token: String, host: Arc<InstanceHost>) {
+        self.lock().insert(token, host);
+    }
+
+    pub fn remove(&self, token: &str) {
+        self.lock().remove(token);
+    }
+
+    fn find<T>(&self, request: &Request<T>) -> Result<Arc<InstanceHost>, Status> {
+        let token = request
+            .metadata()
+            .get(TOKEN_HEADER)
+            .and_then(|t| t.to_str().ok())
+            .ok_or_else(|| Status::unauthenticated(format!("missing `{TOKEN_HEADER}`")))?;
+        self.lock()
+            .get(token)
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("unknown instance token"))
+    }
+}
+
+/// The gRPC server of the host side.
+pub fn server(guests: Guests) -> FunctionHostServer<HostService> {
+    FunctionHostServer::new(HostService { guests })
+        .max_decoding_message_size(edgeless_dataplane::MAX_PAYLOAD + 4096)
+}
+
+pub struct HostService {
+    guests: Guests,
+}
+
+fn not_sent() -> Status {
+    Status::unavailable("the event was not delivered (see the node's log)")
+}
+
+/// A call's outcome as the guest receives it.
+pub fn call_result(outcome: CallOutcome) -> CallResult {
+    use proto::call_result::Kind;
+    match outcome {
+        CallOutcome::NoReply => CallResult {
+            kind: Kind::NoReply as i32,
+            ..Default::default()
+        },
+        CallOutcome::Reply(payload) => CallResult {
+            kind: Kind::Reply as i32,
+            payload,
+            ..Default::default()
+        },
+        CallOutcome::Err(error) => CallResult {
+            kind: Kind::Err as i32,
+            error,
+            ..Default::default()
+        },
+    }
+}
+
+/// The instance a guest names directly.
+fn instance(id: &proto::InstanceId) -> Result<InstanceId, Status> {
+    InstanceId::try_from(id).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+#[tonic::async_trait]
+impl FunctionHost for HostService {
+    async fn cast(&self, request: Request<HostSend>) -> Result<Response<Empty>, Status> {
+        let host = self.guests.find(&request)?;
+        let send = request.into_inner();
+        let sent = match send.target {
+            Some(host_send::Target::Alias(alias)) => host.cast_alias(&alias, send.payload).await,
+            Some(host_send::Target::Instance(id)) => host.cast(instance(&id)?, send.payload),
+            None => return Err(Status::invalid_argument("a cast needs a target")),
+        };
+        sent.map(|()| Response::new(Empty {}))
+            .map_err(|_| not_sent())
+    }
+
+    async fn call(&self, request: Request<HostSend>) -> Result<Response<CallResult>, Status> {
+        let host = self.guests.find(&request)?;
+        let send = request.into_inner();
+        let outcome = match send.target {
+            Some(host_send::Target::Alias(alias)) => host.call_alias(&alias, send.payload).await,
+            Some(host_send::Target::Instance(id)) => host.call(instance(&id)?, send.payload).await,
+            None => return Err(Status::invalid_argument("a call needs a target")),
+        };
+        Ok(Response::new(call_result(outcome)))
+    }
+
+    async fn delayed_cast(
+        &self,
+        request: Request<HostDelayedCast>,
+    ) -> Result<Response<Empty>, Status> {
+        let host = self.guests.find(&request)?;
+        let cast = request.into_inner();
+        host.delayed_cast(
+            Duration::from_millis(cast.delay_ms),
+            &cast.alias,
+            cast.payload,
+        )
+        .await
+        .map(|()| Response::new(Empty {}))
+        .map_err(|_| not_sent())
+    }
+
+    async fn sync(&self, request: Request<GuestState>) -> Result<Response<Empty>, Status> {
+        let host = self.guests.find(&request)?;
+        host.sync(request.into_inner().state.into());
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn log(&self, request: Request<GuestLog>) -> Result<Response<Empty>, Status> {
+        let host = self.guests.find(&request)?;
+        let line = request.into_inner();
+        host.log(line.level, &line.target, &line.message);
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn slf(&self, request: Request<Empty>) -> Result<Response<proto::InstanceId>, Status> {
+        let host = self.guests.find(&request)?;
+        Ok(Response::new(host.id.into()))
+    }
+}

@@ -1,0 +1,299 @@
+//! The container runtime: functions of type `CONTAINER` run as Docker
+//! containers, started and removed through the Docker Engine API (bollard).
+//!
+//! The container serves the guest side of the function interface
+//! (`FunctionGuest`: init, cast, call, stop) on port [`GUEST_PORT`]; the node
+//! serves the host side (`FunctionHost`: cast, call, delayed cast, sync, log,
+//! slf) on the address in the container's `EDGELESS_HOST_URL`. Each instance
+//! gets a secret token (`EDGELESS_TOKEN`) that both sides send with every
+//! request.
+//!
+//! An instance is one container, labelled with the node and instance ids. It
+//! is removed when the instance stops, when its start fails, and when it
+//! fails; a node that starts removes what its previous run left behind.
+
+mod docker;
+mod host_service;
+mod instance;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgeless_api::proto::GuestInit;
+use edgeless_api::proto::function_guest_client::FunctionGuestClient;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use docker::{DockerError, Engine};
+use host_service::{Guests, TOKEN_HEADER};
+
+use super::instance_host::InstanceHost;
+use super::{InstanceContext, RunningInstance, StartError};
+use crate::config;
+
+/// The port a container function serves `FunctionGuest` on.
+pub const GUEST_PORT: u16 = 7101;
+
+/// Runs container functions.
+pub struct ContainerRuntime {
+    engine: Engine,
+    settings: config::ContainerRuntime,
+    node_id: Uuid,
+    host_url: String,
+    guests: Guests,
+}
+
+/// The limits of one container.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContainerLimits {
+    pub memory_mb: u64,
+    pub cpus: f64,
+}
+
+impl ContainerLimits {
+    /// The node's defaults, or what the annotations `max_memory_mb` and
+    /// `max_cpus` ask for.
+    pub fn from_annotations(
+        settings: &config::ContainerRuntime,
+        annotations: &HashMap<String, String>,
+    ) -> Result<Self, String> {
+        let memory_mb = match annotations.get("max_memory_mb") {
+            None => settings.max_memory_mb,
+            Some(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|mb| *mb >= 6)
+                .ok_or_else(|| {
+                    format!("annotation max_memory_mb = {value:?} is not a number of MiB ≥ 6")
+                })?,
+        };
+        let cpus = match annotations.get("max_cpus") {
+            None => settings.max_cpus,
+            Some(value) => value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|c| c.is_finite() && *c >= 0.01)
+                .ok_or_else(|| {
+                    format!("annotation max_cpus = {value:?} is not a number of CPUs ≥ 0.01")
+                })?,
+        };
+        Ok(Self { memory_mb, cpus })
+    }
+}
+
+/// Adds the instance's token to every request to its container.
+#[derive(Clone)]
+struct Token(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
+        Ok(request)
+    }
+}
+
+type GuestClient = FunctionGuestClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Token>,
+>;
+
+impl ContainerRuntime {
+    /// Connects to Docker, removes the containers a previous run of this node
+    /// left, and binds the host service. Returns the runtime and the future
+    /// that serves the host service until `shutdown`.
+    pub async fn connect(
+        settings: &config::ContainerRuntime,
+        node_id: Uuid,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<(Self, impl Future<Output = anyhow::Result<()>> + use<>)> {
+        let engine = Engine::connect(&settings.docker_socket).await?;
+        let left = engine.remove_left_over(&node_id.to_string()).await?;
+        if left > 0 {
+            tracing::info!(
+                count = left,
+                "removed containers left by a previous run of this node"
+            );
+        }
+        let bind_url = if settings.guest_api_host_url.is_empty() {
+            format!("http://{}:0", engine.gateway(&settings.network).await?)
+        } else {
+            settings.guest_api_host_url.clone()
+        };
+        let listener = edgeless_api::server::bind(&bind_url).await?;
+        let host_url = format!("http://{}", listener.local_addr()?);
+        let guests = Guests::default();
+        let server = tonic::transport::Server::builder()
+            .add_service(host_service::server(guests.clone()))
+            .serve_with_incoming_shutdown(
+                edgeless_api::server::incoming(listener),
+                shutdown.cancelled_owned(),
+            );
+        tracing::info!(url = %host_url, socket = %settings.docker_socket, "container runtime ready");
+        let serve = async move {
+            server
+                .await
+                .map_err(|e| anyhow::anyhow!("container host service failed: {e}"))
+        };
+        Ok((
+            Self {
+                engine,
+                settings: settings.clone(),
+                node_id,
+                host_url,
+                guests,
+            },
+            serve,
+        ))
+    }
+
+    /// Starts a container from `image` and waits until it serves the
+    /// function interface and has run `handle_init`.
+    pub async fn start(
+        &self,
+        image: &str,
+        context: InstanceContext,
+        annotations: &HashMap<String, String>,
+    ) -> Result<RunningInstance, StartError> {
+        let limits = ContainerLimits::from_annotations(&self.settings, annotations)
+            .map_err(StartError::Invalid)?;
+        let image = image.trim();
+        if image.is_empty() {
+            return Err(StartError::BadCode(
+                "a CONTAINER function names an image in `code`".into(),
+            ));
+        }
+        let InstanceContext {
+            id,
+            workflow_id,
+            class_id,
+            init_payload,
+            state,
+            dataplane,
+            outputs,
+            samples,
+            limits: _,
+        } = context;
+        let saved_state = state.0.load(&state.1);
+        let token = Uuid::new_v4().simple().to_string();
+        let name = format!("edgeless-{}", id.function_id);
+        let labels = HashMap::from([
+            (docker::NODE_LABEL.to_string(), self.node_id.to_string()),
+            (
+                docker::INSTANCE_LABEL.to_string(),
+                id.function_id.to_string(),
+            ),
+            ("edgeless.workflow".to_string(), workflow_id.clone()),
+        ]);
+        let spec = docker::ContainerSpec {
+            name: name.clone(),
+            image,
+            env: vec![
+                format!("EDGELESS_HOST_URL={}", self.host_url),
+                format!("EDGELESS_TOKEN={token}"),
+            ],
+            labels,
+            network: &self.settings.network,
+            memory_bytes: (limits.memory_mb as i64).saturating_mul(1 << 20),
+            nano_cpus: (limits.cpus * 1e9) as i64,
+        };
+        let host = Arc::new(InstanceHost::new(
+            id,
+            (workflow_id, class_id),
+            dataplane.sender().clone(),
+            outputs,
+            state,
+        ));
+        self.guests.insert(token.clone(), host.clone());
+        let started = async {
+            let address = self.engine.run(spec).await?;
+            let mut guest = self.connect_guest(&name, &address, &token).await?;
+            let init = GuestInit {
+                instance: Some(id.into()),
+                init_payload: init_payload.map(|p| p.to_vec()),
+                serialized_state: saved_state.map(|s| s.to_vec()),
+            };
+            let ready = Duration::from_secs(self.settings.ready_timeout_sec);
+            match tokio::time::timeout(ready, guest.init(init)).await {
+                Ok(Ok(_)) => Ok(guest),
+                Ok(Err(status)) => Err(StartError::Instantiate(format!(
+                    "handle_init failed: {}",
+                    status.message()
+                ))),
+                Err(_) => Err(StartError::Instantiate(format!(
+                    "handle_init did not finish within {ready:?}"
+                ))),
+            }
+        };
+        let guest = match started.await {
+            Ok(guest) => guest,
+            Err(error) => {
+                self.guests.remove(&token);
+                self.engine.remove(&name).await;
+                return Err(error);
+            }
+        };
+        tracing::info!(instance = %id, container = %name, image, "container function ready");
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(instance::run(instance::Instance {
+            engine: self.engine.clone(),
+            name,
+            guest,
+            host,
+            token,
+            guests: self.guests.clone(),
+            dataplane,
+            samples,
+            stop: stop_rx,
+        }));
+        Ok(RunningInstance {
+            stop: stop_tx,
+            task,
+        })
+    }
+
+    /// Connects to the container's guest service, retrying until it answers
+    /// or the ready timeout passes; fails at once if the container exits.
+    async fn connect_guest(
+        &self,
+        name: &str,
+        address: &str,
+        token: &str,
+    ) -> Result<GuestClient, StartError> {
+        let url = format!("http://{address}:{GUEST_PORT}");
+        let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+            .map_err(|e| StartError::Instantiate(format!("bad guest address {url}: {e}")))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true);
+        let token = Token(
+            token
+                .parse()
+                .map_err(|_| StartError::Instantiate("bad token".into()))?,
+        );
+        let timeout = Duration::from_secs(self.settings.ready_timeout_sec);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(channel) = endpoint.connect().await {
+                return Ok(FunctionGuestClient::with_interceptor(channel, token)
+                    .max_decoding_message_size(edgeless_dataplane::MAX_PAYLOAD + 4096));
+            }
+            if self.engine.status(name).await != docker::ContainerStatus::Running {
+                return Err(StartError::Instantiate(self.engine.ended_early(name).await));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StartError::Instantiate(format!(
+                    "the container did not serve the function interface on port {GUEST_PORT} within {timeout:?} (is it built with edgeless_container_function?)"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

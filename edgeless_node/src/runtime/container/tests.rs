@@ -1,0 +1,56 @@
+use std::collections::HashMap;
+
+use super::ContainerLimits;
+use crate::config::ContainerRuntime;
+
+fn annotations(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn limits_default_to_the_node_settings() {
+    let settings = ContainerRuntime::default();
+    let limits = ContainerLimits::from_annotations(&settings, &HashMap::new()).unwrap();
+    assert_eq!(
+        limits,
+        ContainerLimits {
+            memory_mb: 256,
+            cpus: 1.0
+        }
+    );
+}
+
+#[test]
+fn annotations_override_limits() {
+    let settings = ContainerRuntime::default();
+    let limits = ContainerLimits::from_annotations(
+        &settings,
+        &annotations(&[("max_memory_mb", "64"), ("max_cpus", "0.5")]),
+    )
+    .unwrap();
+    assert_eq!(
+        limits,
+        ContainerLimits {
+            memory_mb: 64,
+            cpus: 0.5
+        }
+    );
+}
+
+#[test]
+fn bad_limits_are_named() {
+    let settings = ContainerRuntime::default();
+    for (key, value) in [
+        ("max_memory_mb", "lots"),
+        ("max_memory_mb", "1"),
+        ("max_cpus", "-1"),
+        ("max_cpus", "NaN"),
+    ] {
+        let error = ContainerLimits::from_annotations(&settings, &annotations(&[(key, value)]))
+            .unwrap_err();
+        assert!(error.contains(key), "{error}");
+    }
+}

@@ -1,0 +1,170 @@
+//! What the platform offers a running function, whatever its runtime: cast,
+//! call, delayed cast, sync, log and its own id. The WASM imports
+//! (`host.rs`) and the container host service (`container/host_service.rs`)
+//! both translate their guest's requests into calls on an [`InstanceHost`].
+//!
+//! A send that fails is logged with the reason and reported to the guest as
+//! a failure; it never ends the instance.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use edgeless_api::InstanceId;
+use edgeless_dataplane::{CallOutcome, EventSender};
+use tokio::task::JoinSet;
+
+use super::{OutputTable, StateStore};
+
+/// How long a call waits for its reply.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a send waits for the instance's first output mapping.
+pub const MAPPING_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a send from a function did not happen (already logged).
+#[derive(Debug)]
+pub struct NotSent;
+
+/// The platform side of one instance.
+pub struct InstanceHost {
+    pub id: InstanceId,
+    pub workflow_id: String,
+    pub class_id: String,
+    pub sender: EventSender,
+    pub outputs: OutputTable,
+    pub state: (StateStore, String),
+    /// Delayed casts not yet sent; aborted when the instance ends.
+    timers: Mutex<JoinSet<()>>,
+}
+
+impl InstanceHost {
+    /// The host of instance `id`.
+    pub fn new(
+        id: InstanceId,
+        (workflow_id, class_id): (String, String),
+        sender: EventSender,
+        outputs: OutputTable,
+        state: (StateStore, String),
+    ) -> Self {
+        Self {
+            id,
+            workflow_id,
+            class_id,
+            sender,
+            outputs,
+            state,
+            timers: Mutex::default(),
+        }
+    }
+
+    /// Where an output name leads: `self`, or the mapped target.
+    pub async fn resolve(&self, output: &str) -> Result<InstanceId, NotSent> {
+        if output == "self" {
+            return Ok(self.id);
+        }
+        self.outputs
+            .resolve(output, MAPPING_WAIT)
+            .await
+            .map_err(|error| {
+                tracing::warn!(instance = %self.id, %error, "event dropped");
+                NotSent
+            })
+    }
+
+    /// Sends a one-way event.
+    pub fn cast(&self, target: InstanceId, payload: Bytes) -> Result<(), NotSent> {
+        self.sender.cast(target, payload).map_err(|error| {
+            tracing::warn!(instance = %self.id, %error, "cast not delivered");
+            NotSent
+        })
+    }
+
+    /// Casts to an output channel (or `self`).
+    pub async fn cast_alias(&self, alias: &str, payload: Bytes) -> Result<(), NotSent> {
+        let target = self.resolve(alias).await?;
+        self.cast(target, payload)
+    }
+
+    /// Calls `target` and waits for the outcome (at most [`CALL_DEADLINE`]).
+    pub async fn call(&self, target: InstanceId, payload: Bytes) -> CallOutcome {
+        let outcome = self.sender.call(target, payload, CALL_DEADLINE).await;
+        if let CallOutcome::Err(error) = &outcome {
+            tracing::debug!(instance = %self.id, %error, "call failed");
+        }
+        outcome
+    }
+
+    /// Calls an output channel (or `self`).
+    pub async fn call_alias(&self, alias: &str, payload: Bytes) -> CallOutcome {
+        match self.resolve(alias).await {
+            Ok(target) => self.call(target, payload).await,
+            Err(NotSent) => CallOutcome::Err(format!("output `{alias}` is not mapped")),
+        }
+    }
+
+    /// Casts to an output channel after `delay`.
+    pub async fn delayed_cast(
+        &self,
+        delay: Duration,
+        alias: &str,
+        payload: Bytes,
+    ) -> Result<(), NotSent> {
+        let target = self.resolve(alias).await?;
+        let sender = self.sender.clone();
+        let id = self.id;
+        let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        timers.spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(error) = sender.cast(target, payload) {
+                tracing::warn!(instance = %id, %error, "delayed cast not delivered");
+            }
+        });
+        // Forget timers that already fired, so the set stays small.
+        while timers.try_join_next().is_some() {}
+        Ok(())
+    }
+
+    /// Cancels the delayed casts not yet sent.
+    pub fn cancel_timers(&self) {
+        self.timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .abort_all();
+    }
+
+    /// Saves the instance's state (handed to `handle_init` of a re-created
+    /// instance).
+    pub fn sync(&self, state: Bytes) {
+        let (store, key) = &self.state;
+        store.save(key, state);
+    }
+
+    /// A log line of the function: 1 error, 2 warn, 3 info, 4 debug, else trace.
+    pub fn log(&self, level: i32, target: &str, message: &str) {
+        let (id, class) = (&self.id, &self.class_id);
+        let workflow = &self.workflow_id;
+        match level {
+            1 => {
+                tracing::error!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
+            2 => {
+                tracing::warn!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
+            3 => {
+                tracing::info!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
+            4 => {
+                tracing::debug!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
+            _ => {
+                tracing::trace!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
+            }
+        }
+    }
+}
+
+impl Drop for InstanceHost {
+    fn drop(&mut self) {
+        self.cancel_timers();
+    }
+}

@@ -1,0 +1,288 @@
+//! Container functions against a real dockerd: WASM and container functions
+//! exchange events both ways; a missing image, a container that never
+//! serves, one that exits at once, one killed while running, a node killed
+//! and restarted, and an unreachable daemon each give a clear error or a
+//! reported failure, and no container is left behind.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use edgeless_tests::docker::{build_container_image, containers_of, docker, docker_available};
+use edgeless_tests::{Cluster, bin, build_function, count, eventually, example_in};
+
+/// Everything the example needs, built.
+fn build_example() {
+    for function in ["ping", "counter", "double", "noop"] {
+        build_function(function);
+    }
+    build_container_image("pong");
+    build_container_image("incr");
+}
+
+fn all_containers(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .node_ids
+        .iter()
+        .flat_map(|id| containers_of(id))
+        .collect()
+}
+
+fn node_logs(cluster: &Cluster) -> String {
+    cluster.nodes.iter().map(|n| n.log()).collect()
+}
+
+#[test]
+fn wasm_and_container_functions_exchange_events_and_leave_nothing_behind() {
+    if !docker_available() {
+        return;
+    }
+    build_example();
+    let cluster = Cluster::builder()
+        .nodes(2)
+        .round_robin()
+        .containers()
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = example_in(dir.path(), "container", &[]);
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "calls into a container and casts through one",
+        |c| {
+            let logs = node_logs(c);
+            // WASM ping calls the container pong, whose reply comes back;
+            // the container's log lines reach the node's log.
+            logs.contains("ping: PING #2 answered PONG")
+                && logs.contains("pong: PING #2 from")
+                // WASM counter → container incr → WASM double.
+                && logs.contains("incr: 2 -> 3")
+                && logs.contains("double: 3 -> 6")
+        },
+    );
+    assert_eq!(
+        all_containers(&cluster).len(),
+        2,
+        "one container per container function"
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+    let gone = eventually(Duration::from_secs(15), || {
+        all_containers(&cluster).is_empty()
+    });
+    assert!(
+        gone,
+        "containers left after stop: {:?}",
+        all_containers(&cluster)
+    );
+}
+
+/// Starts the example with its `ponger` image replaced; returns the CLI's
+/// error output (the start must fail).
+fn start_fails(cluster: &Cluster, image: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = example_in(
+        dir.path(),
+        "container",
+        &[("\"edgeless-pong\"", &format!("\"{image}\""))],
+    );
+    let output = cluster.cli(&["workflow", "start", &spec]);
+    assert_ne!(output.code(), Some(0), "{image} must not start");
+    output.stderr_text()
+}
+
+#[test]
+fn failed_starts_are_explained_and_leave_no_container() {
+    if !docker_available() {
+        return;
+    }
+    build_example();
+    // Images derived from the real pong: one listens on the wrong port (never
+    // ready), one exits at once with a message.
+    let work = tempfile::tempdir().unwrap();
+    for (tag, env) in [
+        ("edgeless-test-deaf", "EDGELESS_GUEST_PORT=9999"),
+        ("edgeless-test-exits", "EDGELESS_GUEST_PORT=notaport"),
+    ] {
+        let dockerfile = work.path().join(tag);
+        std::fs::write(&dockerfile, format!("FROM edgeless-pong\nENV {env}\n")).unwrap();
+        docker(&[
+            "build",
+            "-q",
+            "-t",
+            tag,
+            "-f",
+            &dockerfile.display().to_string(),
+            &work.path().display().to_string(),
+        ]);
+    }
+    let cluster = Cluster::builder().nodes(1).containers().start();
+
+    let missing = start_fails(&cluster, "edgeless-no-such-image");
+    assert!(
+        missing.contains("image `edgeless-no-such-image` is not on this node"),
+        "{missing}"
+    );
+    let deaf = start_fails(&cluster, "edgeless-test-deaf");
+    assert!(
+        deaf.contains("did not serve the function interface on port 7101 within 5s"),
+        "{deaf}"
+    );
+    let exits = start_fails(&cluster, "edgeless-test-exits");
+    assert!(
+        exits.contains("exited with code 2 before it served the function interface")
+            && exits.contains("is not a port"),
+        "{exits}"
+    );
+    let left = eventually(Duration::from_secs(10), || {
+        all_containers(&cluster).is_empty()
+    });
+    assert!(
+        left,
+        "containers left after failed starts: {:?}",
+        all_containers(&cluster)
+    );
+    // The node is fine: a good workflow runs.
+    let spec = example_in(work.path(), "container", &[]);
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(Duration::from_secs(30), "the good workflow", |c| {
+        node_logs(c).contains("ping: PING #1 answered PONG")
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+/// The container of the `ponger` function.
+fn ponger_container(cluster: &Cluster) -> String {
+    let node = &cluster.node_ids[0];
+    docker(&[
+        "ps",
+        "--filter",
+        &format!("label=edgeless.node={node}"),
+        "--filter",
+        "ancestor=edgeless-pong",
+        "--format",
+        "{{.ID}}",
+    ])
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn a_crashed_container_is_restarted_and_a_restarted_node_cleans_up() {
+    if !docker_available() {
+        return;
+    }
+    build_example();
+    let mut cluster = Cluster::builder()
+        .nodes(1)
+        .refresh_sec(1)
+        .containers()
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = example_in(dir.path(), "container", &[]);
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(Duration::from_secs(30), "the first pong", |c| {
+        node_logs(c).contains("answered PONG")
+    });
+
+    // A crash from outside: the node reports it, the orchestrator restarts it.
+    let first = ponger_container(&cluster);
+    docker(&["kill", &first]);
+    let killed_at = Instant::now();
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the killed container to be replaced",
+        |c| {
+            let replaced = ponger_container(c);
+            !replaced.is_empty() && replaced != first
+        },
+    );
+    let answered = count(&cluster.nodes[0].log(), "answered PONG");
+    cluster.wait_for(Duration::from_secs(30), "pongs again", |c| {
+        count(&c.nodes[0].log(), "answered PONG") > answered + 1
+    });
+    eprintln!(
+        "container crash → answered again: {:?}",
+        killed_at.elapsed()
+    );
+    let log = cluster.nodes[0].log();
+    assert!(
+        log.contains("container function failed") && log.contains("exited with code 137"),
+        "{log}"
+    );
+    assert!(
+        cluster
+            .orchestrator
+            .log()
+            .contains("instance failed; restarting after back-off"),
+        "{}",
+        cluster.orchestrator.log()
+    );
+
+    // kill -9 the node: its containers outlive it; the restarted node removes
+    // them before it takes new work.
+    let before = containers_of(&cluster.node_ids[0]);
+    assert_eq!(before.len(), 2, "{before:?}");
+    cluster.nodes[0].kill();
+    assert_eq!(
+        containers_of(&cluster.node_ids[0]),
+        before,
+        "containers outlive a killed node"
+    );
+    cluster.restart_node(0);
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the old containers to be removed",
+        |c| {
+            let now = containers_of(&c.node_ids[0]);
+            before.iter().all(|old| !now.contains(old))
+        },
+    );
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "pongs from the restarted node",
+        |c| c.nodes[0].log().contains("answered PONG"),
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+    let gone = eventually(Duration::from_secs(15), || {
+        containers_of(&cluster.node_ids[0]).is_empty()
+    });
+    assert!(
+        gone,
+        "containers left after stop: {:?}\n{}",
+        containers_of(&cluster.node_ids[0]),
+        cluster.logs()
+    );
+}
+
+#[test]
+fn a_node_refuses_to_start_when_docker_does_not_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        "[general]\nagent_url = \"http://127.0.0.1:0\"\ninvocation_url = \"http://127.0.0.1:0\"\n\
+         [container_runtime]\nenabled = true\ndocker_socket = \"/nonexistent/docker.sock\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(bin("edgeless_node_d"))
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let exited = eventually(Duration::from_secs(20), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(exited, "the node must exit");
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("Docker does not answer on /nonexistent/docker.sock")
+            && stderr.contains("[container_runtime] enabled = false"),
+        "{stderr}"
+    );
+}

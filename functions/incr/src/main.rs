@@ -1,0 +1,4 @@
+//! `incr` as a container function.
+fn main() {
+    edgeless_container_function::serve::<incr::Op>();
+}

@@ -1,0 +1,4 @@
+//! `pong` as a container function.
+fn main() {
+    edgeless_container_function::serve::<pong::Pong>();
+}
