@@ -5,6 +5,7 @@
 #
 #   ./scripts/quickstart.sh                       # ping_pong
 #   EXAMPLE=chain DURATION=30 ./scripts/quickstart.sh
+#   EXAMPLE=container ./scripts/quickstart.sh     # needs a running dockerd
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,13 +18,20 @@ bin="$root/target/debug"
 
 echo "== building the example's functions to WebAssembly" >&2
 export EDGELESS_FUNCTIONS_TARGET_DIR="$root/target/functions"
-for code in $(grep -o '"code": *"[^"]*"' "examples/$example/workflow.json" | sed 's/.*"\.\.\/\.\.\/functions\/\([^/]*\)\/.*/\1/' | sort -u); do
+for code in $(grep -o '"code": *"\.\./\.\./functions/[^"]*"' "examples/$example/workflow.json" | sed 's/.*"\.\.\/\.\.\/functions\/\([^/]*\)\/.*/\1/' | sort -u); do
   "$bin/edgeless_cli" function build "functions/$code/function.json" >/dev/null
+done
+# Container functions name an image `edgeless-<function>` built from functions/<function>.
+containers=()
+for image in $(grep -o '"code": *"edgeless-[^"]*"' "examples/$example/workflow.json" | sed 's/.*"edgeless-\([^"]*\)"/\1/' | sort -u); do
+  echo "== building the container image edgeless-$image" >&2
+  "$bin/edgeless_cli" function build-container "functions/$image" --tag "edgeless-$image" >/dev/null
+  containers=(--containers)
 done
 
 work=$(mktemp -d)
 echo "== starting edgeless_inabox with two nodes (configuration and log in $work)" >&2
-(cd "$work" && "$bin/edgeless_inabox" -t -n 2 2>/dev/null && "$bin/edgeless_cli" -t cli.toml 2>/dev/null)
+(cd "$work" && "$bin/edgeless_inabox" -t -n 2 "${containers[@]}" 2>/dev/null && "$bin/edgeless_cli" -t cli.toml 2>/dev/null)
 RUST_LOG=info "$bin/edgeless_inabox" --config-path "$work" 2>"$work/inabox.log" &
 inabox=$!
 workflow=""

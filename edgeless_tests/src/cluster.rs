@@ -144,6 +144,25 @@ pub struct Cluster {
     pub http_ingress_url: Option<String>,
     /// The first domain's invocation (dataplane) URLs.
     pub invocation_urls: Vec<String>,
+    /// Its nodes run containers (removed when the cluster is dropped).
+    containers: bool,
+}
+
+impl Drop for Cluster {
+    /// Nodes are killed, not stopped; what containers they ran go with them.
+    fn drop(&mut self) {
+        if !self.containers {
+            return;
+        }
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        for node_id in &self.node_ids {
+            for container in crate::docker::containers_of(node_id) {
+                let _ = Command::new("docker").args(["rm", "-f", &container]).output();
+            }
+        }
+    }
 }
 
 fn url(port: u16) -> String {
@@ -191,6 +210,7 @@ impl Cluster {
             http_ingress_url: first.http_ingress_url,
             invocation_urls: first.invocation_urls,
             domains: Vec::new(),
+            containers: options.containers,
             dir,
         };
         cluster.wait_for_domain(&first.id, options.nodes.max(1));

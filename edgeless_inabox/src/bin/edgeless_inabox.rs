@@ -27,6 +27,10 @@ struct Args {
     /// With -t: the first port to use.
     #[arg(long, default_value_t = 7000)]
     initial_port: u16,
+    /// With -t: enable the container runtime on every node (Docker on
+    /// /var/run/docker.sock).
+    #[arg(long)]
+    containers: bool,
 }
 
 #[tokio::main]
@@ -34,9 +38,11 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     daemon::init_tracing();
     if args.templates {
-        return match Layout::new(args.num_of_nodes.max(1), args.initial_port)
-            .write(&args.config_path)
-        {
+        let mut layout = Layout::new(args.num_of_nodes.max(1), args.initial_port);
+        for node in &mut layout.nodes {
+            node.container_runtime.enabled = args.containers;
+        }
+        return match layout.write(&args.config_path) {
             Ok(files) => {
                 for file in files {
                     eprintln!("wrote {}", file.display());
