@@ -159,7 +159,9 @@ impl Drop for Cluster {
         }
         for node_id in &self.node_ids {
             for container in crate::docker::containers_of(node_id) {
-                let _ = Command::new("docker").args(["rm", "-f", &container]).output();
+                let _ = Command::new("docker")
+                    .args(["rm", "-f", &container])
+                    .output();
             }
         }
     }
