@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod event;
 mod ids;
 pub mod server;
+pub mod store;
 pub mod workflow;
 
 pub use ids::{InstanceId, InvalidId, parse_uuid};

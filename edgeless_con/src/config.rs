@@ -13,6 +13,9 @@ pub struct Config {
     pub controller_url: String,
     /// Where orchestrators register their domains.
     pub domain_register_url: String,
+    /// Where workflows are kept across restarts (`controller.redb`); empty:
+    /// nowhere.
+    pub data_dir: String,
 }
 
 impl Default for Config {
@@ -20,6 +23,7 @@ impl Default for Config {
         Self {
             controller_url: "http://127.0.0.1:7001".into(),
             domain_register_url: "http://127.0.0.1:7002".into(),
+            data_dir: String::new(),
         }
     }
 }

@@ -12,10 +12,11 @@
 //! tried again later. State sits behind short locks that are never held
 //! across a request.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use edgeless_api::proto;
+use edgeless_api::store::Store;
 use edgeless_api::workflow::{WorkflowError, validate};
 use uuid::Uuid;
 
@@ -58,39 +59,64 @@ pub enum ControllerError {
 
 /// One component of a running workflow.
 #[derive(Clone)]
-struct Component {
-    name: String,
-    lid: Uuid,
-    is_function: bool,
-    instances: Vec<proto::InstanceId>,
+pub(crate) struct Component {
+    pub name: String,
+    pub lid: Uuid,
+    pub is_function: bool,
+    pub instances: Vec<proto::InstanceId>,
 }
 
 /// Where a workflow stands.
 #[derive(Clone, PartialEq)]
-enum State {
+pub(crate) enum State {
     Running,
     /// Its domain is gone and no other can host it (yet).
     Failed(String),
 }
 
 /// A workflow the controller keeps running.
-struct Workflow {
-    request: proto::SpawnWorkflowRequest,
-    lids: HashMap<String, Uuid>,
-    domain_id: String,
-    components: Vec<Component>,
-    state: State,
+pub(crate) struct Workflow {
+    pub request: proto::SpawnWorkflowRequest,
+    pub lids: HashMap<String, Uuid>,
+    pub domain_id: String,
+    pub components: Vec<Component>,
+    pub state: State,
 }
 
 /// The controller. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Controller {
     domains: Arc<Mutex<Domains>>,
     workflows: Arc<Mutex<BTreeMap<Uuid, Workflow>>>,
     /// Domains whose lease ran out. One that registers again (its
     /// orchestrator was only late) still runs components the controller
     /// has deployed elsewhere since: it is reset.
-    lost_domains: Arc<Mutex<std::collections::HashSet<String>>>,
+    lost_domains: Arc<Mutex<HashSet<String>>>,
+    /// Domains that registered while the controller has workflows on them
+    /// from before its restart: checked to still run them.
+    unverified: Arc<Mutex<HashSet<String>>>,
+    /// Where workflows are kept across restarts.
+    store: Store,
+    /// When the controller started: workflows of a domain that has not
+    /// registered within [`DOMAIN_GRACE`] of it are deployed elsewhere.
+    started: std::time::Instant,
+}
+
+/// How long after a restart the controller waits for the domains of its
+/// saved workflows.
+const DOMAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Default for Controller {
+    fn default() -> Self {
+        Self {
+            domains: Arc::default(),
+            workflows: Arc::default(),
+            lost_domains: Arc::default(),
+            unverified: Arc::default(),
+            store: Store::default(),
+            started: std::time::Instant::now(),
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -102,6 +128,25 @@ fn parse_id(id: &str) -> Result<Uuid, ControllerError> {
 }
 
 impl Controller {
+    /// A controller that keeps its workflows in `data_dir` (empty: nowhere),
+    /// with the workflows saved there.
+    pub fn open(data_dir: &str) -> Result<Self, edgeless_api::store::StoreError> {
+        let store = crate::persistence::open(data_dir)?;
+        let saved = crate::persistence::load(&store)?;
+        if !saved.is_empty() {
+            tracing::info!(
+                count = saved.len(),
+                "workflows read back; waiting for their domains"
+            );
+        }
+        let controller = Self {
+            store,
+            ..Self::default()
+        };
+        lock(&controller.workflows).extend(saved);
+        Ok(controller)
+    }
+
     /// Applies a domain's registration; answers whether it must reset.
     pub fn update_domain(&self, request: proto::UpdateDomainRequest) -> Result<bool, String> {
         let id = request.domain_id.clone();
@@ -114,6 +159,7 @@ impl Controller {
             }
             Registration::New => {
                 tracing::info!(domain = %id, orchestrator = %url, "domain registered");
+                lock(&self.unverified).insert(id.clone());
                 false
             }
             Registration::Refreshed => false,
@@ -140,6 +186,63 @@ impl Controller {
         }
     }
 
+    /// After a restart: a domain that registers must still run the
+    /// workflows saved on it (its orchestrator may have restarted too and
+    /// kept nothing); those it does not run are deployed again. Workflows
+    /// whose domain does not come back within [`DOMAIN_GRACE`] are deployed
+    /// elsewhere.
+    async fn verify_saved_workflows(&self) {
+        let unverified: Vec<String> = lock(&self.unverified).drain().collect();
+        for domain_id in unverified {
+            let on_domain: Vec<(Uuid, Vec<Component>)> = lock(&self.workflows)
+                .iter()
+                .filter(|(_, w)| w.domain_id == domain_id)
+                .map(|(id, w)| (*id, w.components.clone()))
+                .collect();
+            if on_domain.is_empty() {
+                continue;
+            }
+            let view = match self.domain_view(&domain_id).await {
+                Ok(view) => view,
+                Err(error) => {
+                    tracing::warn!(domain = %domain_id, %error, "cannot check the domain's workflows; will retry");
+                    lock(&self.unverified).insert(domain_id);
+                    continue;
+                }
+            };
+            let running: HashSet<String> = view
+                .components
+                .iter()
+                .map(|c| c.logical_id.clone())
+                .collect();
+            for (id, components) in on_domain {
+                if components
+                    .iter()
+                    .all(|c| running.contains(&c.lid.to_string()))
+                {
+                    tracing::info!(workflow = %id, domain = %domain_id, "saved workflow still runs");
+                    continue;
+                }
+                tracing::warn!(workflow = %id, domain = %domain_id, "saved workflow no longer runs; deploying it again");
+                if let Some(mut clients) = self.clients(&domain_id) {
+                    stop_components(&mut clients, &components).await;
+                }
+                if let Some(workflow) = lock(&self.workflows).get_mut(&id) {
+                    workflow.domain_id.clear();
+                }
+            }
+        }
+        if self.started.elapsed() > DOMAIN_GRACE {
+            let registered: HashSet<String> = lock(&self.domains).keys().cloned().collect();
+            for workflow in lock(&self.workflows).values_mut() {
+                if !workflow.domain_id.is_empty() && !registered.contains(&workflow.domain_id) {
+                    tracing::warn!(domain = %workflow.domain_id, "the domain of a saved workflow did not come back; deploying it elsewhere");
+                    workflow.domain_id.clear();
+                }
+            }
+        }
+    }
+
     /// Drops domains whose lease ran out and deploys their workflows again
     /// elsewhere. Called every second.
     pub async fn check_domains(&self) {
@@ -149,6 +252,7 @@ impl Controller {
             lock(&self.lost_domains).insert(id.clone());
             self.orphan_workflows_of(id);
         }
+        self.verify_saved_workflows().await;
         let orphans: Vec<(
             Uuid,
             proto::SpawnWorkflowRequest,
@@ -172,6 +276,7 @@ impl Controller {
                         workflow.domain_id = domain_id;
                         workflow.components = components;
                         workflow.state = State::Running;
+                        crate::persistence::save(&self.store, id, workflow);
                         None
                     }
                     (Some(workflow), Err(error)) => {
@@ -243,16 +348,15 @@ impl Controller {
         let (domain_id, components) = self.deploy(workflow_id, &request, &lids).await?;
         let status = status(workflow_id, &domain_id, &components, &State::Running);
         tracing::info!(workflow = %workflow_id, domain = %domain_id, components = components.len(), "workflow started");
-        lock(&self.workflows).insert(
-            workflow_id,
-            Workflow {
-                request,
-                lids,
-                domain_id,
-                components,
-                state: State::Running,
-            },
-        );
+        let workflow = Workflow {
+            request,
+            lids,
+            domain_id,
+            components,
+            state: State::Running,
+        };
+        crate::persistence::save(&self.store, workflow_id, &workflow);
+        lock(&self.workflows).insert(workflow_id, workflow);
         Ok(status)
     }
 
@@ -288,6 +392,7 @@ impl Controller {
         let workflow = lock(&self.workflows)
             .remove(&id)
             .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
+        crate::persistence::remove(&self.store, id);
         if let Some(mut clients) = self.clients(&workflow.domain_id) {
             stop_components(&mut clients, &workflow.components).await;
         }

@@ -7,6 +7,7 @@
 pub mod config;
 mod controller;
 mod domains;
+mod persistence;
 mod service;
 
 pub use config::Config;
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let workflow_listener = server::bind(&config.controller_url).await?;
     let domain_listener = server::bind(&config.domain_register_url).await?;
-    let controller = Controller::default();
+    let controller = Controller::open(&config.data_dir)?;
     tracing::info!(workflows = %config.controller_url, domains = %config.domain_register_url, "controller started");
     let workflows = tonic::transport::Server::builder()
         .add_service(service::workflow_instance_server(controller.clone()))

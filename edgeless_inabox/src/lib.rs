@@ -50,6 +50,7 @@ impl Layout {
         let controller = edgeless_con::Config {
             controller_url: url(CONTROLLER_PORTS[0]),
             domain_register_url: url(CONTROLLER_PORTS[1]),
+            ..Default::default()
         };
         let balancer = edgeless_bal::Config {
             invocation_url: url(take()),

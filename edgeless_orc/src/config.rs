@@ -59,6 +59,9 @@ pub struct General {
     /// How often a failing instance (a trap, a limit) is restarted, with
     /// back-off, before the orchestrator gives up on it.
     pub max_restarts: u32,
+    /// Where components and function states are kept across restarts
+    /// (`orchestrator.redb`); empty: nowhere.
+    pub data_dir: String,
 }
 
 impl Default for General {
@@ -72,6 +75,7 @@ impl Default for General {
             node_register_url: "http://127.0.0.1:7004".into(),
             node_lease_sec: 0,
             max_restarts: 5,
+            data_dir: String::new(),
         }
     }
 }

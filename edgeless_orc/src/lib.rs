@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let api_listener = server::bind(&config.general.orchestrator_url).await?;
     let register_listener = server::bind(&config.general.node_register_url).await?;
-    let (handle, _task) = orchestrator::spawn(config.clone());
+    let (handle, _task) = orchestrator::spawn(config.clone())?;
     tracing::info!(
         domain = %config.general.domain_id,
         api = %config.general.orchestrator_url,

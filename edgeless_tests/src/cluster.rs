@@ -20,6 +20,7 @@ pub struct ClusterBuilder {
     metrics_redis: Option<String>,
     max_restarts: Option<u32>,
     containers: bool,
+    persistent: bool,
 }
 
 impl ClusterBuilder {
@@ -62,6 +63,14 @@ impl ClusterBuilder {
     /// `file-log-1`, `redis-1`).
     pub fn resources(mut self) -> Self {
         self.resources = true;
+        self
+    }
+
+    /// Give the controller and the orchestrators a data directory, so their
+    /// state survives [`Cluster::restart_controller`] and
+    /// [`Cluster::restart_orchestrator`].
+    pub fn persistent(mut self) -> Self {
+        self.persistent = true;
         self
     }
 
@@ -181,10 +190,18 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let (workflow_port, domain_port) = (free_port(), free_port());
         let controller_config = dir.path().join("controller.toml");
+        let data_dir = if options.persistent {
+            format!(
+                "data_dir = \"{}\"\n",
+                dir.path().join("controller-data").display()
+            )
+        } else {
+            String::new()
+        };
         std::fs::write(
             &controller_config,
             format!(
-                "controller_url = \"{}\"\ndomain_register_url = \"{}\"\n",
+                "controller_url = \"{}\"\ndomain_register_url = \"{}\"\n{data_dir}",
                 url(workflow_port),
                 url(domain_port)
             ),
@@ -250,6 +267,28 @@ impl Cluster {
             "edgeless_node_d",
             &self.node_configs[index],
             log,
+        );
+    }
+
+    /// Starts the controller again (after [`Daemon::kill`]), with the same
+    /// configuration.
+    pub fn restart_controller(&mut self) {
+        self.controller = Daemon::start(
+            "controller (restarted)",
+            "edgeless_con_d",
+            &self.dir.path().join("controller.toml"),
+            self.dir.path().join("controller-restarted.log"),
+        );
+    }
+
+    /// Starts the first domain's orchestrator again (after [`Daemon::kill`]),
+    /// with the same configuration.
+    pub fn restart_orchestrator(&mut self) {
+        self.orchestrator = Daemon::start(
+            "orchestrator (restarted)",
+            "edgeless_orc_d",
+            &self.dir.path().join("orchestrator0.toml"),
+            self.dir.path().join("orchestrator0-restarted.log"),
         );
     }
 
@@ -382,11 +421,19 @@ fn start_domain(
         None => String::new(),
     };
     let orc_config = dir.join(format!("orchestrator{index}.toml"));
+    let data_dir = if options.persistent {
+        format!(
+            "data_dir = \"{}\"\n",
+            dir.join(format!("orchestrator{index}-data")).display()
+        )
+    } else {
+        String::new()
+    };
     std::fs::write(
         &orc_config,
         format!(
             "[general]\ndomain_register_url = \"{domain_register_url}\"\nsubscription_refresh_interval_sec = {refresh}\n\
-             domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\nmax_restarts = {}\n\
+             domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\nmax_restarts = {}\n{data_dir}\
              [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}",
             url(orc_port),
             url(register_port),

@@ -104,16 +104,15 @@ impl Orchestrator {
                 }
             }
         }
-        self.components.insert(
-            lid,
-            Component {
-                spec,
-                instances: instances.clone(),
-                desired,
-                mapping: HashMap::new(),
-                failures: Default::default(),
-            },
-        );
+        let component = Component {
+            spec,
+            instances: instances.clone(),
+            desired,
+            mapping: HashMap::new(),
+            failures: Default::default(),
+        };
+        super::persistence::save_component(&self.store, lid, &component);
+        self.components.insert(lid, component);
         Ok(instances)
     }
 
@@ -216,6 +215,7 @@ impl Orchestrator {
             .remove(&lid)
             .ok_or(OrcError::NotFound(lid))?;
         self.states.remove(&lid.to_string());
+        super::persistence::remove_component(&self.store, lid);
         for instance in component.instances {
             self.stop_instance(&component.spec, instance).await;
         }
@@ -248,6 +248,7 @@ impl Orchestrator {
             .get_mut(&lid)
             .ok_or(OrcError::NotFound(lid))?;
         component.mapping = mapping;
+        super::persistence::save_component(&self.store, lid, component);
         self.apply_patch(lid).await
     }
 

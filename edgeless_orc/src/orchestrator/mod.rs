@@ -10,6 +10,7 @@
 
 mod components;
 mod nodes;
+mod persistence;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -267,10 +268,23 @@ struct Orchestrator {
     /// The last state each function saved with `sync`, by state id, handed
     /// to its instance when it is re-created.
     states: HashMap<String, Vec<u8>>,
+    /// Where components and states are kept across restarts.
+    store: edgeless_api::store::Store,
 }
 
-/// Starts the orchestrator task.
-pub fn spawn(config: Config) -> (OrchestratorHandle, tokio::task::JoinHandle<()>) {
+/// Starts the orchestrator task, with the components and states saved in
+/// `[general] data_dir` (their instances are re-created as nodes join).
+pub fn spawn(
+    config: Config,
+) -> Result<(OrchestratorHandle, tokio::task::JoinHandle<()>), edgeless_api::store::StoreError> {
+    let store = persistence::open(&config.general.data_dir)?;
+    let persistence::Saved { components, states } = persistence::load(&store)?;
+    if !components.is_empty() {
+        tracing::info!(
+            count = components.len(),
+            "components read back; their instances start as nodes join"
+        );
+    }
     let (tx, mut rx) = mpsc::channel(256);
     let shared_leases = Leases::default();
     let lease_sec = config.general.node_lease_sec;
@@ -278,10 +292,11 @@ pub fn spawn(config: Config) -> (OrchestratorHandle, tokio::task::JoinHandle<()>
         leases: shared_leases.clone(),
         config,
         nodes: Registry::new(),
-        components: HashMap::new(),
+        components,
         placer: Placer::default(),
         samples: HashMap::new(),
-        states: HashMap::new(),
+        states,
+        store,
     };
     let capabilities = CapabilitiesSnapshot::default();
     let snapshot = capabilities.clone();
@@ -298,7 +313,7 @@ pub fn spawn(config: Config) -> (OrchestratorHandle, tokio::task::JoinHandle<()>
         capabilities,
         lease_sec,
     };
-    (handle, task)
+    Ok((handle, task))
 }
 
 fn node_error(node: Uuid) -> impl Fn(tonic::Status) -> OrcError {

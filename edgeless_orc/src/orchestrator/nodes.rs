@@ -41,13 +41,16 @@ impl Orchestrator {
         for failure in std::mem::take(&mut request.failed_instances) {
             self.instance_failed(node_id, failure);
         }
+        let mut saved = Vec::new();
         for synced in std::mem::take(&mut request.synced_states) {
             // Only states of components that still exist are kept.
             if Uuid::parse_str(&synced.state_id).is_ok_and(|lid| self.components.contains_key(&lid))
             {
+                saved.push((synced.state_id.clone(), synced.state.clone()));
                 self.states.insert(synced.state_id, synced.state);
             }
         }
+        super::persistence::save_states(&self.store, &saved);
         if let Some(node) = self.nodes.get_mut(&node_id) {
             node.capabilities = request.capabilities.unwrap_or_default();
             node.providers = request.resource_providers;
