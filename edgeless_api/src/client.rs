@@ -27,11 +27,22 @@ pub fn channel(url: &str) -> Result<Channel, InvalidUrl> {
 }
 
 fn endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
-    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| InvalidUrl {
+    let invalid = |reason: String| InvalidUrl {
         url: url.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true))
+        reason,
+    };
+    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| invalid(e.to_string()))?;
+    let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true);
+    if !url.starts_with("https://") {
+        return Ok(endpoint);
+    }
+    #[cfg(feature = "tls")]
+    if let Some(tls) = crate::tls::client_config() {
+        return endpoint.tls_config(tls).map_err(|e| invalid(e.to_string()));
+    }
+    Err(invalid(
+        "an https URL needs TLS: configure the [tls] section (ca_cert, cert, key)".into(),
+    ))
 }
 
 /// A lazily connecting channel for long-lived streams: no request deadline.

@@ -13,6 +13,7 @@ pub mod event;
 mod ids;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod workflow;
 
 pub use ids::{InstanceId, InvalidId, parse_uuid};

@@ -39,3 +39,16 @@ pub async fn bind(url: &str) -> Result<tokio::net::TcpListener, BindError> {
 pub fn incoming(listener: tokio::net::TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
+
+/// A tonic server builder: with TLS and required client certificates when
+/// [`crate::tls::install`] set them up, else plain.
+pub fn builder() -> Result<tonic::transport::Server, crate::tls::TlsError> {
+    let builder = tonic::transport::Server::builder();
+    #[cfg(feature = "tls")]
+    if let Some(tls) = crate::tls::server_config() {
+        return builder
+            .tls_config(tls)
+            .map_err(|e| crate::tls::TlsError::Refused(e.to_string()));
+    }
+    Ok(builder)
+}

@@ -33,7 +33,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let listener = edgeless_api::server::bind(&config.invocation_url).await?;
     let dataplane = edgeless_dataplane::Dataplane::new(config.balancer_id);
     tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, "balancer started");
-    tonic::transport::Server::builder()
+    edgeless_api::server::builder()?
         .add_service(edgeless_dataplane::InvocationService::new(dataplane).into_server())
         .serve_with_incoming_shutdown(
             edgeless_api::server::incoming(listener),

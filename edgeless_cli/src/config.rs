@@ -15,12 +15,15 @@ pub const TEMPLATE: &str = include_str!("default.toml");
 pub struct Config {
     /// The controller's workflow API.
     pub controller_url: String,
+    /// TLS towards the controller (for an https URL).
+    pub tls: edgeless_api::tls::TlsFiles,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             controller_url: "http://127.0.0.1:7001".into(),
+            tls: Default::default(),
         }
     }
 }

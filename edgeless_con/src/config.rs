@@ -16,6 +16,8 @@ pub struct Config {
     /// Where workflows are kept across restarts (`controller.redb`); empty:
     /// nowhere.
     pub data_dir: String,
+    /// TLS for every link (empty: plain TCP).
+    pub tls: edgeless_api::tls::TlsFiles,
 }
 
 impl Default for Config {
@@ -24,6 +26,7 @@ impl Default for Config {
             controller_url: "http://127.0.0.1:7001".into(),
             domain_register_url: "http://127.0.0.1:7002".into(),
             data_dir: String::new(),
+            tls: Default::default(),
         }
     }
 }

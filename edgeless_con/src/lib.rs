@@ -21,17 +21,18 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs a controller until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    edgeless_api::tls::install(&config.tls)?;
     let workflow_listener = server::bind(&config.controller_url).await?;
     let domain_listener = server::bind(&config.domain_register_url).await?;
     let controller = Controller::open(&config.data_dir)?;
     tracing::info!(workflows = %config.controller_url, domains = %config.domain_register_url, "controller started");
-    let workflows = tonic::transport::Server::builder()
+    let workflows = edgeless_api::server::builder()?
         .add_service(service::workflow_instance_server(controller.clone()))
         .serve_with_incoming_shutdown(
             server::incoming(workflow_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let domains = tonic::transport::Server::builder()
+    let domains = edgeless_api::server::builder()?
         .add_service(service::domain_registration_server(controller.clone()))
         .serve_with_incoming_shutdown(
             server::incoming(domain_listener),

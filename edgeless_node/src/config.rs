@@ -22,6 +22,9 @@ pub struct Config {
     pub user_node_capabilities: UserNodeCapabilities,
     /// The resource providers this node hosts.
     pub resources: ResourcesConfig,
+    /// TLS for the agent API, the dataplane and registration (empty: plain
+    /// TCP).
+    pub tls: edgeless_api::tls::TlsFiles,
 }
 
 /// The resource providers this node hosts: each is hosted when its provider

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs a node until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    edgeless_api::tls::install(&config.tls)?;
     let general = &config.general;
     let agent_listener = server::bind(&general.agent_url).await?;
     let invocation_listener = server::bind(&general.invocation_url).await?;
@@ -84,13 +85,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     tracing::info!(node_id = %general.node_id, agent = %general.agent_url, invocation = %general.invocation_url, "node started");
 
-    let invocation = tonic::transport::Server::builder()
+    let invocation = edgeless_api::server::builder()?
         .add_service(InvocationService::new(dataplane).into_server())
         .serve_with_incoming_shutdown(
             server::incoming(invocation_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let agent_server = tonic::transport::Server::builder()
+    let agent_server = edgeless_api::server::builder()?
         .add_service(service::function_instance_server(agent.clone()))
         .add_service(service::resource_configuration_server(agent.clone()))
         .add_service(service::node_management_server(agent.clone()))

@@ -15,6 +15,8 @@ pub struct Config {
     pub baseline: Baseline,
     /// Mirroring of the orchestrator's state for delegated orchestration.
     pub proxy: Proxy,
+    /// TLS for every link (empty: plain TCP).
+    pub tls: edgeless_api::tls::TlsFiles,
 }
 
 /// Delegated orchestration: the state mirrored to Redis, intents read back.

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs an orchestrator until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    edgeless_api::tls::install(&config.tls)?;
     let api_listener = server::bind(&config.general.orchestrator_url).await?;
     let register_listener = server::bind(&config.general.node_register_url).await?;
     let (handle, _task) = orchestrator::spawn(config.clone())?;
@@ -29,7 +30,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         node_register = %config.general.node_register_url,
         "orchestrator started"
     );
-    let api = tonic::transport::Server::builder()
+    let api = edgeless_api::server::builder()?
         .add_service(service::function_instance_server(handle.clone()))
         .add_service(service::resource_configuration_server(handle.clone()))
         .add_service(service::domain_inspection_server(handle.clone()))
@@ -37,7 +38,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             server::incoming(api_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let registration = tonic::transport::Server::builder()
+    let registration = edgeless_api::server::builder()?
         .add_service(service::node_registration_server(handle.clone()))
         .serve_with_incoming_shutdown(
             server::incoming(register_listener),

@@ -21,6 +21,7 @@ pub struct ClusterBuilder {
     max_restarts: Option<u32>,
     containers: bool,
     persistent: bool,
+    tls: bool,
 }
 
 impl ClusterBuilder {
@@ -71,6 +72,15 @@ impl ClusterBuilder {
     /// [`Cluster::restart_orchestrator`].
     pub fn persistent(mut self) -> Self {
         self.persistent = true;
+        self
+    }
+
+    /// Run every gRPC link over TLS with mutual authentication, with
+    /// certificates from `edgeless_cli tls generate` (names `controller`,
+    /// `orchestrator`, `node`, `cli`, and `other` from another CA in
+    /// `certs-other/`).
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -176,6 +186,27 @@ impl Drop for Cluster {
     }
 }
 
+/// The URL of a gRPC service: https with [`ClusterBuilder::tls`].
+fn grpc_url(options: &ClusterBuilder, port: u16) -> String {
+    let scheme = if options.tls { "https" } else { "http" };
+    format!("{scheme}://127.0.0.1:{port}")
+}
+
+/// The `[tls]` section of a component's configuration, with
+/// [`ClusterBuilder::tls`].
+fn tls_section(options: &ClusterBuilder, dir: &Path, name: &str) -> String {
+    if !options.tls {
+        return String::new();
+    }
+    let certs = dir.join("certs");
+    format!(
+        "[tls]\nca_cert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        certs.join("ca.pem").display(),
+        certs.join(format!("{name}.pem")).display(),
+        certs.join(format!("{name}.key")).display()
+    )
+}
+
 fn url(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
@@ -188,6 +219,24 @@ impl Cluster {
 
     fn start(options: ClusterBuilder) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        if options.tls {
+            for (certs, names) in [
+                ("certs", "controller,orchestrator,node,cli"),
+                ("certs-other", "other"),
+            ] {
+                let output = Command::new(bin("edgeless_cli"))
+                    .args(["tls", "generate"])
+                    .arg(dir.path().join(certs))
+                    .args(["--names", names])
+                    .output()
+                    .expect("edgeless_cli runs");
+                assert!(
+                    output.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
         let (workflow_port, domain_port) = (free_port(), free_port());
         let controller_config = dir.path().join("controller.toml");
         let data_dir = if options.persistent {
@@ -201,15 +250,20 @@ impl Cluster {
         std::fs::write(
             &controller_config,
             format!(
-                "controller_url = \"{}\"\ndomain_register_url = \"{}\"\n{data_dir}",
-                url(workflow_port),
-                url(domain_port)
+                "controller_url = \"{}\"\ndomain_register_url = \"{}\"\n{data_dir}{}",
+                grpc_url(&options, workflow_port),
+                grpc_url(&options, domain_port),
+                tls_section(&options, dir.path(), "controller")
             ),
         )
         .expect("config written");
         std::fs::write(
             dir.path().join("cli.toml"),
-            format!("controller_url = \"{}\"\n", url(workflow_port)),
+            format!(
+                "controller_url = \"{}\"\n{}",
+                grpc_url(&options, workflow_port),
+                tls_section(&options, dir.path(), "cli")
+            ),
         )
         .expect("config written");
         let controller = Daemon::start(
@@ -218,9 +272,9 @@ impl Cluster {
             &controller_config,
             dir.path().join("controller.log"),
         );
-        let first = start_domain(dir.path(), &url(domain_port), &options, 0);
+        let first = start_domain(dir.path(), &grpc_url(&options, domain_port), &options, 0);
         let cluster = Self {
-            domain_register_url: url(domain_port),
+            domain_register_url: grpc_url(&options, domain_port),
             controller,
             orchestrator: first.orchestrator,
             nodes: first.nodes,
@@ -268,6 +322,11 @@ impl Cluster {
             &self.node_configs[index],
             log,
         );
+    }
+
+    /// The folder of the cluster's configuration files, logs and certificates.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Starts the controller again (after [`Daemon::kill`]), with the same
@@ -434,10 +493,11 @@ fn start_domain(
         format!(
             "[general]\ndomain_register_url = \"{domain_register_url}\"\nsubscription_refresh_interval_sec = {refresh}\n\
              domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\nmax_restarts = {}\n{data_dir}\
-             [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}",
-            url(orc_port),
-            url(register_port),
-            options.max_restarts.unwrap_or(5)
+             [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}{}",
+            grpc_url(options, orc_port),
+            grpc_url(options, register_port),
+            options.max_restarts.unwrap_or(5),
+            tls_section(options, dir, "orchestrator")
         ),
     )
     .expect("config written");
@@ -450,7 +510,7 @@ fn start_domain(
     let mut domain = Domain {
         id,
         orchestrator,
-        orchestrator_url: url(orc_port),
+        orchestrator_url: grpc_url(options, orc_port),
         nodes: Vec::new(),
         node_ids: Vec::new(),
         node_configs: Vec::new(),
@@ -472,7 +532,7 @@ fn start_domain(
             .collect::<Vec<_>>()
             .join(", ");
         let path = dir.join(format!("node{index}-{i}.toml"));
-        let invocation = url(free_port());
+        let invocation = grpc_url(options, free_port());
         domain.invocation_urls.push(invocation.clone());
         let mut resources = String::new();
         if options.resources && i == 0 {
@@ -499,10 +559,11 @@ fn start_domain(
         let text = format!(
             "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n\
              node_register_url = \"{}\"\nsubscription_refresh_interval_sec = {refresh}\n\
-             [user_node_capabilities]\nlabels = [{labels}]\n{resources}",
-            url(free_port()),
+             [user_node_capabilities]\nlabels = [{labels}]\n{resources}{}",
+            grpc_url(options, free_port()),
             invocation,
-            url(register_port)
+            grpc_url(options, register_port),
+            tls_section(options, dir, "node")
         );
         std::fs::write(&path, text).expect("node config written");
         let log = dir.join(format!("node{index}-{i}.log"));

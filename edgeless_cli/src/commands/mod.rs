@@ -3,6 +3,7 @@
 mod container_image;
 mod domain;
 mod function;
+mod tls;
 mod workflow;
 
 use clap::{Subcommand, ValueEnum};
@@ -24,6 +25,9 @@ pub enum Command {
     /// Build functions and send them events.
     #[command(subcommand)]
     Function(function::FunctionCommand),
+    /// Certificates for TLS with mutual authentication.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
 }
 
 /// How listings are printed.
@@ -42,11 +46,13 @@ pub async fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Workflow(command) => workflow::run(command, config).await,
         Command::Domain(command) => domain::run(command, config).await,
         Command::Function(command) => function::run(command).await,
+        Command::Tls(command) => tls::run(command),
     }
 }
 
 /// A client of the controller's workflow API.
 fn controller(config: &Config) -> Result<WorkflowInstanceClient<Channel>, CliError> {
+    edgeless_api::tls::install(&config.tls).map_err(|e| CliError::Input(e.into()))?;
     let channel = edgeless_api::client::channel(&config.controller_url)
         .map_err(|e| CliError::Input(anyhow::anyhow!("controller_url: {e}")))?;
     Ok(WorkflowInstanceClient::new(channel)

@@ -1,0 +1,146 @@
+//! TLS with mutual authentication for every gRPC link of a process.
+//!
+//! A component configured with a `[tls]` section (the cluster CA, its own
+//! certificate and key, all PEM files) calls [`install`] once at start.
+//! From then on every server it starts ([`crate::server::builder`]) requires
+//! a client certificate signed by the CA, and every client it opens to an
+//! `https://` URL ([`crate::client::channel`]) presents its own certificate
+//! and checks the server's against the CA. `http://` URLs stay plain TCP.
+//! `edgeless_cli tls generate` writes a CA and component certificates.
+
+use serde::{Deserialize, Serialize};
+
+/// The `[tls]` section of every component's configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The cluster CA certificate (PEM): peers must present a certificate
+    /// it signed. Empty: no TLS.
+    pub ca_cert: String,
+    /// This component's certificate (PEM), signed by the CA.
+    pub cert: String,
+    /// This component's private key (PEM).
+    pub key: String,
+}
+
+impl TlsFiles {
+    /// Whether TLS is configured.
+    pub fn is_enabled(&self) -> bool {
+        !self.ca_cert.is_empty() || !self.cert.is_empty() || !self.key.is_empty()
+    }
+}
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file is missing or unreadable.
+    #[error("[tls] {key} = {path:?}: {reason}")]
+    File {
+        /// The configuration key.
+        key: &'static str,
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// This build has no TLS.
+    #[error("[tls] is configured but this build of edgeless has no TLS support")]
+    Unsupported,
+    /// Another identity is already installed in this process.
+    #[error("a different [tls] configuration is already in use in this process")]
+    Conflict,
+    /// The server configuration was refused.
+    #[error("TLS: {0}")]
+    Refused(String),
+}
+
+#[cfg(feature = "tls")]
+mod imp {
+    use super::*;
+    use std::sync::OnceLock;
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+
+    pub struct Installed {
+        pub files: TlsFiles,
+        pub client: ClientTlsConfig,
+        pub server: ServerTlsConfig,
+    }
+
+    pub static INSTALLED: OnceLock<Installed> = OnceLock::new();
+
+    fn read(key: &'static str, path: &str) -> Result<Vec<u8>, TlsError> {
+        let file = |reason: String| TlsError::File {
+            key,
+            path: path.to_string(),
+            reason,
+        };
+        if path.is_empty() {
+            return Err(file(
+                "is empty; ca_cert, cert and key are all needed".into(),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| file(e.to_string()))?;
+        if !String::from_utf8_lossy(&bytes).contains("-----BEGIN ") {
+            return Err(file("is not a PEM file".into()));
+        }
+        Ok(bytes)
+    }
+
+    pub fn install(files: &TlsFiles) -> Result<(), TlsError> {
+        if let Some(installed) = INSTALLED.get() {
+            return if installed.files == *files {
+                Ok(())
+            } else {
+                Err(TlsError::Conflict)
+            };
+        }
+        let ca = Certificate::from_pem(read("ca_cert", &files.ca_cert)?);
+        let identity = Identity::from_pem(read("cert", &files.cert)?, read("key", &files.key)?);
+        let installed = Installed {
+            files: files.clone(),
+            client: ClientTlsConfig::new()
+                .ca_certificate(ca.clone())
+                .identity(identity.clone()),
+            server: ServerTlsConfig::new().identity(identity).client_ca_root(ca),
+        };
+        // Check the key and certificates now rather than at the first
+        // connection.
+        tonic::transport::Server::builder()
+            .tls_config(installed.server.clone())
+            .map_err(|e| TlsError::Refused(format!("{e} (do cert and key match?)")))?;
+        let _ = INSTALLED.set(installed);
+        Ok(())
+    }
+}
+
+/// Sets up TLS for this process from `files`; does nothing when they are
+/// empty. Installing the same files again is harmless.
+pub fn install(files: &TlsFiles) -> Result<(), TlsError> {
+    if !files.is_enabled() {
+        return Ok(());
+    }
+    #[cfg(feature = "tls")]
+    return imp::install(files);
+    #[cfg(not(feature = "tls"))]
+    Err(TlsError::Unsupported)
+}
+
+/// The client side, when installed.
+#[cfg(feature = "tls")]
+pub(crate) fn client_config() -> Option<tonic::transport::ClientTlsConfig> {
+    imp::INSTALLED.get().map(|i| i.client.clone())
+}
+
+/// The server side, when installed.
+#[cfg(feature = "tls")]
+pub(crate) fn server_config() -> Option<tonic::transport::ServerTlsConfig> {
+    imp::INSTALLED.get().map(|i| i.server.clone())
+}
+
+/// Whether TLS is installed in this process.
+pub fn is_installed() -> bool {
+    #[cfg(feature = "tls")]
+    return imp::INSTALLED.get().is_some();
+    #[cfg(not(feature = "tls"))]
+    false
+}

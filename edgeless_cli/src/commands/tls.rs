@@ -1,0 +1,134 @@
+//! `edgeless_cli tls generate`: a cluster CA and a certificate per component,
+//! for TLS with mutual authentication (`[tls]` in every configuration).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use clap::Subcommand;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+
+use crate::error::CliError;
+
+/// TLS subcommands.
+#[derive(Subcommand)]
+pub enum TlsCommand {
+    /// Write `ca.pem` and, for each name, `NAME.pem` and `NAME.key` (valid
+    /// as server and as client) into DIR; existing files are not replaced.
+    #[command(
+        after_help = "Example: edgeless_cli tls generate certs --names controller,orchestrator,node0,node1,cli --hosts 127.0.0.1,localhost"
+    )]
+    Generate {
+        /// Where to write the files.
+        dir: PathBuf,
+        /// The components to certify.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "controller,orchestrator,node,cli"
+        )]
+        names: Vec<String>,
+        /// The addresses and host names the components are reached at.
+        #[arg(long, value_delimiter = ',', default_value = "127.0.0.1,localhost")]
+        hosts: Vec<String>,
+    },
+}
+
+pub fn run(command: TlsCommand) -> Result<(), CliError> {
+    match command {
+        TlsCommand::Generate { dir, names, hosts } => {
+            for file in generate(&dir, &names, &hosts).map_err(CliError::Input)? {
+                println!("{}", file.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "cannot create {} (it is not replaced if it exists)",
+                path.display()
+            )
+        })?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes the CA and the certificates; returns the files written.
+pub fn generate(dir: &Path, names: &[String], hosts: &[String]) -> anyhow::Result<Vec<PathBuf>> {
+    if names.is_empty() || names.iter().any(|n| n.is_empty() || n.contains('/')) {
+        return Err(anyhow!("--names must be plain, non-empty names"));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "edgeless cluster CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let mut written = Vec::new();
+    let ca_file = dir.join("ca.pem");
+    write_new(&ca_file, &ca.pem())?;
+    written.push(ca_file);
+    for name in names {
+        let mut params =
+            CertificateParams::new(hosts.to_vec()).with_context(|| format!("--hosts {hosts:?}"))?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, name.as_str());
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &ca)?;
+        let (cert_file, key_file) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        write_new(&cert_file, &cert.pem())?;
+        write_new(&key_file, &key.serialize_pem())?;
+        written.extend([cert_file, key_file]);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_ca_and_a_pair_per_name_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["controller".to_string(), "node0".to_string()];
+        let hosts = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        let files = generate(dir.path(), &names, &hosts).unwrap();
+        assert_eq!(files.len(), 5);
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            assert!(text.starts_with("-----BEGIN "), "{}", file.display());
+        }
+        let again = generate(dir.path(), &names, &hosts).unwrap_err();
+        assert!(format!("{again:#}").contains("not replaced"), "{again:#}");
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(generate(dir.path(), &["a/b".to_string()], &[]).is_err());
+    }
+}
