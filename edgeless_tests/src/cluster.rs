@@ -22,6 +22,8 @@ pub struct ClusterBuilder {
     containers: bool,
     persistent: bool,
     tls: bool,
+    /// Node index → the port its dataplane URL is announced on.
+    announced_invocation: Vec<(usize, u16)>,
 }
 
 impl ClusterBuilder {
@@ -72,6 +74,13 @@ impl ClusterBuilder {
     /// [`Cluster::restart_orchestrator`].
     pub fn persistent(mut self) -> Self {
         self.persistent = true;
+        self
+    }
+
+    /// Announce node `index`'s dataplane to its peers on `port` (where the
+    /// test runs a proxy, e.g. to cut or slow the link) instead of its own.
+    pub fn announce_invocation(mut self, index: usize, port: u16) -> Self {
+        self.announced_invocation.push((index, port));
         self
     }
 
@@ -535,6 +544,17 @@ fn start_domain(
         let invocation = grpc_url(options, free_port());
         domain.invocation_urls.push(invocation.clone());
         let mut resources = String::new();
+        let announced = options
+            .announced_invocation
+            .iter()
+            .find(|(node, _)| *node == i)
+            .map(|(_, port)| {
+                format!(
+                    "invocation_url_announced = \"{}\"\n",
+                    grpc_url(options, *port)
+                )
+            })
+            .unwrap_or_default();
         if options.resources && i == 0 {
             let ingress = url(free_port());
             resources = format!(
@@ -557,7 +577,7 @@ fn start_domain(
             resources.push_str("[container_runtime]\nenabled = true\nready_timeout_sec = 5\n");
         }
         let text = format!(
-            "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n\
+            "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n{announced}\
              node_register_url = \"{}\"\nsubscription_refresh_interval_sec = {refresh}\n\
              [user_node_capabilities]\nlabels = [{labels}]\n{resources}{}",
             grpc_url(options, free_port()),

@@ -13,6 +13,7 @@
 
 mod cluster;
 pub mod docker;
+pub mod link;
 mod process;
 
 pub use cluster::{CliOutput, Cluster, ClusterBuilder, Domain, count};

@@ -1,12 +1,14 @@
 //! Faults injected on purpose into a cluster of real processes running the
 //! ping-pong workflow: kill -9 the orchestrator with all its nodes, or the
-//! controller, and start them again. After each the workflow is still listed, flows again,
+//! controller, and start them again; cut the link between the two nodes (a
+//! partition), or slow it down. After each the workflow is still listed, flows again,
 //! keeps the state its functions saved, and can be stopped. The time to
 //! recover is printed.
 
 use std::time::{Duration, Instant};
 
-use edgeless_tests::{Cluster, build_function, count, example};
+use edgeless_tests::link::LinkProxy;
+use edgeless_tests::{Cluster, build_function, count, example, free_port};
 
 fn answered(cluster: &Cluster) -> usize {
     cluster
@@ -117,5 +119,80 @@ fn a_killed_controller_restarts_with_its_workflows() {
     assert!(!log.contains("deployed again"), "{log}");
     let inspect = cluster.cli_ok(&["workflow", "inspect", &workflow]);
     assert!(inspect.contains("state running"), "{inspect}");
+    stop_and_check(&cluster, &workflow);
+}
+
+/// Ping-pong across two nodes, node 1's dataplane behind a proxy.
+fn start_behind_proxy() -> (Cluster, LinkProxy, String) {
+    build_function("ping");
+    build_function("pong");
+    let proxy_port = free_port();
+    let cluster = Cluster::builder()
+        .nodes(2)
+        .round_robin()
+        .refresh_sec(1)
+        .announce_invocation(1, proxy_port)
+        .start();
+    let target = cluster.invocation_urls[1]
+        .trim_start_matches("http://")
+        .to_string();
+    let proxy = LinkProxy::start(proxy_port, &target);
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    assert_ne!(
+        cluster.nodes_of(&workflow, "pinger"),
+        cluster.nodes_of(&workflow, "ponger"),
+        "ping and pong on different nodes"
+    );
+    cluster.wait_for(Duration::from_secs(20), "the first pongs", |c| {
+        answered(c) >= 2
+    });
+    (cluster, proxy, workflow)
+}
+
+#[test]
+fn a_partition_between_two_nodes_heals() {
+    let (cluster, proxy, workflow) = start_behind_proxy();
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(1));
+    let during = answered(&cluster);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        answered(&cluster) <= during + 1,
+        "no pongs cross a partition"
+    );
+    proxy.heal();
+    let healed = Instant::now();
+    cluster.wait_for(Duration::from_secs(30), "pongs after the partition", |c| {
+        answered(c) >= during + 3
+    });
+    eprintln!(
+        "partition of 5 s healed → pongs again after {:?}",
+        healed.elapsed()
+    );
+    // Both nodes stayed in the domain: nothing was moved.
+    let orchestrator = cluster.orchestrator.log();
+    assert!(
+        !orchestrator.contains("node lease expired"),
+        "{orchestrator}"
+    );
+    stop_and_check(&cluster, &workflow);
+}
+
+#[test]
+fn a_slow_peer_slows_the_workflow_without_breaking_it() {
+    let (cluster, proxy, workflow) = start_behind_proxy();
+    proxy.slow(Duration::from_millis(200));
+    let before = answered(&cluster);
+    let slowed = Instant::now();
+    cluster.wait_for(Duration::from_secs(30), "pongs through a slow link", |c| {
+        answered(c) >= before + 3
+    });
+    eprintln!(
+        "three pongs through a link delaying each chunk by 200 ms: {:?}",
+        slowed.elapsed()
+    );
+    proxy.slow(Duration::ZERO);
+    let logs: String = cluster.nodes.iter().map(|n| n.log()).collect();
+    assert!(!logs.contains("panicked"), "{logs}");
     stop_and_check(&cluster, &workflow);
 }
