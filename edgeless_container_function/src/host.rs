@@ -42,14 +42,18 @@ pub(crate) struct GrpcHost {
 
 impl GrpcHost {
     pub fn new(settings: &Settings, runtime: tokio::runtime::Handle) -> Result<Self, String> {
-        let endpoint = tonic::transport::Endpoint::from_shared(settings.host_url.clone())
-            .map_err(|e| {
-                format!(
-                    "EDGELESS_HOST_URL = {:?} is not a URL: {e}",
-                    settings.host_url
-                )
-            })?
+        let bad_url = |e: tonic::transport::Error| {
+            format!("EDGELESS_HOST_URL = {:?}: {e}", settings.host_url)
+        };
+        let mut endpoint = tonic::transport::Endpoint::from_shared(settings.host_url.clone())
+            .map_err(bad_url)?
             .tcp_nodelay(true);
+        if let Some(tls) = &settings.tls {
+            let config = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&tls.host_cert))
+                .domain_name(crate::HOST_NAME);
+            endpoint = endpoint.tls_config(config).map_err(bad_url)?;
+        }
         let token = Token(
             settings
                 .token
@@ -71,6 +75,16 @@ impl GrpcHost {
         self.instance.clone()
     }
 
+    /// Runs a request to the node to completion, blocking the calling
+    /// thread; `None` on a thread of the async runtime itself (where
+    /// blocking is impossible: e.g. a library logging from inside it).
+    fn blocking<F: Future>(&self, request: F) -> Option<F::Output> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return None;
+        }
+        Some(self.runtime.block_on(request))
+    }
+
     fn send(&self, target: host_send::Target, message: &[u8]) -> HostSend {
         HostSend {
             target: Some(target),
@@ -81,18 +95,18 @@ impl GrpcHost {
     fn cast_to(&self, target: host_send::Target, message: &[u8]) -> Result<(), SendError> {
         let request = self.send(target, message);
         let mut client = self.client.clone();
-        self.runtime
-            .block_on(client.cast(request))
-            .map(|_| ())
-            .map_err(|_| SendError)
+        match self.blocking(client.cast(request)) {
+            Some(Ok(_)) => Ok(()),
+            _ => Err(SendError),
+        }
     }
 
     fn call_to(&self, target: host_send::Target, message: &[u8]) -> CallRet {
         let request = self.send(target, message);
         let mut client = self.client.clone();
-        match self.runtime.block_on(client.call(request)) {
-            Ok(result) => call_ret(result.into_inner()),
-            Err(_) => CallRet::Err,
+        match self.blocking(client.call(request)) {
+            Some(Ok(result)) => call_ret(result.into_inner()),
+            _ => CallRet::Err,
         }
     }
 }
@@ -149,10 +163,10 @@ impl edgeless_function::native::Host for GrpcHost {
             payload: bytes::Bytes::copy_from_slice(message),
         };
         let mut client = self.client.clone();
-        self.runtime
-            .block_on(client.delayed_cast(request))
-            .map(|_| ())
-            .map_err(|_| SendError)
+        match self.blocking(client.delayed_cast(request)) {
+            Some(Ok(_)) => Ok(()),
+            _ => Err(SendError),
+        }
     }
 
     fn sync(&self, state: &[u8]) {
@@ -175,9 +189,13 @@ impl edgeless_function::native::Host for GrpcHost {
             target: target.to_string(),
             message: message.to_string(),
         };
-        if self.runtime.block_on(client.log(request)).is_err() {
-            // The node did not take it; keep the line in the container's output.
-            eprintln!("{target}: {message}");
+        // Lines from inside the async runtime (libraries logging) cannot
+        // be sent: their warnings and errors, and lines the node does not
+        // take, stay in the container's output.
+        match self.blocking(client.log(request)) {
+            Some(Ok(_)) => {}
+            None if level > 2 => {}
+            _ => eprintln!("{target}: {message}"),
         }
     }
 

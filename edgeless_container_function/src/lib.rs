@@ -38,11 +38,30 @@ pub struct Settings {
     pub token: String,
     /// Where to serve `FunctionGuest`.
     pub listen: SocketAddr,
+    /// Encryption of the link to the node, when the node runs TLS.
+    pub tls: Option<LinkTls>,
 }
 
+/// The container's side of an encrypted link (PEM texts): the node's
+/// host-service certificate to pin, and this instance's own certificate and
+/// key.
+#[derive(Debug, Clone)]
+pub struct LinkTls {
+    /// `EDGELESS_TLS_HOST_CERT`.
+    pub host_cert: String,
+    /// `EDGELESS_TLS_CERT`.
+    pub cert: String,
+    /// `EDGELESS_TLS_KEY`.
+    pub key: String,
+}
+
+/// The name in the node's host-service certificate.
+const HOST_NAME: &str = "edgeless-node";
+
 impl Settings {
-    /// Reads `EDGELESS_HOST_URL`, `EDGELESS_TOKEN` and `EDGELESS_GUEST_PORT`
-    /// (default 7101).
+    /// Reads `EDGELESS_HOST_URL`, `EDGELESS_TOKEN`, `EDGELESS_GUEST_PORT`
+    /// (default 7101) and, for an encrypted link, `EDGELESS_TLS_HOST_CERT`,
+    /// `EDGELESS_TLS_CERT` and `EDGELESS_TLS_KEY`.
     pub fn from_env() -> Result<Self, String> {
         let var = |name: &str| {
             std::env::var(name).map_err(|_| {
@@ -55,10 +74,21 @@ impl Settings {
                 .map_err(|_| format!("EDGELESS_GUEST_PORT = {port:?} is not a port"))?,
             Err(_) => 7101,
         };
+        let host_url = var("EDGELESS_HOST_URL")?;
+        let tls = if host_url.starts_with("https://") {
+            Some(LinkTls {
+                host_cert: var("EDGELESS_TLS_HOST_CERT")?,
+                cert: var("EDGELESS_TLS_CERT")?,
+                key: var("EDGELESS_TLS_KEY")?,
+            })
+        } else {
+            None
+        };
         Ok(Self {
-            host_url: var("EDGELESS_HOST_URL")?,
+            host_url,
             token: var("EDGELESS_TOKEN")?,
             listen: SocketAddr::from(([0, 0, 0, 0], port)),
+            tls,
         })
     }
 }

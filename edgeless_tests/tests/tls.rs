@@ -72,3 +72,46 @@ fn every_link_runs_over_mutual_tls_and_strangers_are_refused() {
 
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
+
+#[test]
+fn container_functions_talk_to_a_tls_node_over_an_encrypted_link() {
+    if !edgeless_tests::docker::docker_available() {
+        return;
+    }
+    for function in ["ping", "counter", "double", "noop"] {
+        build_function(function);
+    }
+    for image in ["pong", "incr"] {
+        edgeless_tests::docker::build_container_image(image);
+    }
+    let cluster = Cluster::builder().nodes(1).tls().containers().start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = edgeless_tests::example_in(dir.path(), "container", &[]);
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(Duration::from_secs(30), "events both ways over TLS", |c| {
+        let log = c.nodes[0].log();
+        log.contains("ping: PING #2 answered PONG") && log.contains("incr: 2 -> 3")
+    });
+    let containers = edgeless_tests::docker::containers_of(&cluster.node_ids[0]);
+    assert_eq!(containers.len(), 2);
+    let node_key = std::fs::read_to_string(cluster.dir().join("certs/node.key")).unwrap();
+    let node_key_body = node_key.lines().nth(1).unwrap();
+    for container in &containers {
+        let env = edgeless_tests::docker::docker(&[
+            "inspect",
+            "--format",
+            "{{range .Config.Env}}{{println .}}{{end}}",
+            container,
+        ]);
+        assert!(env.contains("EDGELESS_HOST_URL=https://"), "{env}");
+        assert!(
+            env.contains("EDGELESS_TLS_CERT=-----BEGIN CERTIFICATE"),
+            "{env}"
+        );
+        assert!(
+            !env.contains(node_key_body),
+            "the node's own key never enters a container"
+        );
+    }
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}

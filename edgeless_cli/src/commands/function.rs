@@ -202,7 +202,13 @@ fn cargo_build(manifest: &Path, target_dir: &Path, args: &[&str]) -> anyhow::Res
         .and_then(|i| args.get(i + 1))
         .copied()
         .unwrap_or("");
-    let output = Command::new("cargo")
+    let mut cargo = Command::new("cargo");
+    // C code in dependencies (e.g. ring, for TLS) needs a musl C compiler.
+    let musl_cc = "CC_x86_64_unknown_linux_musl";
+    if target == CONTAINER_TARGET && std::env::var_os(musl_cc).is_none() {
+        cargo.env(musl_cc, "musl-gcc");
+    }
+    let output = cargo
         .args(["build", "--release", "--manifest-path"])
         .arg(manifest)
         .arg("--target-dir")
@@ -225,6 +231,11 @@ fn cargo_build(manifest: &Path, target_dir: &Path, args: &[&str]) -> anyhow::Res
     {
         return Err(anyhow!(
             "the {target} target is not installed: run `rustup target add {target}`"
+        ));
+    }
+    if stderr.contains("failed to find tool") && stderr.contains("musl") {
+        return Err(anyhow!(
+            "building for {target} needs a musl C compiler: install musl-tools (apt-get install musl-tools), or set CC_x86_64_unknown_linux_musl"
         ));
     }
     if stderr.contains("does not contain this feature: container")

@@ -15,6 +15,7 @@
 mod docker;
 mod host_service;
 mod instance;
+mod link_tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct ContainerRuntime {
     node_id: Uuid,
     host_url: String,
     guests: Guests,
+    /// Encryption of the container links, when the node runs TLS.
+    link_tls: Option<link_tls::LinkTls>,
 }
 
 /// The limits of one container.
@@ -126,9 +129,19 @@ impl ContainerRuntime {
             settings.guest_api_host_url.clone()
         };
         let listener = edgeless_api::server::bind(&bind_url).await?;
-        let host_url = format!("http://{}", listener.local_addr()?);
+        let link_tls = if edgeless_api::tls::is_installed() {
+            Some(link_tls::LinkTls::new()?)
+        } else {
+            None
+        };
+        let scheme = if link_tls.is_some() { "https" } else { "http" };
+        let host_url = format!("{scheme}://{}", listener.local_addr()?);
         let guests = Guests::default();
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &link_tls {
+            builder = builder.tls_config(tls.server_config())?;
+        }
+        let server = builder
             .add_service(host_service::server(guests.clone()))
             .serve_with_incoming_shutdown(
                 edgeless_api::server::incoming(listener),
@@ -147,6 +160,7 @@ impl ContainerRuntime {
                 node_id,
                 host_url,
                 guests,
+                link_tls,
             },
             serve,
         ))
@@ -190,13 +204,24 @@ impl ContainerRuntime {
             ),
             ("edgeless.workflow".to_string(), workflow_id.clone()),
         ]);
+        let mut env = vec![
+            format!("EDGELESS_HOST_URL={}", self.host_url),
+            format!("EDGELESS_TOKEN={token}"),
+        ];
+        let instance_tls = match &self.link_tls {
+            Some(link) => {
+                let instance = link.instance().map_err(|e| {
+                    StartError::Instantiate(format!("cannot make the instance's certificate: {e}"))
+                })?;
+                env.extend(link.environment(&instance));
+                Some(instance)
+            }
+            None => None,
+        };
         let spec = docker::ContainerSpec {
             name: name.clone(),
             image,
-            env: vec![
-                format!("EDGELESS_HOST_URL={}", self.host_url),
-                format!("EDGELESS_TOKEN={token}"),
-            ],
+            env,
             labels,
             network: &self.settings.network,
             memory_bytes: (limits.memory_mb as i64).saturating_mul(1 << 20),
@@ -212,7 +237,9 @@ impl ContainerRuntime {
         self.guests.insert(token.clone(), host.clone());
         let started = async {
             let address = self.engine.run(spec).await?;
-            let mut guest = self.connect_guest(&name, &address, &token).await?;
+            let mut guest = self
+                .connect_guest(&name, &address, &token, instance_tls.as_ref())
+                .await?;
             let init = GuestInit {
                 instance: Some(id.into()),
                 init_payload: init_payload.map(|p| p.to_vec()),
@@ -221,10 +248,14 @@ impl ContainerRuntime {
             let ready = Duration::from_secs(self.settings.ready_timeout_sec);
             match tokio::time::timeout(ready, guest.init(init)).await {
                 Ok(Ok(_)) => Ok(guest),
-                Ok(Err(status)) => Err(StartError::Instantiate(format!(
-                    "handle_init failed: {}",
-                    status.message()
-                ))),
+                Ok(Err(status)) => {
+                    let output = self.engine.last_output(&name).await;
+                    Err(StartError::Instantiate(format!(
+                        "handle_init failed: {}; the container's last output: {}",
+                        status.message(),
+                        if output.is_empty() { "(none)" } else { &output }
+                    )))
+                }
                 Err(_) => Err(StartError::Instantiate(format!(
                     "handle_init did not finish within {ready:?}"
                 ))),
@@ -264,12 +295,20 @@ impl ContainerRuntime {
         name: &str,
         address: &str,
         token: &str,
+        tls: Option<&link_tls::InstanceTls>,
     ) -> Result<GuestClient, StartError> {
-        let url = format!("http://{address}:{GUEST_PORT}");
-        let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
-            .map_err(|e| StartError::Instantiate(format!("bad guest address {url}: {e}")))?
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{address}:{GUEST_PORT}");
+        let bad = |e: tonic::transport::Error| {
+            StartError::Instantiate(format!("bad guest address {url}: {e}"))
+        };
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+            .map_err(bad)?
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true);
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls.client_config()).map_err(bad)?;
+        }
         let token = Token(
             token
                 .parse()
