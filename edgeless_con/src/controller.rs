@@ -164,8 +164,11 @@ impl Controller {
             }
             Registration::Refreshed => false,
             Registration::Restarted => {
-                tracing::warn!(domain = %id, "the domain's orchestrator restarted; its workflows will be deployed again");
-                true
+                // With a data directory it kept its components; without,
+                // they are gone: the check deploys again what is missing.
+                tracing::warn!(domain = %id, "the domain's orchestrator restarted; checking its workflows");
+                lock(&self.unverified).insert(id.clone());
+                false
             }
         };
         if reset {

@@ -52,6 +52,35 @@ fn stop_and_check(cluster: &Cluster, workflow: &str) {
 }
 
 #[test]
+fn a_killed_orchestrator_restarts_with_its_workflows() {
+    let (mut cluster, workflow) = start_ping_pong();
+    cluster.orchestrator.kill();
+    let killed = Instant::now();
+    // The workflow does not need the orchestrator to run.
+    let before = answered(&cluster);
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "pongs without an orchestrator",
+        |c| answered(c) >= before + 2,
+    );
+    cluster.restart_orchestrator();
+    // The restarted orchestrator resets the nodes that join it and starts
+    // the saved components again.
+    cluster.wait_for(Duration::from_secs(30), "instances re-created", |c| {
+        count(&c.orchestrator.log(), "instance re-created") >= 2
+    });
+    let after = answered(&cluster);
+    cluster.wait_for(Duration::from_secs(20), "pongs after the restart", |c| {
+        answered(c) > after
+    });
+    eprintln!(
+        "orchestrator kill -9 → restart → re-created and answered again: {:?}",
+        killed.elapsed()
+    );
+    stop_and_check(&cluster, &workflow);
+}
+
+#[test]
 fn a_domain_that_loses_power_restarts_with_its_workflows_and_their_state() {
     let (mut cluster, workflow) = start_ping_pong();
     // The orchestrator and every node die at once: the functions' saved
@@ -79,14 +108,19 @@ fn a_domain_that_loses_power_restarts_with_its_workflows_and_their_state() {
         "orchestrator and nodes kill -9 → restart after 1 s → answered again: {:?}",
         killed.elapsed()
     );
+    // Every ping started since (the nodes' logs are new) resumed from the
+    // saved count, and the controller did not deploy anything again.
     let logs: String = cluster.nodes.iter().map(|n| n.log()).collect();
-    let resumed = logs
+    let starts: Vec<u64> = logs
         .lines()
         .filter_map(|l| l.split("ping: started at count ").nth(1))
         .filter_map(|n| n.split_whitespace().next()?.parse::<u64>().ok())
-        .max()
-        .unwrap_or(0);
-    assert!(resumed > 0, "ping resumed from its saved count:\n{logs}");
+        .collect();
+    assert!(
+        !starts.is_empty() && starts.iter().all(|n| *n > 0),
+        "ping resumed from its saved count ({starts:?}):\n{logs}"
+    );
+    assert!(!cluster.controller.log().contains("deployed again"));
     let inspect = cluster.cli_ok(&["workflow", "inspect", &workflow]);
     assert!(inspect.contains("state running"), "{inspect}");
     stop_and_check(&cluster, &workflow);
@@ -194,5 +228,40 @@ fn a_slow_peer_slows_the_workflow_without_breaking_it() {
     proxy.slow(Duration::ZERO);
     let logs: String = cluster.nodes.iter().map(|n| n.log()).collect();
     assert!(!logs.contains("panicked"), "{logs}");
+    stop_and_check(&cluster, &workflow);
+}
+
+#[test]
+fn an_orchestrator_restarted_without_its_data_gets_its_workflows_again() {
+    build_function("ping");
+    build_function("pong");
+    let mut cluster = Cluster::builder()
+        .nodes(2)
+        .round_robin()
+        .refresh_sec(1)
+        .start();
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "the first pongs", |c| {
+        answered(c) >= 2
+    });
+    cluster.orchestrator.kill();
+    let killed = Instant::now();
+    cluster.restart_orchestrator();
+    // It remembers nothing: the controller notices and deploys again.
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the workflow deployed again",
+        |c| c.controller.log().contains("workflow deployed again"),
+    );
+    let after = answered(&cluster);
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "pongs after the redeployment",
+        |c| answered(c) > after,
+    );
+    eprintln!(
+        "orchestrator without data_dir kill -9 → restart → deployed again and answered: {:?}",
+        killed.elapsed()
+    );
     stop_and_check(&cluster, &workflow);
 }
