@@ -1,0 +1,145 @@
+//! The benchmark's command line.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use edgeless_benchmark::arrival::{ArrivalModel, Schedule};
+use edgeless_benchmark::experiment::{self, Dataset};
+use edgeless_benchmark::workflows::WorkflowType;
+
+/// Drive an edgeless cluster with a seeded population of workflows.
+#[derive(Parser)]
+#[command(
+    version,
+    after_help = "Example: edgeless_benchmark --arrival-model incremental -i 1 -l 3 -d 10 \\
+    -w 'single;functions/noop/function.json;functions/noop/noop.wasm' --dataset-path out/exp1-"
+)]
+struct Args {
+    /// The controller's workflow API.
+    #[arg(short = 'c', long, default_value = "http://127.0.0.1:7001")]
+    controller_url: String,
+    /// poisson, incremental, incr-and-keep, single or trace.
+    #[arg(long, default_value = "poisson")]
+    arrival_model: String,
+    /// Seconds at the start during which incr-and-keep adds workflows.
+    #[arg(long, default_value_t = 0.0)]
+    warmup: f64,
+    /// Length of the experiment, in seconds.
+    #[arg(short = 'd', long, default_value_t = 30.0)]
+    duration: f64,
+    /// (Mean) lifetime of a workflow, in seconds.
+    #[arg(short = 'l', long, default_value_t = 5.0)]
+    lifetime: f64,
+    /// (Mean) time between arrivals, in seconds.
+    #[arg(short = 'i', long, default_value_t = 5.0)]
+    interarrival: f64,
+    /// With `--arrival-model trace`: a file of `arrival,end` lines (seconds).
+    #[arg(long, default_value = "")]
+    workload_trace: String,
+    /// Seed of every random choice.
+    #[arg(short = 's', long, default_value_t = 42)]
+    seed: u64,
+    /// none, single;FUNCTION_JSON;WASM or chain;LENGTH[;FUNCTIONS_DIR].
+    #[arg(
+        short = 'w',
+        long,
+        default_value = "single;functions/noop/function.json;functions/noop/noop.wasm"
+    )]
+    wf_type: String,
+    /// Prefix of the CSV files written (empty: none).
+    #[arg(long, default_value = "")]
+    dataset_path: String,
+    /// Add rows to existing files.
+    #[arg(long)]
+    append: bool,
+    /// Comma-separated values of extra leading columns.
+    #[arg(long, default_value = "")]
+    additional_fields: String,
+    /// Comma-separated names of the extra columns.
+    #[arg(long, default_value = "")]
+    additional_header: String,
+}
+
+fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        anyhow::bail!("--{name} must be a non-negative number of seconds, not {value}")
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let model = if args.arrival_model == "trace" {
+        let text = std::fs::read_to_string(&args.workload_trace)
+            .map_err(|e| anyhow::anyhow!("--workload-trace {:?}: {e}", args.workload_trace))?;
+        ArrivalModel::trace(&text).map_err(anyhow::Error::msg)?
+    } else {
+        ArrivalModel::from_name(&args.arrival_model).map_err(anyhow::Error::msg)?
+    };
+    let schedule = Schedule {
+        duration: seconds("duration", args.duration)?,
+        warmup: seconds("warmup", args.warmup)?,
+        interarrival: seconds("interarrival", args.interarrival)?,
+        lifetime: seconds("lifetime", args.lifetime)?,
+        seed: args.seed,
+    };
+    let split = |s: &str| -> Vec<String> {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (header, fields) = (
+        split(&args.additional_header),
+        split(&args.additional_fields),
+    );
+    if header.len() != fields.len() {
+        anyhow::bail!(
+            "--additional-header has {} names but --additional-fields {} values",
+            header.len(),
+            fields.len()
+        );
+    }
+    let workflow = WorkflowType::parse(&args.wf_type)?;
+    let spans = model.schedule(&schedule);
+    tracing::info!(workflows = spans.len(), "experiment starts");
+    let outcome = experiment::run(&args.controller_url, &spans, &workflow).await?;
+    let dataset = Dataset {
+        prefix: (!args.dataset_path.is_empty()).then_some(args.dataset_path.clone()),
+        append: args.append,
+        additional: header.into_iter().zip(fields).collect(),
+        seed: args.seed,
+    };
+    if let Some(path) = experiment::write_csv(&dataset, &outcome)? {
+        eprintln!("wrote {}", path.display());
+    }
+    let mut latencies: Vec<f64> = outcome
+        .records
+        .iter()
+        .filter(|r| r.id.is_some())
+        .map(|r| r.start_latency.as_secs_f64() * 1000.0)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let median = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
+    println!(
+        "workflows requested {}, started {}, blocking probability {:.3}, median start {:.1} ms",
+        outcome.requested(),
+        outcome.started(),
+        outcome.blocking_probability(),
+        median
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    edgeless_api::daemon::init_tracing();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

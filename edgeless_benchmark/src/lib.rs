@@ -1,0 +1,9 @@
+//! `edgeless_benchmark`: drives a live cluster (through its controller) with
+//! a seeded population of workflows — when they arrive and how long they
+//! live follow an [`arrival::ArrivalModel`], what they are follows a
+//! [`workflows::WorkflowType`] — and records, per workflow, whether and how
+//! fast it started (`<dataset>workflows.csv`) and the blocking probability.
+
+pub mod arrival;
+pub mod experiment;
+pub mod workflows;

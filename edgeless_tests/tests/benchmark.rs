@@ -1,0 +1,90 @@
+//! `edgeless_benchmark` against a real cluster: a seeded schedule of
+//! workflows is started and stopped on time, and every workflow gets a CSV
+//! row.
+
+use std::process::Command;
+
+use edgeless_tests::{Cluster, bin, build_function, repo_root};
+
+fn controller_url(cluster: &Cluster) -> String {
+    std::fs::read_to_string(cluster.dir().join("cli.toml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("controller_url = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+#[test]
+fn the_benchmark_starts_stops_and_records_every_workflow() {
+    build_function("noop");
+    build_function("counter");
+    build_function("incr");
+    let cluster = Cluster::builder().nodes(2).start();
+    let out = tempfile::tempdir().unwrap();
+    let prefix = format!("{}/exp-", out.path().display());
+    let functions = repo_root().join("functions");
+    let noop = format!(
+        "single;{0}/noop/function.json;{0}/noop/noop.wasm",
+        functions.display()
+    );
+    let chain = format!("chain;3;{}", functions.display());
+    for (wf_type, model, expected) in [
+        (
+            noop.as_str(),
+            "incremental",
+            "workflows requested 6, started 6, blocking probability 0.000",
+        ),
+        (
+            chain.as_str(),
+            "single",
+            "workflows requested 1, started 1, blocking probability 0.000",
+        ),
+    ] {
+        let output = Command::new(bin("edgeless_benchmark"))
+            .args(["-c", &controller_url(&cluster), "--arrival-model", model])
+            .args(["-i", "0.5", "-l", "1.2", "-d", "3", "-w", wf_type])
+            .args(["--dataset-path", &prefix, "--append"])
+            .args(["--additional-header", "run", "--additional-fields", model])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains(expected), "{stdout}");
+        assert_eq!(
+            cluster.cli_ok(&["workflow", "list"]),
+            "",
+            "every workflow was stopped"
+        );
+    }
+    let csv = std::fs::read_to_string(format!("{prefix}workflows.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "run,seed,workflow,arrival_s,end_s,started,start_latency_ms,error"
+    );
+    assert_eq!(lines.len(), 1 + 6 + 1, "{csv}");
+    assert!(
+        lines[1].starts_with("incremental,42,0,0.000,1.200,1,"),
+        "{csv}"
+    );
+    assert!(lines[7].starts_with("single,42,0,0.000,3.000,1,"), "{csv}");
+    // The chain really ran: its values went from f0 through f1 to f2.
+    let logs: String = cluster.nodes.iter().map(|n| n.log()).collect();
+    assert!(
+        logs.contains("incr: 0 -> 1") && logs.contains("incr: 1 -> 2"),
+        "{logs}"
+    );
+
+    let bad = Command::new(bin("edgeless_benchmark"))
+        .args(["-c", &controller_url(&cluster), "-w", "map-reduce"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown workflow type"));
+}
