@@ -53,6 +53,31 @@ pub fn stream_channel(url: &str) -> Result<Channel, InvalidUrl> {
         .connect_lazy())
 }
 
+/// The metadata key that carries a container function's instance token.
+pub const TOKEN_HEADER: &str = "x-edgeless-token";
+
+/// Adds an instance token to every request (container functions and their
+/// node authenticate each other with it).
+#[derive(Clone)]
+pub struct TokenInterceptor(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl TokenInterceptor {
+    /// `None` when the token is not printable ASCII.
+    pub fn new(token: &str) -> Option<Self> {
+        token.parse().ok().map(Self)
+    }
+}
+
+impl tonic::service::Interceptor for TokenInterceptor {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
+        Ok(request)
+    }
+}
+
 /// Turns a URL such as `http://0.0.0.0:7001` into the socket address to bind.
 pub fn bind_address(url: &str) -> Result<std::net::SocketAddr, InvalidUrl> {
     let invalid = |reason: &str| InvalidUrl {

@@ -11,7 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
 use crate::Settings;
-use crate::host::{InstanceSlot, TOKEN_HEADER, from_proto};
+use crate::host::{InstanceSlot, from_proto};
+use edgeless_api::client::TOKEN_HEADER;
 
 /// One request for the handler thread.
 enum Job {

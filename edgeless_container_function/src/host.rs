@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use edgeless_api::client::TokenInterceptor;
 use edgeless_api::proto::function_host_client::FunctionHostClient;
 use edgeless_api::proto::{self, GuestLog, GuestState, HostDelayedCast, HostSend, host_send};
 use edgeless_function::{CallRet, InstanceId, SendError};
@@ -14,29 +15,12 @@ use tonic::transport::Channel;
 
 use crate::Settings;
 
-/// The metadata key that carries the instance's token.
-pub(crate) const TOKEN_HEADER: &str = "x-edgeless-token";
-
-/// Adds the token to every request to the node.
-#[derive(Clone)]
-pub(crate) struct Token(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Token {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
-        Ok(request)
-    }
-}
-
 /// This instance's id, known once `handle_init` is called.
 pub(crate) type InstanceSlot = Arc<OnceLock<InstanceId>>;
 
 pub(crate) struct GrpcHost {
     runtime: tokio::runtime::Handle,
-    client: FunctionHostClient<InterceptedService<Channel, Token>>,
+    client: FunctionHostClient<InterceptedService<Channel, TokenInterceptor>>,
     instance: InstanceSlot,
 }
 
@@ -54,12 +38,8 @@ impl GrpcHost {
                 .domain_name(crate::HOST_NAME);
             endpoint = endpoint.tls_config(config).map_err(bad_url)?;
         }
-        let token = Token(
-            settings
-                .token
-                .parse()
-                .map_err(|_| "EDGELESS_TOKEN is not printable ASCII".to_string())?,
-        );
+        let token = TokenInterceptor::new(&settings.token)
+            .ok_or("EDGELESS_TOKEN is not printable ASCII")?;
         let channel = {
             let _entered = runtime.enter();
             endpoint.connect_lazy()

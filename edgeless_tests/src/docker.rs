@@ -2,9 +2,8 @@
 //! function images, and what containers a node has.
 
 use std::process::Command;
-use std::sync::Mutex;
 
-use crate::{bin, bin_dir, repo_root};
+use crate::repo_root;
 
 /// Whether a Docker daemon answers on the default socket. When it does not,
 /// the test is skipped with a message, except under `CI=true`, where that is
@@ -42,28 +41,17 @@ pub fn docker(args: &[&str]) -> String {
 /// `edgeless_cli function build-container` (once per test process); returns
 /// the image name.
 pub fn build_container_image(name: &str) -> String {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let tag = format!("edgeless-{name}");
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if built.contains(&tag) {
-        return tag;
-    }
-    let output = Command::new(bin("edgeless_cli"))
-        .args(["function", "build-container"])
-        .arg(repo_root().join("functions").join(name))
-        .args(["--tag", &tag])
-        .env(
-            "EDGELESS_FUNCTIONS_TARGET_DIR",
-            bin_dir().parent().unwrap().join("functions"),
-        )
-        .output()
-        .expect("edgeless_cli runs");
-    assert!(
-        output.status.success(),
-        "building the image of {name} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let dir = repo_root().join("functions").join(name);
+    crate::build_once(
+        &tag,
+        &[
+            "build-container".as_ref(),
+            dir.as_os_str(),
+            "--tag".as_ref(),
+            tag.as_ref(),
+        ],
     );
-    built.push(tag.clone());
     tag
 }
 

@@ -85,22 +85,18 @@ pub fn example_in(dir: &Path, name: &str, replacements: &[(&str, &str)]) -> Stri
     path.display().to_string()
 }
 
-static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Builds `functions/NAME` to WebAssembly with `edgeless_cli function build`
-/// (once per test process).
-pub fn build_function(name: &str) {
+/// Runs `edgeless_cli function ARGS` once per test process for each `key`
+/// (functions build into `target/functions`); panics with cargo's output
+/// on failure.
+pub(crate) fn build_once(key: &str, args: &[&std::ffi::OsStr]) {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if built.iter().any(|n| n == name) {
+    if built.iter().any(|n| n == key) {
         return;
     }
-    let spec = repo_root()
-        .join("functions")
-        .join(name)
-        .join("function.json");
     let output = Command::new(bin("edgeless_cli"))
-        .args(["function", "build"])
-        .arg(&spec)
+        .arg("function")
+        .args(args)
         .env(
             "EDGELESS_FUNCTIONS_TARGET_DIR",
             bin_dir().parent().unwrap().join("functions"),
@@ -109,10 +105,20 @@ pub fn build_function(name: &str) {
         .expect("edgeless_cli runs");
     assert!(
         output.status.success(),
-        "building {name} failed:\n{}",
+        "building {key} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    built.push(name.to_string());
+    built.push(key.to_string());
+}
+
+/// Builds `functions/NAME` to WebAssembly with `edgeless_cli function build`
+/// (once per test process).
+pub fn build_function(name: &str) {
+    let spec = repo_root()
+        .join("functions")
+        .join(name)
+        .join("function.json");
+    build_once(name, &["build".as_ref(), spec.as_os_str()]);
 }
 
 /// A port no one listens on right now.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use edgeless_api::InstanceId;
+use edgeless_api::client::TOKEN_HEADER;
 use edgeless_api::proto::function_host_server::{FunctionHost, FunctionHostServer};
 use edgeless_api::proto::{
     self, CallResult, Empty, GuestLog, GuestState, HostDelayedCast, HostSend, host_send,
@@ -16,9 +17,6 @@ use edgeless_dataplane::CallOutcome;
 use tonic::{Request, Response, Status};
 
 use crate::runtime::instance_host::InstanceHost;
-
-/// The metadata key that carries an instance's token.
-pub const TOKEN_HEADER: &str = "x-edgeless-token";
 
 /// The running container instances, by token. Cheap to clone.
 #[derive(Clone, Default)]

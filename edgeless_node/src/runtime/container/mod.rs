@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use docker::{DockerError, Engine};
-use host_service::{Guests, TOKEN_HEADER};
+use edgeless_api::client::TokenInterceptor;
+use host_service::Guests;
 
 use super::instance_host::InstanceHost;
 use super::{InstanceContext, RunningInstance, StartError};
@@ -88,22 +89,8 @@ impl ContainerLimits {
     }
 }
 
-/// Adds the instance's token to every request to its container.
-#[derive(Clone)]
-struct Token(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Token {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
-        Ok(request)
-    }
-}
-
 type GuestClient = FunctionGuestClient<
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Token>,
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, TokenInterceptor>,
 >;
 
 impl ContainerRuntime {
@@ -309,11 +296,8 @@ impl ContainerRuntime {
         if let Some(tls) = tls {
             endpoint = endpoint.tls_config(tls.client_config()).map_err(bad)?;
         }
-        let token = Token(
-            token
-                .parse()
-                .map_err(|_| StartError::Instantiate("bad token".into()))?,
-        );
+        let token = TokenInterceptor::new(token)
+            .ok_or_else(|| StartError::Instantiate("bad token".into()))?;
         let timeout = Duration::from_secs(self.settings.ready_timeout_sec);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
