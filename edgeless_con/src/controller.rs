@@ -81,6 +81,9 @@ pub(crate) struct Workflow {
     pub domain_id: String,
     pub components: Vec<Component>,
     pub state: State,
+    /// The domain it ran on before that domain was lost; it goes back there
+    /// if the domain returns before the workflow is deployed elsewhere.
+    pub previous_domain: String,
 }
 
 /// The controller. Cheap to clone.
@@ -88,13 +91,11 @@ pub(crate) struct Workflow {
 pub struct Controller {
     domains: Arc<Mutex<Domains>>,
     workflows: Arc<Mutex<BTreeMap<Uuid, Workflow>>>,
-    /// Domains whose lease ran out. One that registers again (its
-    /// orchestrator was only late) still runs components the controller
-    /// has deployed elsewhere since: it is reset.
-    lost_domains: Arc<Mutex<HashSet<String>>>,
-    /// Domains that registered while the controller has workflows on them
-    /// from before its restart: checked to still run them.
+    /// Domains that registered (anew, or with a restarted orchestrator):
+    /// what they run is reconciled with what the controller expects.
     unverified: Arc<Mutex<HashSet<String>>>,
+    /// Logical ids of components being deployed right now (not strays).
+    deploying: Arc<Mutex<HashSet<Uuid>>>,
     /// Where workflows are kept across restarts.
     store: Store,
     /// When the controller started: workflows of a domain that has not
@@ -111,8 +112,8 @@ impl Default for Controller {
         Self {
             domains: Arc::default(),
             workflows: Arc::default(),
-            lost_domains: Arc::default(),
             unverified: Arc::default(),
+            deploying: Arc::default(),
             store: Store::default(),
             started: std::time::Instant::now(),
         }
@@ -121,6 +122,30 @@ impl Default for Controller {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Marks a workflow's components as being deployed until dropped (after
+/// the workflow is recorded).
+struct Deploying<'a> {
+    set: &'a Mutex<HashSet<Uuid>>,
+    lids: Vec<Uuid>,
+}
+
+impl<'a> Deploying<'a> {
+    fn new(set: &'a Mutex<HashSet<Uuid>>, lids: &HashMap<String, Uuid>) -> Self {
+        let lids: Vec<Uuid> = lids.values().copied().collect();
+        lock(set).extend(lids.iter().copied());
+        Self { set, lids }
+    }
+}
+
+impl Drop for Deploying<'_> {
+    fn drop(&mut self) {
+        let mut set = lock(self.set);
+        for lid in &self.lids {
+            set.remove(lid);
+        }
+    }
 }
 
 fn parse_id(id: &str) -> Result<Uuid, ControllerError> {
@@ -151,40 +176,31 @@ impl Controller {
     pub fn update_domain(&self, request: proto::UpdateDomainRequest) -> Result<bool, String> {
         let id = request.domain_id.clone();
         let url = request.orchestrator_url.clone();
-        let mut domains = lock(&self.domains);
-        let reset = match domains::register(&mut domains, request)? {
-            Registration::New if lock(&self.lost_domains).remove(&id) => {
-                tracing::warn!(domain = %id, "a lost domain is back; resetting it, its workflows will be deployed again");
-                true
-            }
+        let registration = domains::register(&mut lock(&self.domains), request)?;
+        match registration {
+            Registration::Refreshed => return Ok(false),
             Registration::New => {
                 tracing::info!(domain = %id, orchestrator = %url, "domain registered");
-                lock(&self.unverified).insert(id.clone());
-                false
             }
-            Registration::Refreshed => false,
             Registration::Restarted => {
-                // With a data directory it kept its components; without,
-                // they are gone: the check deploys again what is missing.
                 tracing::warn!(domain = %id, "the domain's orchestrator restarted; checking its workflows");
-                lock(&self.unverified).insert(id.clone());
-                false
             }
-        };
-        if reset {
-            if let Some(domain) = domains.get_mut(&id) {
-                domain.resetting = true;
-            }
-            drop(domains);
-            self.orphan_workflows_of(&id);
         }
-        Ok(reset)
+        // Workflows it lost, not deployed elsewhere since, go back to it.
+        for workflow in lock(&self.workflows).values_mut() {
+            if workflow.domain_id.is_empty() && workflow.previous_domain == id {
+                workflow.domain_id = id.clone();
+                workflow.state = State::Running;
+            }
+        }
+        lock(&self.unverified).insert(id);
+        Ok(false)
     }
 
     fn orphan_workflows_of(&self, domain_id: &str) {
         for workflow in lock(&self.workflows).values_mut() {
             if workflow.domain_id == domain_id {
-                workflow.domain_id.clear();
+                workflow.previous_domain = std::mem::take(&mut workflow.domain_id);
             }
         }
     }
@@ -197,14 +213,6 @@ impl Controller {
     async fn verify_saved_workflows(&self) {
         let unverified: Vec<String> = lock(&self.unverified).drain().collect();
         for domain_id in unverified {
-            let on_domain: Vec<(Uuid, Vec<Component>)> = lock(&self.workflows)
-                .iter()
-                .filter(|(_, w)| w.domain_id == domain_id)
-                .map(|(id, w)| (*id, w.components.clone()))
-                .collect();
-            if on_domain.is_empty() {
-                continue;
-            }
             let view = match self.domain_view(&domain_id).await {
                 Ok(view) => view,
                 Err(error) => {
@@ -213,27 +221,7 @@ impl Controller {
                     continue;
                 }
             };
-            let running: HashSet<String> = view
-                .components
-                .iter()
-                .map(|c| c.logical_id.clone())
-                .collect();
-            for (id, components) in on_domain {
-                if components
-                    .iter()
-                    .all(|c| running.contains(&c.lid.to_string()))
-                {
-                    tracing::info!(workflow = %id, domain = %domain_id, "saved workflow still runs");
-                    continue;
-                }
-                tracing::warn!(workflow = %id, domain = %domain_id, "saved workflow no longer runs; deploying it again");
-                if let Some(mut clients) = self.clients(&domain_id) {
-                    stop_components(&mut clients, &components).await;
-                }
-                if let Some(workflow) = lock(&self.workflows).get_mut(&id) {
-                    workflow.domain_id.clear();
-                }
-            }
+            self.reconcile(&domain_id, &view).await;
         }
         if self.started.elapsed() > DOMAIN_GRACE {
             let registered: HashSet<String> = lock(&self.domains).keys().cloned().collect();
@@ -246,13 +234,71 @@ impl Controller {
         }
     }
 
+    /// Makes a domain run what the controller expects of it: components of
+    /// no workflow of the domain (stopped, or deployed elsewhere meanwhile)
+    /// are stopped; workflows with components missing are stopped there and
+    /// deployed again.
+    async fn reconcile(&self, domain_id: &str, view: &proto::DomainView) {
+        let on_domain: Vec<(Uuid, Vec<Component>)> = lock(&self.workflows)
+            .iter()
+            .filter(|(_, w)| w.domain_id == domain_id)
+            .map(|(id, w)| (*id, w.components.clone()))
+            .collect();
+        let expected: HashSet<String> = on_domain
+            .iter()
+            .flat_map(|(_, components)| components.iter().map(|c| c.lid.to_string()))
+            .collect();
+        let strays: Vec<Component> = view
+            .components
+            .iter()
+            .filter(|c| !expected.contains(&c.logical_id))
+            .filter(|c| {
+                let deploying = lock(&self.deploying);
+                !Uuid::parse_str(&c.logical_id).is_ok_and(|lid| deploying.contains(&lid))
+            })
+            .filter_map(|c| {
+                Some(Component {
+                    name: c.class.clone(),
+                    lid: Uuid::parse_str(&c.logical_id).ok()?,
+                    is_function: c.kind == "function",
+                    instances: Vec::new(),
+                })
+            })
+            .collect();
+        let Some(mut clients) = self.clients(domain_id) else {
+            return;
+        };
+        if !strays.is_empty() {
+            tracing::warn!(domain = %domain_id, count = strays.len(), "stopping components no workflow of the domain owns");
+            stop_components(&mut clients, &strays).await;
+        }
+        let running: HashSet<&str> = view
+            .components
+            .iter()
+            .map(|c| c.logical_id.as_str())
+            .collect();
+        for (id, components) in on_domain {
+            if components
+                .iter()
+                .all(|c| running.contains(c.lid.to_string().as_str()))
+            {
+                tracing::info!(workflow = %id, domain = %domain_id, "saved workflow still runs");
+                continue;
+            }
+            tracing::warn!(workflow = %id, domain = %domain_id, "saved workflow no longer runs; deploying it again");
+            stop_components(&mut clients, &components).await;
+            if let Some(workflow) = lock(&self.workflows).get_mut(&id) {
+                workflow.domain_id.clear();
+            }
+        }
+    }
+
     /// Drops domains whose lease ran out and deploys their workflows again
     /// elsewhere. Called every second.
     pub async fn check_domains(&self) {
         let expired = domains::expire(&mut lock(&self.domains), edgeless_api::now_secs());
         for id in &expired {
             tracing::warn!(domain = %id, "domain lease expired");
-            lock(&self.lost_domains).insert(id.clone());
             self.orphan_workflows_of(id);
         }
         self.verify_saved_workflows().await;
@@ -267,6 +313,7 @@ impl Controller {
             .map(|(id, w)| (*id, w.request.clone(), w.lids.clone(), w.state.clone()))
             .collect();
         for (id, request, lids, old_state) in orphans {
+            let _deploying = Deploying::new(&self.deploying, &lids);
             let deployed = self.deploy(id, &request, &lids).await;
             let undo = {
                 let mut workflows = lock(&self.workflows);
@@ -348,6 +395,7 @@ impl Controller {
             .chain(request.workflow_resources.iter().map(|r| r.name.clone()))
             .map(|name| (name, Uuid::new_v4()))
             .collect();
+        let _deploying = Deploying::new(&self.deploying, &lids);
         let (domain_id, components) = self.deploy(workflow_id, &request, &lids).await?;
         let status = status(workflow_id, &domain_id, &components, &State::Running);
         tracing::info!(workflow = %workflow_id, domain = %domain_id, components = components.len(), "workflow started");
@@ -357,6 +405,7 @@ impl Controller {
             domain_id,
             components,
             state: State::Running,
+            previous_domain: String::new(),
         };
         crate::persistence::save(&self.store, workflow_id, &workflow);
         lock(&self.workflows).insert(workflow_id, workflow);

@@ -22,9 +22,6 @@ pub struct Domain {
     pub nonce: u64,
     /// The orchestrator's clients.
     pub clients: DomainClients,
-    /// Told to stop every component; not given work until its next refresh
-    /// (by then the reset is done).
-    pub resetting: bool,
 }
 
 /// The clients of one orchestrator.
@@ -76,7 +73,6 @@ pub fn register(
     {
         domain.deadline = request.refresh_deadline;
         domain.capabilities = request.capabilities.unwrap_or_default();
-        domain.resetting = false;
         return Ok(Registration::Refreshed);
     }
     let channel =
@@ -94,7 +90,6 @@ pub fn register(
             deadline: request.refresh_deadline,
             nonce: request.nonce,
             clients: DomainClients::new(channel),
-            resetting: false,
         },
     );
     Ok(outcome)
@@ -123,10 +118,6 @@ pub fn select(domains: &Domains, request: &proto::SpawnWorkflowRequest) -> Resul
     }
     let mut reasons = Vec::new();
     for (id, domain) in domains {
-        if domain.resetting {
-            reasons.push(format!("domain `{id}` is being reset"));
-            continue;
-        }
         match missing(&domain.capabilities, request) {
             None => return Ok(id.clone()),
             Some(reason) => reasons.push(format!("domain `{id}` {reason}")),
@@ -233,7 +224,6 @@ mod tests {
             deadline: 0,
             nonce: 0,
             clients: DomainClients::new(channel),
-            resetting: false,
         }
     }
 
@@ -283,20 +273,6 @@ mod tests {
             "no domain can host the workflow: domain `a` has no node labelled `gpu` (needed by `f`); \
              domain `b` has no node with a TEE (needed by `f`)"
         );
-    }
-
-    #[tokio::test]
-    async fn a_domain_being_reset_gets_no_work() {
-        let mut domains = Domains::new();
-        let mut resetting = domain(1, &["RUST_WASM"], &[]);
-        resetting.resetting = true;
-        domains.insert("a".into(), resetting);
-        assert_eq!(
-            select(&domains, &request("RUST_WASM", None)).unwrap_err(),
-            "no domain can host the workflow: domain `a` is being reset"
-        );
-        domains.insert("b".into(), domain(1, &["RUST_WASM"], &[]));
-        assert_eq!(select(&domains, &request("RUST_WASM", None)).unwrap(), "b");
     }
 
     #[tokio::test]

@@ -92,6 +92,7 @@ fn decode(key: &str, record: proto::StoredWorkflow) -> Result<(Uuid, Workflow), 
             domain_id: record.domain_id,
             components,
             state: State::Running,
+            previous_domain: String::new(),
         },
     ))
 }
