@@ -5,22 +5,30 @@ use std::process::Command;
 
 use crate::repo_root;
 
-/// Whether a Docker daemon answers on the default socket. When it does not,
-/// the test is skipped with a message, except under `CI=true`, where that is
-/// a failure.
+/// Whether container functions can be built and run here: a Docker daemon
+/// answers on the default socket and `musl-gcc` is installed. When not, the
+/// test is skipped with a message, except under `CI=true`, where that is a
+/// failure.
 pub fn docker_available() -> bool {
     let answers = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !answers {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Docker does not answer (is dockerd running?), and CI=true requires it"
-        );
-        eprintln!("SKIPPED: Docker does not answer (apt-get install docker.io; start dockerd)");
-    }
-    answers
+    let musl = Command::new("musl-gcc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let missing = match (answers, musl) {
+        (true, true) => return true,
+        (false, _) => "Docker does not answer (apt-get install docker.io; start dockerd)",
+        (true, false) => "musl-gcc is not installed (apt-get install musl-tools)",
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{missing}, and CI=true requires it"
+    );
+    eprintln!("SKIPPED: {missing}");
+    false
 }
 
 /// Runs the docker CLI; returns its output, panicking with stderr on failure.
