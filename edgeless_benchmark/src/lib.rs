@@ -3,7 +3,10 @@
 //! live follow an [`arrival::ArrivalModel`], what they are follows a
 //! [`workflows::WorkflowType`] — and records, per workflow, whether and how
 //! fast it started (`<dataset>workflows.csv`) and the blocking probability.
+//!
+//! [`bench`] measures the platform's fast paths inside one process.
 
 pub mod arrival;
+pub mod bench;
 pub mod experiment;
 pub mod workflows;

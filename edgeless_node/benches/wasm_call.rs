@@ -4,7 +4,6 @@
 //!
 //! `edgeless_cli function build functions/pong/function.json && cargo bench -p edgeless_node`
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,7 +42,7 @@ fn setup() -> Setup {
         Agent::new(
             dataplane.clone(),
             (
-                Some(WasmRuntime::new().unwrap()),
+                Some(WasmRuntime::new(None).unwrap()),
                 config::WasmRuntime::default(),
             ),
             None,
@@ -63,16 +62,7 @@ fn setup() -> Setup {
 }
 
 fn request(code: &[u8]) -> StartFunction {
-    StartFunction {
-        function_id: Uuid::nil(),
-        function_type: edgeless_api::RUST_WASM.into(),
-        class_id: "pong".into(),
-        code: code.to_vec(),
-        workflow_id: "bench".into(),
-        state_id: Uuid::new_v4().to_string(),
-        annotations: HashMap::new(),
-        serialized_state: None,
-    }
+    StartFunction::new(edgeless_api::RUST_WASM, "pong", code.to_vec())
 }
 
 /// A call from the node into a WASM instance and its reply.

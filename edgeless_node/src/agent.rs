@@ -69,6 +69,23 @@ pub struct StartFunction {
     pub serialized_state: Option<Vec<u8>>,
 }
 
+impl StartFunction {
+    /// A fresh instance of `class_id` with its own state, no annotations and
+    /// no saved state: what tools and benchmarks start.
+    pub fn new(function_type: &str, class_id: &str, code: Vec<u8>) -> Self {
+        Self {
+            function_id: Uuid::nil(),
+            function_type: function_type.to_string(),
+            class_id: class_id.to_string(),
+            code,
+            workflow_id: String::new(),
+            state_id: Uuid::new_v4().to_string(),
+            annotations: HashMap::new(),
+            serialized_state: None,
+        }
+    }
+}
+
 /// The limits of an instance: the node's defaults, or what its annotations
 /// ask for.
 fn limits(

@@ -143,6 +143,12 @@ pub struct WasmRuntime {
     /// between host calls, in ms; past it the instance is stopped
     /// (annotation `max_cpu_ms` may ask for another value).
     pub max_cpu_ms_per_event: u64,
+    /// Keep compiled modules on disk, so a restarted node does not compile
+    /// them again.
+    pub module_cache: bool,
+    /// Where compiled modules are kept; empty: `edgeless/wasm` in the user's
+    /// cache folder (`$XDG_CACHE_HOME`, else `~/.cache`).
+    pub module_cache_dir: String,
 }
 
 impl Default for WasmRuntime {
@@ -151,7 +157,27 @@ impl Default for WasmRuntime {
             enabled: true,
             max_memory_mb: 64,
             max_cpu_ms_per_event: 1000,
+            module_cache: true,
+            module_cache_dir: String::new(),
         }
+    }
+}
+
+impl WasmRuntime {
+    /// The folder of the on-disk module cache, or `None` when it is off (or
+    /// no folder is set and there is no user cache folder).
+    pub fn module_cache_path(&self) -> Option<std::path::PathBuf> {
+        if !self.module_cache {
+            return None;
+        }
+        if !self.module_cache_dir.is_empty() {
+            return Some(self.module_cache_dir.clone().into());
+        }
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let base = env("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| env("HOME").map(|home| std::path::Path::new(&home).join(".cache")))?;
+        Some(base.join("edgeless").join("wasm"))
     }
 }
 

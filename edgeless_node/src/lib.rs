@@ -29,7 +29,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let invocation_listener = server::bind(&general.invocation_url).await?;
     let dataplane = Dataplane::new(general.node_id);
     let runtime = if config.wasm_runtime.enabled {
-        Some(runtime::WasmRuntime::new()?)
+        Some(runtime::WasmRuntime::new(
+            config.wasm_runtime.module_cache_path().as_deref(),
+        )?)
     } else {
         None
     };

@@ -576,6 +576,11 @@ fn start_domain(
         if options.containers {
             resources.push_str("[container_runtime]\nenabled = true\nready_timeout_sec = 5\n");
         }
+        // The domain's nodes share one module cache, fresh for each cluster.
+        resources.push_str(&format!(
+            "[wasm_runtime]\nmodule_cache_dir = \"{}\"\n",
+            dir.join("wasm-cache").display()
+        ));
         let text = format!(
             "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n{announced}\
              node_register_url = \"{}\"\nsubscription_refresh_interval_sec = {refresh}\n\

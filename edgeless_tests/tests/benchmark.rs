@@ -88,3 +88,64 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown workflow type"));
 }
+
+#[test]
+fn bench_mode_measures_every_scenario_against_the_baseline() {
+    build_function("bounce");
+    build_function("counter");
+    build_function("incr");
+    let ports_from = edgeless_tests::free_port().max(3);
+    let output = Command::new(bin("edgeless_benchmark"))
+        .args(["bench", "--functions-dir"])
+        .arg(repo_root().join("functions"))
+        .args(["--samples", "200", "--seconds", "0.3", "--instances", "50"])
+        .args(["--workflow-runs", "2", "--chain-length", "4"])
+        .args(["--ports-from", &ports_from.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // One line per scenario, each with a figure; whether a target is met
+    // is the benchmark's business, not this test's.
+    for scenario in [
+        "baseline: bare tonic stream echo, per hop",
+        "same-node hop (cast)",
+        "same-node casts, 256 in flight",
+        "same-node call round trip",
+        "cross-node hop (cast, loopback gRPC)",
+        "cross-node casts, 256 in flight",
+        "WASM cold start (compiled class)",
+        "50 idle instances on one node",
+        "start of a 4-function chain on 3 nodes",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(scenario))
+            .unwrap_or_else(|| panic!("no `{scenario}` line:\n{stdout}"));
+        assert!(
+            line.contains("µs") || line.contains("/s") || line.contains("KiB"),
+            "{line}"
+        );
+    }
+    assert!(stdout.contains("× baseline"), "{stdout}");
+}
+
+#[test]
+fn bench_mode_names_a_missing_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(bin("edgeless_benchmark"))
+        .args(["bench", "--functions-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bounce/bounce.wasm") && stderr.contains("edgeless_cli function build"),
+        "{stderr}"
+    );
+}

@@ -121,6 +121,11 @@ fn a_domain_that_loses_power_restarts_with_its_workflows_and_their_state() {
         "ping resumed from its saved count ({starts:?}):\n{logs}"
     );
     assert!(!cluster.controller.log().contains("deployed again"));
+    // The restarted nodes did not compile ping and pong again.
+    assert!(
+        logs.contains("WASM module loaded from the on-disk module cache"),
+        "{logs}"
+    );
     let inspect = cluster.cli_ok(&["workflow", "inspect", &workflow]);
     assert!(inspect.contains("state running"), "{inspect}");
     stop_and_check(&cluster, &workflow);

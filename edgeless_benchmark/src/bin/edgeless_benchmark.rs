@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use edgeless_benchmark::arrival::{ArrivalModel, Schedule};
+use edgeless_benchmark::bench;
 use edgeless_benchmark::experiment::{self, Dataset};
 use edgeless_benchmark::workflows::WorkflowType;
 
@@ -12,10 +13,13 @@ use edgeless_benchmark::workflows::WorkflowType;
 #[derive(Parser)]
 #[command(
     version,
+    args_conflicts_with_subcommands = true,
     after_help = "Example: edgeless_benchmark --arrival-model incremental -i 1 -l 3 -d 10 \\
     -w 'single;functions/noop/function.json;functions/noop/noop.wasm' --dataset-path out/exp1-"
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The controller's workflow API.
     #[arg(short = 'c', long, default_value = "http://127.0.0.1:7001")]
     controller_url: String,
@@ -59,6 +63,62 @@ struct Args {
     /// Comma-separated names of the extra columns.
     #[arg(long, default_value = "")]
     additional_header: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure hops, calls, cold starts, idle instances and workflow start
+    /// in this process; print median, p99 and throughput beside a bare-gRPC
+    /// baseline.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Where bounce/, counter/ and incr/ hold their built .wasm files.
+    #[arg(long, default_value = "functions")]
+    functions_dir: std::path::PathBuf,
+    /// Events timed one at a time per latency scenario.
+    #[arg(long, default_value_t = 5000)]
+    samples: usize,
+    /// Seconds each throughput scenario runs.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Events on their way at once in the throughput scenarios.
+    #[arg(long, default_value_t = 256)]
+    in_flight: usize,
+    /// Idle instances started on one node.
+    #[arg(long, default_value_t = 1000)]
+    instances: usize,
+    /// Workflow starts timed.
+    #[arg(long, default_value_t = 30)]
+    workflow_runs: usize,
+    /// Functions in the chain workflow.
+    #[arg(long, default_value_t = 10)]
+    chain_length: usize,
+    /// First loopback port of the in-process cluster (the controller takes
+    /// the two below it).
+    #[arg(long, default_value_t = 17002)]
+    ports_from: u16,
+}
+
+async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    if args.in_flight == 0 || args.instances == 0 || args.ports_from < 3 {
+        anyhow::bail!("--in-flight and --instances must be at least 1, --ports-from at least 3");
+    }
+    let options = bench::Options {
+        functions_dir: args.functions_dir,
+        samples: args.samples,
+        period: seconds("seconds", args.seconds)?,
+        in_flight: args.in_flight,
+        instances: args.instances,
+        workflow_runs: args.workflow_runs,
+        chain_length: args.chain_length,
+        ports_from: args.ports_from,
+    };
+    println!("{}", bench::stats::header());
+    bench::run(&options, |row| println!("{row}")).await?;
+    Ok(())
 }
 
 fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
@@ -134,8 +194,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    edgeless_api::daemon::init_tracing();
-    match run(Args::parse()).await {
+    let mut args = Args::parse();
+    let outcome = match args.command.take() {
+        Some(Command::Bench(bench)) => {
+            // The in-process cluster would log every start and every event the
+            // last function of a chain drops.
+            edgeless_api::daemon::init_tracing_at("error");
+            run_bench(bench).await
+        }
+        None => {
+            edgeless_api::daemon::init_tracing();
+            run(args).await
+        }
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -1,5 +1,8 @@
 //! The WebAssembly runtime: one wasmtime engine per node, modules compiled
 //! once per distinct code and kept as `InstancePre`, one store per instance.
+//! With a module cache folder, compiled code also survives restarts: the
+//! engine looks each module up there (by a hash of its code and of the
+//! engine's settings) before compiling it.
 //!
 //! Each instance is a task that takes one event at a time from its mailbox
 //! and calls the matching guest export. A trap ends the instance (and is
@@ -49,6 +52,8 @@ pub struct WasmRuntime {
     linker: Arc<Linker<HostState>>,
     /// Compiled and linked modules by hash of their code.
     modules: Mutex<HashMap<u64, InstancePre<HostState>>>,
+    /// The on-disk module cache, if any.
+    disk_cache: Option<wasmtime::Cache>,
 }
 
 /// The guest's entry points, looked up once per instance.
@@ -60,12 +65,26 @@ struct Entry {
 }
 
 impl WasmRuntime {
-    /// A runtime with its own engine. A thread advances the engine's epoch
-    /// every [`EPOCH_TICK`]; instances are interrupted when they run past
-    /// their budget of ticks.
-    pub fn new() -> anyhow::Result<Self> {
+    /// A runtime with its own engine, keeping compiled modules in
+    /// `module_cache_dir` too (created if missing) when one is given. A thread
+    /// advances the engine's epoch every [`EPOCH_TICK`]; instances are
+    /// interrupted when they run past their budget of ticks.
+    pub fn new(module_cache_dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
+        let mut disk_cache = None;
+        if let Some(dir) = module_cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!("cannot create the WASM module cache {}: {e}", dir.display())
+            })?;
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            let cache = wasmtime::Cache::new(cache).map_err(|e| {
+                anyhow::anyhow!("cannot use the WASM module cache {}: {e:#}", dir.display())
+            })?;
+            config.cache(Some(cache.clone()));
+            disk_cache = Some(cache);
+        }
         let engine = Engine::new(&config)
             .map_err(|e| anyhow::anyhow!("cannot create the WASM engine: {e:#}"))?;
         let ticker = engine.weak();
@@ -85,7 +104,14 @@ impl WasmRuntime {
             engine,
             linker: Arc::new(linker),
             modules: Mutex::default(),
+            disk_cache,
         })
+    }
+
+    /// How many modules were taken from the on-disk cache instead of being
+    /// compiled.
+    pub fn modules_from_disk(&self) -> usize {
+        self.disk_cache.as_ref().map_or(0, |c| c.cache_hits())
     }
 
     /// Compiles `code` (or takes it from the cache) and checks that it fits
@@ -100,6 +126,8 @@ impl WasmRuntime {
         let engine = self.engine.clone();
         let linker = self.linker.clone();
         let code = code.to_vec();
+        let (size, from_disk_before) = (code.len(), self.modules_from_disk());
+        let started = std::time::Instant::now();
         let pre = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
             let module = Module::new(&engine, &code).map_err(|e| StartError::BadCode(format!("{e:#}")))?;
             for name in REQUIRED_EXPORTS {
@@ -115,6 +143,12 @@ impl WasmRuntime {
         })
         .await
         .map_err(|e| StartError::BadCode(format!("compilation failed: {e}")))??;
+        let how = if self.modules_from_disk() > from_disk_before {
+            "loaded from the on-disk module cache"
+        } else {
+            "compiled"
+        };
+        tracing::info!(bytes = size, elapsed = ?started.elapsed(), "WASM module {how}");
         self.modules
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -8,7 +8,6 @@
 //!
 //! `cargo build --release --bins && target/release/runtime_latency [CALLS] [STARTS]`
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,16 +22,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 fn request(function_type: &str, code: &[u8]) -> StartFunction {
-    StartFunction {
-        function_id: Uuid::nil(),
-        function_type: function_type.to_string(),
-        class_id: "pong".into(),
-        code: code.to_vec(),
-        workflow_id: "bench".into(),
-        state_id: Uuid::new_v4().to_string(),
-        annotations: HashMap::new(),
-        serialized_state: None,
-    }
+    StartFunction::new(function_type, "pong", code.to_vec())
 }
 
 async fn ping(caller: &DataplaneHandle, target: InstanceId) -> Duration {
@@ -80,7 +70,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(serve);
     let agent = Agent::new(
         dataplane.clone(),
-        (Some(WasmRuntime::new()?), config::WasmRuntime::default()),
+        (
+            Some(WasmRuntime::new(None)?),
+            config::WasmRuntime::default(),
+        ),
         Some(containers),
         edgeless_node::resources::Providers::from_config(&Default::default(), None),
     );

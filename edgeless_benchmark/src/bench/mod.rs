@@ -1,0 +1,286 @@
+//! `edgeless_benchmark bench`: the micro-scenarios of the performance
+//! targets, run against nodes and a cluster inside this process, each
+//! printed with its median, p99 and throughput, and the bare-gRPC baseline
+//! beside the node-to-node figures.
+//!
+//! A hop is one event from one mailbox into another. Latencies of hops are
+//! half the round trip driver → `bounce` instance → driver (one WASM
+//! invocation per round trip); throughputs count every event, both ways.
+
+pub mod exchange;
+pub mod grpc_baseline;
+pub mod memory;
+pub mod node;
+pub mod stats;
+pub mod workflow_start;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use edgeless_api::InstanceId;
+use edgeless_api::event::{Event, EventKind};
+use prost::Message;
+
+use node::BenchNode;
+use stats::{Latencies, Row, mark};
+
+/// What the scenarios do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where `bounce/bounce.wasm`, `counter/counter.wasm` and
+    /// `incr/incr.wasm` are.
+    pub functions_dir: PathBuf,
+    /// Events timed one at a time per latency scenario.
+    pub samples: usize,
+    /// How long each throughput scenario runs.
+    pub period: Duration,
+    /// Events on their way at once in the throughput scenarios.
+    pub in_flight: usize,
+    /// Idle instances started on one node.
+    pub instances: usize,
+    /// Workflow starts timed.
+    pub workflow_runs: usize,
+    /// Functions in the chain workflow.
+    pub chain_length: usize,
+    /// First of the loopback ports the in-process cluster uses (the
+    /// controller takes the two below it).
+    pub ports_from: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            functions_dir: "functions".into(),
+            samples: 5000,
+            period: Duration::from_secs(3),
+            in_flight: 256,
+            instances: 1000,
+            workflow_runs: 30,
+            chain_length: 10,
+            ports_from: 17_002,
+        }
+    }
+}
+
+fn function_code(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join(name).join(format!("{name}.wasm"));
+    std::fs::read(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}; build it with `edgeless_cli function build {}`",
+            path.display(),
+            dir.join(name).join("function.json").display()
+        )
+    })
+}
+
+/// The bytes one event with `payload` takes on a peer stream, so the
+/// baseline echoes messages of the same size.
+fn encoded_event_len(payload: &Bytes) -> usize {
+    let id = InstanceId {
+        node_id: uuid::Uuid::new_v4(),
+        function_id: uuid::Uuid::new_v4(),
+    };
+    let event = Event {
+        target: id,
+        source: id,
+        stream_id: 0,
+        kind: EventKind::Cast,
+        payload: payload.clone(),
+    };
+    edgeless_api::proto::EventBatch {
+        events: vec![event.into()],
+    }
+    .encoded_len()
+}
+
+fn row(scenario: &str, latency: Option<Latencies>, throughput: Option<f64>, note: String) -> Row {
+    Row {
+        scenario: scenario.to_string(),
+        latency,
+        throughput,
+        note,
+    }
+}
+
+fn within(latency: &Latencies, target: Duration) -> String {
+    format!("≤ {target:?} {}", mark(latency.median() <= target))
+}
+
+/// Runs every scenario, handing each row to `report` as soon as it is
+/// measured; returns them all.
+pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Result<Vec<Row>> {
+    let bounce = function_code(&options.functions_dir, "bounce")?;
+    let mut rows = Vec::new();
+    let mut emit = |r: Row, rows: &mut Vec<Row>| {
+        report(&r);
+        rows.push(r);
+    };
+    let payload = Bytes::from_static(b"0123456789abcdef");
+    let samples = options.samples.max(1);
+
+    // The baseline: a bare tonic stream echoing messages of an event's size.
+    let echo_payload = Bytes::from(vec![7u8; encoded_event_len(&payload)]);
+    let mut echo = grpc_baseline::EchoLink::open().await?;
+    echo.round_trips(&echo_payload, samples / 10 + 1).await?;
+    let base_hop = echo.round_trips(&echo_payload, samples).await?.divided(2);
+    let base_rate = 2.0
+        * echo
+            .throughput(&echo_payload, options.in_flight, options.period)
+            .await?;
+    drop(echo);
+    let base_median = base_hop.median();
+    emit(
+        row(
+            "baseline: bare tonic stream echo, per hop",
+            Some(base_hop),
+            Some(base_rate),
+            "-".into(),
+        ),
+        &mut rows,
+    );
+
+    let a = BenchNode::start().await?;
+    let b = BenchNode::start().await?;
+    a.link_to(&b)?;
+    b.link_to(&a)?;
+    let mut driver = a.driver();
+
+    // Same node.
+    let local = a.start_wasm("bounce", &bounce).await?;
+    exchange::cast_round_trips(&mut driver, local, &payload, samples / 10 + 1).await?;
+    let hop = exchange::cast_round_trips(&mut driver, local, &payload, samples)
+        .await?
+        .divided(2);
+    let note = within(&hop, Duration::from_micros(5));
+    emit(
+        row("same-node hop (cast)", Some(hop), None, note),
+        &mut rows,
+    );
+    let rate = exchange::cast_throughput(
+        &mut driver,
+        local,
+        &payload,
+        options.in_flight,
+        options.period,
+    )
+    .await?;
+    emit(
+        row(
+            &format!("same-node casts, {} in flight", options.in_flight),
+            None,
+            Some(rate),
+            format!("≥ 300000/s {}", mark(rate >= 300_000.0)),
+        ),
+        &mut rows,
+    );
+    exchange::call_round_trips(&driver, local, &payload, samples / 10 + 1).await?;
+    let call = exchange::call_round_trips(&driver, local, &payload, samples).await?;
+    let note = within(&call, Duration::from_micros(10));
+    emit(
+        row("same-node call round trip", Some(call), None, note),
+        &mut rows,
+    );
+
+    // Across nodes.
+    let remote = b.start_wasm("bounce", &bounce).await?;
+    exchange::cast_round_trips(&mut driver, remote, &payload, samples / 10 + 1).await?;
+    let hop = exchange::cast_round_trips(&mut driver, remote, &payload, samples)
+        .await?
+        .divided(2);
+    let ratio = hop.median().as_secs_f64() / base_median.as_secs_f64();
+    let note = format!(
+        "{}; {ratio:.2}× baseline (≤ 2 {})",
+        within(&hop, Duration::from_micros(60)),
+        mark(ratio <= 2.0)
+    );
+    emit(
+        row(
+            "cross-node hop (cast, loopback gRPC)",
+            Some(hop),
+            None,
+            note,
+        ),
+        &mut rows,
+    );
+    let rate = exchange::cast_throughput(
+        &mut driver,
+        remote,
+        &payload,
+        options.in_flight,
+        options.period,
+    )
+    .await?;
+    emit(
+        row(
+            &format!("cross-node casts, {} in flight", options.in_flight),
+            None,
+            Some(rate),
+            format!(
+                "≥ 100000/s {}; {:.2}× baseline",
+                mark(rate >= 100_000.0),
+                rate / base_rate
+            ),
+        ),
+        &mut rows,
+    );
+    a.agent.stop(local.function_id).await?;
+    b.agent.stop(remote.function_id).await?;
+
+    // Cold start: start request at the node → first call answered.
+    let mut starts = Vec::new();
+    for _ in 0..(samples / 20).clamp(10, 500) {
+        let started = Instant::now();
+        let id = a.start_wasm("bounce", &bounce).await?;
+        exchange::call(&driver, id, &payload).await?;
+        starts.push(started.elapsed());
+        a.agent.stop(id.function_id).await?;
+    }
+    let starts = Latencies::new(starts).ok_or_else(|| anyhow::anyhow!("no starts"))?;
+    let note = within(&starts, Duration::from_millis(1));
+    emit(
+        row("WASM cold start (compiled class)", Some(starts), None, note),
+        &mut rows,
+    );
+
+    // Idle instances.
+    let idle = memory::idle_instances(&b, &bounce, options.instances).await?;
+    let kib = idle.resident_per_instance as f64 / 1024.0;
+    emit(
+        row(
+            &format!("{} idle instances on one node", idle.count),
+            None,
+            None,
+            format!(
+                "{kib:.0} KiB resident each (≤ 200 KiB {}); all started in {:?} and answered",
+                mark(kib <= 200.0),
+                idle.start_all
+            ),
+        ),
+        &mut rows,
+    );
+    drop((a, b));
+
+    // Workflow start through the controller.
+    let chain = workflow_start::chain_starts(
+        &options.functions_dir,
+        options.chain_length,
+        options.workflow_runs.max(1),
+        options.ports_from,
+    )
+    .await?;
+    let note = within(&chain, Duration::from_millis(30));
+    emit(
+        row(
+            &format!(
+                "start of a {}-function chain on 3 nodes",
+                options.chain_length
+            ),
+            Some(chain),
+            None,
+            note,
+        ),
+        &mut rows,
+    );
+    Ok(rows)
+}

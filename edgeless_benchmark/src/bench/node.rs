@@ -1,0 +1,85 @@
+//! A node in this process: dataplane, agent with a WASM runtime, and the
+//! dataplane's gRPC service on a free loopback port (so events between two
+//! such nodes cross a real TCP connection, as between two node daemons).
+
+use edgeless_api::InstanceId;
+use edgeless_dataplane::{Dataplane, DataplaneHandle, InvocationService};
+use edgeless_node::agent::{Agent, StartFunction};
+use edgeless_node::config;
+use edgeless_node::runtime::WasmRuntime;
+use uuid::Uuid;
+
+/// One in-process node.
+pub struct BenchNode {
+    /// Its node id.
+    pub id: Uuid,
+    /// Its routing table.
+    pub dataplane: Dataplane,
+    /// Starts and stops its instances.
+    pub agent: Agent,
+    invocation_url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl BenchNode {
+    /// Starts a node with a WASM runtime (no on-disk module cache, so cold
+    /// starts are measured from code already compiled in memory only).
+    pub async fn start() -> anyhow::Result<Self> {
+        let id = Uuid::new_v4();
+        let dataplane = Dataplane::new(id);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let invocation_url = format!("http://{}", listener.local_addr()?);
+        let service = InvocationService::new(dataplane.clone()).into_server();
+        let server = tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(edgeless_api::server::incoming(listener))
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "invocation server failed");
+            }
+        });
+        let agent = Agent::new(
+            dataplane.clone(),
+            (
+                Some(WasmRuntime::new(None)?),
+                config::WasmRuntime::default(),
+            ),
+            None,
+            edgeless_node::resources::Providers::from_config(&Default::default(), None),
+        );
+        Ok(Self {
+            id,
+            dataplane,
+            agent,
+            invocation_url,
+            server,
+        })
+    }
+
+    /// Opens this node's link to `peer` (one direction).
+    pub fn link_to(&self, peer: &BenchNode) -> anyhow::Result<()> {
+        Ok(self.agent.add_peer(peer.id, &peer.invocation_url)?)
+    }
+
+    /// A mailbox on this node that is not a function: the benchmark's end
+    /// of every exchange.
+    pub fn driver(&self) -> DataplaneHandle {
+        self.dataplane.register(InstanceId {
+            node_id: self.id,
+            function_id: Uuid::new_v4(),
+        })
+    }
+
+    /// Starts a WASM instance of `code`.
+    pub async fn start_wasm(&self, class_id: &str, code: &[u8]) -> anyhow::Result<InstanceId> {
+        let request = StartFunction::new(edgeless_api::RUST_WASM, class_id, code.to_vec());
+        Ok(self.agent.start_function(request).await?)
+    }
+}
+
+impl Drop for BenchNode {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

@@ -1,0 +1,100 @@
+//! Workflow start end to end: a whole cluster in this process (controller,
+//! orchestrator placing round robin, three nodes, all talking gRPC on
+//! loopback), and the time from the controller's `Start` request to its
+//! answer, by which every function of the workflow runs.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use edgeless_api::proto::WorkflowId;
+use edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient;
+use tokio_util::sync::CancellationToken;
+
+use super::stats::Latencies;
+use crate::workflows::WorkflowType;
+
+/// Starts and stops a chain of `length` functions `runs` times (after one
+/// start that compiles the code) on three nodes, ports from `ports_from`.
+pub async fn chain_starts(
+    functions_dir: &Path,
+    length: usize,
+    runs: usize,
+    ports_from: u16,
+) -> anyhow::Result<Latencies> {
+    let workflow = WorkflowType::parse(&format!("chain;{length};{}", functions_dir.display()))?;
+    let nodes: u32 = 3;
+    let mut layout = edgeless_inabox::Layout::new(nodes as usize, ports_from);
+    let url = |offset: u16| format!("http://127.0.0.1:{}", ports_from - offset);
+    layout.controller.controller_url = url(2);
+    layout.controller.domain_register_url = url(1);
+    layout.orchestrator.general.domain_register_url = url(1);
+    layout.orchestrator.baseline.orchestration_strategy =
+        edgeless_orc::config::Strategy::RoundRobin;
+    let shutdown = CancellationToken::new();
+    let cluster = tokio::spawn(edgeless_inabox::run(layout, shutdown.clone()));
+    let result = measure(&url(2), &workflow, nodes, runs).await;
+    shutdown.cancel();
+    match cluster.await {
+        Ok(Err(error)) if result.is_ok() => return Err(error.context("the cluster failed")),
+        _ => {}
+    }
+    result
+}
+
+async fn measure(
+    controller_url: &str,
+    workflow: &WorkflowType,
+    nodes: u32,
+    runs: usize,
+) -> anyhow::Result<Latencies> {
+    let channel = edgeless_api::client::channel(controller_url)?;
+    let mut client = WorkflowInstanceClient::new(channel).max_encoding_message_size(usize::MAX);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let joined = client
+            .domains(edgeless_api::proto::DomainId {
+                domain_id: String::new(),
+            })
+            .await
+            .map(|r| {
+                r.into_inner()
+                    .domain_capabilities
+                    .iter()
+                    .filter_map(|d| d.domain_capabilities.as_ref())
+                    .map(|c| c.num_nodes)
+                    .sum::<u32>()
+            })
+            .unwrap_or(0);
+        if joined >= nodes {
+            break;
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "only {joined} of {nodes} nodes joined the in-process cluster within 30 s"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut taken = Vec::with_capacity(runs);
+    for index in 0..=runs {
+        let request = workflow
+            .request(index)
+            .ok_or_else(|| anyhow::anyhow!("the chain has no functions"))?;
+        let started = Instant::now();
+        let status = client
+            .start(request)
+            .await
+            .map_err(|s| anyhow::anyhow!("workflow not started: {}", s.message()))?;
+        let elapsed = started.elapsed();
+        // The first run compiles the functions; it is not counted.
+        if index > 0 {
+            taken.push(elapsed);
+        }
+        let workflow_id = status.into_inner().workflow_id;
+        client
+            .stop(WorkflowId { workflow_id })
+            .await
+            .map_err(|s| anyhow::anyhow!("workflow not stopped: {}", s.message()))?;
+    }
+    Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no runs"))
+}
