@@ -20,16 +20,30 @@ pub enum WorkflowType {
         counter: Vec<u8>,
         incr: Vec<u8>,
     },
+    /// `source` (counter) → `split` (scatter) → `map-0` … `map-{width-1}`
+    /// (incr) → `reduce` (gather, waiting for all `width` results of each
+    /// value).
+    MapReduce {
+        width: usize,
+        counter: Vec<u8>,
+        scatter: Vec<u8>,
+        incr: Vec<u8>,
+        gather: Vec<u8>,
+    },
 }
+
+/// The widest map step `map-reduce` takes (scatter's outputs).
+pub const MAX_MAP_WIDTH: usize = 16;
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 impl WorkflowType {
-    /// Parses `none`, `single;FUNCTION_JSON;WASM` or `chain;LENGTH[;FUNCTIONS_DIR]`
-    /// (the chain takes `counter/counter.wasm` and `incr/incr.wasm` from
-    /// FUNCTIONS_DIR, default `functions`).
+    /// Parses `none`, `single;FUNCTION_JSON;WASM`, `chain;LENGTH[;FUNCTIONS_DIR]`
+    /// or `map-reduce;WIDTH[;FUNCTIONS_DIR]` (they take `NAME/NAME.wasm` of
+    /// counter, incr, scatter and gather from FUNCTIONS_DIR, default
+    /// `functions`).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let parts: Vec<&str> = text.split(';').collect();
         match parts.as_slice() {
@@ -69,57 +83,138 @@ impl WorkflowType {
                     incr: read(&dir.join("incr/incr.wasm"))?,
                 })
             }
+            ["map-reduce", width, rest @ ..] if rest.len() <= 1 => {
+                let width: usize = width
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_MAP_WIDTH).contains(n))
+                    .ok_or_else(|| anyhow!("map width {width:?} is not 1..={MAX_MAP_WIDTH}"))?;
+                let dir = PathBuf::from(rest.first().copied().unwrap_or("functions"));
+                let code = |name: &str| read(&dir.join(name).join(format!("{name}.wasm")));
+                Ok(Self::MapReduce {
+                    width,
+                    counter: code("counter")?,
+                    scatter: code("scatter")?,
+                    incr: code("incr")?,
+                    gather: code("gather")?,
+                })
+            }
             _ => Err(anyhow!(
-                "unknown workflow type {text:?}: none, single;FUNCTION_JSON;WASM or chain;LENGTH[;FUNCTIONS_DIR]"
+                "unknown workflow type {text:?}: none, single;FUNCTION_JSON;WASM, chain;LENGTH[;FUNCTIONS_DIR] or map-reduce;WIDTH[;FUNCTIONS_DIR]"
             )),
         }
     }
 
     /// The request for workflow number `index`, or `None` for `none`.
     pub fn request(&self, index: usize) -> Option<SpawnWorkflowRequest> {
-        let function = |name: String, class: FunctionClassSpecification, next: Option<String>| {
-            let output = class.function_class_outputs.first().cloned();
-            WorkflowFunction {
-                name,
-                class_spec: Some(class),
-                output_mapping: match (output, next) {
-                    (Some(output), Some(next)) => [(output, next)].into(),
-                    _ => Default::default(),
-                },
-                annotations: [("init-payload".to_string(), index.to_string())].into(),
-            }
-        };
         let functions = match self {
             Self::None => return None,
-            Self::Single { class } => vec![function("single".into(), class.clone(), None)],
+            Self::Single { class } => {
+                vec![function("single", class.clone(), &[], index.to_string())]
+            }
             Self::Chain {
                 length,
                 counter,
                 incr,
             } => (0..*length)
                 .map(|i| {
-                    let (id, code, output) = if i == 0 {
-                        ("counter", counter, "output")
+                    let next = format!("f{}", i + 1);
+                    let links: &[(&str, &str)] = match (i == 0, i + 1 < *length) {
+                        (true, true) => &[("output", &next)],
+                        (false, true) => &[("result", &next)],
+                        (_, false) => &[],
+                    };
+                    let class = if i == 0 {
+                        wasm_class("counter", counter, &["output"])
                     } else {
-                        ("incr", incr, "result")
+                        wasm_class("incr", incr, &["result"])
                     };
-                    let class = FunctionClassSpecification {
-                        function_class_id: id.into(),
-                        function_class_type: edgeless_api::RUST_WASM.into(),
-                        function_class_version: "0.1".into(),
-                        function_class_code: code.clone(),
-                        function_class_outputs: vec![output.into()],
-                    };
-                    let next = (i + 1 < *length).then(|| format!("f{}", i + 1));
-                    function(format!("f{i}"), class, next)
+                    function(&format!("f{i}"), class, links, index.to_string())
                 })
                 .collect(),
+            Self::MapReduce {
+                width,
+                counter,
+                scatter,
+                incr,
+                gather,
+            } => {
+                let outputs: Vec<String> = (0..MAX_MAP_WIDTH).map(|i| format!("out-{i}")).collect();
+                let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+                let maps: Vec<(String, String)> = (0..*width)
+                    .map(|i| (format!("out-{i}"), format!("map-{i}")))
+                    .collect();
+                let maps: Vec<(&str, &str)> =
+                    maps.iter().map(|(o, t)| (o.as_str(), t.as_str())).collect();
+                let mut functions = vec![
+                    function(
+                        "source",
+                        wasm_class("counter", counter, &["output"]),
+                        &[("output", "split")],
+                        index.to_string(),
+                    ),
+                    function(
+                        "split",
+                        wasm_class("scatter", scatter, &outputs),
+                        &maps,
+                        format!("outputs={width}"),
+                    ),
+                    function(
+                        "reduce",
+                        wasm_class("gather", gather, &["result"]),
+                        &[],
+                        format!("inputs={width}"),
+                    ),
+                ];
+                functions.extend((0..*width).map(|i| {
+                    function(
+                        &format!("map-{i}"),
+                        wasm_class("incr", incr, &["result"]),
+                        &[("result", "reduce")],
+                        String::new(),
+                    )
+                }));
+                functions
+            }
         };
         Some(SpawnWorkflowRequest {
             workflow_functions: functions,
             workflow_resources: Vec::new(),
             annotations: Default::default(),
         })
+    }
+}
+
+fn wasm_class(id: &str, code: &[u8], outputs: &[&str]) -> FunctionClassSpecification {
+    FunctionClassSpecification {
+        function_class_id: id.into(),
+        function_class_type: edgeless_api::RUST_WASM.into(),
+        function_class_version: "0.1".into(),
+        function_class_code: code.to_vec(),
+        function_class_outputs: outputs.iter().map(|o| o.to_string()).collect(),
+    }
+}
+
+/// A workflow function named `name` whose outputs go as `links` says
+/// (output, target), with `init_payload` (none when empty).
+fn function(
+    name: &str,
+    class: FunctionClassSpecification,
+    links: &[(&str, &str)],
+    init_payload: String,
+) -> WorkflowFunction {
+    WorkflowFunction {
+        name: name.into(),
+        class_spec: Some(class),
+        output_mapping: links
+            .iter()
+            .map(|(output, target)| (output.to_string(), target.to_string()))
+            .collect(),
+        annotations: if init_payload.is_empty() {
+            Default::default()
+        } else {
+            [("init-payload".to_string(), init_payload)].into()
+        },
     }
 }
 
@@ -164,7 +259,7 @@ mod tests {
     #[test]
     fn bad_types_and_missing_files_are_named() {
         assert!(
-            WorkflowType::parse("map-reduce")
+            WorkflowType::parse("vector-mul-chain")
                 .unwrap_err()
                 .to_string()
                 .contains("unknown workflow type")
@@ -180,6 +275,44 @@ mod tests {
             format!("{error:#}").contains("/nonexistent/function.json"),
             "{error:#}"
         );
+        assert!(
+            WorkflowType::parse("map-reduce;17")
+                .unwrap_err()
+                .to_string()
+                .contains("1..=16")
+        );
         assert!(WorkflowType::parse("none").unwrap().request(0).is_none());
+    }
+
+    #[test]
+    fn a_map_reduce_fans_out_to_every_mapper_and_back_in() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["counter", "incr", "scatter", "gather"] {
+            std::fs::create_dir_all(dir.path().join(f)).unwrap();
+            std::fs::write(
+                dir.path().join(f).join(format!("{f}.wasm")),
+                b"\0asm\x01\0\0\0",
+            )
+            .unwrap();
+        }
+        let text = format!("map-reduce;3;{}", dir.path().display());
+        let request = WorkflowType::parse(&text).unwrap().request(5).unwrap();
+        let find = |name: &str| {
+            request
+                .workflow_functions
+                .iter()
+                .find(|f| f.name == name)
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        assert_eq!(request.workflow_functions.len(), 3 + 3);
+        assert_eq!(find("source").output_mapping["output"], "split");
+        let split = find("split");
+        assert_eq!(split.output_mapping.len(), 3);
+        assert_eq!(split.output_mapping["out-2"], "map-2");
+        assert_eq!(split.annotations["init-payload"], "outputs=3");
+        assert_eq!(find("map-1").output_mapping["result"], "reduce");
+        assert_eq!(find("reduce").annotations["init-payload"], "inputs=3");
+        assert_eq!(find("source").annotations["init-payload"], "5");
+        assert!(edgeless_api::workflow::validate(&request).is_ok());
     }
 }

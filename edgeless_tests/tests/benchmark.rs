@@ -21,6 +21,8 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
     build_function("noop");
     build_function("counter");
     build_function("incr");
+    build_function("scatter");
+    build_function("gather");
     let cluster = Cluster::builder().nodes(2).start();
     let out = tempfile::tempdir().unwrap();
     let prefix = format!("{}/exp-", out.path().display());
@@ -30,6 +32,7 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
         functions.display()
     );
     let chain = format!("chain;3;{}", functions.display());
+    let map_reduce = format!("map-reduce;3;{}", functions.display());
     for (wf_type, model, expected) in [
         (
             noop.as_str(),
@@ -38,6 +41,11 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
         ),
         (
             chain.as_str(),
+            "single",
+            "workflows requested 1, started 1, blocking probability 0.000",
+        ),
+        (
+            map_reduce.as_str(),
             "single",
             "workflows requested 1, started 1, blocking probability 0.000",
         ),
@@ -68,7 +76,7 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
         lines[0],
         "run,seed,workflow,arrival_s,end_s,started,start_latency_ms,error"
     );
-    assert_eq!(lines.len(), 1 + 6 + 1, "{csv}");
+    assert_eq!(lines.len(), 1 + 6 + 1 + 1, "{csv}");
     assert!(
         lines[1].starts_with("incremental,42,0,0.000,1.200,1,"),
         "{csv}"
@@ -80,9 +88,12 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
         logs.contains("incr: 0 -> 1") && logs.contains("incr: 1 -> 2"),
         "{logs}"
     );
+    // The map-reduce too: each value went through all three mappers and
+    // the reducer saw the three results.
+    assert!(logs.contains("gather: 1 complete"), "{logs}");
 
     let bad = Command::new(bin("edgeless_benchmark"))
-        .args(["-c", &controller_url(&cluster), "-w", "map-reduce"])
+        .args(["-c", &controller_url(&cluster), "-w", "vector-mul-chain"])
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
@@ -95,9 +106,12 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     build_function("counter");
     build_function("incr");
     let ports_from = edgeless_tests::free_port().max(3);
+    let out = tempfile::tempdir().unwrap();
+    let prefix = format!("{}/bench-", out.path().display());
     let output = Command::new(bin("edgeless_benchmark"))
         .args(["bench", "--functions-dir"])
         .arg(repo_root().join("functions"))
+        .args(["--dataset-path", &prefix])
         .args(["--samples", "200", "--seconds", "0.3", "--instances", "50"])
         .args(["--workflow-runs", "2", "--chain-length", "4"])
         .args(["--ports-from", &ports_from.to_string()])
@@ -132,6 +146,12 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
         );
     }
     assert!(stdout.contains("× baseline"), "{stdout}");
+    let summary = std::fs::read_to_string(format!("{prefix}bench_summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 9, "{summary}");
+    let samples = std::fs::read_to_string(format!("{prefix}bench_samples.csv")).unwrap();
+    // 200 timed events for each of the four hop and call scenarios, the
+    // 10 cold starts and the 2 workflow starts, after the header.
+    assert_eq!(samples.lines().count(), 1 + 4 * 200 + 10 + 2);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! What a scenario measured, and how it is printed.
 
 use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Latency samples of one scenario.
@@ -38,6 +40,11 @@ impl Latencies {
     /// How many samples there are (never none).
     pub fn count(&self) -> usize {
         self.sorted.len()
+    }
+
+    /// The samples, shortest first.
+    pub fn samples(&self) -> &[Duration] {
+        &self.sorted
     }
 
     /// Every sample divided by `n` (a round trip of `n` hops → per hop).
@@ -89,6 +96,49 @@ pub fn header() -> String {
     )
 }
 
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// Writes `<prefix>bench_summary.csv` (one row per scenario) and
+/// `<prefix>bench_samples.csv` (every timed event of every scenario, in µs,
+/// shortest first); returns their paths.
+pub fn write_csv(prefix: &str, rows: &[Row]) -> anyhow::Result<Vec<PathBuf>> {
+    let create = |name: &str| -> anyhow::Result<(PathBuf, std::io::BufWriter<std::fs::File>)> {
+        let path = PathBuf::from(format!("{prefix}{name}"));
+        let file = std::fs::File::create(&path)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        Ok((path, std::io::BufWriter::new(file)))
+    };
+    let (summary_path, mut summary) = create("bench_summary.csv")?;
+    let (samples_path, mut samples) = create("bench_samples.csv")?;
+    writeln!(
+        summary,
+        "scenario,median_us,p99_us,samples,throughput_per_s,note"
+    )?;
+    writeln!(samples, "scenario,latency_us")?;
+    let us = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e6);
+    for row in rows {
+        let scenario = quoted(&row.scenario);
+        let (median, p99, n) = match &row.latency {
+            Some(l) => (us(l.median()), us(l.p99()), l.count().to_string()),
+            None => Default::default(),
+        };
+        let throughput = row.throughput.map_or(String::new(), |t| format!("{t:.0}"));
+        writeln!(
+            summary,
+            "{scenario},{median},{p99},{n},{throughput},{}",
+            quoted(&row.note)
+        )?;
+        for sample in row.latency.iter().flat_map(|l| l.samples()) {
+            writeln!(samples, "{scenario},{}", us(*sample))?;
+        }
+    }
+    summary.flush()?;
+    samples.flush()?;
+    Ok(vec![summary_path, samples_path])
+}
+
 /// `✓` when `ok`, else `✗`.
 pub fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
@@ -106,5 +156,39 @@ mod tests {
         assert_eq!(l.quantile(0.0), Duration::from_micros(1));
         assert_eq!(l.divided(2).median(), Duration::from_nanos(25_500));
         assert!(Latencies::new(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn csv_files_hold_the_summary_and_every_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = format!("{}/run-", dir.path().display());
+        let rows = [
+            Row {
+                scenario: "casts, 2 in flight".into(),
+                latency: None,
+                throughput: Some(1234.4),
+                note: "≥ 1 \"ok\"".into(),
+            },
+            Row {
+                scenario: "hop".into(),
+                latency: Latencies::new(vec![Duration::from_micros(3), Duration::from_micros(1)]),
+                throughput: None,
+                note: String::new(),
+            },
+        ];
+        let paths = write_csv(&prefix, &rows).unwrap();
+        let summary = std::fs::read_to_string(&paths[0]).unwrap();
+        assert_eq!(
+            summary,
+            "scenario,median_us,p99_us,samples,throughput_per_s,note\n\
+             \"casts, 2 in flight\",,,,1234,\"≥ 1 \"\"ok\"\"\"\n\
+             \"hop\",3.000,3.000,2,,\"\"\n"
+        );
+        let samples = std::fs::read_to_string(&paths[1]).unwrap();
+        assert_eq!(
+            samples,
+            "scenario,latency_us\n\"hop\",1.000\n\"hop\",3.000\n"
+        );
+        assert!(write_csv("/nonexistent/dir/x-", &rows).is_err());
     }
 }

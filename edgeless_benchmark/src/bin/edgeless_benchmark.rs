@@ -44,7 +44,8 @@ struct Args {
     /// Seed of every random choice.
     #[arg(short = 's', long, default_value_t = 42)]
     seed: u64,
-    /// none, single;FUNCTION_JSON;WASM or chain;LENGTH[;FUNCTIONS_DIR].
+    /// none, single;FUNCTION_JSON;WASM, chain;LENGTH[;FUNCTIONS_DIR] or
+    /// map-reduce;WIDTH[;FUNCTIONS_DIR].
     #[arg(
         short = 'w',
         long,
@@ -100,6 +101,10 @@ struct BenchArgs {
     /// the two below it).
     #[arg(long, default_value_t = 17002)]
     ports_from: u16,
+    /// Prefix of the CSV files written: `bench_summary.csv` and
+    /// `bench_samples.csv` (empty: none).
+    #[arg(long, default_value = "")]
+    dataset_path: String,
 }
 
 async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -107,7 +112,7 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("--in-flight and --instances must be at least 1, --ports-from at least 3");
     }
     let options = bench::Options {
-        functions_dir: args.functions_dir,
+        functions_dir: args.functions_dir.clone(),
         samples: args.samples,
         period: seconds("seconds", args.seconds)?,
         in_flight: args.in_flight,
@@ -117,7 +122,12 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         ports_from: args.ports_from,
     };
     println!("{}", bench::stats::header());
-    bench::run(&options, |row| println!("{row}")).await?;
+    let rows = bench::run(&options, |row| println!("{row}")).await?;
+    if !args.dataset_path.is_empty() {
+        for path in bench::stats::write_csv(&args.dataset_path, &rows)? {
+            eprintln!("wrote {}", path.display());
+        }
+    }
     Ok(())
 }
 
