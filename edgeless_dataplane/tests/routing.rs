@@ -217,3 +217,34 @@ async fn a_huge_payload_is_refused_not_carried() {
         Err(DeliveryError::TooLarge(edgeless_dataplane::MAX_PAYLOAD + 1))
     );
 }
+
+#[tokio::test]
+async fn a_flood_to_an_unreachable_peer_is_bounded_and_reported() {
+    let node = Dataplane::new(Uuid::new_v4());
+    // Nobody listens on this port: the link keeps trying to connect.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let peer = Uuid::new_v4();
+    let url = format!("http://127.0.0.1:{port}");
+    node.add_peer(peer, Arc::new(GrpcPeerLink::connect(peer, &url).unwrap()));
+    let sender = node.register(InstanceId::new(node.node_id()));
+    let target = InstanceId {
+        node_id: peer,
+        function_id: Uuid::new_v4(),
+    };
+    let capacity = edgeless_dataplane::PEER_QUEUE_CAPACITY;
+    let refused = (0..capacity * 2)
+        .map(|_| sender.sender().cast(target, Bytes::from_static(b"x")))
+        .filter(|r| r == &Err(DeliveryError::PeerCongested(peer)))
+        .count();
+    // At most one queue's worth waits (a batch may already be taken out by
+    // the link); everything beyond it is refused with a reason.
+    assert!(
+        refused >= capacity - 512 && refused <= capacity,
+        "{refused} of {} refused",
+        capacity * 2
+    );
+}

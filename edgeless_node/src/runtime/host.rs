@@ -29,6 +29,9 @@ pub struct HostState {
     pub limits: wasmtime::StoreLimits,
     /// The CPU budget per event, in epoch ticks.
     pub cpu_ticks: u64,
+    /// The 8 bytes in guest memory where the guest writes where a call's
+    /// reply is; allocated on the instance's first call and kept.
+    pub reply_slot: Option<u32>,
 }
 
 /// Gives the instance a fresh CPU budget: before each entry into the guest,

@@ -193,6 +193,7 @@ impl WasmRuntime {
                 state,
             ),
             exports: None,
+            reply_slot: None,
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .instances(1)
@@ -358,7 +359,7 @@ async fn handle_event(
                 .await
         }
         EventKind::Call => {
-            let out_ptr = copy_into_guest(store, &[0u8; 8]).await?;
+            let out_ptr = reply_slot(store).await?;
             let result = entry
                 .call
                 .call_async(&mut *store, (src_ptr, msg_ptr, msg_len, out_ptr))
@@ -367,7 +368,6 @@ async fn handle_event(
                 Ok(code) => take_call_result(store, *code, out_ptr).await?,
                 Err(_) => CallOutcome::Err("the callee failed".to_string()),
             };
-            free(store, out_ptr, 8).await?;
             if let Err(error) = dataplane.sender().reply(&event, outcome) {
                 tracing::warn!(instance = %event.target, %error, "reply not delivered");
             }
@@ -376,6 +376,17 @@ async fn handle_event(
         // Replies are routed to their waiting caller by the dataplane.
         _ => Ok(()),
     }
+}
+
+/// The instance's reply slot (see [`HostState::reply_slot`]): one guest
+/// allocation for all its calls instead of an allocation and a free each.
+async fn reply_slot(store: &mut Store<HostState>) -> wasmtime::Result<u32> {
+    if let Some(slot) = store.data().reply_slot {
+        return Ok(slot);
+    }
+    let slot = copy_into_guest(store, &[0u8; 8]).await?;
+    store.data_mut().reply_slot = Some(slot);
+    Ok(slot)
 }
 
 /// Reads the guest's answer to a call and frees the reply buffer.
