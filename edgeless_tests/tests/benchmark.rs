@@ -133,6 +133,8 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
         "cross-node hop (cast, loopback gRPC)",
         "cross-node casts, 256 in flight",
         "WASM cold start (compiled class)",
+        "WASM first start, compiling the module",
+        "WASM first start after a restart (disk cache)",
         "50 idle instances on one node",
         "start of a 4-function chain on 3 nodes",
     ] {
@@ -147,11 +149,12 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     }
     assert!(stdout.contains("× baseline"), "{stdout}");
     let summary = std::fs::read_to_string(format!("{prefix}bench_summary.csv")).unwrap();
-    assert_eq!(summary.lines().count(), 1 + 9, "{summary}");
+    assert_eq!(summary.lines().count(), 1 + 11, "{summary}");
     let samples = std::fs::read_to_string(format!("{prefix}bench_samples.csv")).unwrap();
     // 200 timed events for each of the four hop and call scenarios, the
-    // 10 cold starts and the 2 workflow starts, after the header.
-    assert_eq!(samples.lines().count(), 1 + 4 * 200 + 10 + 2);
+    // 10 cold starts, 5 + 5 first starts and the 2 workflow starts, after
+    // the header.
+    assert_eq!(samples.lines().count(), 1 + 4 * 200 + 10 + 10 + 2);
 }
 
 #[test]

@@ -107,6 +107,37 @@ fn within(latency: &Latencies, target: Duration) -> String {
     format!("≤ {target:?} {}", mark(latency.median() <= target))
 }
 
+/// `runs` times: a node with an empty module cache folder starts `code`
+/// (compiling it), then a new node on the same folder starts it again; both
+/// timed to the first call answered.
+async fn first_starts(code: &[u8], runs: usize) -> anyhow::Result<(Latencies, Latencies)> {
+    let payload = Bytes::from_static(b"ping");
+    let (mut compiled, mut from_disk) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let dir = std::env::temp_dir().join(format!(
+            "edgeless-bench-modules-{}-{run}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        for taken in [&mut compiled, &mut from_disk] {
+            let node = BenchNode::start(Some(&dir)).await?;
+            let driver = node.driver();
+            let started = Instant::now();
+            let id = node.start_wasm("bounce", code).await?;
+            exchange::call(&driver, id, &payload).await?;
+            taken.push(started.elapsed());
+            node.agent.stop(id.function_id).await?;
+        }
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dir.display()))?;
+    }
+    let none = || anyhow::anyhow!("no runs");
+    Ok((
+        Latencies::new(compiled).ok_or_else(none)?,
+        Latencies::new(from_disk).ok_or_else(none)?,
+    ))
+}
+
 /// Runs every scenario, handing each row to `report` as soon as it is
 /// measured; returns them all.
 pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Result<Vec<Row>> {
@@ -140,8 +171,8 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
         &mut rows,
     );
 
-    let a = BenchNode::start().await?;
-    let b = BenchNode::start().await?;
+    let a = BenchNode::start(None).await?;
+    let b = BenchNode::start(None).await?;
     a.link_to(&b)?;
     b.link_to(&a)?;
     let mut driver = a.driver();
@@ -240,6 +271,29 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     let note = within(&starts, Duration::from_millis(1));
     emit(
         row("WASM cold start (compiled class)", Some(starts), None, note),
+        &mut rows,
+    );
+
+    // First start of a class: compiling, and after a restart with the
+    // compiled module on disk.
+    let (compiled, from_disk) = first_starts(&bounce, 5).await?;
+    let speedup = compiled.median().as_secs_f64() / from_disk.median().as_secs_f64();
+    emit(
+        row(
+            "WASM first start, compiling the module",
+            Some(compiled),
+            None,
+            "-".into(),
+        ),
+        &mut rows,
+    );
+    emit(
+        row(
+            "WASM first start after a restart (disk cache)",
+            Some(from_disk),
+            None,
+            format!("{speedup:.0}× faster than compiling"),
+        ),
         &mut rows,
     );
 

@@ -22,9 +22,9 @@ pub struct BenchNode {
 }
 
 impl BenchNode {
-    /// Starts a node with a WASM runtime (no on-disk module cache, so cold
-    /// starts are measured from code already compiled in memory only).
-    pub async fn start() -> anyhow::Result<Self> {
+    /// Starts a node with a WASM runtime, with its on-disk module cache in
+    /// `module_cache` (none: compiled modules are kept in memory only).
+    pub async fn start(module_cache: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let id = Uuid::new_v4();
         let dataplane = Dataplane::new(id);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -42,7 +42,7 @@ impl BenchNode {
         let agent = Agent::new(
             dataplane.clone(),
             (
-                Some(WasmRuntime::new(None)?),
+                Some(WasmRuntime::new(module_cache)?),
                 config::WasmRuntime::default(),
             ),
             None,

@@ -82,7 +82,7 @@ impl fmt::Display for Row {
             .map_or("-".to_string(), |t| format!("{t:.0}/s"));
         write!(
             f,
-            "{:<44} {:>11} {:>11} {:>7} {:>12}  {}",
+            "{:<46} {:>11} {:>11} {:>7} {:>12}  {}",
             self.scenario, median, p99, n, throughput, self.note
         )
     }
@@ -91,7 +91,7 @@ impl fmt::Display for Row {
 /// The header matching [`Row`]'s columns.
 pub fn header() -> String {
     format!(
-        "{:<44} {:>11} {:>11} {:>7} {:>12}  {}",
+        "{:<46} {:>11} {:>11} {:>7} {:>12}  {}",
         "scenario", "median", "p99", "n", "throughput", "target / baseline"
     )
 }
