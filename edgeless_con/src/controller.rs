@@ -9,8 +9,8 @@
 //! component. When a domain's lease runs out or its orchestrator restarts,
 //! its workflows are deployed again, with the same ids, on a domain that
 //! fits; when none fits the workflow is marked failed with the reason and
-//! tried again later. State sits behind short locks that are never held
-//! across a request.
+//! tried again later (see `reconcile`). State sits behind short locks that
+//! are never held across a request.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,9 @@ use edgeless_api::store::Store;
 use edgeless_api::workflow::{WorkflowError, validate};
 use uuid::Uuid;
 
-use crate::domains::{self, DomainClients, Domains, Registration};
+use crate::domains::{self, DomainClients, Domains};
+
+mod reconcile;
 
 /// Why a workflow request failed.
 #[derive(Debug, thiserror::Error)]
@@ -170,181 +172,6 @@ impl Controller {
         };
         lock(&controller.workflows).extend(saved);
         Ok(controller)
-    }
-
-    /// Applies a domain's registration; answers whether it must reset.
-    pub fn update_domain(&self, request: proto::UpdateDomainRequest) -> Result<bool, String> {
-        let id = request.domain_id.clone();
-        let url = request.orchestrator_url.clone();
-        let registration = domains::register(&mut lock(&self.domains), request)?;
-        match registration {
-            Registration::Refreshed => return Ok(false),
-            Registration::New => {
-                tracing::info!(domain = %id, orchestrator = %url, "domain registered");
-            }
-            Registration::Restarted => {
-                tracing::warn!(domain = %id, "the domain's orchestrator restarted; checking its workflows");
-            }
-        }
-        // Workflows it lost, not deployed elsewhere since, go back to it.
-        for workflow in lock(&self.workflows).values_mut() {
-            if workflow.domain_id.is_empty() && workflow.previous_domain == id {
-                workflow.domain_id = id.clone();
-                workflow.state = State::Running;
-            }
-        }
-        lock(&self.unverified).insert(id);
-        Ok(false)
-    }
-
-    fn orphan_workflows_of(&self, domain_id: &str) {
-        for workflow in lock(&self.workflows).values_mut() {
-            if workflow.domain_id == domain_id {
-                workflow.previous_domain = std::mem::take(&mut workflow.domain_id);
-            }
-        }
-    }
-
-    /// After a restart: a domain that registers must still run the
-    /// workflows saved on it (its orchestrator may have restarted too and
-    /// kept nothing); those it does not run are deployed again. Workflows
-    /// whose domain does not come back within [`DOMAIN_GRACE`] are deployed
-    /// elsewhere.
-    async fn verify_saved_workflows(&self) {
-        let unverified: Vec<String> = lock(&self.unverified).drain().collect();
-        for domain_id in unverified {
-            let view = match self.domain_view(&domain_id).await {
-                Ok(view) => view,
-                Err(error) => {
-                    tracing::warn!(domain = %domain_id, %error, "cannot check the domain's workflows; will retry");
-                    lock(&self.unverified).insert(domain_id);
-                    continue;
-                }
-            };
-            self.reconcile(&domain_id, &view).await;
-        }
-        if self.started.elapsed() > DOMAIN_GRACE {
-            let registered: HashSet<String> = lock(&self.domains).keys().cloned().collect();
-            for workflow in lock(&self.workflows).values_mut() {
-                if !workflow.domain_id.is_empty() && !registered.contains(&workflow.domain_id) {
-                    tracing::warn!(domain = %workflow.domain_id, "the domain of a saved workflow did not come back; deploying it elsewhere");
-                    workflow.domain_id.clear();
-                }
-            }
-        }
-    }
-
-    /// Makes a domain run what the controller expects of it: components of
-    /// no workflow of the domain (stopped, or deployed elsewhere meanwhile)
-    /// are stopped; workflows with components missing are stopped there and
-    /// deployed again.
-    async fn reconcile(&self, domain_id: &str, view: &proto::DomainView) {
-        let on_domain: Vec<(Uuid, Vec<Component>)> = lock(&self.workflows)
-            .iter()
-            .filter(|(_, w)| w.domain_id == domain_id)
-            .map(|(id, w)| (*id, w.components.clone()))
-            .collect();
-        let expected: HashSet<String> = on_domain
-            .iter()
-            .flat_map(|(_, components)| components.iter().map(|c| c.lid.to_string()))
-            .collect();
-        let strays: Vec<Component> = view
-            .components
-            .iter()
-            .filter(|c| !expected.contains(&c.logical_id))
-            .filter(|c| {
-                let deploying = lock(&self.deploying);
-                !Uuid::parse_str(&c.logical_id).is_ok_and(|lid| deploying.contains(&lid))
-            })
-            .filter_map(|c| {
-                Some(Component {
-                    name: c.class.clone(),
-                    lid: Uuid::parse_str(&c.logical_id).ok()?,
-                    is_function: c.kind == "function",
-                    instances: Vec::new(),
-                })
-            })
-            .collect();
-        let Some(mut clients) = self.clients(domain_id) else {
-            return;
-        };
-        if !strays.is_empty() {
-            tracing::warn!(domain = %domain_id, count = strays.len(), "stopping components no workflow of the domain owns");
-            stop_components(&mut clients, &strays).await;
-        }
-        let running: HashSet<&str> = view
-            .components
-            .iter()
-            .map(|c| c.logical_id.as_str())
-            .collect();
-        for (id, components) in on_domain {
-            if components
-                .iter()
-                .all(|c| running.contains(c.lid.to_string().as_str()))
-            {
-                tracing::info!(workflow = %id, domain = %domain_id, "saved workflow still runs");
-                continue;
-            }
-            tracing::warn!(workflow = %id, domain = %domain_id, "saved workflow no longer runs; deploying it again");
-            stop_components(&mut clients, &components).await;
-            if let Some(workflow) = lock(&self.workflows).get_mut(&id) {
-                workflow.domain_id.clear();
-            }
-        }
-    }
-
-    /// Drops domains whose lease ran out and deploys their workflows again
-    /// elsewhere. Called every second.
-    pub async fn check_domains(&self) {
-        let expired = domains::expire(&mut lock(&self.domains), edgeless_api::now_secs());
-        for id in &expired {
-            tracing::warn!(domain = %id, "domain lease expired");
-            self.orphan_workflows_of(id);
-        }
-        self.verify_saved_workflows().await;
-        let orphans: Vec<(
-            Uuid,
-            proto::SpawnWorkflowRequest,
-            HashMap<String, Uuid>,
-            State,
-        )> = lock(&self.workflows)
-            .iter()
-            .filter(|(_, w)| w.domain_id.is_empty())
-            .map(|(id, w)| (*id, w.request.clone(), w.lids.clone(), w.state.clone()))
-            .collect();
-        for (id, request, lids, old_state) in orphans {
-            let _deploying = Deploying::new(&self.deploying, &lids);
-            let deployed = self.deploy(id, &request, &lids).await;
-            let undo = {
-                let mut workflows = lock(&self.workflows);
-                match (workflows.get_mut(&id), deployed) {
-                    // Stopped while being deployed: undo below.
-                    (None, Ok(deployment)) => Some(deployment),
-                    (None, Err(_)) => None,
-                    (Some(workflow), Ok((domain_id, components))) => {
-                        tracing::info!(workflow = %id, domain = %domain_id, "workflow deployed again");
-                        workflow.domain_id = domain_id;
-                        workflow.components = components;
-                        workflow.state = State::Running;
-                        crate::persistence::save(&self.store, id, workflow);
-                        None
-                    }
-                    (Some(workflow), Err(error)) => {
-                        let state = State::Failed(error.to_string());
-                        if state != old_state {
-                            tracing::error!(workflow = %id, %error, "workflow cannot be deployed again; will retry");
-                        }
-                        workflow.state = state;
-                        None
-                    }
-                }
-            };
-            if let Some((domain_id, components)) = undo
-                && let Some(mut clients) = self.clients(&domain_id)
-            {
-                stop_components(&mut clients, &components).await;
-            }
-        }
     }
 
     /// The capabilities of one domain, or of all when `domain_id` is empty.
