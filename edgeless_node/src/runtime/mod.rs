@@ -98,6 +98,39 @@ pub struct InstanceContext {
     pub limits: InstanceLimits,
 }
 
+/// An [`InstanceContext`] taken apart by a runtime: the host its guest's
+/// requests go through, and what the runtime itself drives.
+pub(crate) struct InstanceParts {
+    pub host: instance_host::InstanceHost,
+    pub init_payload: Option<Bytes>,
+    /// The state saved by an earlier incarnation, if any.
+    pub saved_state: Option<Bytes>,
+    pub dataplane: DataplaneHandle,
+    pub samples: crate::telemetry::PerformanceSamples,
+    pub limits: InstanceLimits,
+}
+
+impl InstanceContext {
+    /// Builds the instance's host and reads its saved state.
+    pub(crate) fn into_parts(self) -> InstanceParts {
+        let saved_state = self.state.0.load(&self.state.1);
+        InstanceParts {
+            host: instance_host::InstanceHost::new(
+                self.id,
+                (self.workflow_id, self.class_id),
+                self.dataplane.sender().clone(),
+                self.outputs,
+                self.state,
+            ),
+            init_payload: self.init_payload,
+            saved_state,
+            dataplane: self.dataplane,
+            samples: self.samples,
+            limits: self.limits,
+        }
+    }
+}
+
 /// Why an instance could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

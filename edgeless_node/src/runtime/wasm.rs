@@ -19,8 +19,7 @@ use tokio::sync::oneshot;
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, TypedFunc};
 
 use super::host::{GuestMemory, HostState, arm_budget, copy_into_guest, define_imports};
-use super::instance_host::InstanceHost;
-use super::{InstanceContext, RunningInstance, StartError};
+use super::{InstanceContext, InstanceParts, RunningInstance, StartError};
 use crate::telemetry::PerformanceSamples;
 
 /// The exports every function module must have, with their meaning.
@@ -172,26 +171,16 @@ impl WasmRuntime {
         context: InstanceContext,
     ) -> Result<RunningInstance, StartError> {
         let pre = self.prepare(code).await?;
-        let InstanceContext {
-            id,
-            workflow_id,
-            class_id,
+        let InstanceParts {
+            host,
             init_payload,
-            state,
+            saved_state,
             dataplane,
-            outputs,
             samples,
             limits,
-        } = context;
-        let saved_state = state.0.load(&state.1);
+        } = context.into_parts();
         let host = HostState {
-            host: InstanceHost::new(
-                id,
-                (workflow_id, class_id),
-                dataplane.sender().clone(),
-                outputs,
-                state,
-            ),
+            host,
             exports: None,
             reply_slot: None,
             limits: wasmtime::StoreLimitsBuilder::new()

@@ -31,8 +31,7 @@ pub use docker::{DockerError, Engine};
 use edgeless_api::client::TokenInterceptor;
 use host_service::Guests;
 
-use super::instance_host::InstanceHost;
-use super::{InstanceContext, RunningInstance, StartError};
+use super::{InstanceContext, InstanceParts, RunningInstance, StartError};
 use crate::config;
 
 /// The port a container function serves `FunctionGuest` on.
@@ -169,18 +168,15 @@ impl ContainerRuntime {
                 "a CONTAINER function names an image in `code`".into(),
             ));
         }
-        let InstanceContext {
-            id,
-            workflow_id,
-            class_id,
+        let InstanceParts {
+            host,
             init_payload,
-            state,
+            saved_state,
             dataplane,
-            outputs,
             samples,
             limits: _,
-        } = context;
-        let saved_state = state.0.load(&state.1);
+        } = context.into_parts();
+        let id = host.id;
         let token = Uuid::new_v4().simple().to_string();
         let name = format!("edgeless-{}", id.function_id);
         let labels = HashMap::from([
@@ -189,7 +185,7 @@ impl ContainerRuntime {
                 docker::INSTANCE_LABEL.to_string(),
                 id.function_id.to_string(),
             ),
-            ("edgeless.workflow".to_string(), workflow_id.clone()),
+            ("edgeless.workflow".to_string(), host.workflow_id.clone()),
         ]);
         let mut env = vec![
             format!("EDGELESS_HOST_URL={}", self.host_url),
@@ -214,13 +210,7 @@ impl ContainerRuntime {
             memory_bytes: (limits.memory_mb as i64).saturating_mul(1 << 20),
             nano_cpus: (limits.cpus * 1e9) as i64,
         };
-        let host = Arc::new(InstanceHost::new(
-            id,
-            (workflow_id, class_id),
-            dataplane.sender().clone(),
-            outputs,
-            state,
-        ));
+        let host = Arc::new(host);
         self.guests.insert(token.clone(), host.clone());
         let started = async {
             let address = self.engine.run(spec).await?;
