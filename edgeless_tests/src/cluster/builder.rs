@@ -1,0 +1,129 @@
+//! The options of a test cluster.
+
+use super::Cluster;
+
+/// Options of a cluster.
+#[derive(Default, Clone)]
+pub struct ClusterBuilder {
+    pub(super) nodes: usize,
+    pub(super) round_robin: bool,
+    pub(super) labels: Vec<Vec<String>>,
+    pub(super) refresh_sec: Option<u64>,
+    pub(super) redis_url: Option<String>,
+    pub(super) domain_id: Option<String>,
+    pub(super) resources: bool,
+    pub(super) ollama_port: Option<u16>,
+    pub(super) metrics_redis: Option<String>,
+    pub(super) max_restarts: Option<u32>,
+    pub(super) containers: bool,
+    pub(super) persistent: bool,
+    pub(super) tls: bool,
+    /// Node index → the port its dataplane URL is announced on.
+    pub(super) announced_invocation: Vec<(usize, u16)>,
+}
+
+impl ClusterBuilder {
+    /// The number of nodes (default 1).
+    pub fn nodes(mut self, nodes: usize) -> Self {
+        self.nodes = nodes;
+        self
+    }
+
+    /// Place instances round-robin (so two functions land on two nodes).
+    pub fn round_robin(mut self) -> Self {
+        self.round_robin = true;
+        self
+    }
+
+    /// Labels of node `index`.
+    pub fn labels(mut self, index: usize, labels: &[&str]) -> Self {
+        if self.labels.len() <= index {
+            self.labels.resize(index + 1, Vec::new());
+        }
+        self.labels[index] = labels.iter().map(|l| l.to_string()).collect();
+        self
+    }
+
+    /// The registration period of nodes and orchestrators (default 1 s);
+    /// leases are two periods.
+    pub fn refresh_sec(mut self, seconds: u64) -> Self {
+        self.refresh_sec = Some(seconds);
+        self
+    }
+
+    /// Mirror the orchestrator's state to this Redis server.
+    pub fn redis(mut self, url: &str) -> Self {
+        self.redis_url = Some(url.to_string());
+        self
+    }
+
+    /// Let the first node host one resource provider of each kind
+    /// (`http-ingress-1` on [`Domain::http_ingress_url`], `http-egress-1`,
+    /// `file-log-1`, `redis-1`).
+    pub fn resources(mut self) -> Self {
+        self.resources = true;
+        self
+    }
+
+    /// Give the controller and the orchestrators a data directory, so their
+    /// state survives [`Cluster::restart_controller`] and
+    /// [`Cluster::restart_orchestrator`].
+    pub fn persistent(mut self) -> Self {
+        self.persistent = true;
+        self
+    }
+
+    /// Announce node `index`'s dataplane to its peers on `port` (where the
+    /// test runs a proxy, e.g. to cut or slow the link) instead of its own.
+    pub fn announce_invocation(mut self, index: usize, port: u16) -> Self {
+        self.announced_invocation.push((index, port));
+        self
+    }
+
+    /// Run every gRPC link over TLS with mutual authentication, with
+    /// certificates from `edgeless_cli tls generate` (names `controller`,
+    /// `orchestrator`, `node`, `cli`, and `other` from another CA in
+    /// `certs-other/`).
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Enable the container runtime on every node (Docker on its default
+    /// socket; containers must be ready within 5 s).
+    pub fn containers(mut self) -> Self {
+        self.containers = true;
+        self
+    }
+
+    /// With [`ClusterBuilder::resources`]: also host `ollama-1`, talking to
+    /// an Ollama server on this loopback port.
+    pub fn ollama(mut self, port: u16) -> Self {
+        self.ollama_port = Some(port);
+        self
+    }
+
+    /// With [`ClusterBuilder::resources`]: also host `metrics-collector-1`,
+    /// writing to this Redis server.
+    pub fn metrics_collector(mut self, redis_url: &str) -> Self {
+        self.metrics_redis = Some(redis_url.to_string());
+        self
+    }
+
+    /// How often the orchestrator restarts a failing instance.
+    pub fn max_restarts(mut self, restarts: u32) -> Self {
+        self.max_restarts = Some(restarts);
+        self
+    }
+
+    /// The domain's id (default `domain-test`).
+    pub fn domain_id(mut self, id: &str) -> Self {
+        self.domain_id = Some(id.to_string());
+        self
+    }
+
+    /// Starts the processes and waits until every node has joined.
+    pub fn start(self) -> Cluster {
+        Cluster::start(self)
+    }
+}

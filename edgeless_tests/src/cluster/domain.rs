@@ -1,0 +1,193 @@
+//! One domain of a test cluster: an orchestrator and its nodes, each a
+//! daemon process with a configuration file written for it.
+
+use std::path::{Path, PathBuf};
+
+use super::ClusterBuilder;
+use crate::{Daemon, free_port};
+
+/// An orchestrator and its nodes.
+pub struct Domain {
+    /// The domain's id.
+    pub id: String,
+    /// The orchestrator.
+    pub orchestrator: Daemon,
+    /// The orchestrator's API URL.
+    pub orchestrator_url: String,
+    /// The nodes.
+    pub nodes: Vec<Daemon>,
+    /// The nodes' ids, in the order of `nodes`.
+    pub node_ids: Vec<String>,
+    /// The nodes' configuration files (to restart them).
+    pub node_configs: Vec<PathBuf>,
+    /// The first node's HTTP ingress URL, with [`ClusterBuilder::resources`].
+    pub http_ingress_url: Option<String>,
+    /// The nodes' invocation (dataplane) URLs.
+    pub invocation_urls: Vec<String>,
+}
+
+/// The URL of a gRPC service: https with [`ClusterBuilder::tls`].
+pub(super) fn grpc_url(options: &ClusterBuilder, port: u16) -> String {
+    let scheme = if options.tls { "https" } else { "http" };
+    format!("{scheme}://127.0.0.1:{port}")
+}
+
+/// The `[tls]` section of a component's configuration, with
+/// [`ClusterBuilder::tls`].
+pub(super) fn tls_section(options: &ClusterBuilder, dir: &Path, name: &str) -> String {
+    if !options.tls {
+        return String::new();
+    }
+    let certs = dir.join("certs");
+    format!(
+        "[tls]\nca_cert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        certs.join("ca.pem").display(),
+        certs.join(format!("{name}.pem")).display(),
+        certs.join(format!("{name}.key")).display()
+    )
+}
+
+fn url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Starts an orchestrator and its nodes; `index` keeps node ids and files apart.
+pub(super) fn start_domain(
+    dir: &Path,
+    domain_register_url: &str,
+    options: &ClusterBuilder,
+    index: usize,
+) -> Domain {
+    let id = options.domain_id.clone().unwrap_or_else(|| {
+        if index == 0 {
+            "domain-test".to_string()
+        } else {
+            format!("domain-test-{index}")
+        }
+    });
+    let refresh = options.refresh_sec.unwrap_or(1);
+    let (orc_port, register_port) = (free_port(), free_port());
+    let strategy = if options.round_robin {
+        "RoundRobin"
+    } else {
+        "Random"
+    };
+    let proxy = match &options.redis_url {
+        Some(redis) => format!("[proxy]\nproxy_type = \"Redis\"\nredis_url = \"{redis}\"\n"),
+        None => String::new(),
+    };
+    let orc_config = dir.join(format!("orchestrator{index}.toml"));
+    let data_dir = if options.persistent {
+        format!(
+            "data_dir = \"{}\"\n",
+            dir.join(format!("orchestrator{index}-data")).display()
+        )
+    } else {
+        String::new()
+    };
+    std::fs::write(
+        &orc_config,
+        format!(
+            "[general]\ndomain_register_url = \"{domain_register_url}\"\nsubscription_refresh_interval_sec = {refresh}\n\
+             domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\nmax_restarts = {}\n{data_dir}\
+             [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}{}",
+            grpc_url(options, orc_port),
+            grpc_url(options, register_port),
+            options.max_restarts.unwrap_or(5),
+            tls_section(options, dir, "orchestrator")
+        ),
+    )
+    .expect("config written");
+    let orchestrator = Daemon::start(
+        &format!("orchestrator {id}"),
+        "edgeless_orc_d",
+        &orc_config,
+        dir.join(format!("orchestrator{index}.log")),
+    );
+    let mut domain = Domain {
+        id,
+        orchestrator,
+        orchestrator_url: grpc_url(options, orc_port),
+        nodes: Vec::new(),
+        node_ids: Vec::new(),
+        node_configs: Vec::new(),
+        http_ingress_url: None,
+        invocation_urls: Vec::new(),
+    };
+    for i in 0..options.nodes.max(1) {
+        // Unique per cluster: nodes clean up containers labelled with their id.
+        let node_id = format!(
+            "{:08x}-0000-4000-8000-{:06x}{:06x}",
+            rand::random::<u32>(),
+            index,
+            i + 1
+        );
+        let labels = options.labels.get(i).cloned().unwrap_or_default();
+        let labels = labels
+            .iter()
+            .map(|l| format!("\"{l}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let path = dir.join(format!("node{index}-{i}.toml"));
+        let invocation = grpc_url(options, free_port());
+        domain.invocation_urls.push(invocation.clone());
+        let mut resources = String::new();
+        let announced = options
+            .announced_invocation
+            .iter()
+            .find(|(node, _)| *node == i)
+            .map(|(_, port)| {
+                format!(
+                    "invocation_url_announced = \"{}\"\n",
+                    grpc_url(options, *port)
+                )
+            })
+            .unwrap_or_default();
+        if options.resources && i == 0 {
+            let ingress = url(free_port());
+            resources = format!(
+                "[resources]\nhttp_ingress_url = \"{ingress}\"\nhttp_ingress_provider = \"http-ingress-1\"\n\
+                 http_egress_provider = \"http-egress-1\"\nfile_log_provider = \"file-log-1\"\nredis_provider = \"redis-1\"\n"
+            );
+            if let Some(port) = options.ollama_port {
+                resources.push_str(&format!(
+                    "[resources.ollama_provider]\nhost = \"127.0.0.1\"\nport = {port}\nmessages_number_limit = 10\nprovider = \"ollama-1\"\n"
+                ));
+            }
+            if let Some(redis) = &options.metrics_redis {
+                resources.push_str(&format!(
+                    "[resources.metrics_collector_provider]\ncollector_type = \"Redis\"\nredis_url = \"{redis}\"\nprovider = \"metrics-collector-1\"\n"
+                ));
+            }
+            domain.http_ingress_url = Some(ingress);
+        }
+        if options.containers {
+            resources.push_str("[container_runtime]\nenabled = true\nready_timeout_sec = 5\n");
+        }
+        // The domain's nodes share one module cache, fresh for each cluster.
+        resources.push_str(&format!(
+            "[wasm_runtime]\nmodule_cache_dir = \"{}\"\n",
+            dir.join("wasm-cache").display()
+        ));
+        let text = format!(
+            "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n{announced}\
+             node_register_url = \"{}\"\nsubscription_refresh_interval_sec = {refresh}\n\
+             [user_node_capabilities]\nlabels = [{labels}]\n{resources}{}",
+            grpc_url(options, free_port()),
+            invocation,
+            grpc_url(options, register_port),
+            tls_section(options, dir, "node")
+        );
+        std::fs::write(&path, text).expect("node config written");
+        let log = dir.join(format!("node{index}-{i}.log"));
+        domain.nodes.push(Daemon::start(
+            &format!("node{i} of {}", domain.id),
+            "edgeless_node_d",
+            &path,
+            log,
+        ));
+        domain.node_ids.push(node_id);
+        domain.node_configs.push(path);
+    }
+    domain
+}
