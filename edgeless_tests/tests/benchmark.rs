@@ -112,7 +112,7 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
         .args(["bench", "--functions-dir"])
         .arg(repo_root().join("functions"))
         .args(["--dataset-path", &prefix])
-        .args(["--samples", "200", "--seconds", "0.3", "--instances", "50"])
+        .args(["--samples", "200", "--seconds", "0.3", "--instances", "1000"])
         .args(["--workflow-runs", "2", "--chain-length", "4"])
         .args(["--ports-from", &ports_from.to_string()])
         .output()
@@ -135,7 +135,8 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
         "WASM cold start (compiled class)",
         "WASM first start, compiling the module",
         "WASM first start after a restart (disk cache)",
-        "50 idle instances on one node",
+        // A thousand instances on one node start and each answers a call.
+        "1000 idle instances on one node",
         "start of a 4-function chain on 3 nodes",
     ] {
         let line = stdout
