@@ -112,7 +112,14 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
         .args(["bench", "--functions-dir"])
         .arg(repo_root().join("functions"))
         .args(["--dataset-path", &prefix])
-        .args(["--samples", "200", "--seconds", "0.3", "--instances", "1000"])
+        .args([
+            "--samples",
+            "200",
+            "--seconds",
+            "0.3",
+            "--instances",
+            "1000",
+        ])
         .args(["--workflow-runs", "2", "--chain-length", "4"])
         .args(["--ports-from", &ports_from.to_string()])
         .output()
@@ -126,6 +133,7 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     // One line per scenario, each with a figure; whether a target is met
     // is the benchmark's business, not this test's.
     for scenario in [
+        "floor: bare TCP echo, per hop",
         "baseline: bare tonic stream echo, per hop",
         "same-node hop (cast)",
         "same-node casts, 256 in flight",
@@ -150,12 +158,12 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     }
     assert!(stdout.contains("× baseline"), "{stdout}");
     let summary = std::fs::read_to_string(format!("{prefix}bench_summary.csv")).unwrap();
-    assert_eq!(summary.lines().count(), 1 + 11, "{summary}");
+    assert_eq!(summary.lines().count(), 1 + 12, "{summary}");
     let samples = std::fs::read_to_string(format!("{prefix}bench_samples.csv")).unwrap();
-    // 200 timed events for each of the four hop and call scenarios, the
+    // 200 timed events for each of the five hop and call scenarios, the
     // 10 cold starts, 5 + 5 first starts and the 2 workflow starts, after
     // the header.
-    assert_eq!(samples.lines().count(), 1 + 4 * 200 + 10 + 10 + 2);
+    assert_eq!(samples.lines().count(), 1 + 5 * 200 + 10 + 10 + 2);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `edgeless_benchmark bench`: the micro-scenarios of the performance
 //! targets, run against nodes and a cluster inside this process, each
 //! printed with its median, p99 and throughput, and the bare-gRPC baseline
-//! beside the node-to-node figures.
+//! (and, under it, bare TCP) beside the node-to-node figures.
 //!
 //! A hop is one event from one mailbox into another. Latencies of hops are
 //! half the round trip driver → `bounce` instance → driver (one WASM
@@ -12,6 +12,7 @@ pub mod grpc_baseline;
 pub mod memory;
 pub mod node;
 pub mod stats;
+pub mod tcp_baseline;
 pub mod workflow_start;
 
 use std::path::{Path, PathBuf};
@@ -150,8 +151,24 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     let payload = Bytes::from_static(b"0123456789abcdef");
     let samples = options.samples.max(1);
 
+    // The floor: bare TCP echoing messages of an event's size.
+    let event_size = encoded_event_len(&payload);
+    tcp_baseline::round_trips(event_size, samples / 10 + 1).await?;
+    let tcp_hop = tcp_baseline::round_trips(event_size, samples)
+        .await?
+        .divided(2);
+    emit(
+        row(
+            "floor: bare TCP echo, per hop",
+            Some(tcp_hop),
+            None,
+            "-".into(),
+        ),
+        &mut rows,
+    );
+
     // The baseline: a bare tonic stream echoing messages of an event's size.
-    let echo_payload = Bytes::from(vec![7u8; encoded_event_len(&payload)]);
+    let echo_payload = Bytes::from(vec![7u8; event_size]);
     let mut echo = grpc_baseline::EchoLink::open().await?;
     echo.round_trips(&echo_payload, samples / 10 + 1).await?;
     let base_hop = echo.round_trips(&echo_payload, samples).await?.divided(2);
