@@ -21,6 +21,20 @@ use edgeless_api::server;
 use edgeless_dataplane::{Dataplane, InvocationService};
 use tokio_util::sync::CancellationToken;
 
+/// The WASM runtime with its module cache. A folder set in the
+/// configuration must be usable; when the default one (in the user's cache
+/// folder) is not, compiled modules are kept in memory only.
+fn wasm_runtime(settings: &config::WasmRuntime) -> anyhow::Result<runtime::WasmRuntime> {
+    let cache = settings.module_cache_path();
+    match runtime::WasmRuntime::new(cache.as_deref()) {
+        Err(error) if cache.is_some() && settings.module_cache_dir.is_empty() => {
+            tracing::warn!(%error, "compiled WASM modules are kept in memory only (set [wasm_runtime] module_cache_dir)");
+            runtime::WasmRuntime::new(None)
+        }
+        result => result.map_err(|e| e.context("[wasm_runtime] module_cache_dir")),
+    }
+}
+
 /// Runs a node until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     edgeless_api::tls::install(&config.tls)?;
@@ -29,9 +43,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let invocation_listener = server::bind(&general.invocation_url).await?;
     let dataplane = Dataplane::new(general.node_id);
     let runtime = if config.wasm_runtime.enabled {
-        Some(runtime::WasmRuntime::new(
-            config.wasm_runtime.module_cache_path().as_deref(),
-        )?)
+        Some(wasm_runtime(&config.wasm_runtime)?)
     } else {
         None
     };

@@ -145,3 +145,66 @@ fn an_unreachable_controller_is_reported_quickly() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_node_refuses_an_unusable_module_cache_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the folder should be.
+    let blocker = write(dir.path(), "not-a-folder", "x");
+    let config = write(
+        dir.path(),
+        "node.toml",
+        &format!(
+            "[general]\nagent_url = \"http://127.0.0.1:{}\"\ninvocation_url = \"http://127.0.0.1:{}\"\n\
+             [wasm_runtime]\nmodule_cache_dir = \"{blocker}/cache\"\n",
+            free_port(),
+            free_port()
+        ),
+    );
+    let output = std::process::Command::new(edgeless_tests::bin("edgeless_node_d"))
+        .args(["-c", &config])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[wasm_runtime] module_cache_dir")
+            && stderr.contains(&format!("{blocker}/cache")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_node_without_a_usable_default_module_cache_keeps_modules_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = write(dir.path(), "not-a-folder", "x");
+    let config = write(
+        dir.path(),
+        "node.toml",
+        &format!(
+            "[general]\nagent_url = \"http://127.0.0.1:{}\"\ninvocation_url = \"http://127.0.0.1:{}\"\n",
+            free_port(),
+            free_port()
+        ),
+    );
+    let log = dir.path().join("node.log");
+    let child = std::process::Command::new(edgeless_tests::bin("edgeless_node_d"))
+        .args(["-c", &config])
+        .env("XDG_CACHE_HOME", &blocker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = edgeless_tests::KillOnDrop(child);
+    let warned = edgeless_tests::eventually(Duration::from_secs(20), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("compiled WASM modules are kept in memory only")
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(warned, "{text}");
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "the node runs on:\n{text}"
+    );
+}
