@@ -143,6 +143,12 @@ async fn first_starts(code: &[u8], runs: usize) -> anyhow::Result<(Latencies, La
 /// measured; returns them all.
 pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Result<Vec<Row>> {
     let bounce = function_code(&options.functions_dir, "bounce")?;
+    // Checked (and read) before anything runs.
+    let chain = crate::workflows::WorkflowType::parse(&format!(
+        "chain;{};{}",
+        options.chain_length,
+        options.functions_dir.display()
+    ))?;
     let mut rows = Vec::new();
     let mut emit = |r: Row, rows: &mut Vec<Row>| {
         report(&r);
@@ -333,13 +339,8 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     drop((a, b));
 
     // Workflow start through the controller.
-    let chain = workflow_start::chain_starts(
-        &options.functions_dir,
-        options.chain_length,
-        options.workflow_runs.max(1),
-        options.ports_from,
-    )
-    .await?;
+    let chain =
+        workflow_start::starts(&chain, options.workflow_runs.max(1), options.ports_from).await?;
     let note = within(&chain, Duration::from_millis(30));
     emit(
         row(

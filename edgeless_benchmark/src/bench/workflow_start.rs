@@ -3,7 +3,6 @@
 //! loopback), and the time from the controller's `Start` request to its
 //! answer, by which every function of the workflow runs.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use edgeless_api::proto::WorkflowId;
@@ -13,15 +12,13 @@ use tokio_util::sync::CancellationToken;
 use super::stats::Latencies;
 use crate::workflows::WorkflowType;
 
-/// Starts and stops a chain of `length` functions `runs` times (after one
-/// start that compiles the code) on three nodes, ports from `ports_from`.
-pub async fn chain_starts(
-    functions_dir: &Path,
-    length: usize,
+/// Starts and stops `workflow` `runs` times (after one start that compiles
+/// the code) on three nodes, ports from `ports_from`.
+pub async fn starts(
+    workflow: &WorkflowType,
     runs: usize,
     ports_from: u16,
 ) -> anyhow::Result<Latencies> {
-    let workflow = WorkflowType::parse(&format!("chain;{length};{}", functions_dir.display()))?;
     let nodes: u32 = 3;
     let mut layout = edgeless_inabox::Layout::new(nodes as usize, ports_from);
     let url = |offset: u16| format!("http://127.0.0.1:{}", ports_from - offset);
@@ -32,7 +29,7 @@ pub async fn chain_starts(
         edgeless_orc::config::Strategy::RoundRobin;
     let shutdown = CancellationToken::new();
     let cluster = tokio::spawn(edgeless_inabox::run(layout, shutdown.clone()));
-    let result = measure(&url(2), &workflow, nodes, runs).await;
+    let result = measure(&url(2), workflow, nodes, runs).await;
     shutdown.cancel();
     match cluster.await {
         Ok(Err(error)) if result.is_ok() => return Err(error.context("the cluster failed")),

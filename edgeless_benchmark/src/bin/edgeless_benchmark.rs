@@ -121,8 +121,14 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         chain_length: args.chain_length,
         ports_from: args.ports_from,
     };
-    println!("{}", bench::stats::header());
-    let rows = bench::run(&options, |row| println!("{row}")).await?;
+    let mut header = Some(bench::stats::header());
+    let rows = bench::run(&options, |row| {
+        if let Some(header) = header.take() {
+            println!("{header}");
+        }
+        println!("{row}");
+    })
+    .await?;
     if !args.dataset_path.is_empty() {
         for path in bench::stats::write_csv(&args.dataset_path, &rows)? {
             eprintln!("wrote {}", path.display());
