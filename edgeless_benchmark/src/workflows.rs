@@ -222,17 +222,23 @@ fn function(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_chain_links_each_function_to_the_next() {
+    /// A folder with an empty module `NAME/NAME.wasm` for each name.
+    fn functions_dir(names: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        for f in ["counter", "incr"] {
-            std::fs::create_dir_all(dir.path().join(f)).unwrap();
+        for name in names {
+            std::fs::create_dir_all(dir.path().join(name)).unwrap();
             std::fs::write(
-                dir.path().join(f).join(format!("{f}.wasm")),
+                dir.path().join(name).join(format!("{name}.wasm")),
                 b"\0asm\x01\0\0\0",
             )
             .unwrap();
         }
+        dir
+    }
+
+    #[test]
+    fn a_chain_links_each_function_to_the_next() {
+        let dir = functions_dir(&["counter", "incr"]);
         let text = format!("chain;3;{}", dir.path().display());
         let request = WorkflowType::parse(&text).unwrap().request(7).unwrap();
         let links: Vec<(String, Vec<(String, String)>)> = request
@@ -286,15 +292,7 @@ mod tests {
 
     #[test]
     fn a_map_reduce_fans_out_to_every_mapper_and_back_in() {
-        let dir = tempfile::tempdir().unwrap();
-        for f in ["counter", "incr", "scatter", "gather"] {
-            std::fs::create_dir_all(dir.path().join(f)).unwrap();
-            std::fs::write(
-                dir.path().join(f).join(format!("{f}.wasm")),
-                b"\0asm\x01\0\0\0",
-            )
-            .unwrap();
-        }
+        let dir = functions_dir(&["counter", "incr", "scatter", "gather"]);
         let text = format!("map-reduce;3;{}", dir.path().display());
         let request = WorkflowType::parse(&text).unwrap().request(5).unwrap();
         let find = |name: &str| {

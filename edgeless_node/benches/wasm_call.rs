@@ -10,7 +10,6 @@ use bytes::Bytes;
 use edgeless_api::InstanceId;
 use edgeless_dataplane::Dataplane;
 use edgeless_node::agent::{Agent, StartFunction};
-use edgeless_node::config;
 use edgeless_node::runtime::WasmRuntime;
 use uuid::Uuid;
 
@@ -38,17 +37,8 @@ fn setup() -> Setup {
         .unwrap();
     let node = Uuid::new_v4();
     let dataplane = Dataplane::new(node);
-    let agent = rt.block_on(async {
-        Agent::new(
-            dataplane.clone(),
-            (
-                Some(WasmRuntime::new(None).unwrap()),
-                config::WasmRuntime::default(),
-            ),
-            None,
-            edgeless_node::resources::Providers::from_config(&Default::default(), None),
-        )
-    });
+    let agent =
+        rt.block_on(async { Agent::wasm_only(dataplane.clone(), WasmRuntime::new(None).unwrap()) });
     let caller = dataplane.register(InstanceId {
         node_id: node,
         function_id: Uuid::new_v4(),

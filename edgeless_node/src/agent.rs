@@ -173,6 +173,17 @@ impl Agent {
         }
     }
 
+    /// An agent that runs WASM functions only, with the default limits and
+    /// no resource providers (for tools and benchmarks).
+    pub fn wasm_only(dataplane: Dataplane, wasm: WasmRuntime) -> Self {
+        Self::new(
+            dataplane,
+            (Some(wasm), crate::config::WasmRuntime::default()),
+            None,
+            Providers::from_config(&Default::default(), None),
+        )
+    }
+
     fn instances(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Instance>> {
         self.inner
             .instances

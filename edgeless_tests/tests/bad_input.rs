@@ -146,20 +146,27 @@ fn an_unreachable_controller_is_reported_quickly() {
     );
 }
 
+/// `node.toml` in `dir`: free loopback ports, then `extra`.
+fn node_config(dir: &std::path::Path, extra: &str) -> String {
+    write(
+        dir,
+        "node.toml",
+        &format!(
+            "[general]\nagent_url = \"http://127.0.0.1:{}\"\ninvocation_url = \"http://127.0.0.1:{}\"\n{extra}",
+            free_port(),
+            free_port()
+        ),
+    )
+}
+
 #[test]
 fn a_node_refuses_an_unusable_module_cache_folder() {
     let dir = tempfile::tempdir().unwrap();
     // A file where the folder should be.
     let blocker = write(dir.path(), "not-a-folder", "x");
-    let config = write(
+    let config = node_config(
         dir.path(),
-        "node.toml",
-        &format!(
-            "[general]\nagent_url = \"http://127.0.0.1:{}\"\ninvocation_url = \"http://127.0.0.1:{}\"\n\
-             [wasm_runtime]\nmodule_cache_dir = \"{blocker}/cache\"\n",
-            free_port(),
-            free_port()
-        ),
+        &format!("[wasm_runtime]\nmodule_cache_dir = \"{blocker}/cache\"\n"),
     );
     let output = std::process::Command::new(edgeless_tests::bin("edgeless_node_d"))
         .args(["-c", &config])
@@ -178,15 +185,7 @@ fn a_node_refuses_an_unusable_module_cache_folder() {
 fn a_node_without_a_usable_default_module_cache_keeps_modules_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = write(dir.path(), "not-a-folder", "x");
-    let config = write(
-        dir.path(),
-        "node.toml",
-        &format!(
-            "[general]\nagent_url = \"http://127.0.0.1:{}\"\ninvocation_url = \"http://127.0.0.1:{}\"\n",
-            free_port(),
-            free_port()
-        ),
-    );
+    let config = node_config(dir.path(), "");
     let log = dir.path().join("node.log");
     let child = std::process::Command::new(edgeless_tests::bin("edgeless_node_d"))
         .args(["-c", &config])

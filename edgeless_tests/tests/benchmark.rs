@@ -16,6 +16,18 @@ fn controller_url(cluster: &Cluster) -> String {
         .to_string()
 }
 
+/// Runs `command`, which must succeed; returns what it printed.
+fn succeeded(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn the_benchmark_starts_stops_and_records_every_workflow() {
     build_function("noop");
@@ -50,18 +62,12 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
             "workflows requested 1, started 1, blocking probability 0.000",
         ),
     ] {
-        let output = Command::new(bin("edgeless_benchmark"))
-            .args(["-c", &controller_url(&cluster), "--arrival-model", model])
-            .args(["-i", "0.5", "-l", "1.2", "-d", "3", "-w", wf_type])
-            .args(["--dataset-path", &prefix, "--append"])
-            .args(["--additional-header", "run", "--additional-fields", model])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
+        let stdout = succeeded(
+            Command::new(bin("edgeless_benchmark"))
+                .args(["-c", &controller_url(&cluster), "--arrival-model", model])
+                .args(["-i", "0.5", "-l", "1.2", "-d", "3", "-w", wf_type])
+                .args(["--dataset-path", &prefix, "--append"])
+                .args(["--additional-header", "run", "--additional-fields", model]),
         );
         assert!(stdout.contains(expected), "{stdout}");
         assert_eq!(
@@ -123,27 +129,21 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     let ports_from = free_port_range();
     let out = tempfile::tempdir().unwrap();
     let prefix = format!("{}/bench-", out.path().display());
-    let output = Command::new(bin("edgeless_benchmark"))
-        .args(["bench", "--functions-dir"])
-        .arg(repo_root().join("functions"))
-        .args(["--dataset-path", &prefix])
-        .args([
-            "--samples",
-            "200",
-            "--seconds",
-            "0.3",
-            "--instances",
-            "1000",
-        ])
-        .args(["--workflow-runs", "2", "--chain-length", "4"])
-        .args(["--ports-from", &ports_from.to_string()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = succeeded(
+        Command::new(bin("edgeless_benchmark"))
+            .args(["bench", "--functions-dir"])
+            .arg(repo_root().join("functions"))
+            .args(["--dataset-path", &prefix])
+            .args([
+                "--samples",
+                "200",
+                "--seconds",
+                "0.3",
+                "--instances",
+                "1000",
+            ])
+            .args(["--workflow-runs", "2", "--chain-length", "4"])
+            .args(["--ports-from", &ports_from.to_string()]),
     );
     // One line per scenario, each with a figure; whether a target is met
     // is the benchmark's business, not this test's.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use edgeless_api::InstanceId;
 use edgeless_dataplane::{CallOutcome, DataplaneHandle};
 
-use super::stats::Latencies;
+use super::stats::{Latencies, time_each};
 
 /// How long one event may take before the scenario fails.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -28,21 +28,20 @@ fn cast(driver: &DataplaneHandle, target: InstanceId, payload: &Bytes) -> anyhow
         .map_err(|e| anyhow::anyhow!("cast refused: {e}"))
 }
 
-/// `samples` casts to `target`, one at a time, each timed until it is back.
-pub async fn cast_round_trips(
+/// Hops to `target`: `samples` casts, one at a time, each timed until it is
+/// back, halved (there and back are two hops).
+pub async fn cast_hops(
     driver: &mut DataplaneHandle,
     target: InstanceId,
     payload: &Bytes,
     samples: usize,
 ) -> anyhow::Result<Latencies> {
-    let mut taken = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let started = Instant::now();
+    let round_trips = time_each(samples, async || {
         cast(driver, target, payload)?;
-        bounced(driver).await?;
-        taken.push(started.elapsed());
-    }
-    Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no samples"))
+        bounced(driver).await
+    })
+    .await?;
+    Ok(round_trips.divided(2))
 }
 
 /// Events per second (each bounce is two: there and back) with `in_flight`
@@ -78,26 +77,21 @@ pub async fn call_round_trips(
     payload: &Bytes,
     samples: usize,
 ) -> anyhow::Result<Latencies> {
-    let mut taken = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        taken.push(call(driver, target, payload).await?);
-    }
-    Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no samples"))
+    time_each(samples, async || call(driver, target, payload).await).await
 }
 
-/// One call, timed until its reply.
+/// One call, answered with a reply.
 pub async fn call(
     driver: &DataplaneHandle,
     target: InstanceId,
     payload: &Bytes,
-) -> anyhow::Result<Duration> {
-    let started = Instant::now();
+) -> anyhow::Result<()> {
     match driver
         .sender()
         .call(target, payload.clone(), PATIENCE)
         .await
     {
-        CallOutcome::Reply(_) => Ok(started.elapsed()),
+        CallOutcome::Reply(_) => Ok(()),
         other => anyhow::bail!("call to {target} failed: {other:?}"),
     }
 }

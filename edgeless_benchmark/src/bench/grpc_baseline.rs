@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::stats::Latencies;
+use super::stats::{Latencies, time_each};
 
 mod proto {
     tonic::include_proto!("edgeless_benchmark");
@@ -87,20 +87,14 @@ impl EchoLink {
         }
     }
 
-    /// `samples` round trips of `payload`, one at a time.
-    pub async fn round_trips(
-        &mut self,
-        payload: &Bytes,
-        samples: usize,
-    ) -> anyhow::Result<Latencies> {
-        let mut taken = Vec::with_capacity(samples);
-        for _ in 0..samples {
-            let started = Instant::now();
+    /// Hops: `samples` round trips of `payload`, one at a time, halved.
+    pub async fn hops(&mut self, payload: &Bytes, samples: usize) -> anyhow::Result<Latencies> {
+        let round_trips = time_each(samples, async || {
             self.send(payload).await?;
-            self.receive().await?;
-            taken.push(started.elapsed());
-        }
-        Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no samples"))
+            self.receive().await
+        })
+        .await?;
+        Ok(round_trips.divided(2))
     }
 
     /// Messages echoed per second with `in_flight` of them on the way at

@@ -95,17 +95,23 @@ fn encoded_event_len(payload: &Bytes) -> usize {
     .encoded_len()
 }
 
-fn row(scenario: &str, latency: Option<Latencies>, throughput: Option<f64>, note: String) -> Row {
-    Row {
-        scenario: scenario.to_string(),
-        latency,
-        throughput,
-        note,
-    }
-}
-
 fn within(latency: &Latencies, target: Duration) -> String {
     format!("≤ {target:?} {}", mark(latency.median() <= target))
+}
+
+/// Casts to `target`: hop latency one at a time, then the rate with
+/// `options.in_flight` on their way.
+async fn casts(
+    driver: &mut edgeless_dataplane::DataplaneHandle,
+    target: InstanceId,
+    payload: &Bytes,
+    options: &Options,
+) -> anyhow::Result<(Latencies, f64)> {
+    let hop = exchange::cast_hops(driver, target, payload, options.samples.max(1)).await?;
+    let rate =
+        exchange::cast_throughput(driver, target, payload, options.in_flight, options.period)
+            .await?;
+    Ok((hop, rate))
 }
 
 /// `runs` times: a node with an empty module cache folder starts `code`
@@ -150,34 +156,33 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
         options.functions_dir.display()
     ))?;
     let mut rows = Vec::new();
-    let mut emit = |r: Row, rows: &mut Vec<Row>| {
-        report(&r);
-        rows.push(r);
-    };
+    let mut emit =
+        |scenario: &str, latency: Option<Latencies>, throughput: Option<f64>, note: String| {
+            let row = Row {
+                scenario: scenario.to_string(),
+                latency,
+                throughput,
+                note,
+            };
+            report(&row);
+            rows.push(row);
+        };
     let payload = Bytes::from_static(b"0123456789abcdef");
     let samples = options.samples.max(1);
 
-    // The floor: bare TCP echoing messages of an event's size.
+    // The floor, then the baseline: bare TCP and a bare tonic stream, both
+    // echoing messages of an event's size.
     let event_size = encoded_event_len(&payload);
-    tcp_baseline::round_trips(event_size, samples / 10 + 1).await?;
-    let tcp_hop = tcp_baseline::round_trips(event_size, samples)
-        .await?
-        .divided(2);
+    let tcp_hop = tcp_baseline::hops(event_size, samples).await?;
     emit(
-        row(
-            "floor: bare TCP echo, per hop",
-            Some(tcp_hop),
-            None,
-            "-".into(),
-        ),
-        &mut rows,
+        "floor: bare TCP echo, per hop",
+        Some(tcp_hop),
+        None,
+        "-".into(),
     );
-
-    // The baseline: a bare tonic stream echoing messages of an event's size.
     let echo_payload = Bytes::from(vec![7u8; event_size]);
     let mut echo = grpc_baseline::EchoLink::open().await?;
-    echo.round_trips(&echo_payload, samples / 10 + 1).await?;
-    let base_hop = echo.round_trips(&echo_payload, samples).await?.divided(2);
+    let base_hop = echo.hops(&echo_payload, samples).await?;
     let base_rate = 2.0
         * echo
             .throughput(&echo_payload, options.in_flight, options.period)
@@ -185,13 +190,10 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     drop(echo);
     let base_median = base_hop.median();
     emit(
-        row(
-            "baseline: bare tonic stream echo, per hop",
-            Some(base_hop),
-            Some(base_rate),
-            "-".into(),
-        ),
-        &mut rows,
+        "baseline: bare tonic stream echo, per hop",
+        Some(base_hop),
+        Some(base_rate),
+        "-".into(),
     );
 
     let a = BenchNode::start(None).await?;
@@ -199,49 +201,26 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     a.link_to(&b)?;
     b.link_to(&a)?;
     let mut driver = a.driver();
+    let in_flight = options.in_flight;
 
     // Same node.
     let local = a.start_wasm("bounce", &bounce).await?;
-    exchange::cast_round_trips(&mut driver, local, &payload, samples / 10 + 1).await?;
-    let hop = exchange::cast_round_trips(&mut driver, local, &payload, samples)
-        .await?
-        .divided(2);
+    let (hop, rate) = casts(&mut driver, local, &payload, options).await?;
     let note = within(&hop, Duration::from_micros(5));
+    emit("same-node hop (cast)", Some(hop), None, note);
     emit(
-        row("same-node hop (cast)", Some(hop), None, note),
-        &mut rows,
+        &format!("same-node casts, {in_flight} in flight"),
+        None,
+        Some(rate),
+        format!("≥ 300000/s {}", mark(rate >= 300_000.0)),
     );
-    let rate = exchange::cast_throughput(
-        &mut driver,
-        local,
-        &payload,
-        options.in_flight,
-        options.period,
-    )
-    .await?;
-    emit(
-        row(
-            &format!("same-node casts, {} in flight", options.in_flight),
-            None,
-            Some(rate),
-            format!("≥ 300000/s {}", mark(rate >= 300_000.0)),
-        ),
-        &mut rows,
-    );
-    exchange::call_round_trips(&driver, local, &payload, samples / 10 + 1).await?;
     let call = exchange::call_round_trips(&driver, local, &payload, samples).await?;
     let note = within(&call, Duration::from_micros(10));
-    emit(
-        row("same-node call round trip", Some(call), None, note),
-        &mut rows,
-    );
+    emit("same-node call round trip", Some(call), None, note);
 
     // Across nodes.
     let remote = b.start_wasm("bounce", &bounce).await?;
-    exchange::cast_round_trips(&mut driver, remote, &payload, samples / 10 + 1).await?;
-    let hop = exchange::cast_round_trips(&mut driver, remote, &payload, samples)
-        .await?
-        .divided(2);
+    let (hop, rate) = casts(&mut driver, remote, &payload, options).await?;
     let ratio = hop.median().as_secs_f64() / base_median.as_secs_f64();
     let note = format!(
         "{}; {ratio:.2}× baseline (≤ 2 {})",
@@ -249,34 +228,20 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
         mark(ratio <= 2.0)
     );
     emit(
-        row(
-            "cross-node hop (cast, loopback gRPC)",
-            Some(hop),
-            None,
-            note,
-        ),
-        &mut rows,
+        "cross-node hop (cast, loopback gRPC)",
+        Some(hop),
+        None,
+        note,
     );
-    let rate = exchange::cast_throughput(
-        &mut driver,
-        remote,
-        &payload,
-        options.in_flight,
-        options.period,
-    )
-    .await?;
     emit(
-        row(
-            &format!("cross-node casts, {} in flight", options.in_flight),
-            None,
-            Some(rate),
-            format!(
-                "≥ 100000/s {}; {:.2}× baseline",
-                mark(rate >= 100_000.0),
-                rate / base_rate
-            ),
+        &format!("cross-node casts, {in_flight} in flight"),
+        None,
+        Some(rate),
+        format!(
+            "≥ 100000/s {}; {:.2}× baseline",
+            mark(rate >= 100_000.0),
+            rate / base_rate
         ),
-        &mut rows,
     );
     a.agent.stop(local.function_id).await?;
     b.agent.stop(remote.function_id).await?;
@@ -292,49 +257,37 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     }
     let starts = Latencies::new(starts).ok_or_else(|| anyhow::anyhow!("no starts"))?;
     let note = within(&starts, Duration::from_millis(1));
-    emit(
-        row("WASM cold start (compiled class)", Some(starts), None, note),
-        &mut rows,
-    );
+    emit("WASM cold start (compiled class)", Some(starts), None, note);
 
     // First start of a class: compiling, and after a restart with the
     // compiled module on disk.
     let (compiled, from_disk) = first_starts(&bounce, 5).await?;
     let speedup = compiled.median().as_secs_f64() / from_disk.median().as_secs_f64();
     emit(
-        row(
-            "WASM first start, compiling the module",
-            Some(compiled),
-            None,
-            "-".into(),
-        ),
-        &mut rows,
+        "WASM first start, compiling the module",
+        Some(compiled),
+        None,
+        "-".into(),
     );
     emit(
-        row(
-            "WASM first start after a restart (disk cache)",
-            Some(from_disk),
-            None,
-            format!("{speedup:.0}× faster than compiling"),
-        ),
-        &mut rows,
+        "WASM first start after a restart (disk cache)",
+        Some(from_disk),
+        None,
+        format!("{speedup:.0}× faster than compiling"),
     );
 
     // Idle instances.
     let idle = memory::idle_instances(&b, &bounce, options.instances).await?;
     let kib = idle.resident_per_instance as f64 / 1024.0;
     emit(
-        row(
-            &format!("{} idle instances on one node", idle.count),
-            None,
-            None,
-            format!(
-                "{kib:.0} KiB resident each (≤ 200 KiB {}); all started in {:?} and answered",
-                mark(kib <= 200.0),
-                idle.start_all
-            ),
+        &format!("{} idle instances on one node", idle.count),
+        None,
+        None,
+        format!(
+            "{kib:.0} KiB resident each (≤ 200 KiB {}); all started in {:?} and answered",
+            mark(kib <= 200.0),
+            idle.start_all
         ),
-        &mut rows,
     );
     drop((a, b));
 
@@ -343,16 +296,13 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
         workflow_start::starts(&chain, options.workflow_runs.max(1), options.ports_from).await?;
     let note = within(&chain, Duration::from_millis(30));
     emit(
-        row(
-            &format!(
-                "start of a {}-function chain on 3 nodes",
-                options.chain_length
-            ),
-            Some(chain),
-            None,
-            note,
+        &format!(
+            "start of a {}-function chain on 3 nodes",
+            options.chain_length
         ),
-        &mut rows,
+        Some(chain),
+        None,
+        note,
     );
     Ok(rows)
 }

@@ -5,7 +5,6 @@
 use edgeless_api::InstanceId;
 use edgeless_dataplane::{Dataplane, DataplaneHandle, InvocationService};
 use edgeless_node::agent::{Agent, StartFunction};
-use edgeless_node::config;
 use edgeless_node::runtime::WasmRuntime;
 use uuid::Uuid;
 
@@ -39,15 +38,7 @@ impl BenchNode {
                 tracing::error!(%error, "invocation server failed");
             }
         });
-        let agent = Agent::new(
-            dataplane.clone(),
-            (
-                Some(WasmRuntime::new(module_cache)?),
-                config::WasmRuntime::default(),
-            ),
-            None,
-            edgeless_node::resources::Providers::from_config(&Default::default(), None),
-        );
+        let agent = Agent::wasm_only(dataplane.clone(), WasmRuntime::new(module_cache)?);
         Ok(Self {
             id,
             dataplane,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Latency samples of one scenario.
 #[derive(Debug, Clone)]
@@ -53,6 +53,24 @@ impl Latencies {
             sorted: self.sorted.iter().map(|d| *d / n).collect(),
         }
     }
+}
+
+/// Times `once` `samples` times, one after the other, after a tenth as
+/// many untimed runs that warm caches and connections up.
+pub async fn time_each(
+    samples: usize,
+    mut once: impl AsyncFnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Latencies> {
+    for _ in 0..samples / 10 + 1 {
+        once().await?;
+    }
+    let mut taken = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        once().await?;
+        taken.push(started.elapsed());
+    }
+    Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no samples"))
 }
 
 /// One printed line: a scenario, its figures and its target.
