@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+use crate::server::{Listening, ListeningReport};
+
 /// The command-line options every daemon has.
 #[derive(Debug, clap::Args)]
 pub struct DaemonArgs {
@@ -20,6 +22,11 @@ pub struct DaemonArgs {
     /// Write a commented configuration template to FILE and exit.
     #[arg(short = 't', long, value_name = "FILE")]
     pub template: Option<std::path::PathBuf>,
+    /// Once every listener is bound, write the URLs the daemon listens on to
+    /// FILE (TOML, `key = "url"`), with the ports the system chose for URLs
+    /// configured with port 0.
+    #[arg(long, value_name = "FILE")]
+    pub listening_file: Option<std::path::PathBuf>,
 }
 
 /// The whole life of a daemon: write the template, or load the configuration
@@ -31,7 +38,7 @@ pub async fn main<C, F, Fut>(
 ) -> ExitCode
 where
     C: DeserializeOwned + Default,
-    F: FnOnce(C, CancellationToken) -> Fut,
+    F: FnOnce(C, CancellationToken, ListeningReport) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     init_tracing();
@@ -47,7 +54,23 @@ where
         Ok(config) => config.unwrap_or_default(),
         Err(error) => return config_error(error),
     };
-    run_until_signal(|shutdown| run(config, shutdown)).await
+    let report = match args.listening_file {
+        Some(path) => ListeningReport::to(move |listening| {
+            if let Err(error) = write_listening_file(&path, listening) {
+                tracing::error!("{error:#}");
+            }
+        }),
+        None => ListeningReport::default(),
+    };
+    run_until_signal(|shutdown| run(config, shutdown, report)).await
+}
+
+/// Writes a `--listening-file` whole (a reader never sees half of it).
+pub fn write_listening_file(path: &Path, listening: &Listening) -> anyhow::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, listening.to_toml())
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| anyhow::anyhow!("cannot write the listening file {}: {e}", path.display()))
 }
 
 /// Exit code for usage and configuration errors.

@@ -3,6 +3,10 @@
 //! Listeners are bound before a daemon starts serving, so a port conflict is
 //! reported at start-up with the URL that caused it. Accepted connections get
 //! `TCP_NODELAY`: small dataplane messages must not wait for Nagle.
+//!
+//! A URL with port 0 lets the system choose a free port; the daemon then
+//! works with (and announces) the URL of the port it got, see [`bound_url`],
+//! and tells where it listens through a [`Listening`] report.
 
 use tonic::transport::server::TcpIncoming;
 
@@ -35,6 +39,96 @@ pub async fn bind(url: &str) -> Result<tokio::net::TcpListener, BindError> {
         })
 }
 
+/// `url` with its port replaced by the one `listener` is bound to, so that a
+/// configured port 0 becomes the port the system chose.
+pub fn bound_url(url: &str, listener: &tokio::net::TcpListener) -> String {
+    let Ok(port) = listener.local_addr().map(|a| a.port()) else {
+        return url.to_string();
+    };
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = match authority.rfind(':') {
+        // An IPv6 literal without a port, e.g. `[::1]`, has no port to cut.
+        Some(i) if !authority[i..].contains(']') => &authority[..i],
+        _ => authority,
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{host}:{port}{path}"),
+        None => format!("{host}:{port}{path}"),
+    }
+}
+
+/// Binds `url` and returns the listener with the URL it is bound to (see
+/// [`bound_url`]).
+pub async fn bind_url(url: &str) -> Result<(tokio::net::TcpListener, String), BindError> {
+    let listener = bind(url).await?;
+    let bound = bound_url(url, &listener);
+    Ok((listener, bound))
+}
+
+/// The URLs a running component listens on, by configuration key (e.g.
+/// `controller_url`), once all its listeners are bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listening(Vec<(String, String)>);
+
+impl Listening {
+    /// Adds the URL `key` is bound to.
+    pub fn with(mut self, key: &str, url: &str) -> Self {
+        self.0.push((key.to_string(), url.to_string()));
+        self
+    }
+
+    /// The URL of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, url)| url.as_str())
+    }
+
+    /// Every key and URL, in the order they were added.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// `key = "url"` lines (a TOML table's body).
+    pub fn to_toml(&self) -> String {
+        self.0
+            .iter()
+            .map(|(key, url)| format!("{key} = {}\n", toml::Value::from(url.as_str())))
+            .collect()
+    }
+}
+
+/// Where a component reports its [`Listening`] addresses once bound: nowhere,
+/// or a callback (a daemon's `--listening-file`, in-a-box wiring components
+/// together).
+#[derive(Default)]
+pub struct ListeningReport(Option<Box<dyn FnOnce(&Listening) + Send>>);
+
+impl ListeningReport {
+    /// Reports to `callback`.
+    pub fn to(callback: impl FnOnce(&Listening) + Send + 'static) -> Self {
+        Self(Some(Box::new(callback)))
+    }
+
+    /// Logs the addresses and hands them to the callback, if any.
+    pub fn send(self, listening: &Listening) {
+        for (key, url) in listening.entries() {
+            tracing::info!(%url, "{key} listening");
+        }
+        if let Some(callback) = self.0 {
+            callback(listening);
+        }
+    }
+}
+
 /// The connection stream tonic serves from, with `TCP_NODELAY` set.
 pub fn incoming(listener: tokio::net::TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
@@ -51,4 +145,51 @@ pub fn builder() -> Result<tonic::transport::Server, crate::tls::TlsError> {
             .map_err(|e| crate::tls::TlsError::Refused(e.to_string()));
     }
     Ok(builder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn port_of(url: &str) -> (tokio::net::TcpListener, u16) {
+        let listener = bind(url).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
+    #[tokio::test]
+    async fn port_zero_becomes_the_bound_port() {
+        let (listener, port) = port_of("http://127.0.0.1:0").await;
+        assert_ne!(port, 0);
+        assert_eq!(
+            bound_url("http://127.0.0.1:0", &listener),
+            format!("http://127.0.0.1:{port}")
+        );
+        assert_eq!(
+            bound_url("https://127.0.0.1:0/", &listener),
+            format!("https://127.0.0.1:{port}/")
+        );
+        assert_eq!(
+            bound_url("127.0.0.1:0", &listener),
+            format!("127.0.0.1:{port}")
+        );
+        // Only the port changes, whatever the host.
+        assert_eq!(
+            bound_url("http://[::1]:0", &listener),
+            format!("http://[::1]:{port}")
+        );
+        let (_listener, bound) = bind_url("http://127.0.0.1:0").await.unwrap();
+        assert!(!bound.ends_with(":0"), "{bound}");
+    }
+
+    #[test]
+    fn listening_prints_as_toml() {
+        let listening = Listening::default()
+            .with("agent_url", "http://127.0.0.1:4001")
+            .with("invocation_url", "http://127.0.0.1:4002");
+        let table: toml::Table = toml::from_str(&listening.to_toml()).unwrap();
+        assert_eq!(table["agent_url"].as_str(), Some("http://127.0.0.1:4001"));
+        assert_eq!(listening.get("invocation_url"), Some("http://127.0.0.1:4002"));
+        assert_eq!(listening.get("other"), None);
+    }
 }

@@ -2,6 +2,7 @@
 //! endpoint of its own, so it can take part in the mesh; it does not yet make
 //! any balancing decisions. Events sent to it are reported as undeliverable.
 
+use edgeless_api::server::{Listening, ListeningReport};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -29,8 +30,14 @@ impl Default for Config {
 }
 
 /// Runs the balancer until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = edgeless_api::server::bind(&config.invocation_url).await?;
+pub async fn run(
+    mut config: Config,
+    shutdown: CancellationToken,
+    report: ListeningReport,
+) -> anyhow::Result<()> {
+    let (listener, bound) = edgeless_api::server::bind_url(&config.invocation_url).await?;
+    config.invocation_url = bound;
+    report.send(&Listening::default().with("invocation_url", &config.invocation_url));
     let dataplane = edgeless_dataplane::Dataplane::new(config.balancer_id);
     tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, "balancer started");
     edgeless_api::server::builder()?

@@ -16,16 +16,27 @@ pub use controller::Controller;
 use std::time::Duration;
 
 use anyhow::Context;
-use edgeless_api::server;
+use edgeless_api::server::{self, Listening, ListeningReport};
 use tokio_util::sync::CancellationToken;
 
 /// Runs a controller until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    mut config: Config,
+    shutdown: CancellationToken,
+    report: ListeningReport,
+) -> anyhow::Result<()> {
     edgeless_api::tls::install(&config.tls)?;
-    let workflow_listener = server::bind(&config.controller_url).await?;
-    let domain_listener = server::bind(&config.domain_register_url).await?;
+    let (workflow_listener, bound) = server::bind_url(&config.controller_url).await?;
+    config.controller_url = bound;
+    let (domain_listener, bound) = server::bind_url(&config.domain_register_url).await?;
+    config.domain_register_url = bound;
     let controller = Controller::open(&config.data_dir)?;
     tracing::info!(workflows = %config.controller_url, domains = %config.domain_register_url, "controller started");
+    report.send(
+        &Listening::default()
+            .with("controller_url", &config.controller_url)
+            .with("domain_register_url", &config.domain_register_url),
+    );
     let workflows = edgeless_api::server::builder()?
         .add_service(service::workflow_instance_server(controller.clone()))
         .serve_with_incoming_shutdown(

@@ -8,12 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
+use std::future::Future;
+
 use anyhow::Context;
+use edgeless_api::server::{Listening, ListeningReport};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// The ports the controller always uses.
-const CONTROLLER_PORTS: [u16; 2] = [7001, 7002];
 
 /// The configurations of a cluster.
 pub struct Layout {
@@ -33,27 +34,29 @@ fn url(port: u16) -> String {
 
 impl Layout {
     /// A cluster with `nodes` nodes; ports are taken in order from
-    /// `initial_port` (skipping the controller's 7001 and 7002): balancer,
-    /// orchestrator API, node registration, then per node agent,
-    /// invocation and a reserved metrics port (plus, for the first node, the
-    /// HTTP ingress port: the first node hosts one resource provider of each
-    /// kind).
+    /// `initial_port`: balancer, controller workflow API, domain
+    /// registration, orchestrator API, node registration, then per node
+    /// agent, invocation and a reserved metrics port (plus, for the first
+    /// node, the HTTP ingress port: the first node hosts one resource
+    /// provider of each kind). From 7000 the controller gets 7001 and 7002.
+    /// With `initial_port` 0 every component listens on a port the system
+    /// chooses when it starts (see [`run`]).
     pub fn new(nodes: usize, initial_port: u16) -> Self {
         let mut next = initial_port;
         let mut take = || {
-            while CONTROLLER_PORTS.contains(&next) {
+            let port = next;
+            if initial_port != 0 {
                 next += 1;
             }
-            next += 1;
-            next - 1
-        };
-        let controller = edgeless_con::Config {
-            controller_url: url(CONTROLLER_PORTS[0]),
-            domain_register_url: url(CONTROLLER_PORTS[1]),
-            ..Default::default()
+            port
         };
         let balancer = edgeless_bal::Config {
             invocation_url: url(take()),
+            ..Default::default()
+        };
+        let controller = edgeless_con::Config {
+            controller_url: url(take()),
+            domain_register_url: url(take()),
             ..Default::default()
         };
         let mut orchestrator = edgeless_orc::Config::default();
@@ -175,17 +178,60 @@ impl Layout {
 }
 
 /// Runs every component of `layout` until `shutdown` or until one fails.
-pub async fn run(layout: Layout, shutdown: CancellationToken) -> anyhow::Result<()> {
+///
+/// Components start in order (controller, orchestrator, balancer, nodes),
+/// each once the one it registers with listens, so that a URL with port 0
+/// works everywhere: the orchestrator registers at the port the controller
+/// got, the nodes at the port the orchestrator got. `report` receives every
+/// component's addresses, keyed `controller.controller_url`,
+/// `orchestrator.node_register_url`, `balancer.invocation_url`,
+/// `node0.agent_url`, ...
+pub async fn run(
+    mut layout: Layout,
+    shutdown: CancellationToken,
+    report: ListeningReport,
+) -> anyhow::Result<()> {
     let mut components = JoinSet::new();
-    components.spawn(edgeless_con::run(layout.controller, shutdown.child_token()));
-    components.spawn(edgeless_orc::run(
-        layout.orchestrator,
-        shutdown.child_token(),
-    ));
-    components.spawn(edgeless_bal::run(layout.balancer, shutdown.child_token()));
-    for node in layout.nodes {
-        components.spawn(edgeless_node::run(node, shutdown.child_token()));
+    let mut all = Listening::default();
+
+    let configured = layout.controller.domain_register_url.clone();
+    let controller = start(&mut components, "controller", &shutdown, |s, r| {
+        edgeless_con::run(layout.controller, s, r)
+    });
+    let controller = listening(controller, &mut components).await?;
+    all = merge(all, "controller", &controller);
+    rewire(
+        &mut layout.orchestrator.general.domain_register_url,
+        &configured,
+        controller.get("domain_register_url"),
+    );
+
+    let configured = layout.orchestrator.general.node_register_url.clone();
+    let orchestrator = start(&mut components, "orchestrator", &shutdown, |s, r| {
+        edgeless_orc::run(layout.orchestrator, s, r)
+    });
+    let orchestrator = listening(orchestrator, &mut components).await?;
+    all = merge(all, "orchestrator", &orchestrator);
+
+    let balancer = start(&mut components, "balancer", &shutdown, |s, r| {
+        edgeless_bal::run(layout.balancer, s, r)
+    });
+    all = merge(all, "balancer", &listening(balancer, &mut components).await?);
+
+    for (i, mut node) in layout.nodes.into_iter().enumerate() {
+        rewire(
+            &mut node.general.node_register_url,
+            &configured,
+            orchestrator.get("node_register_url"),
+        );
+        let name = format!("node{i}");
+        let node = start(&mut components, &name, &shutdown, |s, r| {
+            edgeless_node::run(node, s, r)
+        });
+        all = merge(all, &name, &listening(node, &mut components).await?);
     }
+    report.send(&all);
+
     let mut result = Ok(());
     while let Some(finished) = components.join_next().await {
         let outcome = finished.context("a component panicked").and_then(|r| r);
@@ -197,6 +243,62 @@ pub async fn run(layout: Layout, shutdown: CancellationToken) -> anyhow::Result<
         }
     }
     result
+}
+
+/// Spawns one component; the receiver gets its addresses once it listens.
+fn start<F, Fut>(
+    components: &mut JoinSet<anyhow::Result<()>>,
+    name: &str,
+    shutdown: &CancellationToken,
+    run: F,
+) -> oneshot::Receiver<Listening>
+where
+    F: FnOnce(CancellationToken, ListeningReport) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let (sender, receiver) = oneshot::channel();
+    let report = ListeningReport::to(move |listening| {
+        let _ = sender.send(listening.clone());
+    });
+    let name = name.to_string();
+    let component = run(shutdown.child_token(), report);
+    components.spawn(async move { component.await.with_context(|| format!("{name} failed")) });
+    receiver
+}
+
+/// Waits until a component listens; its error when it fails first.
+async fn listening(
+    receiver: oneshot::Receiver<Listening>,
+    components: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<Listening> {
+    match receiver.await {
+        Ok(listening) => Ok(listening),
+        Err(_) => {
+            // The component ended before it listened: report why.
+            while let Some(finished) = components.join_next().await {
+                finished.context("a component panicked")??;
+            }
+            anyhow::bail!("a component ended before it listened")
+        }
+    }
+}
+
+/// Adds `listening` under `name.` to `all`.
+fn merge(mut all: Listening, name: &str, listening: &Listening) -> Listening {
+    for (key, url) in listening.entries() {
+        all = all.with(&format!("{name}.{key}"), url);
+    }
+    all
+}
+
+/// Points a client URL at the address a server got, when it was configured
+/// as the address that server was configured with.
+fn rewire(client_url: &mut String, configured: &str, bound: Option<&str>) {
+    if let Some(bound) = bound
+        && client_url == configured
+    {
+        *client_url = bound.to_string();
+    }
 }
 
 #[cfg(test)]
@@ -247,5 +349,70 @@ mod tests {
         let layout = Layout::read(dir.path()).unwrap();
         assert_eq!(layout.nodes.len(), 1);
         assert_eq!(layout.controller.controller_url, "http://127.0.0.1:7001");
+    }
+
+    #[test]
+    fn every_port_moves_with_the_initial_port() {
+        let layout = Layout::new(1, 9100);
+        assert_eq!(layout.balancer.invocation_url, "http://127.0.0.1:9100");
+        assert_eq!(layout.controller.controller_url, "http://127.0.0.1:9101");
+        assert_eq!(
+            layout.controller.domain_register_url,
+            "http://127.0.0.1:9102"
+        );
+        assert_eq!(
+            layout.orchestrator.general.domain_register_url,
+            layout.controller.domain_register_url
+        );
+        let zero = Layout::new(2, 0);
+        assert_eq!(zero.controller.controller_url, "http://127.0.0.1:0");
+        assert_eq!(zero.nodes[1].general.agent_url, "http://127.0.0.1:0");
+    }
+
+    #[tokio::test]
+    async fn with_port_zero_components_find_each_other() {
+        let mut layout = Layout::new(2, 0);
+        for node in &mut layout.nodes {
+            node.wasm_runtime.module_cache = false;
+        }
+        let shutdown = CancellationToken::new();
+        let (sender, receiver) = oneshot::channel();
+        let report = ListeningReport::to(move |l| {
+            let _ = sender.send(l.clone());
+        });
+        let cluster = tokio::spawn(run(layout, shutdown.clone(), report));
+        let listening = receiver.await.expect("the cluster listens");
+        for key in [
+            "controller.controller_url",
+            "orchestrator.node_register_url",
+            "balancer.invocation_url",
+            "node1.invocation_url",
+            "node0.http_ingress_url",
+        ] {
+            let url = listening.get(key).unwrap_or_else(|| panic!("{key}"));
+            assert!(!url.ends_with(":0"), "{key} = {url}");
+        }
+        // The domain registers with both nodes: the controller lists it.
+        let url = listening.get("controller.controller_url").unwrap().to_string();
+        let mut registered = false;
+        for _ in 0..100 {
+            use edgeless_api::proto::{DomainId, workflow_instance_client::WorkflowInstanceClient};
+            let mut client = WorkflowInstanceClient::connect(url.clone()).await.unwrap();
+            let request = DomainId {
+                domain_id: String::new(),
+            };
+            let domains = client.domains(request).await.unwrap().into_inner();
+            let nodes = |e: &edgeless_api::proto::DomainCapabilitiesEntry| {
+                e.domain_capabilities.as_ref().map_or(0, |c| c.num_nodes)
+            };
+            if domains.domain_capabilities.iter().any(|e| nodes(e) == 2) {
+                registered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        shutdown.cancel();
+        cluster.await.unwrap().unwrap();
+        assert!(registered, "the domain registered with its two nodes");
     }
 }

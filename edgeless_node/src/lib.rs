@@ -17,7 +17,7 @@ mod telemetry;
 pub use config::Config;
 
 use anyhow::Context;
-use edgeless_api::server;
+use edgeless_api::server::{self, Listening, ListeningReport};
 use edgeless_dataplane::{Dataplane, InvocationService};
 use tokio_util::sync::CancellationToken;
 
@@ -36,26 +36,38 @@ fn wasm_runtime(settings: &config::WasmRuntime) -> anyhow::Result<runtime::WasmR
 }
 
 /// Runs a node until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    mut config: Config,
+    shutdown: CancellationToken,
+    report: ListeningReport,
+) -> anyhow::Result<()> {
     edgeless_api::tls::install(&config.tls)?;
-    let general = &config.general;
-    let agent_listener = server::bind(&general.agent_url).await?;
-    let invocation_listener = server::bind(&general.invocation_url).await?;
-    let dataplane = Dataplane::new(general.node_id);
+    let (agent_listener, bound) = server::bind_url(&config.general.agent_url).await?;
+    config.general.agent_url = bound;
+    let (invocation_listener, bound) = server::bind_url(&config.general.invocation_url).await?;
+    config.general.invocation_url = bound;
+    let mut listening = Listening::default()
+        .with("agent_url", &config.general.agent_url)
+        .with("invocation_url", &config.general.invocation_url);
+    let dataplane = Dataplane::new(config.general.node_id);
     let runtime = if config.wasm_runtime.enabled {
         Some(wasm_runtime(&config.wasm_runtime)?)
     } else {
         None
     };
-    let resources_config = &config.resources;
-    let ingress = if resources_config.http_ingress_provider.is_empty() {
+    let ingress = if config.resources.http_ingress_provider.is_empty() {
         None
-    } else if resources_config.http_ingress_url.is_empty() {
+    } else if config.resources.http_ingress_url.is_empty() {
         anyhow::bail!("[resources] http_ingress_provider is set but http_ingress_url is empty");
     } else {
-        let listener = server::bind(&resources_config.http_ingress_url).await?;
+        let (listener, bound) = server::bind_url(&config.resources.http_ingress_url).await?;
+        config.resources.http_ingress_url = bound;
+        listening = listening.with("http_ingress_url", &config.resources.http_ingress_url);
         Some((resources::IngressServer::default(), listener))
     };
+    let config = config;
+    let general = &config.general;
+    let resources_config = &config.resources;
     let (containers, container_host) = if config.container_runtime.enabled {
         let (runtime, serve) = runtime::ContainerRuntime::connect(
             &config.container_runtime,
@@ -98,6 +110,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     };
     tracing::info!(node_id = %general.node_id, agent = %general.agent_url, invocation = %general.invocation_url, "node started");
+    report.send(&listening);
 
     let invocation = edgeless_api::server::builder()?
         .add_service(InvocationService::new(dataplane).into_server())

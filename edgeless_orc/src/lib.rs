@@ -15,20 +15,32 @@ mod service;
 pub use config::Config;
 
 use anyhow::Context;
-use edgeless_api::server;
+use edgeless_api::server::{self, Listening, ListeningReport};
 use tokio_util::sync::CancellationToken;
 
 /// Runs an orchestrator until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    mut config: Config,
+    shutdown: CancellationToken,
+    report: ListeningReport,
+) -> anyhow::Result<()> {
     edgeless_api::tls::install(&config.tls)?;
-    let api_listener = server::bind(&config.general.orchestrator_url).await?;
-    let register_listener = server::bind(&config.general.node_register_url).await?;
+    let general = &mut config.general;
+    let (api_listener, bound) = server::bind_url(&general.orchestrator_url).await?;
+    general.orchestrator_url = bound;
+    let (register_listener, bound) = server::bind_url(&general.node_register_url).await?;
+    general.node_register_url = bound;
     let (handle, _task) = orchestrator::spawn(config.clone())?;
     tracing::info!(
         domain = %config.general.domain_id,
         api = %config.general.orchestrator_url,
         node_register = %config.general.node_register_url,
         "orchestrator started"
+    );
+    report.send(
+        &Listening::default()
+            .with("orchestrator_url", &config.general.orchestrator_url)
+            .with("node_register_url", &config.general.node_register_url),
     );
     let api = edgeless_api::server::builder()?
         .add_service(service::function_instance_server(handle.clone()))

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::{Daemon, bin, eventually, free_port};
+use crate::{Daemon, bin, eventually, pin_ports};
 
 mod builder;
 mod domain;
@@ -82,7 +82,6 @@ impl Cluster {
                 );
             }
         }
-        let (workflow_port, domain_port) = (free_port(), free_port());
         let controller_config = dir.path().join("controller.toml");
         let data_dir = if options.persistent {
             format!(
@@ -96,30 +95,33 @@ impl Cluster {
             &controller_config,
             format!(
                 "controller_url = \"{}\"\ndomain_register_url = \"{}\"\n{data_dir}{}",
-                grpc_url(&options, workflow_port),
-                grpc_url(&options, domain_port),
+                grpc_url(&options, 0),
+                grpc_url(&options, 0),
                 tls_section(&options, dir.path(), "controller")
             ),
         )
         .expect("config written");
-        std::fs::write(
-            dir.path().join("cli.toml"),
-            format!(
-                "controller_url = \"{}\"\n{}",
-                grpc_url(&options, workflow_port),
-                tls_section(&options, dir.path(), "cli")
-            ),
-        )
-        .expect("config written");
-        let controller = Daemon::start(
+        let mut controller = Daemon::start(
             "controller",
             "edgeless_con_d",
             &controller_config,
             dir.path().join("controller.log"),
         );
-        let first = start_domain(dir.path(), &grpc_url(&options, domain_port), &options, 0);
+        let listening = controller.listening();
+        pin_ports(&controller_config, &listening);
+        let domain_register_url = listening["domain_register_url"].clone();
+        std::fs::write(
+            dir.path().join("cli.toml"),
+            format!(
+                "controller_url = \"{}\"\n{}",
+                listening["controller_url"],
+                tls_section(&options, dir.path(), "cli")
+            ),
+        )
+        .expect("config written");
+        let first = start_domain(dir.path(), &domain_register_url, &options, 0);
         let cluster = Self {
-            domain_register_url: grpc_url(&options, domain_port),
+            domain_register_url,
             controller,
             orchestrator: first.orchestrator,
             nodes: first.nodes,

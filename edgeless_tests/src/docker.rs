@@ -5,11 +5,12 @@ use std::process::Command;
 
 use crate::repo_root;
 
-/// Whether container functions can be built and run here: a Docker daemon
-/// answers on the default socket and `musl-gcc` is installed. When not, the
-/// test is skipped with a message, except under `CI=true`, where that is a
-/// failure.
-pub fn docker_available() -> bool {
+/// Panics, naming what to install, unless container functions can be built
+/// and run here: a Docker daemon answers on the default socket and
+/// `musl-gcc` is installed. Tests that call it carry
+/// `#[cfg_attr(skip_docker, ignore = ...)]`, so that `EDGELESS_TEST_SKIP=docker`
+/// reports them as ignored instead.
+pub fn require_docker() {
     let answers = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
@@ -19,16 +20,11 @@ pub fn docker_available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     let missing = match (answers, musl) {
-        (true, true) => return true,
+        (true, true) => return,
         (false, _) => "Docker does not answer (apt-get install docker.io; start dockerd)",
         (true, false) => "musl-gcc is not installed (apt-get install musl-tools)",
     };
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{missing}, and CI=true requires it"
-    );
-    eprintln!("SKIPPED: {missing}");
-    false
+    panic!("{missing}; or set EDGELESS_TEST_SKIP=docker to skip the tests that need it");
 }
 
 /// Runs the docker CLI; returns its output, panicking with stderr on failure.

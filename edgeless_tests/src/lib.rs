@@ -8,8 +8,8 @@
 //! let id = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
 //! ```
 //!
-//! The daemons and the CLI must be built first; `cargo test --workspace`
-//! does that, since every daemon crate has an integration test of its own.
+//! [`bin`] builds the workspace's binaries from the current sources the
+//! first time a test process asks for one.
 
 mod cluster;
 pub mod docker;
@@ -17,7 +17,7 @@ pub mod link;
 mod process;
 
 pub use cluster::{CliOutput, Cluster, ClusterBuilder, Domain, count};
-pub use process::{Daemon, KillOnDrop, redis_server, spawn_redis};
+pub use process::{Daemon, KillOnDrop, Listening, pin_ports, redis_server, spawn_redis};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -46,32 +46,66 @@ pub fn bin_dir() -> PathBuf {
     .to_path_buf()
 }
 
-/// The path of a built binary; panics with what to do when it is missing.
+/// The path of a built binary of the workspace, built from the current
+/// sources: the first call in a test process runs `cargo build --workspace
+/// --bins` (same profile and target folder as the tests), so that running
+/// one test file alone never tests stale daemons.
 pub fn bin(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    if let Err(error) = BUILT.get_or_init(build_binaries) {
+        panic!("{error}");
+    }
     let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first (`cargo build --bins`, or run `cargo test --workspace`)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is not a binary of the workspace", path.display());
     path
 }
 
-/// The path of an example's workflow.json.
-pub fn example(name: &str) -> String {
-    repo_root()
-        .join("examples")
-        .join(name)
-        .join("workflow.json")
-        .display()
-        .to_string()
+/// `cargo build --workspace --bins` into the folder the tests run from.
+fn build_binaries() -> Result<(), String> {
+    let dir = bin_dir();
+    let target = dir.parent().ok_or("the binaries' folder has no parent")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--workspace", "--bins", "--quiet", "--target-dir"])
+        .arg(target)
+        .current_dir(repo_root());
+    if dir.file_name().is_some_and(|n| n == "release") {
+        command.arg("--release");
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run cargo to build the binaries: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "building the binaries failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    ))
 }
 
-/// An example's workflow.json with code paths made absolute and each
-/// `(from, to)` replacement applied, written into `dir`.
+/// Where the tests' functions are built, laid out like `functions/`:
+/// `NAME/NAME.wasm` and `NAME/function.json` (never in the source tree).
+pub fn functions_dir() -> PathBuf {
+    bin_dir().parent().expect("a target folder").join("test-functions")
+}
+
+/// An example's workflow.json with its code paths pointing at
+/// [`functions_dir`] (a copy under the target folder).
+pub fn example(name: &str) -> String {
+    let dir = bin_dir().parent().expect("a target folder").join("test-examples");
+    std::fs::create_dir_all(&dir).expect("examples folder");
+    let path = example_in(&dir, name, &[]);
+    path
+}
+
+/// An example's workflow.json with code paths pointing at [`functions_dir`]
+/// and each `(from, to)` replacement applied, written into `dir`.
 pub fn example_in(dir: &Path, name: &str, replacements: &[(&str, &str)]) -> String {
-    let functions = repo_root().join("functions").display().to_string();
-    let mut text = std::fs::read_to_string(example(name)).expect("the example exists");
+    let functions = functions_dir().display().to_string();
+    let source = repo_root().join("examples").join(name).join("workflow.json");
+    let mut text = std::fs::read_to_string(source).expect("the example exists");
     text = text.replace("../../functions", &functions);
     for (from, to) in replacements {
         assert!(
@@ -80,8 +114,11 @@ pub fn example_in(dir: &Path, name: &str, replacements: &[(&str, &str)]) -> Stri
         );
         text = text.replace(from, to);
     }
+    // Whole or not at all: test processes may write the same copy at once.
     let path = dir.join(format!("{name}.json"));
-    std::fs::write(&path, text).expect("workflow written");
+    let partial = dir.join(format!("{name}.json.{}", std::process::id()));
+    std::fs::write(&partial, text).expect("workflow written");
+    std::fs::rename(&partial, &path).expect("workflow renamed");
     path.display().to_string()
 }
 
@@ -112,13 +149,25 @@ pub(crate) fn build_once(key: &str, args: &[&std::ffi::OsStr]) {
 }
 
 /// Builds `functions/NAME` to WebAssembly with `edgeless_cli function build`
-/// (once per test process).
-pub fn build_function(name: &str) {
+/// into [`functions_dir`] (once per test process); returns the module's path.
+pub fn build_function(name: &str) -> PathBuf {
     let spec = repo_root()
         .join("functions")
         .join(name)
         .join("function.json");
-    build_once(name, &["build".as_ref(), spec.as_os_str()]);
+    let dir = functions_dir().join(name);
+    let wasm = dir.join(format!("{name}.wasm"));
+    build_once(
+        name,
+        &[
+            "build".as_ref(),
+            spec.as_os_str(),
+            "--out".as_ref(),
+            wasm.as_os_str(),
+        ],
+    );
+    std::fs::copy(&spec, dir.join("function.json")).expect("function.json copied");
+    wasm
 }
 
 /// A port no one listens on right now.

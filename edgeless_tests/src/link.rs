@@ -13,31 +13,44 @@ use tokio::net::{TcpListener, TcpStream};
 struct State {
     cut: AtomicBool,
     delay_ms: AtomicU64,
+    /// Chunks of bytes that were held back by a delay.
+    delayed: AtomicU64,
+    /// Chunks of bytes forwarded in all.
+    forwarded: AtomicU64,
 }
 
 /// The proxy; it runs until the test process ends.
 pub struct LinkProxy {
     state: Arc<State>,
+    port: u16,
+    target: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl LinkProxy {
-    /// Listens on `127.0.0.1:port` and forwards to `target` (`host:port`).
-    pub fn start(port: u16, target: &str) -> Self {
+    /// Listens on a loopback port of the system's choice (see
+    /// [`LinkProxy::port`]); connections wait until [`LinkProxy::forward_to`]
+    /// names the target.
+    pub fn bind() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener.set_nonblocking(true).expect("a non-blocking listener");
+        let port = listener.local_addr().expect("a bound address").port();
         let state = Arc::new(State::default());
         let shared = state.clone();
-        let target = target.to_string();
+        let (target, targets) = tokio::sync::watch::channel(None::<String>);
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a runtime for the proxy");
             runtime.block_on(async move {
-                let listener = TcpListener::bind(("127.0.0.1", port))
-                    .await
-                    .expect("the proxy port is free");
+                let listener = TcpListener::from_std(listener).expect("a tokio listener");
                 while let Ok((inbound, _)) = listener.accept().await {
-                    let (state, target) = (shared.clone(), target.clone());
+                    let (state, mut targets) = (shared.clone(), targets.clone());
                     tokio::spawn(async move {
+                        let target = match targets.wait_for(Option::is_some).await {
+                            Ok(target) => target.clone().expect("waited for a target"),
+                            Err(_) => return,
+                        };
                         if let Ok(outbound) = TcpStream::connect(&target).await {
                             let _ = inbound.set_nodelay(true);
                             let _ = outbound.set_nodelay(true);
@@ -52,7 +65,31 @@ impl LinkProxy {
                 }
             });
         });
-        Self { state }
+        Self {
+            state,
+            port,
+            target,
+        }
+    }
+
+    /// The port the proxy listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Forwards connections to `target` (`host:port`) from now on.
+    pub fn forward_to(&self, target: &str) {
+        self.target.send_replace(Some(target.to_string()));
+    }
+
+    /// How many chunks of bytes were held back by [`LinkProxy::slow`] so far.
+    pub fn delayed_chunks(&self) -> u64 {
+        self.state.delayed.load(Ordering::SeqCst)
+    }
+
+    /// How many chunks of bytes went through so far.
+    pub fn forwarded_chunks(&self) -> u64 {
+        self.state.forwarded.load(Ordering::SeqCst)
     }
 
     /// Holds every byte from now on, in both directions (a partition).
@@ -90,9 +127,11 @@ async fn pump(
         let delay = state.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
+            state.delayed.fetch_add(1, Ordering::SeqCst);
         }
         if to.write_all(&buffer[..n]).await.is_err() {
             return;
         }
+        state.forwarded.fetch_add(1, Ordering::SeqCst);
     }
 }

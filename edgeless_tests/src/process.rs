@@ -1,6 +1,7 @@
 //! Daemon processes of the tests: started with a config, logging to a file,
 //! killed on drop.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -12,16 +13,26 @@ pub struct Daemon {
     pub(crate) name: String,
     child: Option<Child>,
     log: PathBuf,
+    listening_file: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The URLs a daemon listens on, by configuration key (its
+/// `--listening-file`).
+pub type Listening = BTreeMap<String, String>;
+
 impl Daemon {
-    /// Starts `binary -c config`, logging to `log`.
+    /// Starts `binary -c config`, logging to `log`; it writes the URLs it
+    /// listens on next to `log` (see [`Daemon::listening`]).
     pub fn start(name: &str, binary: &str, config: &Path, log: PathBuf) -> Self {
         let file = std::fs::File::create(&log).expect("log file");
+        let listening_file = log.with_extension("listening.toml");
+        let _ = std::fs::remove_file(&listening_file);
         let child = Command::new(bin(binary))
             .arg("-c")
             .arg(config)
+            .arg("--listening-file")
+            .arg(&listening_file)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
@@ -31,8 +42,42 @@ impl Daemon {
             name: name.to_string(),
             child: Some(child),
             log,
+            listening_file: Some(listening_file),
             _dir: None,
         }
+    }
+
+    /// Waits until the daemon listens and returns its URLs; panics with its
+    /// log when it exits first or takes longer than 60 s.
+    pub fn listening(&mut self) -> Listening {
+        let path = self
+            .listening_file
+            .clone()
+            .expect("started with a listening file");
+        let mut read = None;
+        let done = eventually(Duration::from_secs(60), || {
+            read = std::fs::read_to_string(&path).ok();
+            read.is_some() || !self.running()
+        });
+        let Some(text) = read.filter(|_| done) else {
+            panic!(
+                "{} did not start listening:\n{}",
+                self.name,
+                self.log()
+            );
+        };
+        let table: toml::Table = toml::from_str(&text).expect("the listening file is TOML");
+        table
+            .into_iter()
+            .map(|(key, url)| (key, url.as_str().expect("a URL").to_string()))
+            .collect()
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Everything the daemon logged so far.
@@ -55,41 +100,58 @@ impl Drop for Daemon {
     }
 }
 
-/// A `redis-server` on a free loopback port, stopped on drop. `None` (with a
-/// message) when it is not installed, except under `CI=true`, where that is
-/// a failure.
-pub fn redis_server() -> Option<(Daemon, String)> {
+/// A `redis-server` on a loopback port of its own choice, stopped on drop,
+/// with its URL. Panics, naming what to install, when it is not installed;
+/// tests that call it carry `#[cfg_attr(skip_redis, ignore = ...)]`, so that
+/// `EDGELESS_TEST_SKIP=redis` reports them as ignored instead.
+pub fn redis_server() -> (Daemon, String) {
     let installed = Command::new("redis-server")
         .arg("--version")
         .output()
         .is_ok();
-    if !installed {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "redis-server is not installed, and CI=true requires it"
-        );
-        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-        return None;
-    }
-    let port = free_port();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let log = dir.path().join("redis.log");
-    let child = spawn_redis(
-        port,
-        dir.path(),
-        std::fs::File::create(&log).expect("log file"),
+    assert!(
+        installed,
+        "redis-server is not installed (apt-get install redis-server); or set EDGELESS_TEST_SKIP=redis to skip the tests that need it"
     );
-    let daemon = Daemon {
-        name: "redis".into(),
-        child: Some(child),
-        log,
-        _dir: Some(dir),
-    };
-    let ready = eventually(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(ready, "redis-server did not start: {}", daemon.log());
-    Some((daemon, format!("redis://127.0.0.1:{port}")))
+    // redis-server cannot report a port the system chose (`--port 0` turns
+    // TCP off): try candidates until one is really its own.
+    for _ in 0..20 {
+        let port = free_port();
+        let mut daemon = Daemon::redis_on(port, tempfile::tempdir().expect("temp dir"));
+        if daemon.wait_for_redis() {
+            return (daemon, format!("redis://127.0.0.1:{port}"));
+        }
+    }
+    panic!("redis-server found no free port in 20 tries");
+}
+
+impl Daemon {
+    /// A redis-server on `port`, in `dir` (see [`Daemon::wait_for_redis`]).
+    pub fn redis_on(port: u16, dir: tempfile::TempDir) -> Self {
+        let log = dir.path().join("redis.log");
+        let child = spawn_redis(
+            port,
+            dir.path(),
+            std::fs::File::create(&log).expect("log file"),
+        );
+        Daemon {
+            name: "redis".into(),
+            child: Some(child),
+            log,
+            listening_file: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// Waits until this redis-server accepts connections: true, or false
+    /// when it exits (its port was taken). Panics when it hangs.
+    pub fn wait_for_redis(&mut self) -> bool {
+        let ready = eventually(Duration::from_secs(10), || {
+            self.log().contains("Ready to accept connections") || !self.running()
+        });
+        assert!(ready, "redis-server did not start: {}", self.log());
+        self.running()
+    }
 }
 
 /// Starts `redis-server` on `port` (no persistence), logging to `log`.
@@ -110,6 +172,24 @@ pub fn spawn_redis(port: u16, dir: &Path, log: std::fs::File) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server starts")
+}
+
+/// Writes the URLs a daemon got into its configuration file (lines
+/// `key = "..."` for each key of `listening`), so that it comes back on the
+/// same addresses when restarted: its peers know it by them.
+pub fn pin_ports(config: &Path, listening: &Listening) {
+    let text = std::fs::read_to_string(config).expect("the configuration exists");
+    let pinned: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let key = line.split(" = ").next().unwrap_or("");
+            match listening.get(key) {
+                Some(url) => format!("{key} = \"{url}\""),
+                None => line.to_string(),
+            }
+        })
+        .collect();
+    std::fs::write(config, pinned.join("\n") + "\n").expect("configuration written");
 }
 
 /// A child process killed (and reaped) on drop.

@@ -23,14 +23,10 @@ fn workflow(code: &str, function_type: &str, target: &str) -> String {
 
 #[test]
 fn bad_workflows_are_rejected_and_a_good_one_still_runs() {
-    build_function("ping");
+    let ping = build_function("ping").display().to_string();
     build_function("pong");
     let cluster = Cluster::builder().nodes(1).start();
     let dir = tempfile::tempdir().unwrap();
-    let ping = edgeless_tests::repo_root()
-        .join("functions/ping/ping.wasm")
-        .display()
-        .to_string();
     std::fs::write(dir.path().join("garbage.wasm"), b"\0asm\x01\0\0\0garbage").unwrap();
 
     let cases = [

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use edgeless_tests::{Cluster, bin, build_function, repo_root};
+use edgeless_tests::{Cluster, bin, build_function, functions_dir};
 
 fn controller_url(cluster: &Cluster) -> String {
     std::fs::read_to_string(cluster.dir().join("cli.toml"))
@@ -38,7 +38,7 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
     let cluster = Cluster::builder().nodes(2).start();
     let out = tempfile::tempdir().unwrap();
     let prefix = format!("{}/exp-", out.path().display());
-    let functions = repo_root().join("functions");
+    let functions = functions_dir();
     let noop = format!(
         "single;{0}/noop/function.json;{0}/noop/noop.wasm",
         functions.display()
@@ -106,33 +106,17 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown workflow type"));
 }
 
-/// The first of 24 consecutive loopback ports, two below it included, that
-/// nobody listens on now, below the range the system hands out for
-/// outgoing connections.
-fn free_port_range() -> u16 {
-    let mut base = 20_000 + (std::process::id() % 4_000) as u16 * 2;
-    loop {
-        let all_free = (base - 2..base + 22)
-            .all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
-        if all_free {
-            return base;
-        }
-        base += 24;
-    }
-}
-
 #[test]
 fn bench_mode_measures_every_scenario_against_the_baseline() {
     build_function("bounce");
     build_function("counter");
     build_function("incr");
-    let ports_from = free_port_range();
     let out = tempfile::tempdir().unwrap();
     let prefix = format!("{}/bench-", out.path().display());
     let stdout = succeeded(
         Command::new(bin("edgeless_benchmark"))
             .args(["bench", "--functions-dir"])
-            .arg(repo_root().join("functions"))
+            .arg(functions_dir())
             .args(["--dataset-path", &prefix])
             .args([
                 "--samples",
@@ -142,8 +126,7 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
                 "--instances",
                 "1000",
             ])
-            .args(["--workflow-runs", "2", "--chain-length", "4"])
-            .args(["--ports-from", &ports_from.to_string()]),
+            .args(["--workflow-runs", "2", "--chain-length", "4"]),
     );
     // One line per scenario, each with a figure; whether a target is met
     // is the benchmark's business, not this test's.

@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use edgeless_tests::docker::{build_container_image, containers_of, docker, docker_available};
+use edgeless_tests::docker::{build_container_image, containers_of, docker, require_docker};
 use edgeless_tests::{Cluster, bin, build_function, count, eventually, example_in};
 
 /// Everything the example needs, built.
@@ -32,10 +32,9 @@ fn node_logs(cluster: &Cluster) -> String {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "EDGELESS_TEST_SKIP=docker")]
 fn wasm_and_container_functions_exchange_events_and_leave_nothing_behind() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     build_example();
     let cluster = Cluster::builder()
         .nodes(2)
@@ -90,10 +89,9 @@ fn start_fails(cluster: &Cluster, image: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "EDGELESS_TEST_SKIP=docker")]
 fn failed_starts_are_explained_and_leave_no_container() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     build_example();
     // Images derived from the real pong: one listens on the wrong port (never
     // ready), one exits at once with a message.
@@ -166,10 +164,9 @@ fn ponger_container(cluster: &Cluster) -> String {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "EDGELESS_TEST_SKIP=docker")]
 fn a_crashed_container_is_restarted_and_a_restarted_node_cleans_up() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     build_example();
     let mut cluster = Cluster::builder()
         .nodes(1)

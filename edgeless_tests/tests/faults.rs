@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use edgeless_tests::link::LinkProxy;
-use edgeless_tests::{Cluster, build_function, count, example, free_port};
+use edgeless_tests::{Cluster, build_function, count, example};
 
 fn answered(cluster: &Cluster) -> usize {
     cluster
@@ -165,17 +165,14 @@ fn a_killed_controller_restarts_with_its_workflows() {
 fn start_behind_proxy() -> (Cluster, LinkProxy, String) {
     build_function("ping");
     build_function("pong");
-    let proxy_port = free_port();
+    let proxy = LinkProxy::bind();
     let cluster = Cluster::builder()
         .nodes(2)
         .round_robin()
         .refresh_sec(1)
-        .announce_invocation(1, proxy_port)
+        .announce_invocation(1, proxy.port())
         .start();
-    let target = cluster.invocation_urls[1]
-        .trim_start_matches("http://")
-        .to_string();
-    let proxy = LinkProxy::start(proxy_port, &target);
+    proxy.forward_to(cluster.invocation_urls[1].trim_start_matches("http://"));
     let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
     assert_ne!(
         cluster.nodes_of(&workflow, "pinger"),
@@ -188,17 +185,26 @@ fn start_behind_proxy() -> (Cluster, LinkProxy, String) {
     (cluster, proxy, workflow)
 }
 
+/// Pings whose call ended without an answer (no reply, or an error).
+fn unanswered(cluster: &Cluster) -> usize {
+    let logs: String = cluster.nodes.iter().map(|n| n.log()).collect();
+    logs.lines()
+        .filter(|l| l.contains("ping: PING #"))
+        .filter(|l| l.contains("got no reply") || l.ends_with("failed"))
+        .count()
+}
+
 #[test]
 fn a_partition_between_two_nodes_heals() {
     let (cluster, proxy, workflow) = start_behind_proxy();
+    let failed_before = unanswered(&cluster);
     proxy.cut();
-    std::thread::sleep(Duration::from_secs(1));
+    // The partition is felt: a ping's call ends without an answer (its
+    // deadline), and the caller is told.
+    cluster.wait_for(Duration::from_secs(30), "a call cut off by the partition", |c| {
+        unanswered(c) > failed_before
+    });
     let during = answered(&cluster);
-    std::thread::sleep(Duration::from_secs(4));
-    assert!(
-        answered(&cluster) <= during + 1,
-        "no pongs cross a partition"
-    );
     proxy.heal();
     let healed = Instant::now();
     cluster.wait_for(Duration::from_secs(30), "pongs after the partition", |c| {
@@ -222,12 +228,20 @@ fn a_slow_peer_slows_the_workflow_without_breaking_it() {
     let (cluster, proxy, workflow) = start_behind_proxy();
     proxy.slow(Duration::from_millis(200));
     let before = answered(&cluster);
+    let delayed_before = proxy.delayed_chunks();
     let slowed = Instant::now();
     cluster.wait_for(Duration::from_secs(30), "pongs through a slow link", |c| {
         answered(c) >= before + 3
     });
+    // Each of those exchanges crossed the link while it held every chunk
+    // back by 200 ms.
+    let delayed = proxy.delayed_chunks() - delayed_before;
+    assert!(
+        delayed >= 3,
+        "only {delayed} chunks crossed the slowed link during three exchanges"
+    );
     eprintln!(
-        "three pongs through a link delaying each chunk by 200 ms: {:?}",
+        "three pongs through a link delaying each chunk by 200 ms ({delayed} chunks delayed): {:?}",
         slowed.elapsed()
     );
     proxy.slow(Duration::ZERO);

@@ -2,49 +2,44 @@
 
 use std::time::Duration;
 
-use edgeless_tests::{bin, build_function, eventually, example, free_port};
-
-fn url() -> String {
-    format!("http://127.0.0.1:{}", free_port())
-}
+use edgeless_tests::{bin, build_function, eventually, example};
 
 #[test]
 fn inabox_runs_the_ping_pong_example() {
     build_function("ping");
     build_function("pong");
     let dir = tempfile::tempdir().unwrap();
-    let mut layout = edgeless_inabox::Layout::new(2, 7000);
-    layout.controller.controller_url = url();
-    layout.controller.domain_register_url = url();
-    layout.balancer.invocation_url = url();
-    layout.orchestrator.general.domain_register_url = layout.controller.domain_register_url.clone();
-    layout.orchestrator.general.orchestrator_url = url();
-    layout.orchestrator.general.node_register_url = url();
-    for node in &mut layout.nodes {
-        node.general.agent_url = url();
-        node.general.invocation_url = url();
-        node.general.node_register_url = layout.orchestrator.general.node_register_url.clone();
-    }
-    let cli = dir.path().join("cli.toml");
-    std::fs::write(
-        &cli,
-        format!(
-            "controller_url = \"{}\"\n",
-            layout.controller.controller_url
-        ),
-    )
-    .unwrap();
+    // Port 0 everywhere: every component takes a port the system chooses,
+    // the controller's included.
+    let layout = edgeless_inabox::Layout::new(2, 0);
     layout.write(dir.path()).unwrap();
-
+    let listening = dir.path().join("listening.toml");
     let log = std::fs::File::create(dir.path().join("inabox.log")).unwrap();
-    let mut inabox = std::process::Command::new(bin("edgeless_inabox"))
+    let inabox = std::process::Command::new(bin("edgeless_inabox"))
         .arg("--config-path")
         .arg(dir.path())
+        .arg("--listening-file")
+        .arg(&listening)
         .env("RUST_LOG", "info")
         .stderr(log)
         .spawn()
         .unwrap();
+    let mut inabox = edgeless_tests::KillOnDrop(inabox);
     let read_log = || std::fs::read_to_string(dir.path().join("inabox.log")).unwrap_or_default();
+    let reported = eventually(Duration::from_secs(30), || listening.exists());
+    let text = std::fs::read_to_string(&listening).unwrap_or_default();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let controller = table
+        .get("controller")
+        .and_then(|c| c.get("controller_url"))
+        .and_then(|u| u.as_str())
+        .map(str::to_string);
+    let Some(controller) = controller.filter(|_| reported) else {
+        panic!("no controller URL in {text:?}:\n{}", read_log());
+    };
+    assert!(!controller.ends_with(":0"), "{controller}");
+    let cli = dir.path().join("cli.toml");
+    std::fs::write(&cli, format!("controller_url = \"{controller}\"\n")).unwrap();
     let run = |args: &[&str]| {
         std::process::Command::new(bin("edgeless_cli"))
             .arg("-c")
@@ -61,8 +56,8 @@ fn inabox_runs_the_ping_pong_example() {
         && eventually(Duration::from_secs(20), || {
             read_log().contains("ping: PING #2 answered PONG")
         });
-    let _ = inabox.kill();
-    let _ = inabox.wait();
+    let _ = inabox.0.kill();
+    let _ = inabox.0.wait();
     assert!(
         flowing,
         "ping-pong did not flow in the box:\n{}",

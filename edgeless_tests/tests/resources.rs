@@ -201,10 +201,9 @@ fn redis_get(url: &str, key: &str) -> Option<String> {
 }
 
 #[test]
+#[cfg_attr(skip_redis, ignore = "EDGELESS_TEST_SKIP=redis")]
 fn redis_sets_keys_and_recovers_when_the_server_returns() {
-    let Some((redis, redis_url)) = redis_server() else {
-        return;
-    };
+    let (redis, redis_url) = redis_server();
     build_function("counter");
     let cluster = Cluster::builder().nodes(1).resources().start();
     let dir = tempfile::tempdir().unwrap();
@@ -228,9 +227,8 @@ fn redis_sets_keys_and_recovers_when_the_server_returns() {
     });
     // Bring it back on the same port: values flow again.
     let dir_again = tempfile::tempdir().unwrap();
-    let log = std::fs::File::create(dir_again.path().join("redis.log")).unwrap();
-    let _again =
-        edgeless_tests::KillOnDrop(edgeless_tests::spawn_redis(port, dir_again.path(), log));
+    let mut again = edgeless_tests::Daemon::redis_on(port, dir_again);
+    assert!(again.wait_for_redis(), "the port was taken: {}", again.log());
     cluster.wait_for(
         Duration::from_secs(20),
         "values in the restarted Redis",
@@ -345,10 +343,9 @@ fn ollama_chats_and_keeps_the_conversation() {
 }
 
 #[test]
+#[cfg_attr(skip_redis, ignore = "EDGELESS_TEST_SKIP=redis")]
 fn metrics_collector_records_latencies_in_redis() {
-    let Some((_redis, redis_url)) = redis_server() else {
-        return;
-    };
+    let (_redis, redis_url) = redis_server();
     let cluster = Cluster::builder()
         .nodes(1)
         .resources()
@@ -377,9 +374,14 @@ fn metrics_collector_records_latencies_in_redis() {
             payload,
         ]);
     };
+    let since_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     invoke("workflow:begin:7");
-    std::thread::sleep(Duration::from_millis(30));
     invoke("workflow:end:7");
+    invoke("workflow:begin:8");
+    invoke("workflow:end:8");
     let port = redis_url.rsplit(':').next().unwrap().to_string();
     let lrange = || {
         let out = Command::new("redis-cli")
@@ -388,13 +390,31 @@ fn metrics_collector_records_latencies_in_redis() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    cluster.wait_for(Duration::from_secs(10), "a latency sample", |_| {
-        !lrange().trim().is_empty()
+    cluster.wait_for(Duration::from_secs(10), "two latency samples", |_| {
+        lrange().lines().count() >= 2
     });
-    let sample: f64 = lrange().trim().split(',').next().unwrap().parse().unwrap();
-    assert!(sample >= 30.0, "latency {sample} ms");
-    let average = redis_get(&redis_url, "workflow:example:average").unwrap();
-    assert!(average.parse::<f64>().unwrap() >= 30.0, "{average}");
+    // Each sample is `latency_ms,unix_ms`, recorded after this test began.
+    let samples: Vec<(f64, u128)> = lrange()
+        .lines()
+        .map(|line| {
+            let (latency, at) = line.trim().split_once(',').expect("latency,unix_ms");
+            (latency.parse().unwrap(), at.parse().unwrap())
+        })
+        .collect();
+    for (latency, at) in &samples {
+        assert!(*latency >= 0.0 && *at >= since_ms, "{samples:?}");
+    }
+    // The average is the documented moving average of the samples
+    // (alpha 0.9 in the example; the first sample starts it).
+    let expected = 0.9 * samples[0].0 + 0.1 * samples[1].0;
+    let average: f64 = redis_get(&redis_url, "workflow:example:average")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (average - expected).abs() < 0.002,
+        "average {average}, expected {expected} from {samples:?}"
+    );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
 

@@ -74,10 +74,9 @@ fn every_link_runs_over_mutual_tls_and_strangers_are_refused() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "EDGELESS_TEST_SKIP=docker")]
 fn container_functions_talk_to_a_tls_node_over_an_encrypted_link() {
-    if !edgeless_tests::docker::docker_available() {
-        return;
-    }
+    edgeless_tests::docker::require_docker();
     for function in ["ping", "counter", "double", "noop"] {
         build_function(function);
     }

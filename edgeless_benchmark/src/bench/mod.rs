@@ -44,8 +44,8 @@ pub struct Options {
     pub workflow_runs: usize,
     /// Functions in the chain workflow.
     pub chain_length: usize,
-    /// First of the loopback ports the in-process cluster uses (the
-    /// controller takes the two below it).
+    /// First of the loopback ports the in-process cluster uses (0: free
+    /// ports chosen by the system).
     pub ports_from: u16,
 }
 
@@ -59,7 +59,7 @@ impl Default for Options {
             instances: 1000,
             workflow_runs: 30,
             chain_length: 10,
-            ports_from: 17_002,
+            ports_from: 0,
         }
     }
 }

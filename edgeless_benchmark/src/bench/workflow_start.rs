@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use edgeless_api::proto::WorkflowId;
+use edgeless_api::server::ListeningReport;
 use edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient;
 use tokio_util::sync::CancellationToken;
 
@@ -13,7 +14,8 @@ use super::stats::Latencies;
 use crate::workflows::WorkflowType;
 
 /// Starts and stops `workflow` `runs` times (after one start that compiles
-/// the code) on three nodes, ports from `ports_from`.
+/// the code) on three nodes, ports from `ports_from` (0: ports the system
+/// chooses).
 pub async fn starts(
     workflow: &WorkflowType,
     runs: usize,
@@ -21,15 +23,27 @@ pub async fn starts(
 ) -> anyhow::Result<Latencies> {
     let nodes: u32 = 3;
     let mut layout = edgeless_inabox::Layout::new(nodes as usize, ports_from);
-    let url = |offset: u16| format!("http://127.0.0.1:{}", ports_from - offset);
-    layout.controller.controller_url = url(2);
-    layout.controller.domain_register_url = url(1);
-    layout.orchestrator.general.domain_register_url = url(1);
     layout.orchestrator.baseline.orchestration_strategy =
         edgeless_orc::config::Strategy::RoundRobin;
     let shutdown = CancellationToken::new();
-    let cluster = tokio::spawn(edgeless_inabox::run(layout, shutdown.clone()));
-    let result = measure(&url(2), workflow, nodes, runs).await;
+    let (sender, listening) = tokio::sync::oneshot::channel();
+    let report = ListeningReport::to(move |l| {
+        let _ = sender.send(l.get("controller.controller_url").map(str::to_string));
+    });
+    let mut cluster = tokio::spawn(edgeless_inabox::run(layout, shutdown.clone(), report));
+    let controller_url = tokio::select! {
+        url = listening => url.ok().flatten(),
+        ended = &mut cluster => {
+            return Err(match ended {
+                Ok(Err(error)) => error.context("the cluster failed"),
+                _ => anyhow::anyhow!("the cluster ended before it listened"),
+            });
+        }
+    };
+    let result = match controller_url {
+        Some(url) => measure(&url, workflow, nodes, runs).await,
+        None => Err(anyhow::anyhow!("the cluster did not report its controller")),
+    };
     shutdown.cancel();
     match cluster.await {
         Ok(Err(error)) if result.is_ok() => return Err(error.context("the cluster failed")),

@@ -19,11 +19,14 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Function subcommands.
 #[derive(Subcommand)]
 pub enum FunctionCommand {
-    /// Build a function to `<dir of function.json>/<id>.wasm`.
+    /// Build a function to `<dir of function.json>/<id>.wasm` (or `--out`).
     #[command(after_help = "Example: edgeless_cli function build functions/ping/function.json")]
     Build {
         /// The function's function.json.
         spec_file: PathBuf,
+        /// Write the module to FILE instead (its folder is created).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Build a function crate into a Docker image `FROM scratch` holding its
     /// static binary (built with `--features container`, see
@@ -68,8 +71,8 @@ pub enum EventType {
 
 pub async fn run(command: FunctionCommand) -> Result<(), CliError> {
     match command {
-        FunctionCommand::Build { spec_file } => {
-            let wasm = build(&spec_file).map_err(CliError::Input)?;
+        FunctionCommand::Build { spec_file, out } => {
+            let wasm = build(&spec_file, out.as_deref()).map_err(CliError::Input)?;
             println!("{}", wasm.display());
             Ok(())
         }
@@ -121,8 +124,9 @@ pub async fn run(command: FunctionCommand) -> Result<(), CliError> {
     }
 }
 
-/// Builds the function described by `spec_file`; returns the `.wasm` path.
-pub fn build(spec_file: &Path) -> anyhow::Result<PathBuf> {
+/// Builds the function described by `spec_file` to `out`, or by default to
+/// `<id>.wasm` beside it; returns the `.wasm` path.
+pub fn build(spec_file: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     let text = std::fs::read_to_string(spec_file)
         .with_context(|| format!("cannot read {}", spec_file.display()))?;
     let spec: FunctionClassSpec = serde_json::from_str(&text)
@@ -147,14 +151,27 @@ pub fn build(spec_file: &Path) -> anyhow::Result<PathBuf> {
         .join(WASM_TARGET)
         .join("release")
         .join(format!("{}.wasm", crate_name.replace('-', "_")));
-    let destination = dir.join(format!("{}.wasm", spec.id));
-    std::fs::copy(&built, &destination).with_context(|| {
-        format!(
-            "cannot copy {} to {}",
-            built.display(),
-            destination.display()
-        )
-    })?;
+    let destination = match out {
+        Some(out) => {
+            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            out.to_path_buf()
+        }
+        None => dir.join(format!("{}.wasm", spec.id)),
+    };
+    // Whole or not at all: a node reading the file never sees half of it.
+    let partial = destination.with_extension("wasm.partial");
+    std::fs::copy(&built, &partial)
+        .and_then(|_| std::fs::rename(&partial, &destination))
+        .with_context(|| {
+            format!(
+                "cannot copy {} to {}",
+                built.display(),
+                destination.display()
+            )
+        })?;
     Ok(destination)
 }
 
@@ -202,6 +219,7 @@ fn cargo_build(manifest: &Path, target_dir: &Path, args: &[&str]) -> anyhow::Res
         .and_then(|i| args.get(i + 1))
         .copied()
         .unwrap_or("");
+    ensure_target(target)?;
     let mut cargo = Command::new("cargo");
     // C code in dependencies (e.g. ring, for TLS) needs a musl C compiler.
     let musl_cc = "CC_x86_64_unknown_linux_musl";
@@ -249,6 +267,39 @@ fn cargo_build(manifest: &Path, target_dir: &Path, args: &[&str]) -> anyhow::Res
     Err(anyhow!("building {} failed:\n{stderr}", manifest.display()))
 }
 
+/// Adds `target` to the toolchain cargo will use when it is missing (rustup
+/// installs `rust-toolchain.toml`'s targets only with a new toolchain).
+/// Without rustup, cargo's own error is turned into a hint later.
+fn ensure_target(target: &str) -> anyhow::Result<()> {
+    let Ok(listed) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    else {
+        return Ok(());
+    };
+    if !listed.status.success() || target_listed(&String::from_utf8_lossy(&listed.stdout), target)
+    {
+        return Ok(());
+    }
+    eprintln!("adding the {target} target: rustup target add {target}");
+    let added = Command::new("rustup")
+        .args(["target", "add", target])
+        .output()
+        .map_err(|e| anyhow!("cannot run rustup: {e}"))?;
+    if added.status.success() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "the {target} target is not installed and `rustup target add {target}` failed:\n{}",
+        String::from_utf8_lossy(&added.stderr).trim()
+    ))
+}
+
+/// Whether `rustup target list --installed` printed `target`.
+fn target_listed(installed: &str, target: &str) -> bool {
+    installed.lines().any(|line| line.trim() == target)
+}
+
 /// The package name in a Cargo.toml.
 fn crate_name(manifest: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(manifest)
@@ -269,7 +320,7 @@ mod tests {
 
     #[test]
     fn a_missing_spec_file_is_named() {
-        let err = build(Path::new("/nonexistent/function.json")).unwrap_err();
+        let err = build(Path::new("/nonexistent/function.json"), None).unwrap_err();
         assert!(
             format!("{err:#}").contains("cannot read /nonexistent/function.json"),
             "{err:#}"
@@ -285,12 +336,20 @@ mod tests {
             r#"{"id": "x", "function_type": "CONTAINER", "version": "0.1"}"#,
         )
         .unwrap();
-        let err = build(&spec).unwrap_err();
+        let err = build(&spec, None).unwrap_err();
         assert!(
             err.to_string()
                 .contains("only RUST_WASM functions can be built to WebAssembly"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn installed_targets_are_matched_whole() {
+        let installed = "wasm32-unknown-unknown\nx86_64-unknown-linux-gnu\n";
+        assert!(target_listed(installed, "wasm32-unknown-unknown"));
+        assert!(!target_listed(installed, "wasm32-unknown"));
+        assert!(!target_listed(installed, "x86_64-unknown-linux-musl"));
     }
 
     #[test]

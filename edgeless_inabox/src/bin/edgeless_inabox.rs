@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use edgeless_api::daemon;
+use edgeless_api::server::ListeningReport;
 use edgeless_inabox::Layout;
 
 /// Runs a whole edgeless cluster in one process.
@@ -24,9 +25,14 @@ struct Args {
     /// With -t: the number of nodes.
     #[arg(short = 'n', long, default_value_t = 1)]
     num_of_nodes: usize,
-    /// With -t: the first port to use.
+    /// With -t: the first port to use (7000: the controller gets 7001 and
+    /// 7002); 0 lets every component take a free port when it starts.
     #[arg(long, default_value_t = 7000)]
     initial_port: u16,
+    /// Once every component listens, write their URLs to FILE (TOML,
+    /// `component.key = "url"`, e.g. `controller.controller_url`).
+    #[arg(long, value_name = "FILE")]
+    listening_file: Option<PathBuf>,
     /// With -t: enable the container runtime on every node (Docker on
     /// /var/run/docker.sock).
     #[arg(long)]
@@ -56,5 +62,13 @@ async fn main() -> ExitCode {
         Ok(layout) => layout,
         Err(error) => return daemon::config_error(error),
     };
-    daemon::run_until_signal(|shutdown| edgeless_inabox::run(layout, shutdown)).await
+    let report = match args.listening_file {
+        Some(path) => ListeningReport::to(move |listening| {
+            if let Err(error) = daemon::write_listening_file(&path, listening) {
+                tracing::error!("{error:#}");
+            }
+        }),
+        None => ListeningReport::default(),
+    };
+    daemon::run_until_signal(|shutdown| edgeless_inabox::run(layout, shutdown, report)).await
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::ClusterBuilder;
-use crate::{Daemon, free_port};
+use crate::{Daemon, pin_ports};
 
 /// An orchestrator and its nodes.
 pub struct Domain {
@@ -66,7 +66,6 @@ pub(super) fn start_domain(
         }
     });
     let refresh = options.refresh_sec.unwrap_or(1);
-    let (orc_port, register_port) = (free_port(), free_port());
     let strategy = if options.round_robin {
         "RoundRobin"
     } else {
@@ -91,23 +90,26 @@ pub(super) fn start_domain(
             "[general]\ndomain_register_url = \"{domain_register_url}\"\nsubscription_refresh_interval_sec = {refresh}\n\
              domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\nmax_restarts = {}\n{data_dir}\
              [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}{}",
-            grpc_url(options, orc_port),
-            grpc_url(options, register_port),
+            grpc_url(options, 0),
+            grpc_url(options, 0),
             options.max_restarts.unwrap_or(5),
             tls_section(options, dir, "orchestrator")
         ),
     )
     .expect("config written");
-    let orchestrator = Daemon::start(
+    let mut orchestrator = Daemon::start(
         &format!("orchestrator {id}"),
         "edgeless_orc_d",
         &orc_config,
         dir.join(format!("orchestrator{index}.log")),
     );
+    let listening = orchestrator.listening();
+    pin_ports(&orc_config, &listening);
+    let node_register_url = listening["node_register_url"].clone();
     let mut domain = Domain {
         id,
         orchestrator,
-        orchestrator_url: grpc_url(options, orc_port),
+        orchestrator_url: listening["orchestrator_url"].clone(),
         nodes: Vec::new(),
         node_ids: Vec::new(),
         node_configs: Vec::new(),
@@ -129,8 +131,6 @@ pub(super) fn start_domain(
             .collect::<Vec<_>>()
             .join(", ");
         let path = dir.join(format!("node{index}-{i}.toml"));
-        let invocation = grpc_url(options, free_port());
-        domain.invocation_urls.push(invocation.clone());
         let mut resources = String::new();
         let announced = options
             .announced_invocation
@@ -144,7 +144,7 @@ pub(super) fn start_domain(
             })
             .unwrap_or_default();
         if options.resources && i == 0 {
-            let ingress = url(free_port());
+            let ingress = url(0);
             resources = format!(
                 "[resources]\nhttp_ingress_url = \"{ingress}\"\nhttp_ingress_provider = \"http-ingress-1\"\n\
                  http_egress_provider = \"http-egress-1\"\nfile_log_provider = \"file-log-1\"\nredis_provider = \"redis-1\"\n"
@@ -159,7 +159,6 @@ pub(super) fn start_domain(
                     "[resources.metrics_collector_provider]\ncollector_type = \"Redis\"\nredis_url = \"{redis}\"\nprovider = \"metrics-collector-1\"\n"
                 ));
             }
-            domain.http_ingress_url = Some(ingress);
         }
         if options.containers {
             resources.push_str("[container_runtime]\nenabled = true\nready_timeout_sec = 5\n");
@@ -173,19 +172,26 @@ pub(super) fn start_domain(
             "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n{announced}\
              node_register_url = \"{}\"\nsubscription_refresh_interval_sec = {refresh}\n\
              [user_node_capabilities]\nlabels = [{labels}]\n{resources}{}",
-            grpc_url(options, free_port()),
-            invocation,
-            grpc_url(options, register_port),
+            grpc_url(options, 0),
+            grpc_url(options, 0),
+            node_register_url,
             tls_section(options, dir, "node")
         );
         std::fs::write(&path, text).expect("node config written");
         let log = dir.join(format!("node{index}-{i}.log"));
-        domain.nodes.push(Daemon::start(
+        let mut node = Daemon::start(
             &format!("node{i} of {}", domain.id),
             "edgeless_node_d",
             &path,
             log,
-        ));
+        );
+        let listening = node.listening();
+        pin_ports(&path, &listening);
+        domain.invocation_urls.push(listening["invocation_url"].clone());
+        if let Some(ingress) = listening.get("http_ingress_url") {
+            domain.http_ingress_url = Some(ingress.clone());
+        }
+        domain.nodes.push(node);
         domain.node_ids.push(node_id);
         domain.node_configs.push(path);
     }
