@@ -166,22 +166,53 @@ mod tests {
         assert!(samples.drain().function_execution_times.is_empty());
     }
 
+    /// A `/proc/meminfo` value in kB, read independently of `health`.
+    fn meminfo_kb(key: &str) -> i64 {
+        std::fs::read_to_string("/proc/meminfo")
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
     #[test]
-    fn health_reads_proc() {
-        let mut cpu = CpuMeter::default();
-        let health = health(3, &mut cpu);
-        assert_eq!(health.num_instances, 3);
-        assert_eq!(
-            health.proc_cpu_usage, -1,
-            "no usage before a second reading"
+    fn health_reads_memory_and_load_from_proc() {
+        let health = health(0, &mut CpuMeter::default());
+        let total = meminfo_kb("MemTotal:");
+        assert!(health.mem_available > 0 && health.mem_available <= total, "{health:?}");
+        assert_eq!(health.mem_used + health.mem_available, total, "{health:?}");
+        assert!(health.mem_free > 0 && health.mem_free <= total, "{health:?}");
+        // This process's resident memory: more than nothing, less than all.
+        assert!(health.proc_memory > 0 && health.proc_memory < total, "{health:?}");
+        let loads = std::fs::read_to_string("/proc/loadavg").unwrap();
+        let first: f64 = loads.split_whitespace().next().unwrap().parse().unwrap();
+        // The load may change between the two readings, by little.
+        assert!(
+            (health.load_avg_1 - (first * 100.0) as i32).abs() <= 100,
+            "{} vs {loads}",
+            health.load_avg_1
         );
-        let busy = std::time::Instant::now();
-        while busy.elapsed() < std::time::Duration::from_millis(50) {
-            std::hint::black_box(busy.elapsed());
+    }
+
+    #[test]
+    fn cpu_usage_counts_this_process_between_readings() {
+        let mut cpu = CpuMeter::default();
+        assert_eq!(cpu.usage(), -1, "no usage before a second reading");
+        // Burn CPU until the kernel has counted some ticks for it.
+        let mut usage = 0;
+        for _ in 0..20 {
+            let busy = std::time::Instant::now();
+            while busy.elapsed() < std::time::Duration::from_millis(50) {
+                std::hint::black_box(busy.elapsed());
+            }
+            usage = cpu.usage();
+            if usage > 0 {
+                break;
+            }
         }
-        assert!(cpu.usage() >= 0);
-        assert!(health.mem_available > 0, "{health:?}");
-        assert!(health.load_avg_1 >= 0);
+        assert!(usage > 0, "a busy process used no CPU: {usage}");
     }
 
     #[test]

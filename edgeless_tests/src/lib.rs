@@ -186,6 +186,22 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A loopback port that refuses connections: bound (so nobody else gets
+/// it) but not listening, for as long as the returned socket lives.
+pub fn refused_port() -> (socket2::Socket, u16) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("an address");
+    socket.bind(&any.into()).expect("a loopback port");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("a bound address")
+        .port();
+    (socket, port)
+}
+
 /// Polls `check` every 100 ms until it is true or `timeout` has passed.
 pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

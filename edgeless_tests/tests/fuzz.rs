@@ -124,11 +124,33 @@ fn workflow(rng: &mut StdRng) -> SpawnWorkflowRequest {
     }
 }
 
-/// Calls `request` with a deadline; a hang fails the test.
-async fn answered<T>(what: &str, request: impl Future<Output = T>) {
-    tokio::time::timeout(Duration::from_secs(20), request)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not answer"));
+/// How each handler answered: accepted, refused (by status code).
+#[derive(Default)]
+struct Outcomes(std::collections::BTreeMap<&'static str, (usize, HashMap<tonic::Code, usize>)>);
+
+impl Outcomes {
+    /// Calls `request` with a deadline (a hang fails the test) and counts
+    /// the answer; a refusal must say why.
+    async fn answered<T>(
+        &mut self,
+        what: &'static str,
+        request: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) {
+        let answer = tokio::time::timeout(Duration::from_secs(20), request)
+            .await
+            .unwrap_or_else(|_| panic!("{what} did not answer"));
+        let entry = self.0.entry(what).or_default();
+        match answer {
+            Ok(_) => entry.0 += 1,
+            Err(status) => {
+                assert!(
+                    !status.message().trim().is_empty(),
+                    "{what} refused without a reason: {status:?}"
+                );
+                *entry.1.entry(status.code()).or_default() += 1;
+            }
+        }
+    }
 }
 
 fn channel(url: &str) -> tonic::transport::Channel {
@@ -181,34 +203,34 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
         let mut management = node_management_client::NodeManagementClient::new(channel(&agent_url));
         let mut invocation =
             function_invocation_client::FunctionInvocationClient::new(channel(&invocation_url));
-        let mut sent = 0;
+        let mut outcomes = Outcomes::default();
         for round in 0..150 {
             let id = ComponentId {
                 component_id: text(&mut rng),
             };
-            answered("controller Start", workflows.start(workflow(&mut rng))).await;
-            answered(
+            outcomes.answered("controller Start", workflows.start(workflow(&mut rng))).await;
+            outcomes.answered(
                 "controller Stop",
                 workflows.stop(WorkflowId {
                     workflow_id: text(&mut rng),
                 }),
             )
             .await;
-            answered(
+            outcomes.answered(
                 "controller Inspect",
                 workflows.inspect(WorkflowId {
                     workflow_id: text(&mut rng),
                 }),
             )
             .await;
-            answered(
+            outcomes.answered(
                 "controller DomainView",
                 workflows.domain_view(DomainId {
                     domain_id: text(&mut rng),
                 }),
             )
             .await;
-            answered(
+            outcomes.answered(
                 "controller UpdateDomain",
                 domains.update_domain(UpdateDomainRequest {
                     // Never the real domain's id: that would replace it.
@@ -221,19 +243,19 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
                 }),
             )
             .await;
-            answered(
+            outcomes.answered(
                 "orchestrator Start",
                 orc_functions.start(spawn_function(&mut rng)),
             )
             .await;
-            answered("orchestrator Stop", orc_functions.stop(id.clone())).await;
-            answered("orchestrator Patch", orc_functions.patch(patch(&mut rng))).await;
-            answered(
+            outcomes.answered("orchestrator Stop", orc_functions.stop(id.clone())).await;
+            outcomes.answered("orchestrator Patch", orc_functions.patch(patch(&mut rng))).await;
+            outcomes.answered(
                 "orchestrator resource Start",
                 orc_resources.start(resource(&mut rng)),
             )
             .await;
-            answered(
+            outcomes.answered(
                 "orchestrator Migrate",
                 inspection.migrate(MigrateRequest {
                     logical_id: text(&mut rng),
@@ -243,7 +265,7 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
             .await;
             if round % 10 == 0 {
                 // A node that cannot be reached; the orchestrator refuses it.
-                answered(
+                outcomes.answered(
                     "orchestrator UpdateNode",
                     registration.update_node(UpdateNodeRequest {
                         node_id: text(&mut rng),
@@ -256,15 +278,15 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
                 )
                 .await;
             }
-            answered("node Start", node_functions.start(spawn_function(&mut rng))).await;
-            answered("node Stop", node_functions.stop(id.clone())).await;
-            answered("node Patch", node_functions.patch(patch(&mut rng))).await;
-            answered(
+            outcomes.answered("node Start", node_functions.start(spawn_function(&mut rng))).await;
+            outcomes.answered("node Stop", node_functions.stop(id.clone())).await;
+            outcomes.answered("node Patch", node_functions.patch(patch(&mut rng))).await;
+            outcomes.answered(
                 "node resource Start",
                 node_resources.start(resource(&mut rng)),
             )
             .await;
-            answered(
+            outcomes.answered(
                 "node UpdatePeers",
                 management.update_peers(UpdatePeersRequest {
                     request_type: rng.random_range(-1..3),
@@ -273,7 +295,7 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
                 }),
             )
             .await;
-            answered(
+            outcomes.answered(
                 "node Handle",
                 invocation.handle(Event {
                     target: rng.random_bool(0.9).then(|| instance(&mut rng)),
@@ -284,11 +306,18 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
                 }),
             )
             .await;
-            sent += 16;
         }
-        sent
+        outcomes
     });
-    eprintln!("{requests} random requests answered");
+    // Every handler was reached and judged what it got: it refused garbage
+    // with a reason, and something got through somewhere.
+    let mut accepted = 0;
+    for (handler, (ok, refused)) in &requests.0 {
+        eprintln!("{handler}: {ok} accepted, refused {refused:?}");
+        accepted += ok;
+    }
+    assert_eq!(requests.0.len(), 17, "every handler was called");
+    assert!(accepted > 0, "nothing was ever accepted");
     // Everyone is alive, nothing panicked, and a real workflow runs.
     let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
     cluster.wait_for(
@@ -341,6 +370,31 @@ fn mutate(rng: &mut StdRng, text: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// One leaf value of `table` replaced by another, mostly of the same type.
+fn mutate_value(rng: &mut StdRng, table: &mut toml::Table) {
+    let keys: Vec<String> = table.keys().cloned().collect();
+    if keys.is_empty() {
+        return;
+    }
+    let key = &keys[rng.random_range(0..keys.len())];
+    let value = table.get_mut(key).expect("a key of the table");
+    match value {
+        toml::Value::Table(inner) if rng.random_bool(0.9) => mutate_value(rng, inner),
+        toml::Value::String(_) => {
+            *value = toml::Value::String(
+                ["", "http://127.0.0.1:0", "http://[::1", "not-a-uuid", "Random", "x"]
+                    [rng.random_range(0..6)]
+                .to_string(),
+            )
+        }
+        toml::Value::Integer(_) => {
+            *value = toml::Value::Integer([-1, 0, 1, i64::MAX][rng.random_range(0..4)])
+        }
+        toml::Value::Boolean(b) => *b = !*b,
+        _ => *value = toml::Value::String("?".into()),
+    }
+}
+
 #[test]
 fn mutated_configuration_files_never_panic_a_parser() {
     let mut rng = StdRng::seed_from_u64(0xc0f1);
@@ -349,18 +403,47 @@ fn mutated_configuration_files_never_panic_a_parser() {
         edgeless_orc::config::TEMPLATE.to_string(),
         edgeless_node::Config::template(),
     ];
-    let mut parsed = 0;
-    for _ in 0..5_000 {
+    let parse = |i: usize, text: &str| -> Result<(), String> {
+        match i {
+            0 => toml::from_str::<edgeless_con::Config>(text).map(drop),
+            1 => toml::from_str::<edgeless_orc::Config>(text).map(drop),
+            _ => edgeless_node::Config::parse(text).map(drop),
+        }
+        .map_err(|e| e.to_string())
+    };
+    let rounds = 3_000;
+    let (mut typed_ok, mut typed_refused, mut text_refused) = (0, 0, 0);
+    for round in 0..rounds {
         for (i, template) in templates.iter().enumerate() {
-            let text = mutate(&mut rng, template);
-            let ok = match i {
-                0 => toml::from_str::<edgeless_con::Config>(&text).is_ok(),
-                1 => toml::from_str::<edgeless_orc::Config>(&text).is_ok(),
-                _ => edgeless_node::Config::parse(&text).is_ok(),
+            // Half the rounds mangle the text; half change values in a
+            // document that stays TOML, for the typed layer to judge.
+            let text = if round % 2 == 0 {
+                mutate(&mut rng, template)
+            } else {
+                let mut table: toml::Table = toml::from_str(template).unwrap();
+                mutate_value(&mut rng, &mut table);
+                toml::to_string(&table).unwrap()
             };
-            parsed += usize::from(ok);
+            match parse(i, &text) {
+                Ok(()) => typed_ok += 1,
+                Err(error) => {
+                    assert!(!error.trim().is_empty(), "a refusal without a reason");
+                    if round % 2 == 0 {
+                        text_refused += 1;
+                    } else {
+                        typed_refused += 1;
+                    }
+                }
+            }
         }
     }
-    // Some mutations still parse (e.g. a changed comment); most do not.
-    assert!(parsed > 0 && parsed < 15_000, "{parsed} of 15000 parsed");
+    eprintln!(
+        "{} files: {typed_ok} accepted, {text_refused} mangled refused, {typed_refused} wrong values refused",
+        rounds * 3
+    );
+    // Each layer judged a good share: mangled text refused, well-formed
+    // files with wrong values refused, others accepted.
+    assert!(typed_ok > rounds / 10, "{typed_ok} accepted");
+    assert!(text_refused > rounds / 2, "{text_refused} mangled refused");
+    assert!(typed_refused > rounds / 10, "{typed_refused} wrong values refused");
 }

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Duration;
 
-use edgeless_tests::{Cluster, build_function, eventually, example_in, free_port, redis_server};
+use edgeless_tests::{Cluster, build_function, eventually, example_in, redis_server};
 
 fn curl(args: &[&str]) -> (String, String) {
     let output = Command::new("curl")
@@ -66,15 +66,16 @@ fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
     .1 == "404"));
 }
 
-/// A one-route HTTP server on a free port answering every request with `body`.
-fn http_server(body: &'static str) -> u16 {
+/// A one-route HTTP server on a free port answering every request with
+/// `body`; the receiver gets each request as it arrived (head and body).
+fn http_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let (seen, requests) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut buffer = [0u8; 4096];
-            let _ = stream.read(&mut buffer);
+            let _ = seen.send(read_request(&mut stream));
             let response = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n{body}",
                 body.len()
@@ -82,13 +83,38 @@ fn http_server(body: &'static str) -> u16 {
             let _ = stream.write_all(response.as_bytes());
         }
     });
-    port
+    (port, requests)
+}
+
+/// One HTTP/1.1 request: the head, then as many body bytes as its
+/// Content-Length says.
+fn read_request(stream: &mut std::net::TcpStream) -> String {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&data).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&data).into_owned(),
+            Ok(n) => data.extend_from_slice(&buffer[..n]),
+        }
+    }
 }
 
 #[test]
 fn http_egress_performs_requests_for_functions() {
     build_function("http_requestor");
-    let port = http_server("hello from the outside");
+    let (port, requests) = http_server("hello from the outside");
     let cluster = Cluster::builder().nodes(1).resources().start();
     let dir = tempfile::tempdir().unwrap();
     let target = format!("http://127.0.0.1:{port}/");
@@ -96,8 +122,8 @@ fn http_egress_performs_requests_for_functions() {
         dir.path(),
         "http_egress",
         &[
-            ("http://127.0.0.1:10000/", &target),
-            ("period=2000", "period=300"),
+            ("http://127.0.0.1:10000/", &format!("{target}submit")),
+            ("period=2000", "period=300,body=reading 42"),
         ],
     );
     let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
@@ -106,14 +132,31 @@ fn http_egress_performs_requests_for_functions() {
         "the egress answer in the log",
         |c| {
             c.nodes[0].log().contains(&format!(
-                "http_requestor: {target} answered 200: hello from the outside"
+                "http_requestor: {target}submit answered 200: hello from the outside"
             ))
         },
     );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
+    // What the server saw is what the function asked for.
+    let request = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    assert_eq!(lines.next(), Some("POST /submit HTTP/1.1"), "{request}");
+    let headers: Vec<String> = lines.map(str::to_ascii_lowercase).collect();
+    for expected in [
+        format!("host: 127.0.0.1:{port}"),
+        "x-edgeless-function: http_requestor".to_string(),
+        "x-request-number: 1".to_string(),
+        "content-length: 10".to_string(),
+    ] {
+        assert!(headers.contains(&expected), "{expected} not in {headers:?}");
+    }
+    assert_eq!(body, "reading 42");
 
-    // A server that is not there: the function sees an error, the node keeps running.
-    let dead = format!("http://127.0.0.1:{}/", free_port());
+    // A server that is not there (a port held but not listening refuses
+    // connections): the function sees an error, the node keeps running.
+    let (_held, port) = edgeless_tests::refused_port();
+    let dead = format!("http://127.0.0.1:{port}/");
     let spec = example_in(
         dir.path(),
         "http_egress",
@@ -239,61 +282,49 @@ fn redis_sets_keys_and_recovers_when_the_server_returns() {
 
 /// A loopback server speaking Ollama's `POST /api/chat` (not streamed): it
 /// answers `echo: <last message> (<n> messages)`.
-fn fake_ollama() -> u16 {
+fn fake_ollama() -> (u16, std::sync::mpsc::Receiver<String>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let (seen, requests) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 4096];
-            // Read headers, then the body by Content-Length.
-            let body = loop {
-                let n = stream.read(&mut buffer).unwrap_or(0);
-                if n == 0 {
-                    break None;
+            let request = read_request(&mut stream);
+            let (_, body) = request.split_once("\r\n\r\n").unwrap_or_default();
+            // Whatever arrives goes to the test, which checks it.
+            let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+            let _ = seen.send(request.clone());
+            let last = parsed.as_ref().and_then(|r| {
+                let messages = r["messages"].as_array()?;
+                Some((messages.last()?["content"].as_str()?.to_string(), messages.len()))
+            });
+            let response = match (parsed, last) {
+                (Some(request), Some((last, count))) => {
+                    let answer = serde_json::json!({
+                        "model": request["model"],
+                        "message": {"role": "assistant", "content": format!("echo: {last} ({count} messages)")},
+                        "done": true,
+                    })
+                    .to_string();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    )
                 }
-                request.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&request).into_owned();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break Some((head.to_string(), body.to_string()));
-                    }
-                }
+                _ => "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string(),
             };
-            let Some((head, body)) = body else { continue };
-            assert!(head.starts_with("POST /api/chat"), "{head}");
-            let request: serde_json::Value = serde_json::from_str(&body).unwrap();
-            let messages = request["messages"].as_array().unwrap();
-            let last = messages.last().unwrap()["content"].as_str().unwrap();
-            let answer = serde_json::json!({
-                "model": request["model"],
-                "message": {"role": "assistant", "content": format!("echo: {last} ({} messages)", messages.len())},
-                "done": true,
-            })
-            .to_string();
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
             let _ = stream.write_all(response.as_bytes());
         }
     });
-    port
+    (port, requests)
 }
+
 
 #[test]
 fn ollama_chats_and_keeps_the_conversation() {
     build_function("http_extractor");
-    let port = fake_ollama();
+    let (port, requests) = fake_ollama();
     let cluster = Cluster::builder().nodes(1).resources().ollama(port).start();
     let dir = tempfile::tempdir().unwrap();
     let answers = dir.path().join("answers.log");
@@ -330,6 +361,36 @@ fn ollama_chats_and_keeps_the_conversation() {
         },
     );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
+    // The provider spoke the chat API: the model configured, and the whole
+    // conversation so far with each question.
+    let chats: Vec<serde_json::Value> = requests
+        .try_iter()
+        .map(|request| {
+            let (head, body) = request.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with("POST /api/chat HTTP/1.1"), "{head}");
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+        })
+        .collect();
+    assert_eq!(chats.len(), 2, "{chats:?}");
+    assert_eq!(chats[0]["model"], "llama3");
+    assert_eq!(chats[0]["stream"], false);
+    let roles = |chat: &serde_json::Value| -> Vec<(String, String)> {
+        chat["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["role"].as_str().unwrap().into(), m["content"].as_str().unwrap().into()))
+            .collect()
+    };
+    assert_eq!(roles(&chats[0]), [("user".into(), "hello".into())]);
+    assert_eq!(
+        roles(&chats[1]),
+        [
+            ("user".to_string(), "hello".to_string()),
+            ("assistant".into(), "echo: hello (1 messages)".into()),
+            ("user".into(), "and again".into()),
+        ]
+    );
 
     let no_model = example_in(dir.path(), "ollama", &[("{ \"model\": \"llama3\" }", "{}")]);
     let output = cluster.cli(&["workflow", "start", &no_model]);

@@ -6,7 +6,12 @@ use std::time::Duration;
 
 use edgeless_tests::{Cluster, build_function, count, example, example_in};
 
-fn misbehaving(cluster: &Cluster, mode: &str, expected_reason: &str) {
+/// Runs the misbehave example in `mode` until the orchestrator gives up;
+/// returns what the node logged meanwhile.
+fn misbehaving(cluster: &Cluster, mode: &str, expected_reason: &str) -> String {
+    // Only what this mode makes the daemons log counts.
+    let node_from = cluster.nodes[0].log().len();
+    let orchestrator_from = cluster.orchestrator.log().len();
     let dir = tempfile::tempdir().unwrap();
     let spec = example_in(
         dir.path(),
@@ -23,12 +28,17 @@ fn misbehaving(cluster: &Cluster, mode: &str, expected_reason: &str) {
                 && view.contains("(gave up after 2 restarts)")
         },
     );
-    let log = cluster.nodes[0].log();
+    let log = cluster.nodes[0].log()[node_from..].to_string();
+    assert_eq!(
+        count(&log, &format!("misbehave: starting, mode {mode}")),
+        3,
+        "one start and two restarts:\n{log}"
+    );
     assert!(
         count(&log, expected_reason) >= 3,
         "three attempts, each stopped:\n{log}"
     );
-    let orchestrator = cluster.orchestrator.log();
+    let orchestrator = cluster.orchestrator.log()[orchestrator_from..].to_string();
     assert!(
         orchestrator.contains("instance failed; restarting after back-off"),
         "{orchestrator}"
@@ -38,6 +48,19 @@ fn misbehaving(cluster: &Cluster, mode: &str, expected_reason: &str) {
         "{orchestrator}"
     );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
+    cluster.wait_for(Duration::from_secs(10), "the failed instance to go", |c| {
+        !c.cli_ok(&["domain", "view", "domain-test"]).contains("failed:")
+    });
+    log
+}
+
+/// The most MiB the alloc mode logged holding, in one attempt.
+fn most_held_mib(log: &str) -> usize {
+    log.lines()
+        .filter_map(|l| l.split("misbehave: holding ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -52,16 +75,21 @@ fn misbehaving_functions_are_stopped_reported_and_given_up_on() {
         "loop",
         "exceeded its CPU budget of 200 ms for one event",
     );
-    misbehaving(
+    let alloc = misbehaving(
         &cluster,
         "alloc",
         "trapped: unreachable code (a panic, or memory exhausted)",
     );
-    misbehaving(
+    // The workflow's `max_memory_mb = 16` is the limit that hit, not the
+    // node's default of 64 MiB: it got close to 16 MiB and no further.
+    let held = most_held_mib(&alloc);
+    assert!((10..16).contains(&held), "held {held} MiB at most:\n{alloc}");
+    let panic = misbehaving(
         &cluster,
         "panic",
         "trapped: unreachable code (a panic, or memory exhausted)",
     );
+    assert!(!panic.contains("misbehave: holding"), "{panic}");
     // The neighbour never stopped answering.
     let answered = count(&cluster.nodes[0].log(), "answered PONG");
     cluster.wait_for(Duration::from_secs(10), "ping-pong to keep flowing", |c| {

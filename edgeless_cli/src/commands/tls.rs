@@ -63,10 +63,24 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// A name that is a file name of its own in the output folder.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Writes the CA and the certificates; returns the files written.
 pub fn generate(dir: &Path, names: &[String], hosts: &[String]) -> anyhow::Result<Vec<PathBuf>> {
-    if names.is_empty() || names.iter().any(|n| n.is_empty() || n.contains('/')) {
-        return Err(anyhow!("--names must be plain, non-empty names"));
+    if let Some(bad) = names.iter().find(|n| !plain_name(n)) {
+        return Err(anyhow!(
+            "--names: {bad:?} is not a plain name (letters, digits, `-`, `_`, `.`; not starting with `.`)"
+        ));
+    }
+    if names.is_empty() {
+        return Err(anyhow!("--names: give at least one name"));
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -127,8 +141,20 @@ mod tests {
     }
 
     #[test]
-    fn bad_names_are_refused() {
+    fn bad_names_are_refused_before_anything_is_written() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(generate(dir.path(), &["a/b".to_string()], &[]).is_err());
+        let out = dir.path().join("certs");
+        for bad in ["a/b", "..", ".hidden", "", "a b"] {
+            let names = vec!["node".to_string(), bad.to_string()];
+            let error = generate(&out, &names, &[]).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("--names: {bad:?} is not a plain name")),
+                "{bad:?}: {error}"
+            );
+            assert!(!out.exists(), "{bad:?}: files were written");
+        }
+        let error = generate(&out, &[], &[]).unwrap_err().to_string();
+        assert!(error.contains("at least one name"), "{error}");
+        assert!(!out.exists());
     }
 }

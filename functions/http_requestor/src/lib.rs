@@ -1,6 +1,8 @@
 //! Calls an `http-egress` resource (output `http_e`) with a GET of `url`
 //! every `period` ms (init-payload `url=...,period=...`, default 5000) and
-//! logs the status and body of each answer.
+//! logs the status and body of each answer. With `body=TEXT` it sends a
+//! POST of TEXT instead. Every request carries the header
+//! `x-edgeless-function: http_requestor` and a `x-request-number`.
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,7 +10,9 @@ use edgeless_function::http::{EgressRequest, HttpResponse};
 use edgeless_function::{CallRet, EdgeFunction, InstanceId, log};
 
 static URL: Mutex<String> = Mutex::new(String::new());
+static BODY: Mutex<String> = Mutex::new(String::new());
 static PERIOD_MS: AtomicU64 = AtomicU64::new(5000);
+static SENT: AtomicU64 = AtomicU64::new(0);
 
 struct HttpRequestor;
 
@@ -23,6 +27,9 @@ impl EdgeFunction for HttpRequestor {
         if let Ok(mut slot) = URL.lock() {
             *slot = url.clone();
         }
+        if let (Some(body), Ok(mut slot)) = (args.get("body"), BODY.lock()) {
+            *slot = body.clone();
+        }
         if let Some(period) = args.get("period").and_then(|p| p.parse().ok()) {
             PERIOD_MS.store(period, Ordering::Relaxed);
         }
@@ -31,13 +38,27 @@ impl EdgeFunction for HttpRequestor {
 
     fn handle_cast(_src: InstanceId, _message: &[u8]) {
         let url = URL.lock().map(|u| u.clone()).unwrap_or_default();
-        match edgeless_function::call("http_e", &EgressRequest::get(&url).to_bytes()) {
+        let mut request = EgressRequest::get(&url);
+        let body = BODY.lock().map(|b| b.clone()).unwrap_or_default();
+        if !body.is_empty() {
+            request.method = "POST".into();
+            request.body = body;
+        }
+        let number = SENT.fetch_add(1, Ordering::Relaxed) + 1;
+        request
+            .headers
+            .insert("x-edgeless-function".into(), "http_requestor".into());
+        request
+            .headers
+            .insert("x-request-number".into(), number.to_string());
+        let method = request.method.clone();
+        match edgeless_function::call("http_e", &request.to_bytes()) {
             CallRet::Reply(reply) => match HttpResponse::from_bytes(&reply) {
                 Some(response) => log::info!("http_requestor: {url} answered {}: {}", response.status, response.body),
                 None => log::warn!("http_requestor: unexpected reply"),
             },
             CallRet::NoReply => log::warn!("http_requestor: no reply"),
-            CallRet::Err => log::warn!("http_requestor: GET {url} failed"),
+            CallRet::Err => log::warn!("http_requestor: {method} {url} failed"),
         }
         let _ = edgeless_function::delayed_cast(PERIOD_MS.load(Ordering::Relaxed), "self", b"go");
     }

@@ -1,6 +1,6 @@
 //! A function that misbehaves on purpose, to show the sandbox at work.
 //! init-payload `mode=loop` spins forever, `mode=alloc` allocates without
-//! end, `mode=panic` panics; it starts misbehaving on its first event, which
+//! end (logging each MiB it holds), `mode=panic` panics; it starts misbehaving on its first event, which
 //! it sends to itself from `handle_init`.
 use std::sync::Mutex;
 
@@ -36,6 +36,7 @@ impl EdgeFunction for Misbehave {
                 loop {
                     hoard.push(vec![1u8; 1 << 20]);
                     std::hint::black_box(&hoard);
+                    log::info!("misbehave: holding {} MiB", hoard.len());
                 }
             }
             "panic" => panic!("misbehave: panicking on purpose"),
