@@ -17,6 +17,8 @@ use domain::{grpc_url, start_domain, tls_section};
 pub struct Cluster {
     dir: tempfile::TempDir,
     domain_register_url: String,
+    /// The first domain's id.
+    pub domain_id: String,
     /// The controller.
     pub controller: Daemon,
     /// The first domain's orchestrator.
@@ -121,6 +123,7 @@ impl Cluster {
         .expect("config written");
         let first = start_domain(dir.path(), &domain_register_url, &options, 0);
         let cluster = Self {
+            domain_id: first.id.clone(),
             domain_register_url,
             controller,
             orchestrator: first.orchestrator,
@@ -261,6 +264,22 @@ impl Cluster {
     pub fn node_logs(&self) -> String {
         let extra = self.domains.iter().flat_map(|d| &d.nodes);
         self.nodes.iter().chain(extra).map(|n| n.log()).collect()
+    }
+
+    /// Waits until every node of the first domain reports, itself, that it
+    /// runs no instance (its health at a refresh), and the orchestrator
+    /// lists no component: nothing of a stopped workflow can act any more.
+    pub fn wait_until_idle(&self) {
+        self.wait_for(Duration::from_secs(20), "every node to run nothing", |c| {
+            let view = c.cli(&["domain", "view", &c.domain_id, "-o", "json"]);
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&view.stdout_text()) else {
+                return false;
+            };
+            let nodes = value["nodes"].as_array().cloned().unwrap_or_default();
+            nodes.len() == c.nodes.len()
+                && nodes.iter().all(|n| n["instances"] == 0)
+                && value["components"].as_array().is_some_and(Vec::is_empty)
+        });
     }
 
     /// `workflow inspect -o json`, parsed.

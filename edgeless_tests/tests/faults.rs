@@ -43,12 +43,8 @@ fn stop_and_check(cluster: &Cluster, workflow: &str) {
     cluster.wait_for(Duration::from_secs(10), "ping to stop", |c| {
         c.nodes.iter().any(|n| n.log().contains("ping: stopped"))
     });
-    let after_stop = answered(cluster);
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        answered(cluster) <= after_stop + 1,
-        "pings go on after stop"
-    );
+    // Nothing of the workflow runs anywhere any more.
+    cluster.wait_until_idle();
 }
 
 #[test]
@@ -90,7 +86,6 @@ fn a_domain_that_loses_power_restarts_with_its_workflows_and_their_state() {
         node.kill();
     }
     let killed = Instant::now();
-    std::thread::sleep(Duration::from_secs(1));
     cluster.restart_orchestrator();
     for i in 0..cluster.nodes.len() {
         cluster.restart_node(i);
@@ -151,10 +146,12 @@ fn a_killed_controller_restarts_with_its_workflows() {
         "controller kill -9 → restart → workflow listed: {:?}",
         killed.elapsed()
     );
-    // Still the same deployment: nothing was started twice.
-    std::thread::sleep(Duration::from_secs(3));
+    // Still the same deployment: the controller checked it with the
+    // domain and found it running; nothing was started twice.
+    cluster.wait_for(Duration::from_secs(20), "the saved workflow checked", |c| {
+        c.controller.log().contains("saved workflow still runs")
+    });
     let log = cluster.controller.log();
-    assert!(log.contains("saved workflow still runs"), "{log}");
     assert!(!log.contains("deployed again"), "{log}");
     let inspect = cluster.cli_ok(&["workflow", "inspect", &workflow]);
     assert!(inspect.contains("state running"), "{inspect}");
@@ -190,7 +187,7 @@ fn unanswered(cluster: &Cluster) -> usize {
     let logs: String = cluster.nodes.iter().map(|n| n.log()).collect();
     logs.lines()
         .filter(|l| l.contains("ping: PING #"))
-        .filter(|l| l.contains("got no reply") || l.ends_with("failed"))
+        .filter(|l| l.contains(" got no reply") || l.contains(" failed"))
         .count()
 }
 

@@ -137,6 +137,8 @@ struct NodeRow {
     num_cpus: u32,
     mem_available_kb: i64,
     load_avg_1: f64,
+    /// Instances the node itself reported running, at its last refresh.
+    instances: u32,
     lease_remaining_sec: i64,
 }
 
@@ -174,6 +176,7 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
                     num_cpus: caps.num_cpus,
                     mem_available_kb: health.mem_available,
                     load_avg_1: f64::from(health.load_avg_1) / 100.0,
+                    instances: health.num_instances,
                     lease_remaining_sec: n.lease_remaining,
                 }
             })
@@ -203,12 +206,13 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
             println!("domain {}", rows.domain_id);
             for n in &rows.nodes {
                 println!(
-                    "node {} {} cpus {} mem_available {} kB load {:.2} labels [{}] runtimes [{}] lease {}s",
+                    "node {} {} cpus {} mem_available {} kB load {:.2} instances {} labels [{}] runtimes [{}] lease {}s",
                     n.node_id,
                     n.agent_url,
                     n.num_cpus,
                     n.mem_available_kb,
                     n.load_avg_1,
+                    n.instances,
                     n.labels.join(","),
                     n.runtimes.join(","),
                     n.lease_remaining_sec
