@@ -288,3 +288,51 @@ fn synced_state_follows_an_instance_to_another_node() {
     });
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
+
+#[test]
+fn a_workflow_whose_domain_dies_is_inspected_as_failed_until_it_returns() {
+    build_ping_pong();
+    let mut cluster = Cluster::builder().nodes(1).refresh_sec(1).start();
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    let running = cluster.inspect(&workflow);
+    assert_eq!(running["state"], "running", "{running}");
+    assert_eq!(running["workflow_id"], workflow.as_str());
+    let names: Vec<&str> = running["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{running}");
+    assert!(names.contains(&"pinger") && names.contains(&"ponger"), "{running}");
+    for component in running["components"].as_array().unwrap() {
+        assert_eq!(component["domain"], "domain-test", "{running}");
+        assert_eq!(component["instances"].as_array().unwrap().len(), 1, "{running}");
+    }
+
+    // The whole domain goes away: no domain can host the workflow.
+    cluster.orchestrator.kill();
+    cluster.nodes[0].kill();
+    cluster.wait_for(Duration::from_secs(30), "the workflow to fail", |c| {
+        c.inspect(&workflow)["state"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("failed: "))
+    });
+    let failed = cluster.inspect(&workflow);
+    let state = failed["state"].as_str().unwrap();
+    assert!(state.contains("no orchestration domain is registered"), "{state}");
+    let text = cluster.cli_ok(&["workflow", "inspect", &workflow]);
+    assert!(text.contains(&format!("* state {state}")), "{text}");
+    assert!(cluster.cli_ok(&["workflow", "list"]).contains(&workflow));
+
+    // The domain returns: the controller deploys the workflow again.
+    cluster.restart_orchestrator();
+    cluster.restart_node(0);
+    cluster.wait_for(Duration::from_secs(30), "the workflow to run again", |c| {
+        c.inspect(&workflow)["state"] == "running"
+    });
+    cluster.wait_for(Duration::from_secs(20), "pongs again", |c| {
+        c.node_logs().contains("ping: PING #1 answered PONG")
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
