@@ -46,6 +46,15 @@ fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
         ("ping".into(), "200".into())
     );
     assert_eq!(curl(&["-H", host, &format!("{url}/nope")]).1, "404");
+    // No reply from the function: 204 without a body.
+    assert_eq!(
+        curl(&["-H", host, &format!("{url}/nothing")]),
+        (String::new(), "204".into())
+    );
+    // The function fails: 502, and the reason.
+    let (body, code) = curl(&["-H", host, &format!("{url}/fail")]);
+    assert_eq!(code, "502");
+    assert!(!body.trim().is_empty(), "a 502 says why");
     let (body, code) = curl(&["-H", "Host: other.example.com", &format!("{url}/hello")]);
     assert_eq!(code, "404");
     assert!(

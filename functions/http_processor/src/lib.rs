@@ -1,5 +1,7 @@
 //! Answers requests from an `http-ingress`: `GET /hello` → 200 `World`,
-//! `POST /echo` → 200 with the request body, anything else → 404.
+//! `POST /echo` → 200 with the request body, `GET /nothing` → no reply
+//! (the ingress answers 204), `GET /fail` → an error (the ingress answers
+//! 502), anything else → 404.
 use edgeless_function::http::{HttpRequest, HttpResponse};
 use edgeless_function::{CallRet, EdgeFunction, InstanceId, log};
 
@@ -19,6 +21,8 @@ impl EdgeFunction for HttpProcessor {
         };
         log::info!("http_processor: {} {}", request.method, request.path);
         let response = match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/nothing") => return CallRet::NoReply,
+            ("GET", "/fail") => return CallRet::Err,
             ("GET", "/hello") => HttpResponse::new(200, "World"),
             ("POST", "/echo") => HttpResponse::new(200, request.body),
             _ => HttpResponse::new(404, format!("no route for {} {}", request.method, request.path)),
