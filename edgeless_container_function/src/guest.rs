@@ -125,8 +125,21 @@ impl FunctionGuest for GuestService {
     }
 }
 
-/// Serves `FunctionGuest` until `Stop`; every request must carry the token.
+/// Serves `FunctionGuest` on `settings.listen` until `Stop`; every request
+/// must carry the token.
 pub(crate) async fn serve(settings: Settings, handlers: Handlers) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    serve_on(listener, settings, handlers).await
+}
+
+/// Serves `FunctionGuest` from `listener` until `Stop`.
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    settings: Settings,
+    handlers: Handlers,
+) -> Result<(), String> {
     let stopped = Arc::new(tokio::sync::Notify::new());
     let token = settings.token.clone();
     let check_token = move |request: Request<()>| {
@@ -147,9 +160,6 @@ pub(crate) async fn serve(settings: Settings, handlers: Handlers) -> Result<(), 
         },
         check_token,
     );
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &settings.tls {
         let identity = tonic::transport::Identity::from_pem(&tls.cert, &tls.key);
@@ -169,4 +179,79 @@ pub(crate) async fn serve(settings: Settings, handlers: Handlers) -> Result<(), 
         )
         .await
         .map_err(|e| format!("the function interface failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeless_api::proto::function_guest_client::FunctionGuestClient;
+    use edgeless_function::InstanceId;
+
+    /// Answers a call with its payload reversed; counts what it handled.
+    struct Reverser;
+
+    static HANDLED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    impl EdgeFunction for Reverser {
+        fn handle_init(_payload: Option<&[u8]>, _state: Option<&[u8]>) {}
+        fn handle_cast(_src: InstanceId, _message: &[u8]) {
+            HANDLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn handle_call(_src: InstanceId, message: &[u8]) -> CallRet {
+            HANDLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            CallRet::Reply(message.iter().rev().copied().collect())
+        }
+        fn handle_stop() {}
+    }
+
+    fn request<T>(message: T, token: Option<&str>) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(token) = token {
+            request
+                .metadata_mut()
+                .insert(TOKEN_HEADER, token.parse().unwrap());
+        }
+        request
+    }
+
+    #[tokio::test]
+    async fn only_the_instance_token_opens_the_function_interface() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let settings = Settings {
+            host_url: "http://127.0.0.1:9".into(),
+            token: "the-secret".into(),
+            listen: listener.local_addr().unwrap(),
+            tls: None,
+        };
+        let handlers = spawn_handlers::<Reverser>(Default::default());
+        let server = tokio::spawn(serve_on(listener, settings, handlers));
+        let mut client = FunctionGuestClient::connect(url).await.unwrap();
+        let event = || GuestEvent {
+            payload: b"abc".to_vec().into(),
+            ..Default::default()
+        };
+        for token in [None, Some("wrong"), Some("the-secret ")] {
+            let refused = client.call(request(event(), token)).await.unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{token:?}");
+            assert_eq!(refused.message(), "wrong or missing instance token");
+            let refused = client.cast(request(event(), token)).await.unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{token:?}");
+        }
+        assert_eq!(HANDLED.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the function");
+        let answer = client
+            .call(request(event(), Some("the-secret")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.kind, proto::call_result::Kind::Reply as i32);
+        assert_eq!(&answer.payload[..], b"cba");
+        // Stop ends the server.
+        client.stop(request(Empty {}, Some("the-secret"))).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), server)
+            .await
+            .expect("the server ends after Stop")
+            .unwrap()
+            .unwrap();
+    }
 }

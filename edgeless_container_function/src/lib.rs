@@ -63,16 +63,21 @@ impl Settings {
     /// (default 7101) and, for an encrypted link, `EDGELESS_TLS_HOST_CERT`,
     /// `EDGELESS_TLS_CERT` and `EDGELESS_TLS_KEY`.
     pub fn from_env() -> Result<Self, String> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Settings::from_env`], with the variables from `lookup`.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let var = |name: &str| {
-            std::env::var(name).map_err(|_| {
+            lookup(name).ok_or_else(|| {
                 format!("{name} is not set: a container function is started by an edgeless node")
             })
         };
-        let port = match std::env::var("EDGELESS_GUEST_PORT") {
-            Ok(port) => port
+        let port = match lookup("EDGELESS_GUEST_PORT") {
+            Some(port) => port
                 .parse::<u16>()
                 .map_err(|_| format!("EDGELESS_GUEST_PORT = {port:?} is not a port"))?,
-            Err(_) => 7101,
+            None => 7101,
         };
         let host_url = var("EDGELESS_HOST_URL")?;
         let tls = if host_url.starts_with("https://") {
@@ -127,4 +132,57 @@ pub fn serve_with<F: EdgeFunction + 'static>(settings: Settings) -> Result<(), S
     edgeless_function::native::install(Box::new(host));
     let handlers = guest::spawn_handlers::<F>(instance);
     runtime.block_on(guest::serve(settings, handlers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_vars(|name| {
+            vars.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn settings_come_from_the_environment_the_node_sets() {
+        let read = settings(&[
+            ("EDGELESS_HOST_URL", "http://172.17.0.1:4000"),
+            ("EDGELESS_TOKEN", "secret"),
+            ("EDGELESS_GUEST_PORT", "7200"),
+        ])
+        .unwrap();
+        assert_eq!(read.host_url, "http://172.17.0.1:4000");
+        assert_eq!(read.token, "secret");
+        assert_eq!(read.listen, SocketAddr::from(([0, 0, 0, 0], 7200)));
+        assert!(read.tls.is_none());
+        let default_port =
+            settings(&[("EDGELESS_HOST_URL", "http://h:1"), ("EDGELESS_TOKEN", "t")]).unwrap();
+        assert_eq!(default_port.listen.port(), 7101);
+    }
+
+    #[test]
+    fn missing_or_bad_settings_are_named() {
+        let no_token = settings(&[("EDGELESS_HOST_URL", "http://h:1")]).unwrap_err();
+        assert!(no_token.starts_with("EDGELESS_TOKEN is not set"), "{no_token}");
+        let no_host = settings(&[("EDGELESS_TOKEN", "t")]).unwrap_err();
+        assert!(no_host.starts_with("EDGELESS_HOST_URL is not set"), "{no_host}");
+        let bad_port = settings(&[
+            ("EDGELESS_HOST_URL", "http://h:1"),
+            ("EDGELESS_TOKEN", "t"),
+            ("EDGELESS_GUEST_PORT", "70000"),
+        ])
+        .unwrap_err();
+        assert_eq!(bad_port, "EDGELESS_GUEST_PORT = \"70000\" is not a port");
+        // An https host needs the link's certificates.
+        let no_cert = settings(&[("EDGELESS_HOST_URL", "https://h:1"), ("EDGELESS_TOKEN", "t")])
+            .unwrap_err();
+        assert!(no_cert.starts_with("EDGELESS_TLS_HOST_CERT is not set"), "{no_cert}");
+    }
 }

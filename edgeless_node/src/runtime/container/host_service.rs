@@ -149,3 +149,55 @@ impl FunctionHost for HostService {
         Ok(Response::new(host.id.into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeless_api::proto::function_host_client::FunctionHostClient;
+
+    fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(token) = token {
+            request
+                .metadata_mut()
+                .insert(TOKEN_HEADER, token.parse().unwrap());
+        }
+        request
+    }
+
+    /// Over real gRPC on loopback: without a token, or with one no running
+    /// container was given, every request is refused before it acts.
+    #[tokio::test]
+    async fn requests_without_a_known_token_are_refused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let serving = tonic::transport::Server::builder()
+            .add_service(server(Guests::default()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+        let server = tokio::spawn(serving);
+        let mut client = FunctionHostClient::connect(url).await.unwrap();
+        let send = || HostSend {
+            target: Some(host_send::Target::Alias("out".into())),
+            payload: b"x".to_vec().into(),
+        };
+        for (token, message) in [
+            (None, format!("missing `{TOKEN_HEADER}`")),
+            (Some("guessed"), "unknown instance token".to_string()),
+        ] {
+            let refusals = [
+                client.cast(with_token(send(), token)).await.unwrap_err(),
+                client.call(with_token(send(), token)).await.unwrap_err(),
+                client
+                    .log(with_token(GuestLog::default(), token))
+                    .await
+                    .unwrap_err(),
+                client.slf(with_token(Empty {}, token)).await.unwrap_err(),
+            ];
+            for refused in refusals {
+                assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{token:?}");
+                assert_eq!(refused.message(), message);
+            }
+        }
+        server.abort();
+    }
+}
