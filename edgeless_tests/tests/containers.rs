@@ -63,6 +63,25 @@ fn wasm_and_container_functions_exchange_events_and_leave_nothing_behind() {
         2,
         "one container per container function"
     );
+    // Each container got the limits its annotations ask for, or the node's
+    // defaults (256 MiB, one CPU).
+    for (image, memory_mb, nano_cpus) in [
+        ("edgeless-pong", 64, 500_000_000),
+        ("edgeless-incr", 256, 1_000_000_000),
+    ] {
+        let container = container_of(&cluster, image);
+        let limits = docker(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
+            &container,
+        ]);
+        assert_eq!(
+            limits.trim(),
+            format!("{} {nano_cpus}", memory_mb << 20),
+            "{image}"
+        );
+    }
     cluster.cli_ok(&["workflow", "stop", &workflow]);
     let gone = eventually(Duration::from_secs(15), || {
         all_containers(&cluster).is_empty()
@@ -147,20 +166,31 @@ fn failed_starts_are_explained_and_leave_no_container() {
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
 
+/// The running container of `image` on any node of the cluster.
+fn container_of(cluster: &Cluster, image: &str) -> String {
+    cluster
+        .node_ids
+        .iter()
+        .map(|node| {
+            docker(&[
+                "ps",
+                "--filter",
+                &format!("label=edgeless.node={node}"),
+                "--filter",
+                &format!("ancestor={image}"),
+                "--format",
+                "{{.ID}}",
+            ])
+            .trim()
+            .to_string()
+        })
+        .find(|id| !id.is_empty())
+        .unwrap_or_default()
+}
+
 /// The container of the `ponger` function.
 fn ponger_container(cluster: &Cluster) -> String {
-    let node = &cluster.node_ids[0];
-    docker(&[
-        "ps",
-        "--filter",
-        &format!("label=edgeless.node={node}"),
-        "--filter",
-        "ancestor=edgeless-pong",
-        "--format",
-        "{{.ID}}",
-    ])
-    .trim()
-    .to_string()
+    container_of(cluster, "edgeless-pong")
 }
 
 #[test]
@@ -282,4 +312,51 @@ fn a_node_refuses_to_start_when_docker_does_not_answer() {
             && stderr.contains("[container_runtime] enabled = false"),
         "{stderr}"
     );
+}
+
+#[test]
+#[cfg_attr(skip_docker, ignore = "EDGELESS_TEST_SKIP=docker")]
+fn a_container_over_its_memory_limit_is_killed_and_reported() {
+    require_docker();
+    build_function("misbehave");
+    let image = build_container_image("misbehave");
+    let cluster = Cluster::builder()
+        .nodes(1)
+        .max_restarts(1)
+        .containers()
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = example_in(
+        dir.path(),
+        "misbehave",
+        &[
+            ("mode=loop", "mode=alloc"),
+            ("\"RUST_WASM\"", "\"CONTAINER\""),
+            (
+                &format!("\"{}/misbehave/misbehave.wasm\"", edgeless_tests::functions_dir().display()),
+                &format!("\"{image}\""),
+            ),
+        ],
+    );
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(
+        Duration::from_secs(60),
+        "the container to be killed for its memory and given up on",
+        |c| {
+            let view = c.cli_ok(&["domain", "view", &c.domain_id]);
+            view.contains("failed: killed: out of memory (raise max_memory_mb)")
+                && view.contains("(gave up after 1 restarts)")
+        },
+    );
+    // It was the 16 MiB of the annotation: it held less than that.
+    let log = node_logs(&cluster);
+    let held = log
+        .lines()
+        .filter_map(|l| l.split("misbehave: holding ").nth(1)?.split(' ').next()?.parse::<u32>().ok())
+        .max()
+        .unwrap_or(0);
+    assert!((1..16).contains(&held), "held {held} MiB:\n{log}");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+    let gone = eventually(Duration::from_secs(15), || all_containers(&cluster).is_empty());
+    assert!(gone, "containers left: {:?}", all_containers(&cluster));
 }

@@ -8,7 +8,8 @@ use edgeless_function::{CallRet, EdgeFunction, InstanceId, log};
 
 static MODE: Mutex<String> = Mutex::new(String::new());
 
-struct Misbehave;
+/// The function.
+pub struct Misbehave;
 
 impl EdgeFunction for Misbehave {
     fn handle_init(payload: Option<&[u8]>, _state: Option<&[u8]>) {

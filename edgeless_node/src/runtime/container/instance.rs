@@ -20,6 +20,9 @@ use crate::telemetry::PerformanceSamples;
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `handle_stop` may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a container that failed an event may take to end, so that
+/// its end (rather than the lost connection) is reported.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 pub struct Instance {
     pub engine: Engine,
@@ -60,7 +63,7 @@ pub async fn run(mut instance: Instance) -> Option<String> {
                 let result = instance.handle(event).await;
                 instance.samples.record(id.function_id, started.elapsed().as_secs_f64());
                 if let Err(error) = result {
-                    failed = Some(format!("{error}; the container {}", instance.exit_reason().await));
+                    failed = Some(instance.failure_reason(&error).await);
                     break;
                 }
             }
@@ -113,6 +116,20 @@ impl Instance {
             }
             // Replies are routed to their waiting caller by the dataplane.
             _ => Ok(()),
+        }
+    }
+
+    /// Why handing an event failed. A lost connection usually means the
+    /// container is dying (its memory, a crash): when it ends within a
+    /// moment, its end is the reason; otherwise the error is.
+    async fn failure_reason(&self, error: &str) -> String {
+        let ended = tokio::time::timeout(EXIT_GRACE, self.engine.wait(&self.name))
+            .await
+            .is_ok();
+        if ended {
+            self.exit_reason().await
+        } else {
+            format!("{error}; the container is still running")
         }
     }
 
