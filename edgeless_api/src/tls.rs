@@ -52,6 +52,17 @@ pub enum TlsError {
     /// The server configuration was refused.
     #[error("TLS: {0}")]
     Refused(String),
+    /// A gRPC URL whose scheme does not match the `[tls]` section: with TLS
+    /// every link is `https://`, without it every link is `http://`.
+    #[error("{key} = {url:?}: {}", if *.tls { "[tls] is configured, so every gRPC URL must be https://" } else { "an https:// URL needs the [tls] section (ca_cert, cert, key)" })]
+    Scheme {
+        /// The configuration key.
+        key: String,
+        /// Its URL.
+        url: String,
+        /// Whether `[tls]` is configured.
+        tls: bool,
+    },
 }
 
 #[cfg(feature = "tls")]
@@ -125,6 +136,23 @@ pub fn install(files: &TlsFiles) -> Result<(), TlsError> {
     Err(TlsError::Unsupported)
 }
 
+/// Checks that every gRPC URL of a component's configuration (`(key,
+/// url)`, empty URLs skipped) has the scheme its `[tls]` section asks for:
+/// mixing plain and TLS links would fail only at the first connection.
+pub fn check_schemes(files: &TlsFiles, urls: &[(&str, &str)]) -> Result<(), TlsError> {
+    let tls = files.is_enabled();
+    for (key, url) in urls {
+        if !url.is_empty() && url.starts_with("https://") != tls {
+            return Err(TlsError::Scheme {
+                key: key.to_string(),
+                url: url.to_string(),
+                tls,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The client side, when installed.
 #[cfg(feature = "tls")]
 pub(crate) fn client_config() -> Option<tonic::transport::ClientTlsConfig> {
@@ -143,4 +171,38 @@ pub fn is_installed() -> bool {
     return imp::INSTALLED.get().is_some();
     #[cfg(not(feature = "tls"))]
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(enabled: bool) -> TlsFiles {
+        let name = |n: &str| if enabled { n.to_string() } else { String::new() };
+        TlsFiles {
+            ca_cert: name("ca.pem"),
+            cert: name("node.pem"),
+            key: name("node.key"),
+        }
+    }
+
+    #[test]
+    fn schemes_must_match_the_tls_section() {
+        let plain = [("agent_url", "http://127.0.0.1:1"), ("node_register_url", "")];
+        let secure = [("agent_url", "https://127.0.0.1:1")];
+        assert!(check_schemes(&files(false), &plain).is_ok());
+        assert!(check_schemes(&files(true), &secure).is_ok());
+        let mixed = [
+            ("agent_url", "https://127.0.0.1:1"),
+            ("node_register_url", "http://127.0.0.1:2"),
+        ];
+        assert_eq!(
+            check_schemes(&files(true), &mixed).unwrap_err().to_string(),
+            "node_register_url = \"http://127.0.0.1:2\": [tls] is configured, so every gRPC URL must be https://"
+        );
+        assert_eq!(
+            check_schemes(&files(false), &secure).unwrap_err().to_string(),
+            "agent_url = \"https://127.0.0.1:1\": an https:// URL needs the [tls] section (ca_cert, cert, key)"
+        );
+    }
 }

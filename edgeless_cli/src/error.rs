@@ -9,6 +9,21 @@ pub const EXIT_NOT_FOUND: u8 = 3;
 /// The server could not be reached.
 pub const EXIT_UNREACHABLE: u8 = 4;
 
+/// A status's message followed by its causes, each once.
+fn with_causes(status: &tonic::Status) -> String {
+    let mut text = status.message().to_string();
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// What went wrong, with enough context to act on.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -49,6 +64,37 @@ impl CliError {
 
     /// Maps a gRPC status from the server at `url`.
     pub fn from_status(url: &str, status: tonic::Status) -> Self {
+        let unreachable = |hint: &str| CliError::Unreachable {
+            url: url.to_string(),
+            detail: format!("{} ({hint})", with_causes(&status)),
+        };
+        let text = with_causes(&status);
+        // A connection the server ends at once: plain HTTP/2 against a TLS
+        // listener, or a client certificate the server does not accept.
+        let broken = [
+            "h2 protocol error",
+            "broken pipe",
+            "connection reset",
+            "connection closed",
+            "operation was canceled",
+            "alert",
+        ];
+        if broken.iter().any(|b| text.contains(b)) {
+            if url.starts_with("http://") {
+                return unreachable(
+                    "does the server use TLS? then use an https:// URL and a [tls] section",
+                );
+            }
+            return unreachable(
+                "the server closed the connection: is the [tls] cert signed by the cluster's CA?",
+            );
+        }
+        if status.message() == "transport error" {
+            return CliError::Unreachable {
+                url: url.to_string(),
+                detail: text,
+            };
+        }
         match status.code() {
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => CliError::Unreachable {
                 url: url.to_string(),

@@ -41,6 +41,17 @@ pub async fn run(
     shutdown: CancellationToken,
     report: ListeningReport,
 ) -> anyhow::Result<()> {
+    let general = &config.general;
+    edgeless_api::tls::check_schemes(
+        &config.tls,
+        &[
+            ("agent_url", &general.agent_url),
+            ("agent_url_announced", &general.agent_url_announced),
+            ("invocation_url", &general.invocation_url),
+            ("invocation_url_announced", &general.invocation_url_announced),
+            ("node_register_url", &general.node_register_url),
+        ],
+    )?;
     edgeless_api::tls::install(&config.tls)?;
     let (agent_listener, bound) = server::bind_url(&config.general.agent_url).await?;
     config.general.agent_url = bound;

@@ -24,6 +24,16 @@ pub async fn run(
     shutdown: CancellationToken,
     report: ListeningReport,
 ) -> anyhow::Result<()> {
+    let general = &config.general;
+    edgeless_api::tls::check_schemes(
+        &config.tls,
+        &[
+            ("domain_register_url", &general.domain_register_url),
+            ("orchestrator_url", &general.orchestrator_url),
+            ("orchestrator_url_announced", &general.orchestrator_url_announced),
+            ("node_register_url", &general.node_register_url),
+        ],
+    )?;
     edgeless_api::tls::install(&config.tls)?;
     let general = &mut config.general;
     let (api_listener, bound) = server::bind_url(&general.orchestrator_url).await?;

@@ -55,16 +55,33 @@ fn every_link_runs_over_mutual_tls_and_strangers_are_refused() {
         ),
         &["workflow", "list"],
     );
-    assert!(
-        !stranger.status.success(),
-        "a certificate of another CA is refused"
+    // The CLI does not trust the cluster's server certificate.
+    assert_eq!(stranger.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&stranger.stderr);
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+    // The controller does not trust a client certificate of another CA,
+    // even from a client that trusts the controller.
+    let intruder = cli_with(
+        &cluster,
+        &format!(
+            "{url}\n[tls]\nca_cert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            cluster.dir().join("certs/ca.pem").display(),
+            certs.join("other.pem").display(),
+            certs.join("other.key").display()
+        ),
+        &["workflow", "list"],
     );
+    let stderr = String::from_utf8_lossy(&intruder.stderr);
+    assert_eq!(intruder.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("is the [tls] cert signed by the cluster's CA?"), "{stderr}");
     let plain = cli_with(
         &cluster,
         &url.replace("https://", "http://"),
         &["workflow", "list"],
     );
-    assert!(!plain.status.success(), "plain text is refused");
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert_eq!(plain.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("does the server use TLS?"), "{stderr}");
     let no_tls = cli_with(&cluster, &url, &["workflow", "list"]);
     assert!(!no_tls.status.success());
     let stderr = String::from_utf8_lossy(&no_tls.stderr);
@@ -113,4 +130,76 @@ fn container_functions_talk_to_a_tls_node_over_an_encrypted_link() {
         );
     }
     cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+/// Runs `binary -c config` (it must not start); returns its stderr.
+fn refused_config(binary: &str, config: &std::path::Path) -> String {
+    let output = Command::new(bin(binary)).arg("-c").arg(config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{binary}: {stderr}");
+    stderr
+}
+
+#[test]
+fn bad_certificate_files_and_mixed_schemes_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let generated = Command::new(bin("edgeless_cli"))
+        .args(["tls", "generate"])
+        .arg(&certs)
+        .args(["--names", "node,other"])
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let pem = |name: &str| certs.join(name).display().to_string();
+    let written = std::cell::Cell::new(0);
+    let node = |urls: &str, ca: &str, cert: &str, key: &str| {
+        written.set(written.get() + 1);
+        let path = dir.path().join(format!("node{}.toml", written.get()));
+        std::fs::write(
+            &path,
+            format!("[general]\n{urls}\n[tls]\nca_cert = \"{ca}\"\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
+        )
+        .unwrap();
+        path
+    };
+    let tls_urls = "agent_url = \"https://127.0.0.1:0\"\ninvocation_url = \"https://127.0.0.1:0\"\nnode_register_url = \"https://127.0.0.1:9\"";
+    let missing = dir.path().join("absent.pem").display().to_string();
+    let cases = [
+        (
+            node(tls_urls, &missing, &pem("node.pem"), &pem("node.key")),
+            format!("[tls] ca_cert = {missing:?}: No such file"),
+        ),
+        (
+            node(tls_urls, &pem("ca.pem"), &not_pem.display().to_string(), &pem("node.key")),
+            format!("[tls] cert = {:?}: is not a PEM file", not_pem.display().to_string()),
+        ),
+        (
+            node(tls_urls, &pem("ca.pem"), &pem("node.pem"), &pem("other.key")),
+            "do cert and key match?".to_string(),
+        ),
+        (
+            node(
+                "agent_url = \"https://127.0.0.1:0\"\ninvocation_url = \"https://127.0.0.1:0\"\nnode_register_url = \"http://127.0.0.1:9\"",
+                &pem("ca.pem"),
+                &pem("node.pem"),
+                &pem("node.key"),
+            ),
+            "node_register_url = \"http://127.0.0.1:9\": [tls] is configured, so every gRPC URL must be https://".to_string(),
+        ),
+    ];
+    for (config, expected) in cases {
+        let stderr = refused_config("edgeless_node_d", &config);
+        assert!(stderr.contains(&expected), "expected {expected:?}:\n{stderr}");
+    }
+    // Without [tls], an https URL is refused too.
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(&plain, "controller_url = \"https://127.0.0.1:0\"\ndomain_register_url = \"http://127.0.0.1:0\"\n").unwrap();
+    let stderr = refused_config("edgeless_con_d", &plain);
+    assert!(
+        stderr.contains("controller_url = \"https://127.0.0.1:0\": an https:// URL needs the [tls] section"),
+        "{stderr}"
+    );
 }
