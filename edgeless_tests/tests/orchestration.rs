@@ -180,7 +180,7 @@ fn the_controller_picks_the_domain_that_fits_and_moves_workflows_when_a_domain_d
 #[test]
 #[cfg_attr(skip_redis, ignore = "EDGELESS_TEST_SKIP=redis")]
 fn the_redis_proxy_mirrors_state_and_carries_out_migrations() {
-    let (_redis, redis_url) = redis_server();
+    let (redis, redis_url) = redis_server();
     build_ping_pong();
     let cluster = Cluster::builder()
         .nodes(2)
@@ -242,6 +242,25 @@ fn the_redis_proxy_mirrors_state_and_carries_out_migrations() {
     // The mirror is refreshed every second.
     cluster.wait_for(Duration::from_secs(10), "the migration in Redis", |_| {
         proxy(&["show", "logical-to-physical"]).contains(&format!("{pong_lid} -> {to}/"))
+    });
+
+    // Redis goes away: the orchestrator says so and the domain runs on.
+    drop(redis);
+    cluster.wait_for(Duration::from_secs(15), "the lost Redis to be noticed", |c| {
+        c.orchestrator.log().contains("cannot connect to Redis; retrying")
+    });
+    let answered = count(&cluster.node_logs(), "answered PONG");
+    cluster.wait_for(Duration::from_secs(15), "pongs without Redis", |c| {
+        count(&c.node_logs(), "answered PONG") > answered + 1
+    });
+    // It comes back, empty, on the same address: the mirror is written again.
+    let port: u16 = redis_url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut again = edgeless_tests::Daemon::redis_on(port, tempfile::tempdir().unwrap());
+    assert!(again.wait_for_redis(), "the port was taken: {}", again.log());
+    cluster.wait_for(Duration::from_secs(20), "the mirror in the new Redis", |c| {
+        let text = proxy(&["show", "node", "capabilities"]);
+        c.node_ids.iter().all(|id| text.contains(id.as_str()))
+            && proxy(&["show", "functions"]).contains(&pong_lid)
     });
     cluster.cli_ok(&["workflow", "stop", &workflow]);
     cluster.wait_for(
