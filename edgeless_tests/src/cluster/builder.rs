@@ -7,6 +7,10 @@ use super::Cluster;
 pub struct ClusterBuilder {
     pub(super) nodes: usize,
     pub(super) round_robin: bool,
+    pub(super) least_loaded: bool,
+    pub(super) node_lease_sec: Option<u64>,
+    /// Node index → lines added to its `[user_node_capabilities]`.
+    pub(super) capabilities: Vec<(usize, String)>,
     pub(super) labels: Vec<Vec<String>>,
     pub(super) refresh_sec: Option<u64>,
     pub(super) redis_url: Option<String>,
@@ -32,6 +36,25 @@ impl ClusterBuilder {
     /// Place instances round-robin (so two functions land on two nodes).
     pub fn round_robin(mut self) -> Self {
         self.round_robin = true;
+        self
+    }
+
+    /// Place instances on the node with the fewest instances per CPU.
+    pub fn least_loaded(mut self) -> Self {
+        self.least_loaded = true;
+        self
+    }
+
+    /// The orchestrator's `node_lease_sec`: how long a silent node is kept.
+    pub fn node_lease_sec(mut self, seconds: u64) -> Self {
+        self.node_lease_sec = Some(seconds);
+        self
+    }
+
+    /// Adds `lines` (e.g. `has_tpm = true`) to node `index`'s
+    /// `[user_node_capabilities]`.
+    pub fn capabilities(mut self, index: usize, lines: &str) -> Self {
+        self.capabilities.push((index, lines.to_string()));
         self
     }
 

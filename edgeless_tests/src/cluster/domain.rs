@@ -66,11 +66,15 @@ pub(super) fn start_domain(
         }
     });
     let refresh = options.refresh_sec.unwrap_or(1);
-    let strategy = if options.round_robin {
-        "RoundRobin"
-    } else {
-        "Random"
+    let strategy = match (options.round_robin, options.least_loaded) {
+        (true, _) => "RoundRobin",
+        (_, true) => "LeastLoaded",
+        _ => "Random",
     };
+    let lease = options
+        .node_lease_sec
+        .map(|s| format!("node_lease_sec = {s}\n"))
+        .unwrap_or_default();
     let proxy = match &options.redis_url {
         Some(redis) => format!("[proxy]\nproxy_type = \"Redis\"\nredis_url = \"{redis}\"\n"),
         None => String::new(),
@@ -88,7 +92,7 @@ pub(super) fn start_domain(
         &orc_config,
         format!(
             "[general]\ndomain_register_url = \"{domain_register_url}\"\nsubscription_refresh_interval_sec = {refresh}\n\
-             domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\nmax_restarts = {}\n{data_dir}\
+             domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\nmax_restarts = {}\n{lease}{data_dir}\
              [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}{}",
             grpc_url(options, 0),
             grpc_url(options, 0),
@@ -124,6 +128,12 @@ pub(super) fn start_domain(
             index,
             i + 1
         );
+        let capabilities: String = options
+            .capabilities
+            .iter()
+            .filter(|(node, _)| *node == i)
+            .map(|(_, lines)| format!("{lines}\n"))
+            .collect();
         let labels = options.labels.get(i).cloned().unwrap_or_default();
         let labels = labels
             .iter()
@@ -171,7 +181,7 @@ pub(super) fn start_domain(
         let text = format!(
             "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n{announced}\
              node_register_url = \"{}\"\nsubscription_refresh_interval_sec = {refresh}\n\
-             [user_node_capabilities]\nlabels = [{labels}]\n{resources}{}",
+             [user_node_capabilities]\nlabels = [{labels}]\n{capabilities}{resources}{}",
             grpc_url(options, 0),
             grpc_url(options, 0),
             node_register_url,
