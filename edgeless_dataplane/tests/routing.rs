@@ -216,12 +216,11 @@ async fn a_huge_payload_is_refused_not_carried() {
 #[tokio::test]
 async fn a_flood_to_an_unreachable_peer_is_bounded_and_reported() {
     let node = Dataplane::new(Uuid::new_v4());
-    // Nobody listens on this port: the link keeps trying to connect.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port held without listening refuses connections: the link keeps
+    // trying to connect.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = held.local_addr().unwrap().port();
     let peer = Uuid::new_v4();
     let url = format!("http://127.0.0.1:{port}");
     node.add_peer(peer, Arc::new(GrpcPeerLink::connect(peer, &url).unwrap()));
