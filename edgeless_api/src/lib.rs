@@ -11,6 +11,7 @@ pub mod client;
 pub mod daemon;
 pub mod event;
 mod ids;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod tls;

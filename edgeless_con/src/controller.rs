@@ -318,6 +318,12 @@ impl Controller {
                 }
             }
         }
+        // Secrets in resource settings (passwords, tokens) do not leave the
+        // controller.
+        let mut request = request;
+        for resource in &mut request.workflow_resources {
+            edgeless_api::secrets::redact_configuration(&mut resource.configurations);
+        }
         Ok(proto::WorkflowInstanceInfo {
             request: Some(request),
             status: Some(status(id, &domain_id, &components, &state)),

@@ -147,7 +147,10 @@ async fn serve_on(
             .metadata()
             .get(TOKEN_HEADER)
             .and_then(|t| t.to_str().ok());
-        if given == Some(token.as_str()) {
+        let matches = given.is_some_and(|given| {
+            edgeless_api::secrets::constant_time_eq(given.as_bytes(), token.as_bytes())
+        });
+        if matches {
             Ok(request)
         } else {
             Err(Status::unauthenticated("wrong or missing instance token"))

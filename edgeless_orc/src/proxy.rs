@@ -123,6 +123,8 @@ pub async fn run(
     let mut written: HashSet<String> = HashSet::new();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The URL may hold a password: logs show it hidden.
+    let redis_url = &edgeless_api::secrets::redact_url(redis_url);
     tracing::info!(redis = %redis_url, "delegated orchestration proxy started");
     loop {
         tokio::select! {

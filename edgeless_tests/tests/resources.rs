@@ -514,3 +514,31 @@ fn available_resources_are_listed() {
         "{text}"
     );
 }
+
+#[test]
+fn secrets_in_resource_settings_stay_out_of_inspect_and_logs() {
+    build_function("counter");
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let dir = tempfile::tempdir().unwrap();
+    // A Redis that is not there, behind a password: every SET fails and is
+    // logged.
+    let (_held, port) = edgeless_tests::refused_port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}");
+    let spec = example_in(dir.path(), "redis", &[("redis://127.0.0.1:6379", &url)]);
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(Duration::from_secs(15), "a failed SET in the log", |c| {
+        c.nodes[0].log().contains("redis: SET failed")
+    });
+    let text = cluster.cli_ok(&["workflow", "inspect", &workflow]);
+    let json = cluster.cli_ok(&["workflow", "inspect", &workflow, "-o", "json"]);
+    let logs = cluster.logs();
+    for (what, shown) in [("inspect", &text), ("inspect -o json", &json), ("logs", &logs)] {
+        assert!(!shown.contains("hunter2"), "{what} shows the password:\n{shown}");
+    }
+    assert!(
+        text.contains(&format!("CONF url -> redis://:****@127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert!(logs.contains(&format!("redis://:****@127.0.0.1:{port}")), "{logs}");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}

@@ -47,11 +47,20 @@ pub fn run(command: TlsCommand) -> Result<(), CliError> {
     }
 }
 
-fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Creates `path` (never replacing a file) with `text`; private keys are
+/// readable by their owner only.
+fn write_new(path: &Path, text: &str, private: bool) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options
         .open(path)
         .with_context(|| {
             format!(
@@ -92,7 +101,7 @@ pub fn generate(dir: &Path, names: &[String], hosts: &[String]) -> anyhow::Resul
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
     let mut written = Vec::new();
     let ca_file = dir.join("ca.pem");
-    write_new(&ca_file, &ca.pem())?;
+    write_new(&ca_file, &ca.pem(), false)?;
     written.push(ca_file);
     for name in names {
         let mut params =
@@ -114,8 +123,8 @@ pub fn generate(dir: &Path, names: &[String], hosts: &[String]) -> anyhow::Resul
             dir.join(format!("{name}.pem")),
             dir.join(format!("{name}.key")),
         );
-        write_new(&cert_file, &cert.pem())?;
-        write_new(&key_file, &key.serialize_pem())?;
+        write_new(&cert_file, &cert.pem(), false)?;
+        write_new(&key_file, &key.serialize_pem(), true)?;
         written.extend([cert_file, key_file]);
     }
     Ok(written)
@@ -135,6 +144,16 @@ mod tests {
         for file in &files {
             let text = std::fs::read_to_string(file).unwrap();
             assert!(text.starts_with("-----BEGIN "), "{}", file.display());
+        }
+        #[cfg(unix)]
+        for file in &files {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+            if file.extension().is_some_and(|e| e == "key") {
+                assert_eq!(mode, 0o600, "{}", file.display());
+            } else {
+                assert_ne!(mode & 0o400, 0, "{}", file.display());
+            }
         }
         let again = generate(dir.path(), &names, &hosts).unwrap_err();
         assert!(format!("{again:#}").contains("not replaced"), "{again:#}");

@@ -77,7 +77,9 @@ impl ResourceProvider for RedisSetter {
         })?;
         let id = context.id;
         Ok(serve(context.dataplane, move |event| {
-            let (redis, key, url) = (redis.clone(), key.clone(), url.clone());
+            let (redis, key) = (redis.clone(), key.clone());
+            // The URL may hold a password: logs and errors show it hidden.
+            let url = edgeless_api::secrets::redact_url(&url);
             async move {
                 let mut command = redis::cmd("SET");
                 command.arg(&key).arg(event.payload.as_ref());
