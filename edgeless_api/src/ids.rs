@@ -119,6 +119,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn logical_ids_have_no_node_and_print_as_node_slash_function() {
+        let function = Uuid::new_v4();
+        let logical = InstanceId::logical(function);
+        assert_eq!(logical.node_id, Uuid::nil());
+        assert_eq!(logical.function_id, function);
+        let node = Uuid::new_v4();
+        let id = InstanceId {
+            node_id: node,
+            function_id: function,
+        };
+        assert_eq!(id.to_string(), format!("{node}/{function}"));
+        assert_eq!(InstanceId::none().to_string(), format!("{0}/{0}", Uuid::nil()));
+    }
+
+    #[test]
     fn bytes_round_trip() {
         let id = InstanceId::new(Uuid::new_v4());
         assert_eq!(InstanceId::from_bytes(&id.to_bytes()), id);
