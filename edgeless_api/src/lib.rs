@@ -30,10 +30,33 @@ pub const RUST_WASM: &str = "RUST_WASM";
 /// The function type of functions that run as Docker containers.
 pub const CONTAINER: &str = "CONTAINER";
 
+/// The longest lease a registration may ask for: a node or an orchestrator
+/// that stops refreshing is dropped at most this long after its last
+/// refresh, whatever deadline it announced.
+pub const MAX_LEASE_SEC: u64 = 600;
+
+/// The deadline a registration announcing `requested` gets at `now`: at
+/// most [`MAX_LEASE_SEC`] ahead.
+pub fn capped_deadline(requested: u64, now: u64) -> u64 {
+    requested.min(now.saturating_add(MAX_LEASE_SEC))
+}
+
 /// Seconds since the Unix epoch, for refresh deadlines.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+
+    #[test]
+    fn announced_deadlines_are_capped() {
+        assert_eq!(capped_deadline(100, 90), 100);
+        assert_eq!(capped_deadline(u64::MAX, 90), 90 + MAX_LEASE_SEC);
+        assert_eq!(capped_deadline(u64::MAX, u64::MAX), u64::MAX);
+    }
 }

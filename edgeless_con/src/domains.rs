@@ -67,11 +67,12 @@ pub fn register(
     if request.domain_id.is_empty() {
         return Err("the domain id is empty".into());
     }
+    let deadline = edgeless_api::capped_deadline(request.refresh_deadline, edgeless_api::now_secs());
     if let Some(domain) = domains.get_mut(&request.domain_id)
         && domain.nonce == request.nonce
         && domain.orchestrator_url == request.orchestrator_url
     {
-        domain.deadline = request.refresh_deadline;
+        domain.deadline = deadline;
         domain.capabilities = request.capabilities.unwrap_or_default();
         return Ok(Registration::Refreshed);
     }
@@ -87,7 +88,7 @@ pub fn register(
         Domain {
             orchestrator_url: request.orchestrator_url,
             capabilities: request.capabilities.unwrap_or_default(),
-            deadline: request.refresh_deadline,
+            deadline,
             nonce: request.nonce,
             clients: DomainClients::new(channel),
         },
@@ -225,6 +226,26 @@ mod tests {
             nonce: 0,
             clients: DomainClients::new(channel),
         }
+    }
+
+    #[tokio::test]
+    async fn a_registration_cannot_choose_a_lease_that_never_ends() {
+        let mut domains = Domains::new();
+        let request = proto::UpdateDomainRequest {
+            domain_id: "greedy".into(),
+            orchestrator_url: "http://127.0.0.1:1".into(),
+            refresh_deadline: u64::MAX,
+            nonce: 1,
+            ..Default::default()
+        };
+        let now = edgeless_api::now_secs();
+        register(&mut domains, request.clone()).unwrap();
+        assert!(domains["greedy"].deadline <= now + 1 + edgeless_api::MAX_LEASE_SEC);
+        // A refresh cannot stretch it either; past the cap it expires.
+        register(&mut domains, request).unwrap();
+        assert!(domains["greedy"].deadline <= now + 1 + edgeless_api::MAX_LEASE_SEC);
+        let later = now + 2 + edgeless_api::MAX_LEASE_SEC;
+        assert_eq!(expire(&mut domains, later), vec!["greedy".to_string()]);
     }
 
     #[tokio::test]

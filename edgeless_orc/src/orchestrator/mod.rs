@@ -167,9 +167,12 @@ impl OrchestratorHandle {
     /// its lease at once; its other news (health, samples) follow through
     /// the task without the node waiting for it.
     pub async fn update_node(&self, mut request: proto::UpdateNodeRequest) -> Result<(), OrcError> {
-        if self.lease_sec > 0 {
-            request.refresh_deadline = edgeless_api::now_secs() + self.lease_sec;
-        }
+        let now = edgeless_api::now_secs();
+        request.refresh_deadline = if self.lease_sec > 0 {
+            now.saturating_add(self.lease_sec)
+        } else {
+            edgeless_api::capped_deadline(request.refresh_deadline, now)
+        };
         let renewed = Uuid::parse_str(&request.node_id)
             .ok()
             .is_some_and(|node_id| {
