@@ -153,6 +153,13 @@ pub fn check_schemes(files: &TlsFiles, urls: &[(&str, &str)]) -> Result<(), TlsE
     Ok(())
 }
 
+/// Sets up a component's TLS: checks its gRPC URLs (see
+/// [`check_schemes`]), then installs its files (see [`install`]).
+pub fn set_up(files: &TlsFiles, urls: &[(&str, &str)]) -> Result<(), TlsError> {
+    check_schemes(files, urls)?;
+    install(files)
+}
+
 /// The client side, when installed.
 #[cfg(feature = "tls")]
 pub(crate) fn client_config() -> Option<tonic::transport::ClientTlsConfig> {

@@ -25,14 +25,13 @@ pub async fn run(
     shutdown: CancellationToken,
     report: ListeningReport,
 ) -> anyhow::Result<()> {
-    edgeless_api::tls::check_schemes(
+    edgeless_api::tls::set_up(
         &config.tls,
         &[
             ("controller_url", &config.controller_url),
             ("domain_register_url", &config.domain_register_url),
         ],
     )?;
-    edgeless_api::tls::install(&config.tls)?;
     let (workflow_listener, bound) = server::bind_url(&config.controller_url).await?;
     config.controller_url = bound;
     let (domain_listener, bound) = server::bind_url(&config.domain_register_url).await?;

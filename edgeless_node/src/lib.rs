@@ -42,7 +42,7 @@ pub async fn run(
     report: ListeningReport,
 ) -> anyhow::Result<()> {
     let general = &config.general;
-    edgeless_api::tls::check_schemes(
+    edgeless_api::tls::set_up(
         &config.tls,
         &[
             ("agent_url", &general.agent_url),
@@ -52,7 +52,6 @@ pub async fn run(
             ("node_register_url", &general.node_register_url),
         ],
     )?;
-    edgeless_api::tls::install(&config.tls)?;
     let (agent_listener, bound) = server::bind_url(&config.general.agent_url).await?;
     config.general.agent_url = bound;
     let (invocation_listener, bound) = server::bind_url(&config.general.invocation_url).await?;

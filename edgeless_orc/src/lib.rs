@@ -25,7 +25,7 @@ pub async fn run(
     report: ListeningReport,
 ) -> anyhow::Result<()> {
     let general = &config.general;
-    edgeless_api::tls::check_schemes(
+    edgeless_api::tls::set_up(
         &config.tls,
         &[
             ("domain_register_url", &general.domain_register_url),
@@ -34,7 +34,6 @@ pub async fn run(
             ("node_register_url", &general.node_register_url),
         ],
     )?;
-    edgeless_api::tls::install(&config.tls)?;
     let general = &mut config.general;
     let (api_listener, bound) = server::bind_url(&general.orchestrator_url).await?;
     general.orchestrator_url = bound;
