@@ -2,11 +2,12 @@
 //! list domains. Data goes to stdout, diagnostics to stderr.
 //!
 //! Exit codes: 0 ok, 1 rejected or failed, 2 usage or invalid input,
-//! 3 not found, 4 server unreachable.
+//! 3 not found, 4 server unreachable, 141 stdout closed early.
 
 mod commands;
 mod config;
 mod error;
+mod output;
 
 use std::process::ExitCode;
 

@@ -59,3 +59,24 @@ fn a_workflow_is_checked_before_anything_is_sent() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_status_141() {
+    let dir = tempfile::tempdir().unwrap();
+    // The reader is gone before the CLI prints its first line (the files
+    // it wrote), as with `| head -0`.
+    let mut child = Command::new(BIN)
+        .args(["tls", "generate"])
+        .arg(dir.path().join("certs"))
+        .args(["--names", "a,b,c"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}

@@ -1,5 +1,6 @@
 //! `edgeless_cli domain ...`
 
+use crate::output::out;
 use clap::Subcommand;
 use edgeless_api::proto;
 use serde::Serialize;
@@ -104,12 +105,12 @@ pub async fn run(command: DomainCommand, config: &Config) -> Result<(), CliError
         (_, Output::Json) => print_json(&domains)?,
         (DomainCommand::List { .. }, Output::Text) => {
             for d in &domains {
-                println!("domain {} ({} nodes)", d.domain_id, d.num_nodes);
+                out!("domain {} ({} nodes)", d.domain_id, d.num_nodes);
             }
         }
         (_, Output::Text) => {
             for d in &domains {
-                println!(
+                out!(
                     "{} nodes, {} CPUs ({} cores) with {} MiB, labels [{}], num TEE {}, num TPM {}, runtimes [{}], resources classes [{}] providers [{}]",
                     d.num_nodes,
                     d.num_cpus,
@@ -203,9 +204,9 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
     match output {
         Output::Json => print_json(&rows),
         Output::Text => {
-            println!("domain {}", rows.domain_id);
+            out!("domain {}", rows.domain_id);
             for n in &rows.nodes {
-                println!(
+                out!(
                     "node {} {} cpus {} mem_available {} kB load {:.2} instances {} labels [{}] runtimes [{}] lease {}s",
                     n.node_id,
                     n.agent_url,
@@ -219,7 +220,7 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
                 );
             }
             for c in &rows.components {
-                println!(
+                out!(
                     "{} {} {} (workflow {}) {} -> [{}]",
                     c.kind,
                     c.class,

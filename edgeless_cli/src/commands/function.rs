@@ -1,6 +1,7 @@
 //! `edgeless_cli function ...`: build a function to WebAssembly or into a
 //! container image, or send an event to a running instance.
 
+use crate::output::out;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -73,7 +74,7 @@ pub async fn run(command: FunctionCommand) -> Result<(), CliError> {
     match command {
         FunctionCommand::Build { spec_file, out } => {
             let wasm = build(&spec_file, out.as_deref()).map_err(CliError::Input)?;
-            println!("{}", wasm.display());
+            out!("{}", wasm.display());
             Ok(())
         }
         FunctionCommand::BuildContainer {
@@ -90,7 +91,7 @@ pub async fn run(command: FunctionCommand) -> Result<(), CliError> {
             container_image::build(&binary, &tag, &docker_socket)
                 .await
                 .map_err(CliError::Input)?;
-            println!("{tag}");
+            out!("{tag}");
             Ok(())
         }
         FunctionCommand::Invoke {

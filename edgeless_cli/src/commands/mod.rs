@@ -6,6 +6,7 @@ mod function;
 mod tls;
 mod workflow;
 
+use crate::output::out;
 use clap::{Subcommand, ValueEnum};
 use edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient;
 use tonic::transport::Channel;
@@ -62,6 +63,6 @@ fn controller(config: &Config) -> Result<WorkflowInstanceClient<Channel>, CliErr
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Input(e.into()))?;
-    println!("{text}");
+    out!("{text}");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `edgeless_cli tls generate`: a cluster CA and a certificate per component,
 //! for TLS with mutual authentication (`[tls]` in every configuration).
 
+use crate::output::out;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
@@ -40,7 +41,7 @@ pub fn run(command: TlsCommand) -> Result<(), CliError> {
     match command {
         TlsCommand::Generate { dir, names, hosts } => {
             for file in generate(&dir, &names, &hosts).map_err(CliError::Input)? {
-                println!("{}", file.display());
+                out!("{}", file.display());
             }
             Ok(())
         }

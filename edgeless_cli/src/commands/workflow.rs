@@ -1,5 +1,6 @@
 //! `edgeless_cli workflow ...`
 
+use crate::output::out;
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -71,7 +72,7 @@ pub async fn run(command: WorkflowCommand, config: &Config) -> Result<(), CliErr
                 .to_request(&base)
                 .map_err(|e| CliError::Input(anyhow::anyhow!("{}: {e}", spec_file.display())))?;
             let response = client.start(request).await.map_err(status)?.into_inner();
-            println!("{}", response.workflow_id);
+            out!("{}", response.workflow_id);
         }
         WorkflowCommand::Stop { id } => {
             client
@@ -90,7 +91,7 @@ pub async fn run(command: WorkflowCommand, config: &Config) -> Result<(), CliErr
                 .into_inner()
                 .identifiers;
             match output {
-                Output::Text => ids.iter().for_each(|id| println!("{id}")),
+                Output::Text => ids.iter().for_each(|id| out!("{id}")),
                 Output::Json => print_json(&ids)?,
             }
         }
@@ -122,7 +123,7 @@ pub async fn run(command: WorkflowCommand, config: &Config) -> Result<(), CliErr
                     components,
                 })?,
                 Output::Text => {
-                    println!("* state {}", status.state);
+                    out!("* state {}", status.state);
                     print_inspect(info.request.unwrap_or_default(), &components)
                 }
             }
@@ -133,9 +134,9 @@ pub async fn run(command: WorkflowCommand, config: &Config) -> Result<(), CliErr
 
 fn print_inspect(request: proto::SpawnWorkflowRequest, components: &[ComponentView]) {
     for function in &request.workflow_functions {
-        println!("* function {}", function.name);
+        out!("* function {}", function.name);
         if let Some(class) = &function.class_spec {
-            println!(
+            out!(
                 "  run-time {} class {} version {}",
                 class.function_class_type, class.function_class_id, class.function_class_version
             );
@@ -143,27 +144,27 @@ fn print_inspect(request: proto::SpawnWorkflowRequest, components: &[ComponentVi
         let mut outputs: Vec<_> = function.output_mapping.iter().collect();
         outputs.sort();
         for (output, target) in outputs {
-            println!("  OUT {output} -> {target}");
+            out!("  OUT {output} -> {target}");
         }
         let mut annotations: Vec<_> = function.annotations.iter().collect();
         annotations.sort();
         for (key, value) in annotations {
-            println!("  F_ANN {key} -> {value}");
+            out!("  F_ANN {key} -> {value}");
         }
     }
     for resource in &request.workflow_resources {
-        println!("* resource {}", resource.name);
-        println!("  class-type {}", resource.class_type);
+        out!("* resource {}", resource.name);
+        out!("  class-type {}", resource.class_type);
         for (output, target) in &resource.output_mapping {
-            println!("  OUT {output} -> {target}");
+            out!("  OUT {output} -> {target}");
         }
         for (key, value) in &resource.configurations {
-            println!("  CONF {key} -> {value}");
+            out!("  CONF {key} -> {value}");
         }
     }
-    println!("* mapping");
+    out!("* mapping");
     for component in components {
-        println!(
+        out!(
             "  MAP {} -> {} [logical ID {}] instances [{}]",
             component.name,
             component.domain,
