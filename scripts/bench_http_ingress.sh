@@ -23,7 +23,7 @@ inabox=$!
 baseline_pid=""
 trap 'kill $inabox $baseline_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
-  "$bin/edgeless_cli" -c "$work/cli.toml" domain list 2>/dev/null | grep -q "(1 nodes)" && break
+  "$bin/edgeless_cli" -c "$work/cli.toml" domain list -o json 2>/dev/null | grep -q '"num_nodes": 1' && break
   sleep 0.2
 done
 "$bin/edgeless_cli" -c "$work/cli.toml" workflow start examples/http_ingress/workflow.json >/dev/null

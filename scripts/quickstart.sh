@@ -68,7 +68,7 @@ fi
 echo "controller_url = \"$controller\"" >"$work/cli.toml"
 echo "== controller at $controller (edgeless_cli -c $work/cli.toml ...)" >&2
 for _ in $(seq 1 100); do
-  if "$bin/edgeless_cli" -c "$work/cli.toml" domain list 2>/dev/null | grep -q "(2 nodes)"; then break; fi
+  if "$bin/edgeless_cli" -c "$work/cli.toml" domain list -o json 2>/dev/null | grep -q '"num_nodes": 2'; then break; fi
   if ! kill -0 "$inabox" 2>/dev/null; then
     echo "edgeless_inabox exited:" >&2; cat "$work/inabox.log" >&2; exit 1
   fi
@@ -77,7 +77,7 @@ done
 "$bin/edgeless_cli" -c "$work/cli.toml" domain list
 
 sed "s|\.\./\.\./functions/|$modules/|g" "examples/$example/workflow.json" >"$work/workflow.json"
-workflow=$("$bin/edgeless_cli" -c "$work/cli.toml" workflow start "$work/workflow.json")
+workflow=$("$bin/edgeless_cli" -c "$work/cli.toml" workflow start "$work/workflow.json" --name "$example")
 echo "== workflow $workflow started; function logs for ${duration}s:" >&2
 "$bin/edgeless_cli" -c "$work/cli.toml" workflow inspect "$workflow"
 timeout "$duration" tail -n +1 -f "$work/inabox.log" | grep --line-buffered -E " function: | (WARN|ERROR) " | sed -u 's/ instance=[^ ]*//; s/ class=.*//' || true

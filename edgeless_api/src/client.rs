@@ -45,6 +45,15 @@ fn endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
     ))
 }
 
+/// Like [`channel`], with `timeout` as both the connect timeout and the
+/// deadline of every request (for the command line's `--timeout`).
+pub fn channel_with_timeout(url: &str, timeout: Duration) -> Result<Channel, InvalidUrl> {
+    Ok(endpoint(url)?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .connect_lazy())
+}
+
 /// A lazily connecting channel for long-lived streams: no request deadline.
 pub fn stream_channel(url: &str) -> Result<Channel, InvalidUrl> {
     Ok(endpoint(url)?

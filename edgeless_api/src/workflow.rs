@@ -14,6 +14,9 @@ use crate::{CONTAINER, RUST_WASM, proto};
 /// The most functions and resources one workflow may have.
 pub const MAX_COMPONENTS: usize = 1000;
 
+/// The longest workflow name.
+pub const MAX_NAME_LEN: usize = 63;
+
 /// Why a workflow cannot be started. Messages name the component, the field
 /// and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,9 @@ pub enum WorkflowError {
     /// The workflow is larger than a cluster accepts.
     #[error("the workflow has {0} functions and resources; at most {MAX_COMPONENTS} are allowed")]
     TooLarge(usize),
+    /// The workflow's own name is not a name.
+    #[error("the workflow name {0:?} is not a name (1 to {MAX_NAME_LEN} letters, digits, `-`, `_`, `.`, starting with a letter or digit)")]
+    BadWorkflowName(String),
     /// A component has an empty name.
     #[error("a {kind} has an empty name")]
     EmptyName {
@@ -235,16 +241,33 @@ impl WorkflowSpec {
                 })
                 .collect(),
             annotations: self.annotations.clone().into_iter().collect(),
+            name: String::new(),
+            allow_duplicate: false,
         };
         validate(&request)?;
         Ok(request)
     }
 }
 
-/// Checks that a workflow request is consistent: unique non-empty names,
-/// known function types, code present (and WebAssembly for WASM functions),
-/// and every output mapped to a component of the same workflow.
+/// Whether `name` may name a workflow: 1 to [`MAX_NAME_LEN`] ASCII
+/// letters, digits, `-`, `_`, `.`, starting with a letter or digit (so that
+/// it is never mistaken for an option, nor needs quoting).
+pub fn is_workflow_name(name: &str) -> bool {
+    name.len() <= MAX_NAME_LEN
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Checks that a workflow request is consistent: a valid name (if any),
+/// unique non-empty component names, known function types, code present
+/// (and WebAssembly for WASM functions), and every output mapped to a
+/// component of the same workflow.
 pub fn validate(request: &proto::SpawnWorkflowRequest) -> Result<(), WorkflowError> {
+    if !request.name.is_empty() && !is_workflow_name(&request.name) {
+        return Err(WorkflowError::BadWorkflowName(request.name.clone()));
+    }
     let components = request.workflow_functions.len() + request.workflow_resources.len();
     if components == 0 {
         return Err(WorkflowError::Empty);

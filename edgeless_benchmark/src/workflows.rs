@@ -180,7 +180,7 @@ impl WorkflowType {
         Some(SpawnWorkflowRequest {
             workflow_functions: functions,
             workflow_resources: Vec::new(),
-            annotations: Default::default(),
+            ..Default::default()
         })
     }
 }

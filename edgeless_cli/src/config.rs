@@ -1,6 +1,14 @@
-//! The CLI's configuration (`cli.toml`).
+//! The CLI's configuration (`cli.toml`) and where the controller is.
+//!
+//! The controller URL comes from the first of: `--controller-url` (or
+//! `EDGELESS_CONTROLLER_URL`); the file given with `-c` (or
+//! `EDGELESS_CONFIG`); `./cli.toml`; the user's file
+//! `$XDG_CONFIG_HOME/edgeless/cli.toml` (default `~/.config/...`), whose
+//! current context names one of several clusters; the built-in default,
+//! which the CLI then names on stderr. TLS files come from the file found.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -9,35 +17,144 @@ use crate::error::CliError;
 /// The commented template written by `-t`.
 pub const TEMPLATE: &str = include_str!("default.toml");
 
-/// Where the CLI finds the cluster.
+/// The controller URL when nothing names one.
+pub const DEFAULT_CONTROLLER_URL: &str = "http://127.0.0.1:7001";
+
+/// One cluster: where its controller is and how to talk to it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct Config {
+pub struct Cluster {
     /// The controller's workflow API.
     pub controller_url: String,
     /// TLS towards the controller (for an https URL).
     pub tls: edgeless_api::tls::TlsFiles,
 }
 
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            controller_url: DEFAULT_CONTROLLER_URL.into(),
+            tls: Default::default(),
+        }
+    }
+}
+
+/// A `cli.toml`: one cluster, and optionally named contexts of which one
+/// is current (`edgeless_cli context use NAME`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The controller's workflow API, when no context is current.
+    pub controller_url: String,
+    /// The context in use (empty: the cluster above).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub current_context: String,
+    /// Named clusters.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub contexts: BTreeMap<String, Cluster>,
+    /// TLS towards the controller, when no context is current.
+    pub tls: edgeless_api::tls::TlsFiles,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
-            controller_url: "http://127.0.0.1:7001".into(),
+            controller_url: DEFAULT_CONTROLLER_URL.into(),
+            current_context: String::new(),
+            contexts: BTreeMap::new(),
             tls: Default::default(),
         }
     }
 }
 
 impl Config {
-    /// Reads `path`, or `./cli.toml` when present, or the defaults.
-    pub fn load(path: Option<&Path>) -> Result<Self, CliError> {
-        let path = match path {
-            Some(path) => path,
-            None if Path::new("cli.toml").exists() => Path::new("cli.toml"),
-            None => return Ok(Self::default()),
-        };
+    /// The cluster this file points at: its current context, or its own.
+    pub fn selected(&self) -> Result<Cluster, String> {
+        if self.current_context.is_empty() {
+            return Ok(Cluster {
+                controller_url: self.controller_url.clone(),
+                tls: self.tls.clone(),
+            });
+        }
+        self.contexts
+            .get(&self.current_context)
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "current_context = {:?} is not one of the contexts ({})",
+                    self.current_context,
+                    self.contexts.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+    }
+
+    /// Reads a configuration file; errors name it.
+    pub fn read(path: &Path) -> Result<Self, CliError> {
         edgeless_api::daemon::load_config(path).map_err(CliError::Input)
     }
+
+    /// Writes this configuration to `path`, creating its folder.
+    pub fn write(&self, path: &Path) -> Result<(), CliError> {
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| {
+                CliError::Input(anyhow::anyhow!("cannot create {}: {e}", folder.display()))
+            })?;
+        }
+        let text = toml::to_string_pretty(self).map_err(|e| CliError::Input(e.into()))?;
+        std::fs::write(path, text)
+            .map_err(|e| CliError::Input(anyhow::anyhow!("cannot write {}: {e}", path.display())))
+    }
+}
+
+/// The user's configuration file: `$XDG_CONFIG_HOME/edgeless/cli.toml`, or
+/// `~/.config/edgeless/cli.toml`.
+pub fn user_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    Some(base.join("edgeless").join("cli.toml"))
+}
+
+/// Where the cluster settings came from, for messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A file (and the context used in it, if any).
+    File(PathBuf, Option<String>),
+    /// The built-in default.
+    Default,
+}
+
+/// The cluster to talk to, and where that was decided.
+pub fn resolve(
+    controller_url: Option<&str>,
+    config_file: Option<&Path>,
+) -> Result<(Cluster, Source), CliError> {
+    let local = Path::new("cli.toml");
+    let file = match config_file {
+        Some(path) => Some(path.to_path_buf()),
+        None if local.exists() => Some(local.to_path_buf()),
+        None => user_file().filter(|path| path.exists()),
+    };
+    let (mut cluster, source) = match file {
+        Some(path) => {
+            let config = Config::read(&path)?;
+            let cluster = config.selected().map_err(|e| {
+                CliError::Input(anyhow::anyhow!("{}: {e}", path.display()))
+            })?;
+            let context = Some(config.current_context).filter(|c| !c.is_empty());
+            (cluster, Source::File(path, context))
+        }
+        None => (Cluster::default(), Source::Default),
+    };
+    if let Some(url) = controller_url {
+        cluster.controller_url = url.to_string();
+    } else if source == Source::Default {
+        eprintln!(
+            "using the default controller {DEFAULT_CONTROLLER_URL} (set --controller-url, EDGELESS_CONTROLLER_URL, -c FILE, ./cli.toml or a context)"
+        );
+    }
+    Ok((cluster, source))
 }
 
 #[cfg(test)]
@@ -52,8 +169,36 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_an_input_error() {
-        let err = Config::load(Some(Path::new("/nonexistent/cli.toml"))).unwrap_err();
+        let err = resolve(None, Some(Path::new("/nonexistent/cli.toml"))).unwrap_err();
         assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
         assert!(err.to_string().contains("/nonexistent/cli.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_current_context_is_the_cluster() {
+        let text = r#"
+            controller_url = "http://127.0.0.1:1"
+            current_context = "lab"
+            [contexts.lab]
+            controller_url = "http://10.0.0.5:7001"
+            [contexts.edge]
+            controller_url = "http://10.0.0.6:7001"
+        "#;
+        let config: Config = toml::from_str(text).unwrap();
+        assert_eq!(config.selected().unwrap().controller_url, "http://10.0.0.5:7001");
+        let none: Config = toml::from_str("current_context = \"gone\"").unwrap();
+        assert!(none.selected().unwrap_err().contains("\"gone\" is not one of the contexts"));
+        let plain: Config = toml::from_str("controller_url = \"http://h:1\"").unwrap();
+        assert_eq!(plain.selected().unwrap().controller_url, "http://h:1");
+    }
+
+    #[test]
+    fn a_given_url_wins_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cli.toml");
+        std::fs::write(&path, "controller_url = \"http://127.0.0.1:1\"\n").unwrap();
+        let (cluster, source) = resolve(Some("http://127.0.0.1:2"), Some(&path)).unwrap();
+        assert_eq!(cluster.controller_url, "http://127.0.0.1:2");
+        assert_eq!(source, Source::File(path, None));
     }
 }

@@ -40,15 +40,37 @@ pub enum CliError {
     #[error("{0}")]
     NotFound(String),
     /// The server is unreachable.
-    #[error(
-        "cannot reach {url}: {detail}\nhint: is the controller (edgeless_con_d or edgeless_inabox) running, and is controller_url in cli.toml right?"
-    )]
+    #[error("cannot reach {url}: {detail}\nhint: {hint}")]
     Unreachable {
         /// The URL tried.
         url: String,
         /// What the transport said.
         detail: String,
+        /// What to check.
+        hint: &'static str,
     },
+}
+
+/// Which server a request went to, for the hint of an unreachable one.
+#[derive(Clone, Copy)]
+pub enum Server {
+    /// The controller's workflow API.
+    Controller,
+    /// A node's dataplane.
+    Node,
+}
+
+impl Server {
+    fn hint(self) -> &'static str {
+        match self {
+            Server::Controller => {
+                "is the controller (edgeless_con_d or edgeless_inabox) running, and is this its URL (--controller-url, EDGELESS_CONTROLLER_URL, cli.toml, or the current context)?"
+            }
+            Server::Node => {
+                "is the node running, and is this its invocation_url (node.toml, or `domain view`)?"
+            }
+        }
+    }
 }
 
 impl CliError {
@@ -62,11 +84,17 @@ impl CliError {
         }
     }
 
-    /// Maps a gRPC status from the server at `url`.
+    /// Maps a gRPC status from the controller at `url`.
     pub fn from_status(url: &str, status: tonic::Status) -> Self {
+        Self::from_server_status(Server::Controller, url, status)
+    }
+
+    /// Maps a gRPC status from `server` at `url`.
+    pub fn from_server_status(server: Server, url: &str, status: tonic::Status) -> Self {
         let unreachable = |hint: &str| CliError::Unreachable {
             url: url.to_string(),
             detail: format!("{} ({hint})", with_causes(&status)),
+            hint: server.hint(),
         };
         let text = with_causes(&status);
         // A connection the server ends at once: plain HTTP/2 against a TLS
@@ -93,18 +121,36 @@ impl CliError {
             return CliError::Unreachable {
                 url: url.to_string(),
                 detail: text,
+                hint: server.hint(),
             };
         }
         match status.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => CliError::Unreachable {
+            // The deadline of `--timeout` ran out.
+            tonic::Code::Cancelled | tonic::Code::DeadlineExceeded => CliError::Unreachable {
                 url: url.to_string(),
-                detail: status.message().to_string(),
+                detail: format!("no answer in time ({}; see --timeout)", status.message()),
+                hint: server.hint(),
+            },
+            // Another service (another edgeless daemon's port, say).
+            tonic::Code::Unimplemented => CliError::Unreachable {
+                url: url.to_string(),
+                detail: "it does not serve this API (is it another service's port?)".into(),
+                hint: server.hint(),
+            },
+            tonic::Code::Unavailable => CliError::Unreachable {
+                url: url.to_string(),
+                detail: text,
+                hint: server.hint(),
             },
             tonic::Code::NotFound => CliError::NotFound(status.message().to_string()),
             tonic::Code::InvalidArgument => {
                 CliError::Input(anyhow::anyhow!(status.message().to_string()))
             }
-            _ => CliError::Rejected(status.message().to_string()),
+            _ if text.trim().is_empty() => CliError::Rejected(format!(
+                "{url} answered {:?} without saying why",
+                status.code()
+            )),
+            _ => CliError::Rejected(text),
         }
     }
 }

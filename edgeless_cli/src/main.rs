@@ -22,10 +22,21 @@ use crate::commands::Command;
     about,
     after_help = "Example: edgeless_cli workflow start examples/ping_pong/workflow.json"
 )]
-struct Args {
-    /// The CLI configuration (default: ./cli.toml if present, else built-in defaults).
-    #[arg(short = 'c', long, value_name = "FILE")]
+pub(crate) struct Args {
+    /// The CLI configuration (default: ./cli.toml if present, else the
+    /// current context of ~/.config/edgeless/cli.toml, else built-in
+    /// defaults).
+    #[arg(short = 'c', long, value_name = "FILE", global = true, env = "EDGELESS_CONFIG")]
     config_file: Option<std::path::PathBuf>,
+    /// The controller's workflow API; wins over every configuration file.
+    #[arg(long, value_name = "URL", global = true, env = "EDGELESS_CONTROLLER_URL")]
+    controller_url: Option<String>,
+    /// How results are printed.
+    #[arg(short = 'o', long, value_enum, default_value_t, global = true)]
+    output: commands::Output,
+    /// Seconds a connection and each request may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, global = true)]
+    timeout: f64,
     /// Write a commented CLI configuration template to FILE and exit.
     #[arg(short = 't', long, value_name = "FILE")]
     template: Option<std::path::PathBuf>,
@@ -68,6 +79,21 @@ async fn run(args: Args) -> Result<(), error::CliError> {
             "no command given; try `edgeless_cli --help`".to_string(),
         ));
     };
-    let config = config::Config::load(args.config_file.as_deref())?;
-    commands::run(command, &config).await
+    if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
+        return Err(error::CliError::Usage(format!(
+            "--timeout {} is not a number of seconds between 0 and 3600",
+            args.timeout
+        )));
+    }
+    let cluster = if commands::needs_cluster(&command) {
+        config::resolve(args.controller_url.as_deref(), args.config_file.as_deref())?.0
+    } else {
+        config::Cluster::default()
+    };
+    let session = commands::Session {
+        cluster,
+        output: args.output,
+        timeout: std::time::Duration::from_secs_f64(args.timeout),
+    };
+    commands::run(command, &session).await
 }

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::domains::{self, DomainClients, Domains};
 
+mod names;
 mod reconcile;
 
 /// Why a workflow request failed.
@@ -49,6 +50,14 @@ pub enum ControllerError {
     /// A malformed id.
     #[error("invalid workflow id {0:?}")]
     BadId(String),
+    /// Another running workflow has the name.
+    #[error("a workflow named `{name}` runs already ({holder}); stop it, choose another name, or allow a duplicate")]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// The workflow that has it.
+        holder: String,
+    },
     /// The domain's orchestrator could not be asked.
     #[error("domain `{domain}`: {message}")]
     Domain {
@@ -86,6 +95,8 @@ pub(crate) struct Workflow {
     /// The domain it ran on before that domain was lost; it goes back there
     /// if the domain returns before the workflow is deployed elsewhere.
     pub previous_domain: String,
+    /// When it was started (seconds since the Unix epoch).
+    pub started_unix: u64,
 }
 
 /// The controller. Cheap to clone.
@@ -98,6 +109,8 @@ pub struct Controller {
     unverified: Arc<Mutex<HashSet<String>>>,
     /// Logical ids of components being deployed right now (not strays).
     deploying: Arc<Mutex<HashSet<Uuid>>>,
+    /// Names of workflows being started right now.
+    starting_names: Arc<Mutex<HashSet<String>>>,
     /// Where workflows are kept across restarts.
     store: Store,
     /// When the controller started: workflows of a domain that has not
@@ -116,6 +129,7 @@ impl Default for Controller {
             workflows: Arc::default(),
             unverified: Arc::default(),
             deploying: Arc::default(),
+            starting_names: Arc::default(),
             store: Store::default(),
             started: std::time::Instant::now(),
         }
@@ -214,6 +228,7 @@ impl Controller {
         request: proto::SpawnWorkflowRequest,
     ) -> Result<proto::WorkflowInstanceStatus, ControllerError> {
         validate(&request)?;
+        let _name = self.claim_name(&request)?;
         let workflow_id = Uuid::new_v4();
         let lids: HashMap<String, Uuid> = request
             .workflow_functions
@@ -233,6 +248,7 @@ impl Controller {
             components,
             state: State::Running,
             previous_domain: String::new(),
+            started_unix: edgeless_api::now_secs(),
         };
         crate::persistence::save(&self.store, workflow_id, &workflow);
         lock(&self.workflows).insert(workflow_id, workflow);
@@ -280,8 +296,19 @@ impl Controller {
     }
 
     /// The ids of the workflows.
-    pub fn list(&self) -> Vec<String> {
-        lock(&self.workflows).keys().map(Uuid::to_string).collect()
+    pub fn list(&self) -> Vec<proto::WorkflowSummary> {
+        lock(&self.workflows)
+            .iter()
+            .map(|(id, w)| proto::WorkflowSummary {
+                workflow_id: id.to_string(),
+                name: w.request.name.clone(),
+                state: state_text(&w.state),
+                domain_id: w.domain_id.clone(),
+                functions: w.request.workflow_functions.len() as u32,
+                resources: w.request.workflow_resources.len() as u32,
+                started_unix: w.started_unix,
+            })
+            .collect()
     }
 
     /// A workflow's request and status, with instances as its domain's
@@ -443,10 +470,15 @@ fn status(
                 instances: c.instances.clone(),
             })
             .collect(),
-        state: match state {
-            State::Running => "running".to_string(),
-            State::Failed(reason) => format!("failed: {reason}"),
-        },
+        state: state_text(state),
+    }
+}
+
+/// A state as the API shows it.
+fn state_text(state: &State) -> String {
+    match state {
+        State::Running => "running".to_string(),
+        State::Failed(reason) => format!("failed: {reason}"),
     }
 }
 

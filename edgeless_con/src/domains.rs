@@ -208,7 +208,7 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
-            annotations: Default::default(),
+            ..Default::default()
         }
     }
 

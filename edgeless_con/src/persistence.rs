@@ -27,6 +27,7 @@ pub fn save(store: &Store, id: Uuid, workflow: &Workflow) {
             .map(|(name, lid)| (name.clone(), lid.to_string()))
             .collect(),
         domain_id: workflow.domain_id.clone(),
+        started_unix: workflow.started_unix,
         components: workflow
             .components
             .iter()
@@ -93,6 +94,7 @@ fn decode(key: &str, record: proto::StoredWorkflow) -> Result<(Uuid, Workflow), 
             components,
             state: State::Running,
             previous_domain: String::new(),
+            started_unix: record.started_unix,
         },
     ))
 }

@@ -21,6 +21,7 @@ impl From<ControllerError> for Status {
                 Status::failed_precondition(message)
             }
             ControllerError::NotFound(_) => Status::not_found(message),
+            ControllerError::NameTaken { .. } => Status::already_exists(message),
             ControllerError::Domain { .. } => Status::aborted(message),
         }
     }
@@ -63,8 +64,10 @@ impl WorkflowInstance for Service {
         &self,
         _request: Request<proto::Empty>,
     ) -> Result<Response<proto::WorkflowIdList>, Status> {
+        let workflows = self.0.list();
         Ok(Response::new(proto::WorkflowIdList {
-            identifiers: self.0.list(),
+            identifiers: workflows.iter().map(|w| w.workflow_id.clone()).collect(),
+            workflows,
         }))
     }
 

@@ -155,12 +155,33 @@ impl Cluster {
     }
 
     fn wait_for_domain(&self, id: &str, nodes: usize) {
-        let expected = format!("domain {id} ({nodes} nodes)");
         self.wait_for(
             Duration::from_secs(30),
-            &format!("{expected} to register"),
-            |c| c.cli(&["domain", "list"]).stdout_text().contains(&expected),
+            &format!("domain {id} with {nodes} nodes to register"),
+            |c| c.domain_nodes(id) == Some(nodes as u64),
         );
+    }
+
+    /// How many nodes domain `id` has, as `domain list -o json` says.
+    pub fn domain_nodes(&self, id: &str) -> Option<u64> {
+        let listing = self.cli(&["domain", "list", "-o", "json"]).stdout_text();
+        let domains: serde_json::Value = serde_json::from_str(&listing).ok()?;
+        domains
+            .as_array()?
+            .iter()
+            .find(|d| d["domain_id"] == id)?["num_nodes"]
+            .as_u64()
+    }
+
+    /// The ids of the running workflows (`workflow list -o json`).
+    pub fn workflow_ids(&self) -> Vec<String> {
+        let listing = self.cli_ok(&["workflow", "list", "-o", "json"]);
+        let rows: serde_json::Value = serde_json::from_str(&listing).expect("a JSON list");
+        rows.as_array()
+            .expect("a JSON list")
+            .iter()
+            .map(|w| w["workflow_id"].as_str().expect("an id").to_string())
+            .collect()
     }
 
     /// Starts node `index` of the first domain again (after a kill).

@@ -121,6 +121,8 @@ fn workflow(rng: &mut StdRng) -> SpawnWorkflowRequest {
             })
             .collect(),
         annotations: map(rng),
+        name: text(rng),
+        allow_duplicate: rng.random_bool(0.5),
     }
 }
 

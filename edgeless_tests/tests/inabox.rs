@@ -49,7 +49,8 @@ fn inabox_runs_the_ping_pong_example() {
             .unwrap()
     };
     let joined = eventually(Duration::from_secs(30), || {
-        String::from_utf8_lossy(&run(&["domain", "list"]).stdout).contains("(2 nodes)")
+        String::from_utf8_lossy(&run(&["domain", "list", "-o", "json"]).stdout)
+            .contains("\"num_nodes\": 2")
     });
     let started = joined.then(|| run(&["workflow", "start", &example("ping_pong")]));
     let flowing = started.as_ref().is_some_and(|o| o.status.success())

@@ -38,7 +38,7 @@ fn least_loaded_fills_nodes_by_instances_per_cpu() {
     let mut on: HashMap<String, usize> = HashMap::new();
     let mut workflows = Vec::new();
     for _ in 0..5 {
-        let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+        let workflow = cluster.cli_ok(&["workflow", "start", &spec, "--allow-duplicate"]);
         let node = cluster.nodes_of(&workflow, "f")[0].clone();
         *on.entry(node).or_default() += 1;
         workflows.push(workflow);
@@ -54,7 +54,7 @@ fn least_loaded_fills_nodes_by_instances_per_cpu() {
         .unwrap()
         .clone();
     cluster.cli_ok(&["workflow", "stop", &on_small]);
-    let next = cluster.cli_ok(&["workflow", "start", &spec]);
+    let next = cluster.cli_ok(&["workflow", "start", &spec, "--allow-duplicate"]);
     assert_eq!(cluster.nodes_of(&next, "f"), vec![cluster.node_ids[1].clone()]);
 }
 

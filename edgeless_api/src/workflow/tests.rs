@@ -302,3 +302,22 @@ fn mangled_workflows_never_panic_and_every_refusal_says_why() {
         "only {refused_by_checks} refused by the checks"
     );
 }
+
+#[test]
+fn workflow_names_are_checked() {
+    for good in ["ping_pong", "a", "v1.2-beta", &"x".repeat(MAX_NAME_LEN)] {
+        assert!(is_workflow_name(good), "{good}");
+    }
+    for bad in ["", "-rm", ".hidden", "a b", "a/b", "é", &"x".repeat(MAX_NAME_LEN + 1)] {
+        assert!(!is_workflow_name(bad), "{bad}");
+    }
+    let json = format!(r#"{{"functions": [{}]}}"#, function("a", ""));
+    let mut request = load_and_convert(&json).unwrap();
+    request.name = "bad name".into();
+    assert_eq!(
+        validate(&request).unwrap_err().to_string(),
+        "the workflow name \"bad name\" is not a name (1 to 63 letters, digits, `-`, `_`, `.`, starting with a letter or digit)"
+    );
+    request.name = "good".into();
+    assert!(validate(&request).is_ok());
+}

@@ -5,38 +5,27 @@ use clap::Subcommand;
 use edgeless_api::proto;
 use serde::Serialize;
 
-use super::{Output, controller, print_json};
-use crate::config::Config;
+use super::{Output, Session, controller, print_data, print_table};
 use crate::error::CliError;
 
 /// Domain subcommands.
 #[derive(Subcommand)]
 pub enum DomainCommand {
-    /// One line per domain: `domain ID (N nodes)`.
-    #[command(after_help = "Example: edgeless_cli domain list")]
-    List {
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
-    },
+    /// The domains: DOMAIN, NODES, CPUS, MEMORY, RUNTIMES (`-o wide`: more).
+    #[command(after_help = "Example: edgeless_cli domain list -o wide")]
+    List,
     /// A domain's nodes (with health) and its components' instances, as its
     /// orchestrator sees them.
-    #[command(after_help = "Example: edgeless_cli domain view domain-1")]
+    #[command(after_help = "Example: edgeless_cli domain view $(edgeless_cli domain list -o json | jq -r '.[0].domain_id')")]
     View {
-        /// The domain id.
+        /// The domain id (as `domain list` shows it).
         id: String,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
     },
     /// A domain's aggregated capabilities.
-    #[command(after_help = "Example: edgeless_cli domain inspect domain-1")]
+    #[command(after_help = "Example: edgeless_cli domain inspect $(edgeless_cli domain list -o json | jq -r '.[0].domain_id')")]
     Inspect {
-        /// The domain id.
+        /// The domain id (as `domain list` shows it).
         id: String,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
     },
 }
 
@@ -74,19 +63,21 @@ impl From<proto::DomainCapabilitiesEntry> for DomainView {
     }
 }
 
-pub async fn run(command: DomainCommand, config: &Config) -> Result<(), CliError> {
-    let mut client = controller(config)?;
-    if let DomainCommand::View { id, output } = command {
+pub async fn run(command: DomainCommand, session: &Session) -> Result<(), CliError> {
+    let url = &session.cluster.controller_url;
+    let mut client = controller(session)?;
+    let output = session.output;
+    if let DomainCommand::View { id } = command {
         let view = client
             .domain_view(proto::DomainId { domain_id: id })
             .await
-            .map_err(|s| CliError::from_status(&config.controller_url, s))?
+            .map_err(|s| CliError::from_status(url, s))?
             .into_inner();
         return print_view(view, output);
     }
-    let (id, output) = match &command {
-        DomainCommand::List { output } => (String::new(), *output),
-        DomainCommand::Inspect { id, output } => (id.clone(), *output),
+    let id = match &command {
+        DomainCommand::List => String::new(),
+        DomainCommand::Inspect { id } => id.clone(),
         DomainCommand::View { .. } => unreachable!("handled above"),
     };
     let entries = client
@@ -94,7 +85,7 @@ pub async fn run(command: DomainCommand, config: &Config) -> Result<(), CliError
             domain_id: id.clone(),
         })
         .await
-        .map_err(|s| CliError::from_status(&config.controller_url, s))?
+        .map_err(|s| CliError::from_status(url, s))?
         .into_inner()
         .domain_capabilities;
     let domains: Vec<DomainView> = entries.into_iter().map(Into::into).collect();
@@ -102,13 +93,8 @@ pub async fn run(command: DomainCommand, config: &Config) -> Result<(), CliError
         return Err(CliError::NotFound(format!("domain {id} not found")));
     }
     match (command, output) {
-        (_, Output::Json) => print_json(&domains)?,
-        (DomainCommand::List { .. }, Output::Text) => {
-            for d in &domains {
-                out!("domain {} ({} nodes)", d.domain_id, d.num_nodes);
-            }
-        }
-        (_, Output::Text) => {
+        (_, Output::Json | Output::Yaml) => print_data(&domains, output)?,
+        (DomainCommand::Inspect { .. }, _) => {
             for d in &domains {
                 out!(
                     "{} nodes, {} CPUs ({} cores) with {} MiB, labels [{}], num TEE {}, num TPM {}, runtimes [{}], resources classes [{}] providers [{}]",
@@ -125,8 +111,40 @@ pub async fn run(command: DomainCommand, config: &Config) -> Result<(), CliError
                 );
             }
         }
+        (_, Output::Text) if domains.is_empty() => eprintln!("no domains registered"),
+        (_, _) => print_domains(&domains, output == Output::Wide),
     }
     Ok(())
+}
+
+fn print_domains(domains: &[DomainView], wide: bool) {
+    let mut header = vec!["DOMAIN", "NODES", "CPUS", "MEMORY", "RUNTIMES"];
+    if wide {
+        header.extend(["CORES", "LABELS", "TEE", "TPM", "RESOURCES"]);
+    }
+    let rows = domains
+        .iter()
+        .map(|d| {
+            let mut row = vec![
+                d.domain_id.clone(),
+                d.num_nodes.to_string(),
+                d.num_cpus.to_string(),
+                format!("{} MiB", d.mem_size_mib),
+                d.runtimes.join(","),
+            ];
+            if wide {
+                row.extend([
+                    d.num_cores.to_string(),
+                    d.labels.join(","),
+                    d.num_tee.to_string(),
+                    d.num_tpm.to_string(),
+                    d.resource_providers.join(","),
+                ]);
+            }
+            row
+        })
+        .collect();
+    print_table(&header, rows);
 }
 
 #[derive(Serialize)]
@@ -201,36 +219,56 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
     };
     rows.components
         .sort_by(|a, b| (&a.workflow_id, &a.logical_id).cmp(&(&b.workflow_id, &b.logical_id)));
-    match output {
-        Output::Json => print_json(&rows),
-        Output::Text => {
-            out!("domain {}", rows.domain_id);
-            for n in &rows.nodes {
-                out!(
-                    "node {} {} cpus {} mem_available {} kB load {:.2} instances {} labels [{}] runtimes [{}] lease {}s",
-                    n.node_id,
-                    n.agent_url,
-                    n.num_cpus,
-                    n.mem_available_kb,
-                    n.load_avg_1,
-                    n.instances,
-                    n.labels.join(","),
-                    n.runtimes.join(","),
-                    n.lease_remaining_sec
-                );
-            }
-            for c in &rows.components {
-                out!(
-                    "{} {} {} (workflow {}) {} -> [{}]",
-                    c.kind,
-                    c.class,
-                    c.logical_id,
-                    c.workflow_id,
-                    c.state,
-                    c.instances.join(", ")
-                );
-            }
-            Ok(())
-        }
+    if matches!(output, Output::Json | Output::Yaml) {
+        return print_data(&rows, output);
     }
+    let wide = output == Output::Wide;
+    out!("domain {}", rows.domain_id);
+    let mut header = vec!["NODE", "AGENT", "CPUS", "MEM AVAILABLE", "LOAD", "INSTANCES", "LEASE"];
+    if wide {
+        header.extend(["LABELS", "RUNTIMES"]);
+    }
+    let nodes = rows
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut row = vec![
+                n.node_id.clone(),
+                n.agent_url.clone(),
+                n.num_cpus.to_string(),
+                format!("{} kB", n.mem_available_kb),
+                format!("{:.2}", n.load_avg_1),
+                n.instances.to_string(),
+                format!("{}s", n.lease_remaining_sec),
+            ];
+            if wide {
+                row.extend([n.labels.join(","), n.runtimes.join(",")]);
+            }
+            row
+        })
+        .collect();
+    print_table(&header, nodes);
+    if rows.components.is_empty() {
+        return Ok(());
+    }
+    out!("");
+    let components = rows
+        .components
+        .iter()
+        .map(|c| {
+            vec![
+                c.kind.clone(),
+                c.class.clone(),
+                c.logical_id.clone(),
+                c.workflow_id.clone(),
+                c.state.clone(),
+                c.instances.join(", "),
+            ]
+        })
+        .collect();
+    print_table(
+        &["KIND", "CLASS", "COMPONENT", "WORKFLOW", "STATE", "INSTANCES"],
+        components,
+    );
+    Ok(())
 }

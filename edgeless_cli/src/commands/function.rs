@@ -12,7 +12,8 @@ use edgeless_api::workflow::FunctionClassSpec;
 use edgeless_api::{InstanceId, parse_uuid};
 
 use super::container_image::{self, CONTAINER_TARGET};
-use crate::error::CliError;
+use super::Session;
+use crate::error::{CliError, Server};
 
 /// The target functions are built for.
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -70,7 +71,7 @@ pub enum EventType {
     Cast,
 }
 
-pub async fn run(command: FunctionCommand) -> Result<(), CliError> {
+pub async fn run(command: FunctionCommand, session: &Session) -> Result<(), CliError> {
     match command {
         FunctionCommand::Build { spec_file, out } => {
             let wasm = build(&spec_file, out.as_deref()).map_err(CliError::Input)?;
@@ -106,7 +107,7 @@ pub async fn run(command: FunctionCommand) -> Result<(), CliError> {
                 node_id: parse_uuid("node_id", &node_id).map_err(bad)?,
                 function_id: parse_uuid("function_id", &function_id).map_err(bad)?,
             };
-            let channel = edgeless_api::client::channel(&invocation_url)
+            let channel = edgeless_api::client::channel_with_timeout(&invocation_url, session.timeout)
                 .map_err(|e| CliError::Input(e.into()))?;
             let event = proto::Event {
                 target: Some(target.into()),
@@ -118,7 +119,7 @@ pub async fn run(command: FunctionCommand) -> Result<(), CliError> {
             FunctionInvocationClient::new(channel)
                 .handle(event)
                 .await
-                .map_err(|s| CliError::from_status(&invocation_url, s))?;
+                .map_err(|s| CliError::from_server_status(Server::Node, &invocation_url, s))?;
             eprintln!("event cast");
             Ok(())
         }

@@ -1,18 +1,33 @@
 //! The subcommands, one module each.
 
+mod completions;
 mod container_image;
+mod context;
 mod domain;
 mod function;
 mod tls;
 mod workflow;
 
-use crate::output::out;
+use std::time::Duration;
+
 use clap::{Subcommand, ValueEnum};
 use edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient;
 use tonic::transport::Channel;
 
-use crate::config::Config;
+use crate::config::Cluster;
 use crate::error::CliError;
+use crate::output::out;
+
+/// What every command may use: the cluster, the output format and the
+/// deadline of each request.
+pub struct Session {
+    /// The cluster to talk to.
+    pub cluster: Cluster,
+    /// How results are printed.
+    pub output: Output,
+    /// The connect timeout and deadline of every request.
+    pub timeout: Duration,
+}
 
 /// A subcommand.
 #[derive(Subcommand)]
@@ -29,40 +44,88 @@ pub enum Command {
     /// Certificates for TLS with mutual authentication.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// Named clusters in the user's configuration file, and the current one.
+    #[command(subcommand)]
+    Context(context::ContextCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example: edgeless_cli completions bash > /etc/bash_completion.d/edgeless_cli"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
-/// How listings are printed.
-#[derive(Clone, Copy, Default, ValueEnum)]
+/// How results are printed.
+#[derive(Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Output {
-    /// Lines for people and scripts.
+    /// Aligned tables and lines for people.
     #[default]
     Text,
-    /// JSON.
+    /// Tables with every column.
+    Wide,
+    /// JSON, with the same fields as the tables.
     Json,
+    /// YAML, with the same fields as the tables.
+    Yaml,
+}
+
+/// Whether a command talks to the controller (and needs to know where it
+/// is).
+pub fn needs_cluster(command: &Command) -> bool {
+    matches!(command, Command::Workflow(_) | Command::Domain(_))
 }
 
 /// Runs a subcommand.
-pub async fn run(command: Command, config: &Config) -> Result<(), CliError> {
+pub async fn run(command: Command, session: &Session) -> Result<(), CliError> {
     match command {
-        Command::Workflow(command) => workflow::run(command, config).await,
-        Command::Domain(command) => domain::run(command, config).await,
-        Command::Function(command) => function::run(command).await,
+        Command::Workflow(command) => workflow::run(command, session).await,
+        Command::Domain(command) => domain::run(command, session).await,
+        Command::Function(command) => function::run(command, session).await,
         Command::Tls(command) => tls::run(command),
+        Command::Context(command) => context::run(command, session.output),
+        Command::Completions { shell } => {
+            completions::print(shell);
+            Ok(())
+        }
     }
 }
 
 /// A client of the controller's workflow API.
-fn controller(config: &Config) -> Result<WorkflowInstanceClient<Channel>, CliError> {
-    edgeless_api::tls::install(&config.tls).map_err(|e| CliError::Input(e.into()))?;
-    let channel = edgeless_api::client::channel(&config.controller_url)
+fn controller(session: &Session) -> Result<WorkflowInstanceClient<Channel>, CliError> {
+    let cluster = &session.cluster;
+    edgeless_api::tls::install(&cluster.tls).map_err(|e| CliError::Input(e.into()))?;
+    let channel = edgeless_api::client::channel_with_timeout(&cluster.controller_url, session.timeout)
         .map_err(|e| CliError::Input(anyhow::anyhow!("controller_url: {e}")))?;
     Ok(WorkflowInstanceClient::new(channel)
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX))
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Input(e.into()))?;
-    out!("{text}");
+/// Prints `value` as JSON or YAML (for `-o json|yaml`).
+fn print_data(value: &impl serde::Serialize, output: Output) -> Result<(), CliError> {
+    let text = match output {
+        Output::Yaml => serde_yaml::to_string(value).map_err(|e| CliError::Input(e.into()))?,
+        _ => serde_json::to_string_pretty(value).map_err(|e| CliError::Input(e.into()))?,
+    };
+    out!("{}", text.trim_end());
     Ok(())
+}
+
+/// An aligned table with `header`, for `-o text|wide`.
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_header(header.iter().copied());
+    for row in rows {
+        table.add_row(row);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    for line in table.to_string().lines() {
+        out!("{}", line.trim_end());
+    }
 }

@@ -1,16 +1,16 @@
 //! `edgeless_cli workflow ...`
 
-use crate::output::out;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use edgeless_api::proto;
 use edgeless_api::workflow::WorkflowSpec;
 use serde::Serialize;
 
-use super::{Output, controller, print_json};
-use crate::config::Config;
+use super::{Output, Session, controller, print_data, print_table};
 use crate::error::CliError;
+use crate::output::out;
 
 /// Workflow subcommands.
 #[derive(Subcommand)]
@@ -20,36 +20,89 @@ pub enum WorkflowCommand {
     Start {
         /// The workflow JSON file; code paths are relative to it.
         spec_file: PathBuf,
+        /// Its name (default: the file's stem, or its folder's name for a
+        /// file called workflow.json); unique among running workflows.
+        #[arg(long)]
+        name: Option<String>,
+        /// Start it even when a workflow of that name runs.
+        #[arg(long)]
+        allow_duplicate: bool,
     },
-    /// Stop a workflow and all its instances.
-    #[command(after_help = "Example: edgeless_cli workflow stop 6f1c...")]
+    /// Stop workflows (by name, id or unique id prefix) and all their
+    /// instances.
+    #[command(after_help = "Example: edgeless_cli workflow stop ping_pong")]
     Stop {
-        /// The workflow id printed by `start`.
-        id: String,
+        /// Names, ids or unique id prefixes.
+        #[arg(required_unless_present = "all")]
+        workflows: Vec<String>,
+        /// Stop every running workflow.
+        #[arg(long, conflicts_with = "workflows")]
+        all: bool,
     },
-    /// List running workflows, one id per line.
-    #[command(after_help = "Example: edgeless_cli workflow list -o json")]
-    List {
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Show a workflow's components, their domain and instances.
-    #[command(after_help = "Example: edgeless_cli workflow inspect 6f1c...")]
+    /// List running workflows: NAME, ID, STATE, DOMAIN, FUNCTIONS, AGE.
+    #[command(after_help = "Example: edgeless_cli workflow list -o wide")]
+    List,
+    /// Show a workflow's functions, resources, domain and instances.
+    #[command(after_help = "Example: edgeless_cli workflow inspect ping_pong -o json")]
     Inspect {
-        /// The workflow id.
-        id: String,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
+        /// A name, id or unique id prefix.
+        workflow: String,
     },
 }
 
+/// One row of `workflow list`.
+#[derive(Serialize)]
+struct WorkflowRow {
+    name: String,
+    workflow_id: String,
+    state: String,
+    domain: String,
+    functions: u32,
+    resources: u32,
+    started_unix: u64,
+}
+
+impl From<proto::WorkflowSummary> for WorkflowRow {
+    fn from(w: proto::WorkflowSummary) -> Self {
+        Self {
+            name: w.name,
+            workflow_id: w.workflow_id,
+            state: w.state,
+            domain: w.domain_id,
+            functions: w.functions,
+            resources: w.resources,
+            started_unix: w.started_unix,
+        }
+    }
+}
+
+/// Everything `workflow inspect` shows.
 #[derive(Serialize)]
 struct WorkflowView {
     workflow_id: String,
+    name: String,
     state: String,
+    functions: Vec<FunctionView>,
+    resources: Vec<ResourceView>,
     components: Vec<ComponentView>,
+}
+
+#[derive(Serialize)]
+struct FunctionView {
+    name: String,
+    function_type: String,
+    class: String,
+    version: String,
+    outputs: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct ResourceView {
+    name: String,
+    class_type: String,
+    outputs: BTreeMap<String, String>,
+    configurations: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -60,102 +113,271 @@ struct ComponentView {
     instances: Vec<String>,
 }
 
-pub async fn run(command: WorkflowCommand, config: &Config) -> Result<(), CliError> {
-    let url = &config.controller_url;
+/// The default name of the workflow in `file`.
+fn default_name(file: &Path) -> String {
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let folder = file
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent()?.file_name()?.to_str().map(str::to_string));
+    let name = match folder {
+        Some(folder) if stem == "workflow" => folder,
+        _ => stem.to_string(),
+    };
+    // What cannot be a name is made into one.
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .take(edgeless_api::workflow::MAX_NAME_LEN)
+        .collect();
+    if edgeless_api::workflow::is_workflow_name(&name) {
+        name
+    } else {
+        format!("w{}", name.trim_start_matches(['-', '_', '.']))
+    }
+}
+
+/// How long ago `started_unix` was, as `45s`, `12m`, `3h` or `2d`.
+fn age(started_unix: u64) -> String {
+    if started_unix == 0 {
+        return "-".into();
+    }
+    let seconds = edgeless_api::now_secs().saturating_sub(started_unix);
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86400),
+    }
+}
+
+/// The running workflows.
+async fn summaries(session: &Session) -> Result<Vec<proto::WorkflowSummary>, CliError> {
+    let url = &session.cluster.controller_url;
+    Ok(controller(session)?
+        .list(proto::Empty {})
+        .await
+        .map_err(|s| CliError::from_status(url, s))?
+        .into_inner()
+        .workflows)
+}
+
+/// The id of the running workflow `given` names: a full id, a name, or a
+/// prefix of exactly one id.
+fn resolve(given: &str, workflows: &[proto::WorkflowSummary]) -> Result<String, CliError> {
+    if let Some(w) = workflows.iter().find(|w| w.workflow_id == given) {
+        return Ok(w.workflow_id.clone());
+    }
+    let named: Vec<&proto::WorkflowSummary> =
+        workflows.iter().filter(|w| w.name == given).collect();
+    match named.as_slice() {
+        [one] => return Ok(one.workflow_id.clone()),
+        [] => {}
+        many => {
+            let ids: Vec<&str> = many.iter().map(|w| w.workflow_id.as_str()).collect();
+            return Err(CliError::Usage(format!(
+                "{} workflows are named {given}: give an id ({})",
+                many.len(),
+                ids.join(", ")
+            )));
+        }
+    }
+    let prefixed: Vec<&proto::WorkflowSummary> = workflows
+        .iter()
+        .filter(|w| given.len() >= 4 && w.workflow_id.starts_with(given))
+        .collect();
+    match prefixed.as_slice() {
+        [one] => Ok(one.workflow_id.clone()),
+        [] => Err(CliError::NotFound(format!(
+            "no running workflow is named {given} or has an id starting with it"
+        ))),
+        many => Err(CliError::Usage(format!(
+            "{given} starts {} workflow ids: give more of it",
+            many.len()
+        ))),
+    }
+}
+
+pub async fn run(command: WorkflowCommand, session: &Session) -> Result<(), CliError> {
+    let url = &session.cluster.controller_url;
     let status = |s| CliError::from_status(url, s);
-    let mut client = controller(config)?;
     match command {
-        WorkflowCommand::Start { spec_file } => {
+        WorkflowCommand::Start {
+            spec_file,
+            name,
+            allow_duplicate,
+        } => {
             let spec = WorkflowSpec::load(&spec_file).map_err(|e| CliError::Input(e.into()))?;
             let base = spec_file.parent().map(PathBuf::from).unwrap_or_default();
-            let request = spec
+            let mut request = spec
                 .to_request(&base)
                 .map_err(|e| CliError::Input(anyhow::anyhow!("{}: {e}", spec_file.display())))?;
-            let response = client.start(request).await.map_err(status)?.into_inner();
-            out!("{}", response.workflow_id);
-        }
-        WorkflowCommand::Stop { id } => {
-            client
-                .stop(proto::WorkflowId {
-                    workflow_id: id.clone(),
-                })
-                .await
-                .map_err(status)?;
-            eprintln!("workflow {id} stopped");
-        }
-        WorkflowCommand::List { output } => {
-            let ids = client
-                .list(proto::Empty {})
+            request.name = name.unwrap_or_else(|| default_name(&spec_file));
+            request.allow_duplicate = allow_duplicate;
+            edgeless_api::workflow::validate(&request)
+                .map_err(|e| CliError::Input(e.into()))?;
+            let name = request.name.clone();
+            let response = controller(session)?
+                .start(request)
                 .await
                 .map_err(status)?
-                .into_inner()
-                .identifiers;
-            match output {
-                Output::Text => ids.iter().for_each(|id| out!("{id}")),
-                Output::Json => print_json(&ids)?,
+                .into_inner();
+            out!("{}", response.workflow_id);
+            eprintln!("workflow {name} started");
+        }
+        WorkflowCommand::Stop { workflows, all } => {
+            let running = summaries(session).await?;
+            let ids: Vec<String> = if all {
+                running.iter().map(|w| w.workflow_id.clone()).collect()
+            } else {
+                workflows
+                    .iter()
+                    .map(|given| resolve(given, &running))
+                    .collect::<Result<_, _>>()?
+            };
+            let mut client = controller(session)?;
+            for id in ids {
+                client
+                    .stop(proto::WorkflowId {
+                        workflow_id: id.clone(),
+                    })
+                    .await
+                    .map_err(status)?;
+                eprintln!("workflow {id} stopped");
             }
         }
-        WorkflowCommand::Inspect { id, output } => {
-            let info = client
+        WorkflowCommand::List => {
+            let rows: Vec<WorkflowRow> = summaries(session).await?.into_iter().map(Into::into).collect();
+            print_list(rows, session.output)?;
+        }
+        WorkflowCommand::Inspect { workflow } => {
+            let id = resolve(&workflow, &summaries(session).await?)?;
+            let info = controller(session)?
                 .inspect(proto::WorkflowId { workflow_id: id })
                 .await
                 .map_err(status)?
                 .into_inner();
-            let status = info.status.unwrap_or_default();
-            let components: Vec<ComponentView> = status
-                .domain_mapping
-                .into_iter()
-                .map(|m| ComponentView {
-                    name: m.name,
-                    logical_id: m.function_id,
-                    domain: m.domain_id,
-                    instances: m
-                        .instances
-                        .iter()
-                        .map(|i| format!("{}/{}", i.node_id, i.function_id))
-                        .collect(),
-                })
-                .collect();
-            match output {
-                Output::Json => print_json(&WorkflowView {
-                    workflow_id: status.workflow_id,
-                    state: status.state,
-                    components,
-                })?,
-                Output::Text => {
-                    out!("* state {}", status.state);
-                    print_inspect(info.request.unwrap_or_default(), &components)
-                }
+            let view = inspect_view(info);
+            match session.output {
+                Output::Json | Output::Yaml => print_data(&view, session.output)?,
+                Output::Text | Output::Wide => print_inspect(&view),
             }
         }
     }
     Ok(())
 }
 
-fn print_inspect(request: proto::SpawnWorkflowRequest, components: &[ComponentView]) {
-    for function in &request.workflow_functions {
-        out!("* function {}", function.name);
-        if let Some(class) = &function.class_spec {
-            out!(
-                "  run-time {} class {} version {}",
-                class.function_class_type, class.function_class_id, class.function_class_version
-            );
+fn print_list(rows: Vec<WorkflowRow>, output: Output) -> Result<(), CliError> {
+    match output {
+        Output::Json | Output::Yaml => return print_data(&rows, output),
+        Output::Text if rows.is_empty() => {
+            eprintln!("no workflows running");
+            return Ok(());
         }
-        let mut outputs: Vec<_> = function.output_mapping.iter().collect();
-        outputs.sort();
-        for (output, target) in outputs {
+        _ => {}
+    }
+    let wide = output == Output::Wide;
+    let table = rows
+        .into_iter()
+        .map(|w| {
+            let id = if wide {
+                w.workflow_id
+            } else {
+                w.workflow_id.chars().take(8).collect()
+            };
+            let mut row = vec![
+                if w.name.is_empty() { "-".into() } else { w.name },
+                id,
+                w.state,
+                if w.domain.is_empty() { "-".into() } else { w.domain },
+                w.functions.to_string(),
+            ];
+            if wide {
+                row.push(w.resources.to_string());
+            }
+            row.push(age(w.started_unix));
+            row
+        })
+        .collect();
+    let header: &[&str] = if wide {
+        &["NAME", "ID", "STATE", "DOMAIN", "FUNCTIONS", "RESOURCES", "AGE"]
+    } else {
+        &["NAME", "ID", "STATE", "DOMAIN", "FUNCTIONS", "AGE"]
+    };
+    print_table(header, table);
+    Ok(())
+}
+
+fn inspect_view(info: proto::WorkflowInstanceInfo) -> WorkflowView {
+    let request = info.request.unwrap_or_default();
+    let status = info.status.unwrap_or_default();
+    let sorted = |map: std::collections::HashMap<String, String>| map.into_iter().collect();
+    WorkflowView {
+        workflow_id: status.workflow_id,
+        name: request.name,
+        state: status.state,
+        functions: request
+            .workflow_functions
+            .into_iter()
+            .map(|f| {
+                let class = f.class_spec.unwrap_or_default();
+                FunctionView {
+                    name: f.name,
+                    function_type: class.function_class_type,
+                    class: class.function_class_id,
+                    version: class.function_class_version,
+                    outputs: sorted(f.output_mapping),
+                    annotations: sorted(f.annotations),
+                }
+            })
+            .collect(),
+        resources: request
+            .workflow_resources
+            .into_iter()
+            .map(|r| ResourceView {
+                name: r.name,
+                class_type: r.class_type,
+                outputs: sorted(r.output_mapping),
+                configurations: sorted(r.configurations),
+            })
+            .collect(),
+        components: status
+            .domain_mapping
+            .into_iter()
+            .map(|m| ComponentView {
+                name: m.name,
+                logical_id: m.function_id,
+                domain: m.domain_id,
+                instances: m
+                    .instances
+                    .iter()
+                    .map(|i| format!("{}/{}", i.node_id, i.function_id))
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn print_inspect(view: &WorkflowView) {
+    out!("* workflow {} {}", view.workflow_id, view.name);
+    out!("* state {}", view.state);
+    for function in &view.functions {
+        out!("* function {}", function.name);
+        out!(
+            "  run-time {} class {} version {}",
+            function.function_type, function.class, function.version
+        );
+        for (output, target) in &function.outputs {
             out!("  OUT {output} -> {target}");
         }
-        let mut annotations: Vec<_> = function.annotations.iter().collect();
-        annotations.sort();
-        for (key, value) in annotations {
+        for (key, value) in &function.annotations {
             out!("  F_ANN {key} -> {value}");
         }
     }
-    for resource in &request.workflow_resources {
+    for resource in &view.resources {
         out!("* resource {}", resource.name);
         out!("  class-type {}", resource.class_type);
-        for (output, target) in &resource.output_mapping {
+        for (output, target) in &resource.outputs {
             out!("  OUT {output} -> {target}");
         }
         for (key, value) in &resource.configurations {
@@ -163,7 +385,7 @@ fn print_inspect(request: proto::SpawnWorkflowRequest, components: &[ComponentVi
         }
     }
     out!("* mapping");
-    for component in components {
+    for component in &view.components {
         out!(
             "  MAP {} -> {} [logical ID {}] instances [{}]",
             component.name,
@@ -171,5 +393,71 @@ fn print_inspect(request: proto::SpawnWorkflowRequest, components: &[ComponentVi
             component.logical_id,
             component.instances.join(", ")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(id: &str, name: &str) -> proto::WorkflowSummary {
+        proto::WorkflowSummary {
+            workflow_id: id.into(),
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn workflows_are_found_by_id_name_or_unique_prefix() {
+        let running = [
+            summary("6f1c0000-0000-4000-8000-000000000001", "ping"),
+            summary("6f1d0000-0000-4000-8000-000000000002", "pong"),
+            summary("a0000000-0000-4000-8000-000000000003", "twin"),
+            summary("b0000000-0000-4000-8000-000000000004", "twin"),
+        ];
+        assert_eq!(resolve("ping", &running).unwrap(), running[0].workflow_id);
+        assert_eq!(resolve("6f1d", &running).unwrap(), running[1].workflow_id);
+        assert_eq!(
+            resolve(&running[2].workflow_id, &running).unwrap(),
+            running[2].workflow_id
+        );
+        // Fewer than four characters are never taken as a prefix.
+        let short = resolve("6f1", &running).unwrap_err().to_string();
+        assert!(short.contains("no running workflow"), "{short}");
+        let two = [
+            summary("6f1c0000-0000-4000-8000-000000000001", ""),
+            summary("6f1c0000-0000-4000-8000-000000000002", ""),
+        ];
+        let ambiguous = resolve("6f1c0000", &two).unwrap_err();
+        assert_eq!(ambiguous.exit_code(), crate::error::EXIT_USAGE);
+        assert!(ambiguous.to_string().contains("starts 2 workflow ids"), "{ambiguous}");
+        let twins = resolve("twin", &running).unwrap_err();
+        assert_eq!(twins.exit_code(), crate::error::EXIT_USAGE);
+        assert!(twins.to_string().contains("2 workflows are named twin"), "{twins}");
+        let none = resolve("nope", &running).unwrap_err();
+        assert_eq!(none.exit_code(), crate::error::EXIT_NOT_FOUND);
+    }
+
+    #[test]
+    fn default_names_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("ping_pong");
+        std::fs::create_dir(&folder).unwrap();
+        let file = folder.join("workflow.json");
+        std::fs::write(&file, "{}").unwrap();
+        assert_eq!(default_name(&file), "ping_pong");
+        assert_eq!(default_name(Path::new("my flow.json")), "my-flow");
+        assert_eq!(default_name(Path::new("-x.json")), "wx");
+    }
+
+    #[test]
+    fn ages_are_short() {
+        let now = edgeless_api::now_secs();
+        assert_eq!(age(now - 5), "5s");
+        assert_eq!(age(now - 120), "2m");
+        assert_eq!(age(now - 7200), "2h");
+        assert_eq!(age(now - 3 * 86400), "3d");
+        assert_eq!(age(0), "-");
     }
 }
