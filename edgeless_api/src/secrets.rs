@@ -100,6 +100,8 @@ mod tests {
         assert!(!constant_time_eq(b"token", b"tokem"));
         assert!(!constant_time_eq(b"token", b"token "));
         assert!(!constant_time_eq(b"", b"x"));
+        // Differences must not cancel each other out.
+        assert!(!constant_time_eq(b"ab", b"ba"));
         assert!(constant_time_eq(b"", b""));
     }
 }
