@@ -30,6 +30,10 @@ pub const RUST_WASM: &str = "RUST_WASM";
 /// The function type of functions that run as Docker containers.
 pub const CONTAINER: &str = "CONTAINER";
 
+/// The version of the gRPC API in `proto/edgeless.proto`; raised when a
+/// change breaks older peers.
+pub const API_VERSION: u32 = 1;
+
 /// The longest lease a registration may ask for: a node or an orchestrator
 /// that stops refreshing is dropped at most this long after its last
 /// refresh, whatever deadline it announced.

@@ -89,6 +89,16 @@ impl WorkflowInstance for Service {
         ))
     }
 
+    async fn version(
+        &self,
+        _request: Request<proto::Empty>,
+    ) -> Result<Response<proto::VersionInfo>, Status> {
+        Ok(Response::new(proto::VersionInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            api_version: edgeless_api::API_VERSION,
+        }))
+    }
+
     async fn domains(
         &self,
         request: Request<proto::DomainId>,

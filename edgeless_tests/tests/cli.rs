@@ -149,6 +149,21 @@ fn the_controller_comes_from_flag_environment_file_context_or_default() {
         text(&output.stderr)
     );
 
+    // Both versions; the only domain needs no name.
+    let versions = cli_in(work.path(), home.path(), &[], &["version", "-o", "json", "--controller-url", &url]);
+    let versions: serde_json::Value = serde_json::from_slice(&versions.stdout).unwrap();
+    assert_eq!(versions["client"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(versions["controller"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(versions["controller"]["api_version"], edgeless_api::API_VERSION);
+    assert_eq!(versions["controller"]["url"], url.as_str());
+    let view = cli_in(work.path(), home.path(), &[], &["domain", "view", "--controller-url", &url]);
+    assert!(text(&view.stdout).starts_with("domain domain-test"), "{}", text(&view.stderr));
+    let (_held, port) = edgeless_tests::refused_port();
+    let nowhere = format!("http://127.0.0.1:{port}");
+    let unreachable = cli_in(work.path(), home.path(), &[], &["version", "--controller-url", &nowhere, "--timeout", "1"]);
+    assert_eq!(unreachable.status.code(), Some(4));
+    assert!(text(&unreachable.stdout).contains(&format!("client      {}", env!("CARGO_PKG_VERSION"))));
+
     // Another service's port: said so, exit 4.
     let orchestrator = std::fs::read_to_string(cluster.dir().join("orchestrator0.toml")).unwrap();
     let orchestrator = orchestrator
@@ -222,4 +237,47 @@ fn shell_completions_are_printed() {
     }
     let bad = cli_in(work.path(), work.path(), &[], &["completions", "tcsh"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_new_function_builds_and_runs_outside_the_repository() {
+    let cluster = Cluster::builder().nodes(1).start();
+    let work = tempfile::tempdir().unwrap();
+    let shared = edgeless_tests::bin_dir().parent().unwrap().join("functions");
+    let run = |args: &[&str]| {
+        let output = Command::new(bin("edgeless_cli"))
+            .current_dir(work.path())
+            .env("EDGELESS_FUNCTIONS_TARGET_DIR", &shared)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", text(&output.stderr));
+        output
+    };
+    let created = run(&["function", "new", "hello", "--dir", "fns"]);
+    assert!(text(&created.stderr).contains("using the edgeless_function SDK in"));
+    let built = run(&["function", "build", "fns/hello/function.json"]);
+    // Progress while it compiles, then the module's path.
+    assert!(text(&built.stderr).contains("building "), "{}", text(&built.stderr));
+    let wasm = work.path().join("fns/hello/hello.wasm");
+    assert_eq!(text(&built.stdout).trim(), "fns/hello/hello.wasm");
+    assert!(wasm.exists());
+    let workflow = work.path().join("hello.json");
+    std::fs::write(
+        &workflow,
+        r#"{"functions": [{"name": "greeter",
+            "class_specification": {"id": "hello", "function_type": "RUST_WASM", "version": "0.1",
+                                    "code": "fns/hello/hello.wasm", "outputs": ["out"]},
+            "output_mapping": {}, "annotations": {"init-payload": "hi"}}],
+          "resources": [], "annotations": {}}"#,
+    )
+    .unwrap();
+    let id = cluster.cli_ok(&["workflow", "start", &workflow.display().to_string()]);
+    cluster.wait_for(std::time::Duration::from_secs(20), "the new function to start", |c| {
+        c.nodes[0].log().contains("hello: started (payload Some(\"hi\")")
+    });
+    cluster.cli_ok(&["workflow", "stop", &id]);
+    cluster.wait_for(std::time::Duration::from_secs(10), "the new function to stop", |c| {
+        c.nodes[0].log().contains("hello: stopped")
+    });
 }

@@ -16,16 +16,18 @@ pub enum DomainCommand {
     List,
     /// A domain's nodes (with health) and its components' instances, as its
     /// orchestrator sees them.
-    #[command(after_help = "Example: edgeless_cli domain view $(edgeless_cli domain list -o json | jq -r '.[0].domain_id')")]
+    #[command(after_help = "Example: edgeless_cli domain view")]
     View {
-        /// The domain id (as `domain list` shows it).
-        id: String,
+        /// The domain id (as `domain list` shows it); may be left out when
+        /// there is only one domain.
+        id: Option<String>,
     },
     /// A domain's aggregated capabilities.
-    #[command(after_help = "Example: edgeless_cli domain inspect $(edgeless_cli domain list -o json | jq -r '.[0].domain_id')")]
+    #[command(after_help = "Example: edgeless_cli domain inspect")]
     Inspect {
-        /// The domain id (as `domain list` shows it).
-        id: String,
+        /// The domain id (as `domain list` shows it); may be left out when
+        /// there is only one domain.
+        id: Option<String>,
     },
 }
 
@@ -68,6 +70,10 @@ pub async fn run(command: DomainCommand, session: &Session) -> Result<(), CliErr
     let mut client = controller(session)?;
     let output = session.output;
     if let DomainCommand::View { id } = command {
+        let id = match id {
+            Some(id) => id,
+            None => only_domain(&mut client, url).await?,
+        };
         let view = client
             .domain_view(proto::DomainId { domain_id: id })
             .await
@@ -77,7 +83,8 @@ pub async fn run(command: DomainCommand, session: &Session) -> Result<(), CliErr
     }
     let id = match &command {
         DomainCommand::List => String::new(),
-        DomainCommand::Inspect { id } => id.clone(),
+        DomainCommand::Inspect { id: Some(id) } => id.clone(),
+        DomainCommand::Inspect { id: None } => only_domain(&mut client, url).await?,
         DomainCommand::View { .. } => unreachable!("handled above"),
     };
     let entries = client
@@ -115,6 +122,35 @@ pub async fn run(command: DomainCommand, session: &Session) -> Result<(), CliErr
         (_, _) => print_domains(&domains, output == Output::Wide),
     }
     Ok(())
+}
+
+/// The id of the only domain; an error naming them when there are several.
+async fn only_domain(
+    client: &mut edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient<
+        tonic::transport::Channel,
+    >,
+    url: &str,
+) -> Result<String, CliError> {
+    let ids: Vec<String> = client
+        .domains(proto::DomainId {
+            domain_id: String::new(),
+        })
+        .await
+        .map_err(|s| CliError::from_status(url, s))?
+        .into_inner()
+        .domain_capabilities
+        .into_iter()
+        .map(|d| d.domain_id)
+        .collect();
+    match ids.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(CliError::NotFound("no domain is registered".into())),
+        many => Err(CliError::Usage(format!(
+            "there are {} domains: name one ({})",
+            many.len(),
+            many.join(", ")
+        ))),
+    }
 }
 
 fn print_domains(domains: &[DomainView], wide: bool) {

@@ -21,6 +21,21 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Function subcommands.
 #[derive(Subcommand)]
 pub enum FunctionCommand {
+    /// Create a function crate (function.json, Cargo.toml, src/lib.rs with
+    /// every handler) that `function build` builds anywhere on disk.
+    #[command(
+        after_help = "Example: edgeless_cli function new hello && edgeless_cli function build hello/function.json"
+    )]
+    New {
+        /// The function's name (its id and crate name).
+        name: String,
+        /// The language.
+        #[arg(long, value_enum, default_value_t)]
+        lang: Lang,
+        /// Where to create it (a folder NAME inside DIR).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Build a function to `<dir of function.json>/<id>.wasm` (or `--out`).
     #[command(after_help = "Example: edgeless_cli function build functions/ping/function.json")]
     Build {
@@ -64,6 +79,14 @@ pub enum FunctionCommand {
     },
 }
 
+/// Languages `function new` knows.
+#[derive(Clone, Copy, Default, ValueEnum)]
+pub enum Lang {
+    /// Rust, built to WebAssembly (and optionally into a container).
+    #[default]
+    Rust,
+}
+
 /// Event types that can be injected.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum EventType {
@@ -73,6 +96,21 @@ pub enum EventType {
 
 pub async fn run(command: FunctionCommand, session: &Session) -> Result<(), CliError> {
     match command {
+        FunctionCommand::New {
+            name,
+            lang: Lang::Rust,
+            dir,
+        } => {
+            let (sdk, found) = super::scaffold::find_sdk().map_err(CliError::Input)?;
+            eprintln!("using the edgeless_function SDK in {} (from {found})", sdk.display());
+            let folder = super::scaffold::new_rust(&name, &dir, &sdk).map_err(CliError::Input)?;
+            out!("{}", folder.display());
+            eprintln!(
+                "build it with: edgeless_cli function build {}",
+                folder.join("function.json").display()
+            );
+            Ok(())
+        }
         FunctionCommand::Build { spec_file, out } => {
             let wasm = build(&spec_file, out.as_deref()).map_err(CliError::Input)?;
             out!("{}", wasm.display());
@@ -204,11 +242,21 @@ pub fn build_native(manifest: &Path) -> anyhow::Result<PathBuf> {
         .join(&crate_name))
 }
 
-/// Where functions are built: `EDGELESS_FUNCTIONS_TARGET_DIR`, else the
-/// crate's own `target`.
+/// Where functions are built: `EDGELESS_FUNCTIONS_TARGET_DIR`, else one
+/// folder shared by every function (`$XDG_CACHE_HOME/edgeless/functions`,
+/// or `~/.cache/...`), so that the SDK is compiled once; without a home,
+/// the crate's own `target`.
 fn target_dir(crate_dir: &Path) -> PathBuf {
+    let cache = || {
+        std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|base| base.join("edgeless").join("functions"))
+    };
     std::env::var_os("EDGELESS_FUNCTIONS_TARGET_DIR")
         .map(PathBuf::from)
+        .or_else(cache)
         .unwrap_or_else(|| crate_dir.join("target"))
 }
 
@@ -228,23 +276,43 @@ fn cargo_build(manifest: &Path, target_dir: &Path, args: &[&str]) -> anyhow::Res
     if target == CONTAINER_TARGET && std::env::var_os(musl_cc).is_none() {
         cargo.env(musl_cc, "musl-gcc");
     }
-    let output = cargo
+    eprintln!(
+        "building {} for {target} (in {})",
+        manifest.display(),
+        target_dir.display()
+    );
+    let mut child = cargo
         .args(["build", "--release", "--manifest-path"])
         .arg(manifest)
         .arg("--target-dir")
         .arg(target_dir)
         .args(args)
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 anyhow!("cargo was not found on PATH: install Rust (https://rustup.rs) to build functions")
             }
             _ => anyhow!("cannot run cargo: {e}"),
         })?;
-    if output.status.success() {
+    // Cargo's progress goes on to stderr as it comes, and is kept for the
+    // hints below.
+    let mut stderr = String::new();
+    if let Some(pipe) = child.stderr.take() {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            eprintln!("  {line}");
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| anyhow!("cargo did not finish: {e}"))?;
+    if status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
     if stderr.contains("target may not be installed")
         || stderr.contains("can't find crate for `core`")
         || stderr.contains("can't find crate for `std`")
@@ -266,7 +334,10 @@ fn cargo_build(manifest: &Path, target_dir: &Path, args: &[&str]) -> anyhow::Res
             manifest.display()
         ));
     }
-    Err(anyhow!("building {} failed:\n{stderr}", manifest.display()))
+    Err(anyhow!(
+        "building {} failed (cargo's messages above)",
+        manifest.display()
+    ))
 }
 
 /// Adds `target` to the toolchain cargo will use when it is missing (rustup

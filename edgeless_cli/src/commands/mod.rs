@@ -5,7 +5,9 @@ mod container_image;
 mod context;
 mod domain;
 mod function;
+mod scaffold;
 mod tls;
+mod version;
 mod workflow;
 
 use std::time::Duration;
@@ -47,6 +49,9 @@ pub enum Command {
     /// Named clusters in the user's configuration file, and the current one.
     #[command(subcommand)]
     Context(context::ContextCommand),
+    /// This CLI's version and the controller's (with their API versions).
+    #[command(after_help = "Example: edgeless_cli version -o json")]
+    Version,
     /// Print a shell completion script.
     #[command(
         after_help = "Example: edgeless_cli completions bash > /etc/bash_completion.d/edgeless_cli"
@@ -74,7 +79,10 @@ pub enum Output {
 /// Whether a command talks to the controller (and needs to know where it
 /// is).
 pub fn needs_cluster(command: &Command) -> bool {
-    matches!(command, Command::Workflow(_) | Command::Domain(_))
+    matches!(
+        command,
+        Command::Workflow(_) | Command::Domain(_) | Command::Version
+    )
 }
 
 /// Runs a subcommand.
@@ -85,6 +93,7 @@ pub async fn run(command: Command, session: &Session) -> Result<(), CliError> {
         Command::Function(command) => function::run(command, session).await,
         Command::Tls(command) => tls::run(command),
         Command::Context(command) => context::run(command, session.output),
+        Command::Version => version::run(session).await,
         Command::Completions { shell } => {
             completions::print(shell);
             Ok(())
