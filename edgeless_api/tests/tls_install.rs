@@ -45,6 +45,52 @@ impl Files {
     }
 }
 
+/// A node-management server that answers `Reset`.
+struct Answering;
+
+#[tonic::async_trait]
+impl edgeless_api::proto::node_management_server::NodeManagement for Answering {
+    async fn update_peers(
+        &self,
+        _request: tonic::Request<edgeless_api::proto::UpdatePeersRequest>,
+    ) -> Result<tonic::Response<edgeless_api::proto::Empty>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not here"))
+    }
+
+    async fn reset(
+        &self,
+        _request: tonic::Request<edgeless_api::proto::Empty>,
+    ) -> Result<tonic::Response<edgeless_api::proto::Empty>, tonic::Status> {
+        Ok(tonic::Response::new(edgeless_api::proto::Empty {}))
+    }
+}
+
+async fn a_call_over_mutual_tls_goes_through() {
+    use edgeless_api::proto::node_management_client::NodeManagementClient;
+    use edgeless_api::proto::node_management_server::NodeManagementServer;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = edgeless_api::server::builder()
+        .unwrap()
+        .add_service(NodeManagementServer::new(Answering))
+        .serve_with_incoming(edgeless_api::server::incoming(listener));
+    let server = tokio::spawn(server);
+    let secure = edgeless_api::client::channel(&format!("https://localhost:{port}")).unwrap();
+    NodeManagementClient::new(secure)
+        .reset(edgeless_api::proto::Empty {})
+        .await
+        .expect("a TLS call with the installed identity");
+    // The server takes no plain text.
+    let plain = edgeless_api::client::channel(&format!("http://localhost:{port}")).unwrap();
+    assert!(
+        NodeManagementClient::new(plain)
+            .reset(edgeless_api::proto::Empty {})
+            .await
+            .is_err()
+    );
+    server.abort();
+}
+
 #[test]
 fn bad_files_are_refused_and_a_good_set_is_installed_once() {
     let files = Files::new();
@@ -81,6 +127,10 @@ fn bad_files_are_refused_and_a_good_set_is_installed_once() {
     let good = files.set("ca.pem", "node.pem", "node.key");
     tls::install(&good).unwrap();
     assert!(tls::is_installed());
+    // Servers and clients of this process now speak TLS with these files:
+    // a call over https to a server of the same identity goes through.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(a_call_over_mutual_tls_goes_through());
     tls::install(&good).unwrap();
     let other = files.set("ca.pem", "node.pem", "node.pem");
     assert_eq!(

@@ -321,3 +321,17 @@ fn workflow_names_are_checked() {
     request.name = "good".into();
     assert!(validate(&request).is_ok());
 }
+
+#[test]
+fn the_component_limit_is_inclusive() {
+    let at_limit: Vec<String> = (0..MAX_COMPONENTS)
+        .map(|i| function(&format!("f{i}"), ""))
+        .collect();
+    let json = format!(r#"{{"functions": [{}]}}"#, at_limit.join(","));
+    assert!(load_and_convert(&json).is_ok());
+    let over: Vec<String> = (0..=MAX_COMPONENTS)
+        .map(|i| function(&format!("f{i}"), ""))
+        .collect();
+    let json = format!(r#"{{"functions": [{}]}}"#, over.join(","));
+    assert!(matches!(load_and_convert(&json), Err(WorkflowError::TooLarge(n)) if n == MAX_COMPONENTS + 1));
+}
