@@ -24,6 +24,7 @@ use crate::domains::{self, DomainClients, Domains};
 
 mod names;
 mod reconcile;
+mod update;
 
 /// Why a workflow request failed.
 #[derive(Debug, thiserror::Error)]
@@ -358,6 +359,17 @@ impl Controller {
     }
 }
 
+/// What an orchestrator's refusal of component `name` becomes.
+fn refused(kind: &'static str, name: &str) -> impl FnOnce(tonic::Status) -> ControllerError {
+    let name = name.to_string();
+    move |status: tonic::Status| ControllerError::Component {
+        kind,
+        name,
+        message: status.message().to_string(),
+    }
+}
+
+/// Starts every component of `request` and gives each its mapping.
 async fn start_components(
     clients: &mut DomainClients,
     workflow_id: Uuid,
@@ -365,15 +377,22 @@ async fn start_components(
     lids: &HashMap<String, Uuid>,
     components: &mut Vec<Component>,
 ) -> Result<(), ControllerError> {
-    let failed = |kind, name: &str| {
-        let name = name.to_string();
-        move |status: tonic::Status| ControllerError::Component {
-            kind,
-            name,
-            message: status.message().to_string(),
-        }
-    };
-    for function in &request.workflow_functions {
+    start_some(clients, workflow_id, request, lids, |_| true, components).await?;
+    patch_mappings(clients, request, lids).await
+}
+
+/// Starts the components of `request` whose name `wanted` picks (without
+/// their mappings), adding them to `components`.
+pub(crate) async fn start_some(
+    clients: &mut DomainClients,
+    workflow_id: Uuid,
+    request: &proto::SpawnWorkflowRequest,
+    lids: &HashMap<String, Uuid>,
+    wanted: impl Fn(&str) -> bool,
+    components: &mut Vec<Component>,
+) -> Result<(), ControllerError> {
+    let failed = refused;
+    for function in request.workflow_functions.iter().filter(|f| wanted(&f.name)) {
         let lid = lids[&function.name];
         let spawn = proto::SpawnFunctionRequest {
             component_id: lid.to_string(),
@@ -395,7 +414,7 @@ async fn start_components(
             instances: response.into_inner().instances,
         });
     }
-    for resource in &request.workflow_resources {
+    for resource in request.workflow_resources.iter().filter(|r| wanted(&r.name)) {
         let lid = lids[&resource.name];
         let spec = proto::ResourceInstanceSpecification {
             component_id: lid.to_string(),
@@ -415,8 +434,18 @@ async fn start_components(
             instances: response.into_inner().instances,
         });
     }
-    // Every component gets its mapping, even an empty one: until then its
-    // sends wait, so nothing cast during start-up is lost.
+    Ok(())
+}
+
+/// Gives every component of `request` its mapping, to the logical ids in
+/// `lids`. Every component gets one, even an empty one: until then its
+/// sends wait, so nothing cast during start-up is lost.
+pub(crate) async fn patch_mappings(
+    clients: &mut DomainClients,
+    request: &proto::SpawnWorkflowRequest,
+    lids: &HashMap<String, Uuid>,
+) -> Result<(), ControllerError> {
+    let failed = refused;
     let mappings = request
         .workflow_functions
         .iter()
@@ -482,7 +511,7 @@ fn state_text(state: &State) -> String {
     }
 }
 
-async fn stop_components(clients: &mut DomainClients, components: &[Component]) {
+pub(crate) async fn stop_components(clients: &mut DomainClients, components: &[Component]) {
     for component in components {
         let request = proto::ComponentId {
             component_id: component.lid.to_string(),

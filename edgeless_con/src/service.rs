@@ -89,6 +89,24 @@ impl WorkflowInstance for Service {
         ))
     }
 
+    async fn update(
+        &self,
+        request: Request<proto::UpdateWorkflowRequest>,
+    ) -> Result<Response<proto::UpdateWorkflowResponse>, Status> {
+        let request = request.into_inner();
+        let summary = self
+            .0
+            .update(&request.workflow_id, request.request.unwrap_or_default())
+            .await?;
+        Ok(Response::new(proto::UpdateWorkflowResponse {
+            workflow_id: request.workflow_id,
+            added: summary.added,
+            changed: summary.changed,
+            removed: summary.removed,
+            kept: summary.kept,
+        }))
+    }
+
     async fn version(
         &self,
         _request: Request<proto::Empty>,

@@ -281,3 +281,57 @@ fn a_new_function_builds_and_runs_outside_the_repository() {
         c.nodes[0].log().contains("hello: stopped")
     });
 }
+
+#[test]
+fn apply_starts_then_changes_a_workflow_in_place() {
+    build_function("ping");
+    build_function("pong");
+    let cluster = Cluster::builder().nodes(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = edgeless_tests::example_in(dir.path(), "ping_pong", &[]);
+    let apply = |spec: &str| {
+        let output = cluster.cli(&["workflow", "apply", spec, "--name", "pp"]);
+        assert_eq!(output.code(), Some(0), "{}", output.stderr_text());
+        (output.stdout_text().trim().to_string(), output.stderr_text())
+    };
+    // Nothing of that name runs: apply starts it.
+    let (id, said) = apply(&spec);
+    assert!(said.contains("workflow pp started"), "{said}");
+    cluster.wait_for(std::time::Duration::from_secs(20), "pongs", |c| {
+        c.nodes[0].log().contains("ping: PING #1 answered PONG")
+    });
+    let before = cluster.instances(&id);
+    // The same file again: nothing changes, same instances.
+    let (same_id, said) = apply(&spec);
+    assert_eq!(same_id, id);
+    assert!(said.contains("unchanged: pinger, ponger"), "{said}");
+    assert_eq!(cluster.instances(&id), before);
+    // Ping's period changes: ping is re-created, pong keeps its instance,
+    // and the new ping's calls reach it (the mapping was patched).
+    let changed = edgeless_tests::example_in(
+        dir.path(),
+        "ping_pong",
+        &[("period=1000", "period=300")],
+    );
+    let (same_id, said) = apply(&changed);
+    assert_eq!(same_id, id);
+    assert!(said.contains("changed (re-created): pinger"), "{said}");
+    assert!(said.contains("unchanged: ponger"), "{said}");
+    let after = cluster.instances(&id);
+    let of = |list: &[(String, Vec<(String, String)>)], name: &str| {
+        list.iter().find(|(n, _)| n == name).unwrap().1.clone()
+    };
+    assert_eq!(of(&after, "ponger"), of(&before, "ponger"), "pong kept its instance");
+    assert_ne!(of(&after, "pinger"), of(&before, "pinger"), "ping was re-created");
+    let ping_function = of(&after, "pinger")[0].1.clone();
+    cluster.wait_for(std::time::Duration::from_secs(20), "the new ping answered", |c| {
+        c.nodes[0]
+            .log()
+            .lines()
+            .any(|l| l.contains("answered PONG") && l.contains(&ping_function))
+    });
+    // Only one workflow of that name runs throughout.
+    assert_eq!(cluster.workflow_ids(), vec![id.clone()]);
+    cluster.cli_ok(&["workflow", "stop", "pp"]);
+    cluster.wait_until_idle();
+}

@@ -28,6 +28,17 @@ pub enum WorkflowCommand {
         #[arg(long)]
         allow_duplicate: bool,
     },
+    /// Start a workflow, or, when one of its name runs, change that one in
+    /// place: changed functions and resources are re-created, unchanged
+    /// ones kept, mappings patched. Prints the id; what changed on stderr.
+    #[command(after_help = "Example: edgeless_cli workflow apply examples/ping_pong/workflow.json")]
+    Apply {
+        /// The workflow JSON file; code paths are relative to it.
+        spec_file: PathBuf,
+        /// Its name (default as for `start`).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Stop workflows (by name, id or unique id prefix) and all their
     /// instances.
     #[command(after_help = "Example: edgeless_cli workflow stop ping_pong")]
@@ -137,6 +148,36 @@ fn default_name(file: &Path) -> String {
     }
 }
 
+/// The request of the workflow in `spec_file`, named `name` or after the
+/// file, checked.
+fn load_request(
+    spec_file: &Path,
+    name: Option<String>,
+) -> Result<proto::SpawnWorkflowRequest, CliError> {
+    let spec = WorkflowSpec::load(spec_file).map_err(|e| CliError::Input(e.into()))?;
+    let base = spec_file.parent().map(PathBuf::from).unwrap_or_default();
+    let mut request = spec
+        .to_request(&base)
+        .map_err(|e| CliError::Input(anyhow::anyhow!("{}: {e}", spec_file.display())))?;
+    request.name = name.unwrap_or_else(|| default_name(spec_file));
+    edgeless_api::workflow::validate(&request).map_err(|e| CliError::Input(e.into()))?;
+    Ok(request)
+}
+
+/// Starts `request`; prints its id.
+async fn start(session: &Session, request: proto::SpawnWorkflowRequest) -> Result<(), CliError> {
+    let url = &session.cluster.controller_url;
+    let name = request.name.clone();
+    let response = controller(session)?
+        .start(request)
+        .await
+        .map_err(|s| CliError::from_status(url, s))?
+        .into_inner();
+    out!("{}", response.workflow_id);
+    eprintln!("workflow {name} started");
+    Ok(())
+}
+
 /// How long ago `started_unix` was, as `45s`, `12m`, `3h` or `2d`.
 fn age(started_unix: u64) -> String {
     if started_unix == 0 {
@@ -207,23 +248,48 @@ pub async fn run(command: WorkflowCommand, session: &Session) -> Result<(), CliE
             name,
             allow_duplicate,
         } => {
-            let spec = WorkflowSpec::load(&spec_file).map_err(|e| CliError::Input(e.into()))?;
-            let base = spec_file.parent().map(PathBuf::from).unwrap_or_default();
-            let mut request = spec
-                .to_request(&base)
-                .map_err(|e| CliError::Input(anyhow::anyhow!("{}: {e}", spec_file.display())))?;
-            request.name = name.unwrap_or_else(|| default_name(&spec_file));
+            let mut request = load_request(&spec_file, name)?;
             request.allow_duplicate = allow_duplicate;
-            edgeless_api::workflow::validate(&request)
-                .map_err(|e| CliError::Input(e.into()))?;
-            let name = request.name.clone();
-            let response = controller(session)?
-                .start(request)
-                .await
-                .map_err(status)?
-                .into_inner();
-            out!("{}", response.workflow_id);
-            eprintln!("workflow {name} started");
+            start(session, request).await?;
+        }
+        WorkflowCommand::Apply { spec_file, name } => {
+            let request = load_request(&spec_file, name)?;
+            let running = summaries(session).await?;
+            let same: Vec<&proto::WorkflowSummary> =
+                running.iter().filter(|w| w.name == request.name).collect();
+            match same.as_slice() {
+                [] => start(session, request).await?,
+                [one] => {
+                    let name = request.name.clone();
+                    let answer = controller(session)?
+                        .update(proto::UpdateWorkflowRequest {
+                            workflow_id: one.workflow_id.clone(),
+                            request: Some(request),
+                        })
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    out!("{}", answer.workflow_id);
+                    for (what, names) in [
+                        ("added", &answer.added),
+                        ("changed (re-created)", &answer.changed),
+                        ("removed", &answer.removed),
+                        ("unchanged", &answer.kept),
+                    ] {
+                        if !names.is_empty() {
+                            eprintln!("{what}: {}", names.join(", "));
+                        }
+                    }
+                    eprintln!("workflow {name} updated");
+                }
+                many => {
+                    return Err(CliError::Usage(format!(
+                        "{} workflows are named {}: stop all but one first",
+                        many.len(),
+                        request.name
+                    )));
+                }
+            }
         }
         WorkflowCommand::Stop { workflows, all } => {
             let running = summaries(session).await?;
