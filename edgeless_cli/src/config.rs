@@ -109,10 +109,21 @@ impl Config {
 /// The user's configuration file: `$XDG_CONFIG_HOME/edgeless/cli.toml`, or
 /// `~/.config/edgeless/cli.toml`.
 pub fn user_file() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+    user_file_in(
+        std::env::var_os("XDG_CONFIG_HOME"),
+        std::env::var_os("HOME"),
+    )
+}
+
+/// [`user_file`] for the given `XDG_CONFIG_HOME` and `HOME`.
+fn user_file_in(
+    xdg_config_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    let base = xdg_config_home
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+        .or_else(|| home.map(|home| PathBuf::from(home).join(".config")))?;
     Some(base.join("edgeless").join("cli.toml"))
 }
 
@@ -130,11 +141,20 @@ pub fn resolve(
     controller_url: Option<&str>,
     config_file: Option<&Path>,
 ) -> Result<(Cluster, Source), CliError> {
-    let local = Path::new("cli.toml");
+    resolve_in(controller_url, config_file, Path::new("cli.toml"), user_file())
+}
+
+/// [`resolve`] with the working folder's file `local` and the user's file.
+fn resolve_in(
+    controller_url: Option<&str>,
+    config_file: Option<&Path>,
+    local: &Path,
+    user: Option<PathBuf>,
+) -> Result<(Cluster, Source), CliError> {
     let file = match config_file {
         Some(path) => Some(path.to_path_buf()),
         None if local.exists() => Some(local.to_path_buf()),
-        None => user_file().filter(|path| path.exists()),
+        None => user.filter(|path| path.exists()),
     };
     let (mut cluster, source) = match file {
         Some(path) => {
@@ -190,6 +210,56 @@ mod tests {
         assert!(none.selected().unwrap_err().contains("\"gone\" is not one of the contexts"));
         let plain: Config = toml::from_str("controller_url = \"http://h:1\"").unwrap();
         assert_eq!(plain.selected().unwrap().controller_url, "http://h:1");
+    }
+
+    #[test]
+    fn the_user_file_is_under_xdg_config_home_or_home() {
+        let file = |xdg: Option<&str>, home: Option<&str>| {
+            user_file_in(xdg.map(Into::into), home.map(Into::into))
+        };
+        assert_eq!(
+            file(Some("/x"), Some("/h")),
+            Some(PathBuf::from("/x/edgeless/cli.toml"))
+        );
+        assert_eq!(
+            file(Some(""), Some("/h")),
+            Some(PathBuf::from("/h/.config/edgeless/cli.toml"))
+        );
+        assert_eq!(
+            file(None, Some("/h")),
+            Some(PathBuf::from("/h/.config/edgeless/cli.toml"))
+        );
+        assert_eq!(file(None, None), None);
+    }
+
+    #[test]
+    fn files_are_taken_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, url: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("controller_url = \"{url}\"\n")).unwrap();
+            path
+        };
+        let given = write("given.toml", "http://given:1");
+        let local = write("local.toml", "http://local:1");
+        let user = write("user.toml", "http://user:1");
+        let absent = dir.path().join("absent.toml");
+        let url = |config: Option<&Path>, local: &Path, user: &Path| {
+            resolve_in(None, config, local, Some(user.to_path_buf()))
+                .unwrap()
+                .0
+                .controller_url
+        };
+        assert_eq!(url(Some(&given), &local, &user), "http://given:1");
+        assert_eq!(url(None, &local, &user), "http://local:1");
+        assert_eq!(url(None, &absent, &user), "http://user:1");
+        let (cluster, source) = resolve_in(None, None, &absent, Some(absent.clone())).unwrap();
+        assert_eq!(cluster.controller_url, DEFAULT_CONTROLLER_URL);
+        assert_eq!(source, Source::Default);
+        let (cluster, source) =
+            resolve_in(Some("http://flag:1"), None, &absent, None).unwrap();
+        assert_eq!(cluster.controller_url, "http://flag:1");
+        assert_eq!(source, Source::Default);
     }
 
     #[test]
