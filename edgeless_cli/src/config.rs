@@ -263,6 +263,27 @@ mod tests {
     }
 
     #[test]
+    fn a_written_configuration_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/folder/cli.toml");
+        let mut config = Config::default();
+        config.contexts.insert(
+            "lab".into(),
+            Cluster {
+                controller_url: "http://lab:1".into(),
+                ..Default::default()
+            },
+        );
+        config.current_context = "lab".into();
+        config.write(&path).unwrap();
+        assert_eq!(Config::read(&path).unwrap(), config);
+        let blocked = dir.path().join("file");
+        std::fs::write(&blocked, "x").unwrap();
+        let error = config.write(&blocked.join("cli.toml")).unwrap_err();
+        assert!(error.to_string().contains("cannot create"), "{error}");
+    }
+
+    #[test]
     fn a_given_url_wins_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cli.toml");
