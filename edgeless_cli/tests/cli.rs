@@ -80,3 +80,36 @@ fn a_closed_stdout_ends_quietly_with_status_141() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn every_command_has_a_description_and_an_example() {
+    let commands: &[&[&str]] = &[
+        &["workflow", "start"],
+        &["workflow", "apply"],
+        &["workflow", "stop"],
+        &["workflow", "list"],
+        &["workflow", "inspect"],
+        &["domain", "list"],
+        &["domain", "view"],
+        &["domain", "inspect"],
+        &["function", "new"],
+        &["function", "build"],
+        &["function", "build-container"],
+        &["function", "invoke"],
+        &["context", "set"],
+        &["context", "use"],
+        &["context", "list"],
+        &["context", "delete"],
+        &["tls", "generate"],
+        &["version"],
+        &["completions"],
+    ];
+    for command in commands {
+        let output = Command::new(BIN).args(*command).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{command:?}");
+        let description = help.lines().next().unwrap_or("");
+        assert!(!description.trim().is_empty() && !description.starts_with("Usage"), "{command:?}:\n{help}");
+        assert!(help.contains("Example: edgeless_cli "), "{command:?}:\n{help}");
+    }
+}
