@@ -31,6 +31,12 @@ fn endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
         url: url.to_string(),
         reason,
     };
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(invalid(format!(
+            "a URL starts with http:// (or https:// with TLS), e.g. http://{}",
+            url.split_once("://").map_or(url, |(_, rest)| rest)
+        )));
+    }
     let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| invalid(e.to_string()))?;
     let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true);
     if !url.starts_with("https://") {
@@ -117,5 +123,15 @@ mod tests {
         );
         assert_eq!(bind_address("http://0.0.0.0:7001/").unwrap().port(), 7001);
         assert!(bind_address("http://127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn a_url_needs_its_scheme() {
+        let error = channel("127.0.0.1:7001").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid URL \"127.0.0.1:7001\": a URL starts with http:// (or https:// with TLS), e.g. http://127.0.0.1:7001"
+        );
+        assert!(channel("tcp://h:1").unwrap_err().to_string().contains("e.g. http://h:1"));
     }
 }

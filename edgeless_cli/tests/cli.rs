@@ -92,6 +92,7 @@ fn every_command_has_a_description_and_an_example() {
         &["domain", "list"],
         &["domain", "view"],
         &["domain", "inspect"],
+        &["node", "list"],
         &["function", "new"],
         &["function", "build"],
         &["function", "build-container"],

@@ -158,6 +158,15 @@ fn the_controller_comes_from_flag_environment_file_context_or_default() {
     assert_eq!(versions["controller"]["url"], url.as_str());
     let view = cli_in(work.path(), home.path(), &[], &["domain", "view", "--controller-url", &url]);
     assert!(text(&view.stdout).starts_with("domain domain-test"), "{}", text(&view.stderr));
+    let nodes = cli_in(work.path(), home.path(), &[], &["node", "list", "--controller-url", &url]);
+    let nodes = text(&nodes.stdout);
+    assert!(nodes.lines().next().unwrap_or("").starts_with("NODE"), "{nodes}");
+    assert!(nodes.contains(&cluster.node_ids[0]) && nodes.contains("domain-test"), "{nodes}");
+    // A URL without its scheme is an input error that shows the fix.
+    let bare = url.trim_start_matches("http://").to_string();
+    let output = cli_in(work.path(), home.path(), &[], &["domain", "list", "--controller-url", &bare]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains(&format!("e.g. http://{bare}")), "{}", text(&output.stderr));
     let (_held, port) = edgeless_tests::refused_port();
     let nowhere = format!("http://127.0.0.1:{port}");
     let unreachable = cli_in(work.path(), home.path(), &[], &["version", "--controller-url", &nowhere, "--timeout", "1"]);

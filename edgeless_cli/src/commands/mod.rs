@@ -5,6 +5,7 @@ mod container_image;
 mod context;
 mod domain;
 mod function;
+mod node;
 mod scaffold;
 mod tls;
 mod version;
@@ -40,6 +41,9 @@ pub enum Command {
     /// List and inspect orchestration domains.
     #[command(subcommand)]
     Domain(domain::DomainCommand),
+    /// The nodes of every domain.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
     /// Build functions and send them events.
     #[command(subcommand)]
     Function(function::FunctionCommand),
@@ -81,7 +85,7 @@ pub enum Output {
 pub fn needs_cluster(command: &Command) -> bool {
     matches!(
         command,
-        Command::Workflow(_) | Command::Domain(_) | Command::Version
+        Command::Workflow(_) | Command::Domain(_) | Command::Node(_) | Command::Version
     )
 }
 
@@ -90,6 +94,7 @@ pub async fn run(command: Command, session: &Session) -> Result<(), CliError> {
     match command {
         Command::Workflow(command) => workflow::run(command, session).await,
         Command::Domain(command) => domain::run(command, session).await,
+        Command::Node(command) => node::run(command, session).await,
         Command::Function(command) => function::run(command, session).await,
         Command::Tls(command) => tls::run(command),
         Command::Context(command) => context::run(command, session.output),
