@@ -211,5 +211,11 @@ mod tests {
             check_schemes(&files(false), &secure).unwrap_err().to_string(),
             "agent_url = \"https://127.0.0.1:1\": an https:// URL needs the [tls] section (ca_cert, cert, key)"
         );
+        // Setting up checks the schemes before it reads any file.
+        assert!(matches!(
+            set_up(&files(true), &mixed),
+            Err(TlsError::Scheme { .. })
+        ));
+        assert!(set_up(&files(false), &plain).is_ok());
     }
 }
