@@ -51,12 +51,16 @@ fn endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
     ))
 }
 
-/// Like [`channel`], with `timeout` as both the connect timeout and the
-/// deadline of every request (for the command line's `--timeout`).
-pub fn channel_with_timeout(url: &str, timeout: Duration) -> Result<Channel, InvalidUrl> {
+/// Like [`channel`], with the given connect timeout and deadline of every
+/// request (for the command line's `--timeout`).
+pub fn channel_with_timeouts(
+    url: &str,
+    connect: Duration,
+    request: Duration,
+) -> Result<Channel, InvalidUrl> {
     Ok(endpoint(url)?
-        .connect_timeout(timeout)
-        .timeout(timeout)
+        .connect_timeout(connect)
+        .timeout(request)
         .connect_lazy())
 }
 
@@ -132,6 +136,11 @@ mod tests {
             error.to_string(),
             "invalid URL \"127.0.0.1:7001\": a URL starts with http:// (or https:// with TLS), e.g. http://127.0.0.1:7001"
         );
-        assert!(channel("tcp://h:1").unwrap_err().to_string().contains("e.g. http://h:1"));
+        assert!(
+            channel("tcp://h:1")
+                .unwrap_err()
+                .to_string()
+                .contains("e.g. http://h:1")
+        );
     }
 }

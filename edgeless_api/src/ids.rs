@@ -130,7 +130,10 @@ mod tests {
             function_id: function,
         };
         assert_eq!(id.to_string(), format!("{node}/{function}"));
-        assert_eq!(InstanceId::none().to_string(), format!("{0}/{0}", Uuid::nil()));
+        assert_eq!(
+            InstanceId::none().to_string(),
+            format!("{0}/{0}", Uuid::nil())
+        );
     }
 
     #[test]

@@ -31,9 +31,17 @@ pub fn redact_url(url: &str) -> String {
 /// Whether a configuration key names a secret.
 pub fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "api_key", "apikey", "credential"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 /// A configuration value as it may be shown: hidden for a secret key, with
@@ -71,10 +79,16 @@ mod tests {
             redact_url("redis://user:hunter2@127.0.0.1:6379/0"),
             "redis://user:****@127.0.0.1:6379/0"
         );
-        assert_eq!(redact_url("redis://:hunter2@host:6379"), "redis://:****@host:6379");
+        assert_eq!(
+            redact_url("redis://:hunter2@host:6379"),
+            "redis://:****@host:6379"
+        );
         assert_eq!(redact_url("redis://hunter2@host"), "redis://****@host");
         assert_eq!(redact_url("http://host:80/a@b"), "http://host:80/a@b");
-        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
         assert_eq!(redact_url("not a url"), "not a url");
     }
 

@@ -189,7 +189,10 @@ mod tests {
             .with("invocation_url", "http://127.0.0.1:4002");
         let table: toml::Table = toml::from_str(&listening.to_toml()).unwrap();
         assert_eq!(table["agent_url"].as_str(), Some("http://127.0.0.1:4001"));
-        assert_eq!(listening.get("invocation_url"), Some("http://127.0.0.1:4002"));
+        assert_eq!(
+            listening.get("invocation_url"),
+            Some("http://127.0.0.1:4002")
+        );
         assert_eq!(listening.get("other"), None);
     }
 }

@@ -185,7 +185,13 @@ mod tests {
     use super::*;
 
     fn files(enabled: bool) -> TlsFiles {
-        let name = |n: &str| if enabled { n.to_string() } else { String::new() };
+        let name = |n: &str| {
+            if enabled {
+                n.to_string()
+            } else {
+                String::new()
+            }
+        };
         TlsFiles {
             ca_cert: name("ca.pem"),
             cert: name("node.pem"),
@@ -195,7 +201,10 @@ mod tests {
 
     #[test]
     fn schemes_must_match_the_tls_section() {
-        let plain = [("agent_url", "http://127.0.0.1:1"), ("node_register_url", "")];
+        let plain = [
+            ("agent_url", "http://127.0.0.1:1"),
+            ("node_register_url", ""),
+        ];
         let secure = [("agent_url", "https://127.0.0.1:1")];
         assert!(check_schemes(&files(false), &plain).is_ok());
         assert!(check_schemes(&files(true), &secure).is_ok());
@@ -208,7 +217,9 @@ mod tests {
             "node_register_url = \"http://127.0.0.1:2\": [tls] is configured, so every gRPC URL must be https://"
         );
         assert_eq!(
-            check_schemes(&files(false), &secure).unwrap_err().to_string(),
+            check_schemes(&files(false), &secure)
+                .unwrap_err()
+                .to_string(),
             "agent_url = \"https://127.0.0.1:1\": an https:// URL needs the [tls] section (ca_cert, cert, key)"
         );
         // Setting up checks the schemes before it reads any file.

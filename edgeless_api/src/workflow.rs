@@ -44,7 +44,9 @@ pub enum WorkflowError {
     #[error("the workflow has {0} functions and resources; at most {MAX_COMPONENTS} are allowed")]
     TooLarge(usize),
     /// The workflow's own name is not a name.
-    #[error("the workflow name {0:?} is not a name (1 to {MAX_NAME_LEN} letters, digits, `-`, `_`, `.`, starting with a letter or digit)")]
+    #[error(
+        "the workflow name {0:?} is not a name (1 to {MAX_NAME_LEN} letters, digits, `-`, `_`, `.`, starting with a letter or digit)"
+    )]
     BadWorkflowName(String),
     /// A component has an empty name.
     #[error("a {kind} has an empty name")]
@@ -254,7 +256,10 @@ impl WorkflowSpec {
 /// it is never mistaken for an option, nor needs quoting).
 pub fn is_workflow_name(name: &str) -> bool {
     name.len() <= MAX_NAME_LEN
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))

@@ -36,7 +36,13 @@ impl Files {
     }
 
     fn set(&self, ca: &str, cert: &str, key: &str) -> TlsFiles {
-        let path = |name: &str| if name.is_empty() { String::new() } else { self.path(name) };
+        let path = |name: &str| {
+            if name.is_empty() {
+                String::new()
+            } else {
+                self.path(name)
+            }
+        };
         TlsFiles {
             ca_cert: path(ca),
             cert: path(cert),
@@ -106,7 +112,10 @@ fn bad_files_are_refused_and_a_good_set_is_installed_once() {
     ] {
         assert!(partial.is_enabled(), "{partial:?}");
         let error = tls::install(&partial).unwrap_err().to_string();
-        assert!(error.contains("is empty; ca_cert, cert and key are all needed"), "{error}");
+        assert!(
+            error.contains("is empty; ca_cert, cert and key are all needed"),
+            "{error}"
+        );
     }
     let missing = files.set("absent.pem", "node.pem", "node.key");
     let error = tls::install(&missing).unwrap_err().to_string();
@@ -117,7 +126,10 @@ fn bad_files_are_refused_and_a_good_set_is_installed_once() {
     let not_pem = files.set("ca.pem", "not.pem", "node.key");
     assert_eq!(
         tls::install(&not_pem).unwrap_err().to_string(),
-        format!("[tls] cert = {:?}: is not a PEM file", files.path("not.pem"))
+        format!(
+            "[tls] cert = {:?}: is not a PEM file",
+            files.path("not.pem")
+        )
     );
     let mismatch = files.set("ca.pem", "node.pem", "other.key");
     let error = tls::install(&mismatch).unwrap_err().to_string();

@@ -40,7 +40,10 @@ fn start(dir: &std::path::Path) -> (Killed, String) {
     let child = Killed(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !listening.exists() {
-        assert!(Instant::now() < deadline, "the balancer did not report its address");
+        assert!(
+            Instant::now() < deadline,
+            "the balancer did not report its address"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let table: toml::Table = toml::from_str(&std::fs::read_to_string(&listening).unwrap()).unwrap();
@@ -79,7 +82,14 @@ async fn events_it_cannot_deliver_are_refused_with_a_reason() {
     assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
     assert!(refused.message().contains(&function), "{refused:?}");
     // Not an instance id at all.
-    let malformed = client.handle(event("not-a-uuid", &function)).await.unwrap_err();
-    assert_eq!(malformed.code(), tonic::Code::InvalidArgument, "{malformed:?}");
+    let malformed = client
+        .handle(event("not-a-uuid", &function))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        malformed.code(),
+        tonic::Code::InvalidArgument,
+        "{malformed:?}"
+    );
     assert!(malformed.message().contains("not-a-uuid"), "{malformed:?}");
 }

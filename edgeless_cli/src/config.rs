@@ -141,7 +141,12 @@ pub fn resolve(
     controller_url: Option<&str>,
     config_file: Option<&Path>,
 ) -> Result<(Cluster, Source), CliError> {
-    resolve_in(controller_url, config_file, Path::new("cli.toml"), user_file())
+    resolve_in(
+        controller_url,
+        config_file,
+        Path::new("cli.toml"),
+        user_file(),
+    )
 }
 
 /// [`resolve`] with the working folder's file `local` and the user's file.
@@ -159,9 +164,9 @@ fn resolve_in(
     let (mut cluster, source) = match file {
         Some(path) => {
             let config = Config::read(&path)?;
-            let cluster = config.selected().map_err(|e| {
-                CliError::Input(anyhow::anyhow!("{}: {e}", path.display()))
-            })?;
+            let cluster = config
+                .selected()
+                .map_err(|e| CliError::Input(anyhow::anyhow!("{}: {e}", path.display())))?;
             let context = Some(config.current_context).filter(|c| !c.is_empty());
             (cluster, Source::File(path, context))
         }
@@ -205,9 +210,16 @@ mod tests {
             controller_url = "http://10.0.0.6:7001"
         "#;
         let config: Config = toml::from_str(text).unwrap();
-        assert_eq!(config.selected().unwrap().controller_url, "http://10.0.0.5:7001");
+        assert_eq!(
+            config.selected().unwrap().controller_url,
+            "http://10.0.0.5:7001"
+        );
         let none: Config = toml::from_str("current_context = \"gone\"").unwrap();
-        assert!(none.selected().unwrap_err().contains("\"gone\" is not one of the contexts"));
+        assert!(
+            none.selected()
+                .unwrap_err()
+                .contains("\"gone\" is not one of the contexts")
+        );
         let plain: Config = toml::from_str("controller_url = \"http://h:1\"").unwrap();
         assert_eq!(plain.selected().unwrap().controller_url, "http://h:1");
     }
@@ -256,8 +268,7 @@ mod tests {
         let (cluster, source) = resolve_in(None, None, &absent, Some(absent.clone())).unwrap();
         assert_eq!(cluster.controller_url, DEFAULT_CONTROLLER_URL);
         assert_eq!(source, Source::Default);
-        let (cluster, source) =
-            resolve_in(Some("http://flag:1"), None, &absent, None).unwrap();
+        let (cluster, source) = resolve_in(Some("http://flag:1"), None, &absent, None).unwrap();
         assert_eq!(cluster.controller_url, "http://flag:1");
         assert_eq!(source, Source::Default);
     }

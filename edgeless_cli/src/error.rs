@@ -182,25 +182,43 @@ mod tests {
         let controller = CliError::from_status(url, transport("connection refused"));
         assert_eq!(controller.exit_code(), EXIT_UNREACHABLE);
         let text = controller.to_string();
-        assert!(text.starts_with("cannot reach http://127.0.0.1:1: transport error: connection refused"), "{text}");
+        assert!(
+            text.starts_with(
+                "cannot reach http://127.0.0.1:1: transport error: connection refused"
+            ),
+            "{text}"
+        );
         assert!(text.contains("hint: is the controller"), "{text}");
         let node = CliError::from_server_status(Server::Node, url, transport("connection refused"));
-        assert!(node.to_string().contains("hint: is the node running"), "{node}");
+        assert!(
+            node.to_string().contains("hint: is the node running"),
+            "{node}"
+        );
         let late = CliError::from_status(url, tonic::Status::cancelled("Timeout expired"));
         assert_eq!(late.exit_code(), EXIT_UNREACHABLE);
-        assert!(late.to_string().contains("no answer in time (Timeout expired; see --timeout)"));
+        assert!(
+            late.to_string()
+                .contains("no answer in time (Timeout expired; see --timeout)")
+        );
         let other = CliError::from_status(url, tonic::Status::unimplemented(""));
-        assert!(other.to_string().contains("it does not serve this API"), "{other}");
+        assert!(
+            other.to_string().contains("it does not serve this API"),
+            "{other}"
+        );
     }
 
     #[test]
     fn refusals_keep_their_message_or_say_they_had_none() {
         let url = "http://127.0.0.1:1";
-        let refused = CliError::from_status(url, tonic::Status::failed_precondition("no node fits"));
+        let refused =
+            CliError::from_status(url, tonic::Status::failed_precondition("no node fits"));
         assert_eq!(refused.exit_code(), EXIT_FAILED);
         assert_eq!(refused.to_string(), "no node fits");
         let silent = CliError::from_status(url, tonic::Status::internal(""));
-        assert_eq!(silent.to_string(), "http://127.0.0.1:1 answered Internal without saying why");
+        assert_eq!(
+            silent.to_string(),
+            "http://127.0.0.1:1 answered Internal without saying why"
+        );
         let missing = CliError::from_status(url, tonic::Status::not_found("no workflow x"));
         assert_eq!(missing.exit_code(), EXIT_NOT_FOUND);
         let bad = CliError::from_status(url, tonic::Status::invalid_argument("bad id"));
@@ -209,9 +227,21 @@ mod tests {
 
     #[test]
     fn tls_mismatches_are_named() {
-        let plain = CliError::from_status("http://h:1", transport("h2 protocol error: http2 error"));
-        assert!(plain.to_string().contains("does the server use TLS?"), "{plain}");
-        let refused = CliError::from_status("https://h:1", transport("received fatal alert: DecryptError"));
-        assert!(refused.to_string().contains("is the [tls] cert signed by the cluster's CA?"), "{refused}");
+        let plain =
+            CliError::from_status("http://h:1", transport("h2 protocol error: http2 error"));
+        assert!(
+            plain.to_string().contains("does the server use TLS?"),
+            "{plain}"
+        );
+        let refused = CliError::from_status(
+            "https://h:1",
+            transport("received fatal alert: DecryptError"),
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains("is the [tls] cert signed by the cluster's CA?"),
+            "{refused}"
+        );
     }
 }

@@ -26,17 +26,29 @@ pub(crate) struct Args {
     /// The CLI configuration (default: ./cli.toml if present, else the
     /// current context of ~/.config/edgeless/cli.toml, else built-in
     /// defaults).
-    #[arg(short = 'c', long, value_name = "FILE", global = true, env = "EDGELESS_CONFIG")]
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "FILE",
+        global = true,
+        env = "EDGELESS_CONFIG"
+    )]
     config_file: Option<std::path::PathBuf>,
     /// The controller's workflow API; wins over every configuration file.
-    #[arg(long, value_name = "URL", global = true, env = "EDGELESS_CONTROLLER_URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        global = true,
+        env = "EDGELESS_CONTROLLER_URL"
+    )]
     controller_url: Option<String>,
     /// How results are printed.
     #[arg(short = 'o', long, value_enum, default_value_t, global = true)]
     output: commands::Output,
-    /// Seconds a connection and each request may take.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, global = true)]
-    timeout: f64,
+    /// Seconds a connection and each request may take (default 10; 120
+    /// for requests that deploy: workflow start, apply and stop).
+    #[arg(long, value_name = "SECONDS", global = true)]
+    timeout: Option<f64>,
     /// Write a commented CLI configuration template to FILE and exit.
     #[arg(short = 't', long, value_name = "FILE")]
     template: Option<std::path::PathBuf>,
@@ -79,10 +91,11 @@ async fn run(args: Args) -> Result<(), error::CliError> {
             "no command given; try `edgeless_cli --help`".to_string(),
         ));
     };
-    if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
+    if let Some(timeout) = args.timeout
+        && !(timeout > 0.0 && timeout <= 3600.0)
+    {
         return Err(error::CliError::Usage(format!(
-            "--timeout {} is not a number of seconds between 0 and 3600",
-            args.timeout
+            "--timeout {timeout} is not a number of seconds between 0 and 3600"
         )));
     }
     let cluster = if commands::needs_cluster(&command) {
@@ -93,7 +106,8 @@ async fn run(args: Args) -> Result<(), error::CliError> {
     let session = commands::Session {
         cluster,
         output: args.output,
-        timeout: std::time::Duration::from_secs_f64(args.timeout),
+        timeout: std::time::Duration::from_secs_f64(args.timeout.unwrap_or(10.0)),
+        deploy_timeout: std::time::Duration::from_secs_f64(args.timeout.unwrap_or(120.0)),
     };
     commands::run(command, &session).await
 }

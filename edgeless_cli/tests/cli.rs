@@ -106,11 +106,21 @@ fn every_command_has_a_description_and_an_example() {
         &["completions"],
     ];
     for command in commands {
-        let output = Command::new(BIN).args(*command).arg("--help").output().unwrap();
+        let output = Command::new(BIN)
+            .args(*command)
+            .arg("--help")
+            .output()
+            .unwrap();
         let help = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{command:?}");
         let description = help.lines().next().unwrap_or("");
-        assert!(!description.trim().is_empty() && !description.starts_with("Usage"), "{command:?}:\n{help}");
-        assert!(help.contains("Example: edgeless_cli "), "{command:?}:\n{help}");
+        assert!(
+            !description.trim().is_empty() && !description.starts_with("Usage"),
+            "{command:?}:\n{help}"
+        );
+        assert!(
+            help.contains("Example: edgeless_cli "),
+            "{command:?}:\n{help}"
+        );
     }
 }

@@ -52,7 +52,9 @@ pub enum ControllerError {
     #[error("invalid workflow id {0:?}")]
     BadId(String),
     /// Another running workflow has the name.
-    #[error("a workflow named `{name}` runs already ({holder}); stop it, choose another name, or allow a duplicate")]
+    #[error(
+        "a workflow named `{name}` runs already ({holder}); stop it, choose another name, or allow a duplicate"
+    )]
     NameTaken {
         /// The name.
         name: String,
@@ -392,7 +394,11 @@ pub(crate) async fn start_some(
     components: &mut Vec<Component>,
 ) -> Result<(), ControllerError> {
     let failed = refused;
-    for function in request.workflow_functions.iter().filter(|f| wanted(&f.name)) {
+    for function in request
+        .workflow_functions
+        .iter()
+        .filter(|f| wanted(&f.name))
+    {
         let lid = lids[&function.name];
         let spawn = proto::SpawnFunctionRequest {
             component_id: lid.to_string(),
@@ -414,7 +420,11 @@ pub(crate) async fn start_some(
             instances: response.into_inner().instances,
         });
     }
-    for resource in request.workflow_resources.iter().filter(|r| wanted(&r.name)) {
+    for resource in request
+        .workflow_resources
+        .iter()
+        .filter(|r| wanted(&r.name))
+    {
         let lid = lids[&resource.name];
         let spec = proto::ResourceInstanceSpecification {
             component_id: lid.to_string(),

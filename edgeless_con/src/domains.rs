@@ -67,7 +67,8 @@ pub fn register(
     if request.domain_id.is_empty() {
         return Err("the domain id is empty".into());
     }
-    let deadline = edgeless_api::capped_deadline(request.refresh_deadline, edgeless_api::now_secs());
+    let deadline =
+        edgeless_api::capped_deadline(request.refresh_deadline, edgeless_api::now_secs());
     if let Some(domain) = domains.get_mut(&request.domain_id)
         && domain.nonce == request.nonce
         && domain.orchestrator_url == request.orchestrator_url

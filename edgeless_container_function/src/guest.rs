@@ -241,7 +241,11 @@ mod tests {
             let refused = client.cast(request(event(), token)).await.unwrap_err();
             assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{token:?}");
         }
-        assert_eq!(HANDLED.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the function");
+        assert_eq!(
+            HANDLED.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "nothing reached the function"
+        );
         let answer = client
             .call(request(event(), Some("the-secret")))
             .await
@@ -250,7 +254,10 @@ mod tests {
         assert_eq!(answer.kind, proto::call_result::Kind::Reply as i32);
         assert_eq!(&answer.payload[..], b"cba");
         // Stop ends the server.
-        client.stop(request(Empty {}, Some("the-secret"))).await.unwrap();
+        client
+            .stop(request(Empty {}, Some("the-secret")))
+            .await
+            .unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(10), server)
             .await
             .expect("the server ends after Stop")

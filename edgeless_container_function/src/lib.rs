@@ -143,11 +143,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Settings::from_vars(|name| {
-            vars.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
+        Settings::from_vars(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 
     #[test]
@@ -170,9 +166,15 @@ mod tests {
     #[test]
     fn missing_or_bad_settings_are_named() {
         let no_token = settings(&[("EDGELESS_HOST_URL", "http://h:1")]).unwrap_err();
-        assert!(no_token.starts_with("EDGELESS_TOKEN is not set"), "{no_token}");
+        assert!(
+            no_token.starts_with("EDGELESS_TOKEN is not set"),
+            "{no_token}"
+        );
         let no_host = settings(&[("EDGELESS_TOKEN", "t")]).unwrap_err();
-        assert!(no_host.starts_with("EDGELESS_HOST_URL is not set"), "{no_host}");
+        assert!(
+            no_host.starts_with("EDGELESS_HOST_URL is not set"),
+            "{no_host}"
+        );
         let bad_port = settings(&[
             ("EDGELESS_HOST_URL", "http://h:1"),
             ("EDGELESS_TOKEN", "t"),
@@ -181,8 +183,14 @@ mod tests {
         .unwrap_err();
         assert_eq!(bad_port, "EDGELESS_GUEST_PORT = \"70000\" is not a port");
         // An https host needs the link's certificates.
-        let no_cert = settings(&[("EDGELESS_HOST_URL", "https://h:1"), ("EDGELESS_TOKEN", "t")])
-            .unwrap_err();
-        assert!(no_cert.starts_with("EDGELESS_TLS_HOST_CERT is not set"), "{no_cert}");
+        let no_cert = settings(&[
+            ("EDGELESS_HOST_URL", "https://h:1"),
+            ("EDGELESS_TOKEN", "t"),
+        ])
+        .unwrap_err();
+        assert!(
+            no_cert.starts_with("EDGELESS_TLS_HOST_CERT is not set"),
+            "{no_cert}"
+        );
     }
 }

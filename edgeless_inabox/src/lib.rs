@@ -216,7 +216,11 @@ pub async fn run(
     let balancer = start(&mut components, "balancer", &shutdown, |s, r| {
         edgeless_bal::run(layout.balancer, s, r)
     });
-    all = merge(all, "balancer", &listening(balancer, &mut components).await?);
+    all = merge(
+        all,
+        "balancer",
+        &listening(balancer, &mut components).await?,
+    );
 
     for (i, mut node) in layout.nodes.into_iter().enumerate() {
         rewire(
@@ -393,7 +397,10 @@ mod tests {
             assert!(!url.ends_with(":0"), "{key} = {url}");
         }
         // The domain registers with both nodes: the controller lists it.
-        let url = listening.get("controller.controller_url").unwrap().to_string();
+        let url = listening
+            .get("controller.controller_url")
+            .unwrap()
+            .to_string();
         let mut registered = false;
         for _ in 0..100 {
             use edgeless_api::proto::{DomainId, workflow_instance_client::WorkflowInstanceClient};

@@ -48,7 +48,10 @@ pub async fn run(
             ("agent_url", &general.agent_url),
             ("agent_url_announced", &general.agent_url_announced),
             ("invocation_url", &general.invocation_url),
-            ("invocation_url_announced", &general.invocation_url_announced),
+            (
+                "invocation_url_announced",
+                &general.invocation_url_announced,
+            ),
             ("node_register_url", &general.node_register_url),
         ],
     )?;

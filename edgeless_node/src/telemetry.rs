@@ -181,11 +181,20 @@ mod tests {
     fn health_reads_memory_and_load_from_proc() {
         let health = health(0, &mut CpuMeter::default());
         let total = meminfo_kb("MemTotal:");
-        assert!(health.mem_available > 0 && health.mem_available <= total, "{health:?}");
+        assert!(
+            health.mem_available > 0 && health.mem_available <= total,
+            "{health:?}"
+        );
         assert_eq!(health.mem_used + health.mem_available, total, "{health:?}");
-        assert!(health.mem_free > 0 && health.mem_free <= total, "{health:?}");
+        assert!(
+            health.mem_free > 0 && health.mem_free <= total,
+            "{health:?}"
+        );
         // This process's resident memory: more than nothing, less than all.
-        assert!(health.proc_memory > 0 && health.proc_memory < total, "{health:?}");
+        assert!(
+            health.proc_memory > 0 && health.proc_memory < total,
+            "{health:?}"
+        );
         let loads = std::fs::read_to_string("/proc/loadavg").unwrap();
         let first: f64 = loads.split_whitespace().next().unwrap().parse().unwrap();
         // The load may change between the two readings, by little.

@@ -30,7 +30,10 @@ pub async fn run(
         &[
             ("domain_register_url", &general.domain_register_url),
             ("orchestrator_url", &general.orchestrator_url),
-            ("orchestrator_url_announced", &general.orchestrator_url_announced),
+            (
+                "orchestrator_url_announced",
+                &general.orchestrator_url_announced,
+            ),
             ("node_register_url", &general.node_register_url),
         ],
     )?;

@@ -166,11 +166,7 @@ impl Cluster {
     pub fn domain_nodes(&self, id: &str) -> Option<u64> {
         let listing = self.cli(&["domain", "list", "-o", "json"]).stdout_text();
         let domains: serde_json::Value = serde_json::from_str(&listing).ok()?;
-        domains
-            .as_array()?
-            .iter()
-            .find(|d| d["domain_id"] == id)?["num_nodes"]
-            .as_u64()
+        domains.as_array()?.iter().find(|d| d["domain_id"] == id)?["num_nodes"].as_u64()
     }
 
     /// The ids of the running workflows (`workflow list -o json`).

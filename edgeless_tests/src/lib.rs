@@ -56,7 +56,11 @@ pub fn bin(name: &str) -> PathBuf {
         panic!("{error}");
     }
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} is not a binary of the workspace", path.display());
+    assert!(
+        path.exists(),
+        "{} is not a binary of the workspace",
+        path.display()
+    );
     path
 }
 
@@ -88,13 +92,19 @@ fn build_binaries() -> Result<(), String> {
 /// Where the tests' functions are built, laid out like `functions/`:
 /// `NAME/NAME.wasm` and `NAME/function.json` (never in the source tree).
 pub fn functions_dir() -> PathBuf {
-    bin_dir().parent().expect("a target folder").join("test-functions")
+    bin_dir()
+        .parent()
+        .expect("a target folder")
+        .join("test-functions")
 }
 
 /// An example's workflow.json with its code paths pointing at
 /// [`functions_dir`] (a copy under the target folder).
 pub fn example(name: &str) -> String {
-    let dir = bin_dir().parent().expect("a target folder").join("test-examples");
+    let dir = bin_dir()
+        .parent()
+        .expect("a target folder")
+        .join("test-examples");
     std::fs::create_dir_all(&dir).expect("examples folder");
     let path = example_in(&dir, name, &[]);
     path
@@ -104,7 +114,10 @@ pub fn example(name: &str) -> String {
 /// and each `(from, to)` replacement applied, written into `dir`.
 pub fn example_in(dir: &Path, name: &str, replacements: &[(&str, &str)]) -> String {
     let functions = functions_dir().display().to_string();
-    let source = repo_root().join("examples").join(name).join("workflow.json");
+    let source = repo_root()
+        .join("examples")
+        .join(name)
+        .join("workflow.json");
     let mut text = std::fs::read_to_string(source).expect("the example exists");
     text = text.replace("../../functions", &functions);
     for (from, to) in replacements {

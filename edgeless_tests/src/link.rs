@@ -32,7 +32,9 @@ impl LinkProxy {
     /// names the target.
     pub fn bind() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        listener.set_nonblocking(true).expect("a non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
         let port = listener.local_addr().expect("a bound address").port();
         let state = Arc::new(State::default());
         let shared = state.clone();

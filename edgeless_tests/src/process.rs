@@ -60,11 +60,7 @@ impl Daemon {
             read.is_some() || !self.running()
         });
         let Some(text) = read.filter(|_| done) else {
-            panic!(
-                "{} did not start listening:\n{}",
-                self.name,
-                self.log()
-            );
+            panic!("{} did not start listening:\n{}", self.name, self.log());
         };
         let table: toml::Table = toml::from_str(&text).expect("the listening file is TOML");
         table

@@ -114,7 +114,9 @@ fn bad_workflows_are_rejected_and_a_good_one_still_runs() {
     let inspect = cluster.cli(&["workflow", "inspect", "not-a-uuid"]);
     assert_eq!(inspect.code(), Some(3), "{}", inspect.stderr_text());
     assert!(
-        inspect.stderr_text().contains("no running workflow is named not-a-uuid"),
+        inspect
+            .stderr_text()
+            .contains("no running workflow is named not-a-uuid"),
         "{}",
         inspect.stderr_text()
     );

@@ -333,7 +333,10 @@ fn a_container_over_its_memory_limit_is_killed_and_reported() {
             ("mode=loop", "mode=alloc"),
             ("\"RUST_WASM\"", "\"CONTAINER\""),
             (
-                &format!("\"{}/misbehave/misbehave.wasm\"", edgeless_tests::functions_dir().display()),
+                &format!(
+                    "\"{}/misbehave/misbehave.wasm\"",
+                    edgeless_tests::functions_dir().display()
+                ),
                 &format!("\"{image}\""),
             ),
         ],
@@ -352,11 +355,20 @@ fn a_container_over_its_memory_limit_is_killed_and_reported() {
     let log = node_logs(&cluster);
     let held = log
         .lines()
-        .filter_map(|l| l.split("misbehave: holding ").nth(1)?.split(' ').next()?.parse::<u32>().ok())
+        .filter_map(|l| {
+            l.split("misbehave: holding ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
         .max()
         .unwrap_or(0);
     assert!((1..16).contains(&held), "held {held} MiB:\n{log}");
     cluster.cli_ok(&["workflow", "stop", &workflow]);
-    let gone = eventually(Duration::from_secs(15), || all_containers(&cluster).is_empty());
+    let gone = eventually(Duration::from_secs(15), || {
+        all_containers(&cluster).is_empty()
+    });
     assert!(gone, "containers left: {:?}", all_containers(&cluster));
 }

@@ -198,9 +198,11 @@ fn a_partition_between_two_nodes_heals() {
     proxy.cut();
     // The partition is felt: a ping's call ends without an answer (its
     // deadline), and the caller is told.
-    cluster.wait_for(Duration::from_secs(30), "a call cut off by the partition", |c| {
-        unanswered(c) > failed_before
-    });
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "a call cut off by the partition",
+        |c| unanswered(c) > failed_before,
+    );
     let during = answered(&cluster);
     proxy.heal();
     let healed = Instant::now();

@@ -210,104 +210,127 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
             let id = ComponentId {
                 component_id: text(&mut rng),
             };
-            outcomes.answered("controller Start", workflows.start(workflow(&mut rng))).await;
-            outcomes.answered(
-                "controller Stop",
-                workflows.stop(WorkflowId {
-                    workflow_id: text(&mut rng),
-                }),
-            )
-            .await;
-            outcomes.answered(
-                "controller Inspect",
-                workflows.inspect(WorkflowId {
-                    workflow_id: text(&mut rng),
-                }),
-            )
-            .await;
-            outcomes.answered(
-                "controller DomainView",
-                workflows.domain_view(DomainId {
-                    domain_id: text(&mut rng),
-                }),
-            )
-            .await;
-            outcomes.answered(
-                "controller UpdateDomain",
-                domains.update_domain(UpdateDomainRequest {
-                    // Never the real domain's id: that would replace it.
-                    domain_id: format!("fuzz-{}", text(&mut rng)),
-                    orchestrator_url: text(&mut rng),
-                    capabilities: None,
-                    refresh_deadline: rng.random(),
-                    counter: rng.random(),
-                    nonce: rng.random(),
-                }),
-            )
-            .await;
-            outcomes.answered(
-                "orchestrator Start",
-                orc_functions.start(spawn_function(&mut rng)),
-            )
-            .await;
-            outcomes.answered("orchestrator Stop", orc_functions.stop(id.clone())).await;
-            outcomes.answered("orchestrator Patch", orc_functions.patch(patch(&mut rng))).await;
-            outcomes.answered(
-                "orchestrator resource Start",
-                orc_resources.start(resource(&mut rng)),
-            )
-            .await;
-            outcomes.answered(
-                "orchestrator Migrate",
-                inspection.migrate(MigrateRequest {
-                    logical_id: text(&mut rng),
-                    node_ids: vec![text(&mut rng)],
-                }),
-            )
-            .await;
-            if round % 10 == 0 {
-                // A node that cannot be reached; the orchestrator refuses it.
-                outcomes.answered(
-                    "orchestrator UpdateNode",
-                    registration.update_node(UpdateNodeRequest {
-                        node_id: text(&mut rng),
-                        agent_url: format!("http://127.0.0.1:{}", rng.random_range(1..1024u32)),
-                        invocation_url: text(&mut rng),
-                        refresh_deadline: rng.random(),
-                        nonce: rng.random(),
-                        ..Default::default()
+            outcomes
+                .answered("controller Start", workflows.start(workflow(&mut rng)))
+                .await;
+            outcomes
+                .answered(
+                    "controller Stop",
+                    workflows.stop(WorkflowId {
+                        workflow_id: text(&mut rng),
                     }),
                 )
                 .await;
+            outcomes
+                .answered(
+                    "controller Inspect",
+                    workflows.inspect(WorkflowId {
+                        workflow_id: text(&mut rng),
+                    }),
+                )
+                .await;
+            outcomes
+                .answered(
+                    "controller DomainView",
+                    workflows.domain_view(DomainId {
+                        domain_id: text(&mut rng),
+                    }),
+                )
+                .await;
+            outcomes
+                .answered(
+                    "controller UpdateDomain",
+                    domains.update_domain(UpdateDomainRequest {
+                        // Never the real domain's id: that would replace it.
+                        domain_id: format!("fuzz-{}", text(&mut rng)),
+                        orchestrator_url: text(&mut rng),
+                        capabilities: None,
+                        refresh_deadline: rng.random(),
+                        counter: rng.random(),
+                        nonce: rng.random(),
+                    }),
+                )
+                .await;
+            outcomes
+                .answered(
+                    "orchestrator Start",
+                    orc_functions.start(spawn_function(&mut rng)),
+                )
+                .await;
+            outcomes
+                .answered("orchestrator Stop", orc_functions.stop(id.clone()))
+                .await;
+            outcomes
+                .answered("orchestrator Patch", orc_functions.patch(patch(&mut rng)))
+                .await;
+            outcomes
+                .answered(
+                    "orchestrator resource Start",
+                    orc_resources.start(resource(&mut rng)),
+                )
+                .await;
+            outcomes
+                .answered(
+                    "orchestrator Migrate",
+                    inspection.migrate(MigrateRequest {
+                        logical_id: text(&mut rng),
+                        node_ids: vec![text(&mut rng)],
+                    }),
+                )
+                .await;
+            if round % 10 == 0 {
+                // A node that cannot be reached; the orchestrator refuses it.
+                outcomes
+                    .answered(
+                        "orchestrator UpdateNode",
+                        registration.update_node(UpdateNodeRequest {
+                            node_id: text(&mut rng),
+                            agent_url: format!("http://127.0.0.1:{}", rng.random_range(1..1024u32)),
+                            invocation_url: text(&mut rng),
+                            refresh_deadline: rng.random(),
+                            nonce: rng.random(),
+                            ..Default::default()
+                        }),
+                    )
+                    .await;
             }
-            outcomes.answered("node Start", node_functions.start(spawn_function(&mut rng))).await;
-            outcomes.answered("node Stop", node_functions.stop(id.clone())).await;
-            outcomes.answered("node Patch", node_functions.patch(patch(&mut rng))).await;
-            outcomes.answered(
-                "node resource Start",
-                node_resources.start(resource(&mut rng)),
-            )
-            .await;
-            outcomes.answered(
-                "node UpdatePeers",
-                management.update_peers(UpdatePeersRequest {
-                    request_type: rng.random_range(-1..3),
-                    node_id: text(&mut rng),
-                    invocation_url: text(&mut rng),
-                }),
-            )
-            .await;
-            outcomes.answered(
-                "node Handle",
-                invocation.handle(Event {
-                    target: rng.random_bool(0.9).then(|| instance(&mut rng)),
-                    source: rng.random_bool(0.9).then(|| instance(&mut rng)),
-                    stream_id: rng.random(),
-                    event_type: rng.random_range(-1..6),
-                    payload: bytes(&mut rng).into(),
-                }),
-            )
-            .await;
+            outcomes
+                .answered("node Start", node_functions.start(spawn_function(&mut rng)))
+                .await;
+            outcomes
+                .answered("node Stop", node_functions.stop(id.clone()))
+                .await;
+            outcomes
+                .answered("node Patch", node_functions.patch(patch(&mut rng)))
+                .await;
+            outcomes
+                .answered(
+                    "node resource Start",
+                    node_resources.start(resource(&mut rng)),
+                )
+                .await;
+            outcomes
+                .answered(
+                    "node UpdatePeers",
+                    management.update_peers(UpdatePeersRequest {
+                        request_type: rng.random_range(-1..3),
+                        node_id: text(&mut rng),
+                        invocation_url: text(&mut rng),
+                    }),
+                )
+                .await;
+            outcomes
+                .answered(
+                    "node Handle",
+                    invocation.handle(Event {
+                        target: rng.random_bool(0.9).then(|| instance(&mut rng)),
+                        source: rng.random_bool(0.9).then(|| instance(&mut rng)),
+                        stream_id: rng.random(),
+                        event_type: rng.random_range(-1..6),
+                        payload: bytes(&mut rng).into(),
+                    }),
+                )
+                .await;
         }
         outcomes
     });
@@ -384,8 +407,14 @@ fn mutate_value(rng: &mut StdRng, table: &mut toml::Table) {
         toml::Value::Table(inner) if rng.random_bool(0.9) => mutate_value(rng, inner),
         toml::Value::String(_) => {
             *value = toml::Value::String(
-                ["", "http://127.0.0.1:0", "http://[::1", "not-a-uuid", "Random", "x"]
-                    [rng.random_range(0..6)]
+                [
+                    "",
+                    "http://127.0.0.1:0",
+                    "http://[::1",
+                    "not-a-uuid",
+                    "Random",
+                    "x",
+                ][rng.random_range(0..6)]
                 .to_string(),
             )
         }
@@ -447,5 +476,8 @@ fn mutated_configuration_files_never_panic_a_parser() {
     // files with wrong values refused, others accepted.
     assert!(typed_ok > rounds / 10, "{typed_ok} accepted");
     assert!(text_refused > rounds / 2, "{text_refused} mangled refused");
-    assert!(typed_refused > rounds / 10, "{typed_refused} wrong values refused");
+    assert!(
+        typed_refused > rounds / 10,
+        "{typed_refused} wrong values refused"
+    );
 }

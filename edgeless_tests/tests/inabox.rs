@@ -22,7 +22,11 @@ impl InABox {
             .arg(dir)
             .output()
             .unwrap();
-        assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+        assert!(
+            written.status.success(),
+            "{}",
+            String::from_utf8_lossy(&written.stderr)
+        );
         let listening = dir.join("listening.toml");
         let log = std::fs::File::create(dir.join("inabox.log")).unwrap();
         let process = std::process::Command::new(bin("edgeless_inabox"))
@@ -79,7 +83,10 @@ fn two_boxes_run_ping_pong_side_by_side() {
     build_function("ping");
     build_function("pong");
     let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut boxes = [InABox::start(first_dir.path()), InABox::start(second_dir.path())];
+    let mut boxes = [
+        InABox::start(first_dir.path()),
+        InABox::start(second_dir.path()),
+    ];
     for boxed in &boxes {
         let started = boxed.run(&["workflow", "start", &example("ping_pong")]);
         assert!(
@@ -93,7 +100,11 @@ fn two_boxes_run_ping_pong_side_by_side() {
         let flowing = eventually(Duration::from_secs(30), || {
             boxed.log().contains("ping: PING #2 answered PONG")
         });
-        assert!(flowing, "ping-pong did not flow in the box:\n{}", boxed.log());
+        assert!(
+            flowing,
+            "ping-pong did not flow in the box:\n{}",
+            boxed.log()
+        );
     }
     // Each box runs its own workflow, and only it.
     for boxed in &boxes {

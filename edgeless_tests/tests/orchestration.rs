@@ -243,9 +243,15 @@ fn the_redis_proxy_mirrors_state_and_carries_out_migrations() {
 
     // Redis goes away: the orchestrator says so and the domain runs on.
     drop(redis);
-    cluster.wait_for(Duration::from_secs(15), "the lost Redis to be noticed", |c| {
-        c.orchestrator.log().contains("cannot connect to Redis; retrying")
-    });
+    cluster.wait_for(
+        Duration::from_secs(15),
+        "the lost Redis to be noticed",
+        |c| {
+            c.orchestrator
+                .log()
+                .contains("cannot connect to Redis; retrying")
+        },
+    );
     let answered = count(&cluster.node_logs(), "answered PONG");
     cluster.wait_for(Duration::from_secs(15), "pongs without Redis", |c| {
         count(&c.node_logs(), "answered PONG") > answered + 1
@@ -253,12 +259,20 @@ fn the_redis_proxy_mirrors_state_and_carries_out_migrations() {
     // It comes back, empty, on the same address: the mirror is written again.
     let port: u16 = redis_url.rsplit(':').next().unwrap().parse().unwrap();
     let mut again = edgeless_tests::Daemon::redis_on(port, tempfile::tempdir().unwrap());
-    assert!(again.wait_for_redis(), "the port was taken: {}", again.log());
-    cluster.wait_for(Duration::from_secs(20), "the mirror in the new Redis", |c| {
-        let text = proxy(&["show", "node", "capabilities"]);
-        c.node_ids.iter().all(|id| text.contains(id.as_str()))
-            && proxy(&["show", "functions"]).contains(&pong_lid)
-    });
+    assert!(
+        again.wait_for_redis(),
+        "the port was taken: {}",
+        again.log()
+    );
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "the mirror in the new Redis",
+        |c| {
+            let text = proxy(&["show", "node", "capabilities"]);
+            c.node_ids.iter().all(|id| text.contains(id.as_str()))
+                && proxy(&["show", "functions"]).contains(&pong_lid)
+        },
+    );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
     cluster.wait_for(
         Duration::from_secs(10),
@@ -297,11 +311,15 @@ fn synced_state_follows_an_instance_to_another_node() {
     // the orchestrator at each refresh, so the last few may be lost), and
     // counts on from there.
     assert!(restored > 0, "the re-created ping started from 0:\n{log}");
-    cluster.wait_for(Duration::from_secs(20), "the next ping after the restored count", |c| {
-        c.nodes[survivor]
-            .log()
-            .contains(&format!("ping: PING #{} answered PONG", restored + 1))
-    });
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "the next ping after the restored count",
+        |c| {
+            c.nodes[survivor]
+                .log()
+                .contains(&format!("ping: PING #{} answered PONG", restored + 1))
+        },
+    );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
 
@@ -320,10 +338,17 @@ fn a_workflow_whose_domain_dies_is_inspected_as_failed_until_it_returns() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names.len(), 2, "{running}");
-    assert!(names.contains(&"pinger") && names.contains(&"ponger"), "{running}");
+    assert!(
+        names.contains(&"pinger") && names.contains(&"ponger"),
+        "{running}"
+    );
     for component in running["components"].as_array().unwrap() {
         assert_eq!(component["domain"], "domain-test", "{running}");
-        assert_eq!(component["instances"].as_array().unwrap().len(), 1, "{running}");
+        assert_eq!(
+            component["instances"].as_array().unwrap().len(),
+            1,
+            "{running}"
+        );
     }
 
     // The whole domain goes away: no domain can host the workflow.
@@ -336,7 +361,10 @@ fn a_workflow_whose_domain_dies_is_inspected_as_failed_until_it_returns() {
     });
     let failed = cluster.inspect(&workflow);
     let state = failed["state"].as_str().unwrap();
-    assert!(state.contains("no orchestration domain is registered"), "{state}");
+    assert!(
+        state.contains("no orchestration domain is registered"),
+        "{state}"
+    );
     let text = cluster.cli_ok(&["workflow", "inspect", &workflow]);
     assert!(text.contains(&format!("* state {state}")), "{text}");
     assert!(cluster.workflow_ids().contains(&workflow));

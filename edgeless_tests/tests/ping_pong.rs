@@ -55,7 +55,14 @@ fn ping_pong_flows_across_two_nodes_and_stops() {
     let seen = pong
         .log()
         .lines()
-        .filter_map(|l| l.split("pong: PING #").nth(1)?.split(' ').next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split("pong: PING #")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .max()
         .unwrap_or(0);
     assert!(seen <= sent, "pong saw PING #{seen}, ping sent {sent}");

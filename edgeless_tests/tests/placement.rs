@@ -55,7 +55,10 @@ fn least_loaded_fills_nodes_by_instances_per_cpu() {
         .clone();
     cluster.cli_ok(&["workflow", "stop", &on_small]);
     let next = cluster.cli_ok(&["workflow", "start", &spec, "--allow-duplicate"]);
-    assert_eq!(cluster.nodes_of(&next, "f"), vec![cluster.node_ids[1].clone()]);
+    assert_eq!(
+        cluster.nodes_of(&next, "f"),
+        vec![cluster.node_ids[1].clone()]
+    );
 }
 
 #[test]
@@ -73,12 +76,20 @@ fn tee_tpm_and_resource_annotations_pick_the_node_that_has_them() {
     for (name, annotations, node) in [
         ("tee", r#""tee": "required""#, trusted),
         ("tpm", r#""tpm": "required""#, trusted),
-        ("provider", r#""resource_match_all": "file-log-1,redis-1""#, providers),
+        (
+            "provider",
+            r#""resource_match_all": "file-log-1,redis-1""#,
+            providers,
+        ),
     ] {
         let spec = one_function(dir.path(), name, annotations);
         for _ in 0..4 {
             let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
-            assert_eq!(&cluster.nodes_of(&workflow, "f"), &vec![node.clone()], "{name}");
+            assert_eq!(
+                &cluster.nodes_of(&workflow, "f"),
+                &vec![node.clone()],
+                "{name}"
+            );
             cluster.cli_ok(&["workflow", "stop", &workflow]);
         }
     }
@@ -91,7 +102,9 @@ fn tee_tpm_and_resource_annotations_pick_the_node_that_has_them() {
     let refused = cluster.cli(&["workflow", "start", &both]);
     assert_eq!(refused.code(), Some(1), "{}", refused.stderr_text());
     assert!(
-        refused.stderr_text().contains("no node satisfies tpm = required"),
+        refused
+            .stderr_text()
+            .contains("no node satisfies tpm = required"),
         "{}",
         refused.stderr_text()
     );
@@ -122,8 +135,10 @@ fn node_lease_sec_sets_how_long_a_silent_node_is_kept() {
     cluster.wait_for(Duration::from_secs(20), "the lease to run down", |c| {
         lease_of(c, &node).is_some_and(|l| l <= 2)
     });
-    cluster.wait_for(Duration::from_secs(20), "the silent node to be dropped", |c| {
-        lease_of(c, &node).is_none()
-    });
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "the silent node to be dropped",
+        |c| lease_of(c, &node).is_none(),
+    );
     assert!(cluster.orchestrator.log().contains("node lease expired"));
 }

@@ -23,11 +23,17 @@ fn quickstart_runs_ping_pong_and_cleans_up() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     // The functions' log lines, as the README shows them.
     assert!(stdout.contains("function: pong: PING #1 from"), "{stdout}");
-    assert!(stdout.contains("function: ping: PING #1 answered PONG"), "{stdout}");
+    assert!(
+        stdout.contains("function: ping: PING #1 answered PONG"),
+        "{stdout}"
+    );
     assert!(stderr.contains("== stopping workflow"), "{stderr}");
     // Its modules were built under target/, not into the source tree.
     let workflow = std::fs::read_to_string(work.path().join("workflow.json")).unwrap();
-    assert!(workflow.contains("/target/functions/modules/ping/ping.wasm"), "{workflow}");
+    assert!(
+        workflow.contains("/target/functions/modules/ping/ping.wasm"),
+        "{workflow}"
+    );
     // The cluster it started is gone: its controller's port refuses.
     let listening = std::fs::read_to_string(work.path().join("listening.toml")).unwrap();
     let controller = listening

@@ -106,7 +106,11 @@ fn read_request(stream: &mut std::net::TcpStream) -> String {
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
             let length = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_string())
+                })
                 .and_then(|v| v.parse::<usize>().ok())
                 .unwrap_or(0);
             if body.len() >= length {
@@ -280,7 +284,11 @@ fn redis_sets_keys_and_recovers_when_the_server_returns() {
     // Bring it back on the same port: values flow again.
     let dir_again = tempfile::tempdir().unwrap();
     let mut again = edgeless_tests::Daemon::redis_on(port, dir_again);
-    assert!(again.wait_for_redis(), "the port was taken: {}", again.log());
+    assert!(
+        again.wait_for_redis(),
+        "the port was taken: {}",
+        again.log()
+    );
     cluster.wait_for(
         Duration::from_secs(20),
         "values in the restarted Redis",
@@ -305,7 +313,10 @@ fn fake_ollama() -> (u16, std::sync::mpsc::Receiver<String>) {
             let _ = seen.send(request.clone());
             let last = parsed.as_ref().and_then(|r| {
                 let messages = r["messages"].as_array()?;
-                Some((messages.last()?["content"].as_str()?.to_string(), messages.len()))
+                Some((
+                    messages.last()?["content"].as_str()?.to_string(),
+                    messages.len(),
+                ))
             });
             let response = match (parsed, last) {
                 (Some(request), Some((last, count))) => {
@@ -328,7 +339,6 @@ fn fake_ollama() -> (u16, std::sync::mpsc::Receiver<String>) {
     });
     (port, requests)
 }
-
 
 #[test]
 fn ollama_chats_and_keeps_the_conversation() {
@@ -388,7 +398,12 @@ fn ollama_chats_and_keeps_the_conversation() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| (m["role"].as_str().unwrap().into(), m["content"].as_str().unwrap().into()))
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap().into(),
+                    m["content"].as_str().unwrap().into(),
+                )
+            })
             .collect()
     };
     assert_eq!(roles(&chats[0]), [("user".into(), "hello".into())]);
@@ -532,13 +547,23 @@ fn secrets_in_resource_settings_stay_out_of_inspect_and_logs() {
     let text = cluster.cli_ok(&["workflow", "inspect", &workflow]);
     let json = cluster.cli_ok(&["workflow", "inspect", &workflow, "-o", "json"]);
     let logs = cluster.logs();
-    for (what, shown) in [("inspect", &text), ("inspect -o json", &json), ("logs", &logs)] {
-        assert!(!shown.contains("hunter2"), "{what} shows the password:\n{shown}");
+    for (what, shown) in [
+        ("inspect", &text),
+        ("inspect -o json", &json),
+        ("logs", &logs),
+    ] {
+        assert!(
+            !shown.contains("hunter2"),
+            "{what} shows the password:\n{shown}"
+        );
     }
     assert!(
         text.contains(&format!("CONF url -> redis://:****@127.0.0.1:{port}")),
         "{text}"
     );
-    assert!(logs.contains(&format!("redis://:****@127.0.0.1:{port}")), "{logs}");
+    assert!(
+        logs.contains(&format!("redis://:****@127.0.0.1:{port}")),
+        "{logs}"
+    );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }

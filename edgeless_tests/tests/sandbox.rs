@@ -49,7 +49,8 @@ fn misbehaving(cluster: &Cluster, mode: &str, expected_reason: &str) -> String {
     );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
     cluster.wait_for(Duration::from_secs(10), "the failed instance to go", |c| {
-        !c.cli_ok(&["domain", "view", "domain-test"]).contains("failed:")
+        !c.cli_ok(&["domain", "view", "domain-test"])
+            .contains("failed:")
     });
     log
 }
@@ -83,7 +84,10 @@ fn misbehaving_functions_are_stopped_reported_and_given_up_on() {
     // The workflow's `max_memory_mb = 16` is the limit that hit, not the
     // node's default of 64 MiB: it got close to 16 MiB and no further.
     let held = most_held_mib(&alloc);
-    assert!((10..16).contains(&held), "held {held} MiB at most:\n{alloc}");
+    assert!(
+        (10..16).contains(&held),
+        "held {held} MiB at most:\n{alloc}"
+    );
     let panic = misbehaving(
         &cluster,
         "panic",

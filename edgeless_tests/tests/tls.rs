@@ -73,7 +73,10 @@ fn every_link_runs_over_mutual_tls_and_strangers_are_refused() {
     );
     let stderr = String::from_utf8_lossy(&intruder.stderr);
     assert_eq!(intruder.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("is the [tls] cert signed by the cluster's CA?"), "{stderr}");
+    assert!(
+        stderr.contains("is the [tls] cert signed by the cluster's CA?"),
+        "{stderr}"
+    );
     let plain = cli_with(
         &cluster,
         &url.replace("https://", "http://"),
@@ -134,7 +137,11 @@ fn container_functions_talk_to_a_tls_node_over_an_encrypted_link() {
 
 /// Runs `binary -c config` (it must not start); returns its stderr.
 fn refused_config(binary: &str, config: &std::path::Path) -> String {
-    let output = Command::new(bin(binary)).arg("-c").arg(config).output().unwrap();
+    let output = Command::new(bin(binary))
+        .arg("-c")
+        .arg(config)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "{binary}: {stderr}");
     stderr
@@ -160,7 +167,9 @@ fn bad_certificate_files_and_mixed_schemes_are_refused_at_start() {
         let path = dir.path().join(format!("node{}.toml", written.get()));
         std::fs::write(
             &path,
-            format!("[general]\n{urls}\n[tls]\nca_cert = \"{ca}\"\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
+            format!(
+                "[general]\n{urls}\n[tls]\nca_cert = \"{ca}\"\ncert = \"{cert}\"\nkey = \"{key}\"\n"
+            ),
         )
         .unwrap();
         path
@@ -192,14 +201,23 @@ fn bad_certificate_files_and_mixed_schemes_are_refused_at_start() {
     ];
     for (config, expected) in cases {
         let stderr = refused_config("edgeless_node_d", &config);
-        assert!(stderr.contains(&expected), "expected {expected:?}:\n{stderr}");
+        assert!(
+            stderr.contains(&expected),
+            "expected {expected:?}:\n{stderr}"
+        );
     }
     // Without [tls], an https URL is refused too.
     let plain = dir.path().join("plain.toml");
-    std::fs::write(&plain, "controller_url = \"https://127.0.0.1:0\"\ndomain_register_url = \"http://127.0.0.1:0\"\n").unwrap();
+    std::fs::write(
+        &plain,
+        "controller_url = \"https://127.0.0.1:0\"\ndomain_register_url = \"http://127.0.0.1:0\"\n",
+    )
+    .unwrap();
     let stderr = refused_config("edgeless_con_d", &plain);
     assert!(
-        stderr.contains("controller_url = \"https://127.0.0.1:0\": an https:// URL needs the [tls] section"),
+        stderr.contains(
+            "controller_url = \"https://127.0.0.1:0\": an https:// URL needs the [tls] section"
+        ),
         "{stderr}"
     );
 }

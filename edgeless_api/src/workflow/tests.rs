@@ -223,8 +223,22 @@ fn mutate(value: &mut serde_json::Value, next: &mut impl FnMut() -> u64) {
 /// A string that may mean something somewhere in a workflow.
 fn odd_string(next: &mut impl FnMut() -> u64) -> serde_json::Value {
     let choices = [
-        "a", "b", "r", "", " ", "out", "f.wasm", "../f.wasm", "/nonexistent", "RUST_WASM",
-        "CONTAINER", "file-log", "http-ingress", "0.1", "a/b", "\u{0}",
+        "a",
+        "b",
+        "r",
+        "",
+        " ",
+        "out",
+        "f.wasm",
+        "../f.wasm",
+        "/nonexistent",
+        "RUST_WASM",
+        "CONTAINER",
+        "file-log",
+        "http-ingress",
+        "0.1",
+        "a/b",
+        "\u{0}",
     ];
     match choices.get((next() as usize) % (choices.len() + 1)) {
         Some(choice) => serde_json::json!(choice),
@@ -308,7 +322,15 @@ fn workflow_names_are_checked() {
     for good in ["ping_pong", "a", "v1.2-beta", &"x".repeat(MAX_NAME_LEN)] {
         assert!(is_workflow_name(good), "{good}");
     }
-    for bad in ["", "-rm", ".hidden", "a b", "a/b", "é", &"x".repeat(MAX_NAME_LEN + 1)] {
+    for bad in [
+        "",
+        "-rm",
+        ".hidden",
+        "a b",
+        "a/b",
+        "é",
+        &"x".repeat(MAX_NAME_LEN + 1),
+    ] {
         assert!(!is_workflow_name(bad), "{bad}");
     }
     let json = format!(r#"{{"functions": [{}]}}"#, function("a", ""));
@@ -333,5 +355,7 @@ fn the_component_limit_is_inclusive() {
         .map(|i| function(&format!("f{i}"), ""))
         .collect();
     let json = format!(r#"{{"functions": [{}]}}"#, over.join(","));
-    assert!(matches!(load_and_convert(&json), Err(WorkflowError::TooLarge(n)) if n == MAX_COMPONENTS + 1));
+    assert!(
+        matches!(load_and_convert(&json), Err(WorkflowError::TooLarge(n)) if n == MAX_COMPONENTS + 1)
+    );
 }

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use edgeless_api::proto::WorkflowId;
-use edgeless_api::server::ListeningReport;
 use edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient;
+use edgeless_api::server::ListeningReport;
 use tokio_util::sync::CancellationToken;
 
 use super::stats::Latencies;

@@ -7,5 +7,8 @@ pub fn print(shell: clap_complete::Shell) {
     let mut command = crate::Args::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "edgeless_cli", &mut script);
-    crate::output::line(format_args!("{}", String::from_utf8_lossy(&script).trim_end()));
+    crate::output::line(format_args!(
+        "{}",
+        String::from_utf8_lossy(&script).trim_end()
+    ));
 }

@@ -15,9 +15,7 @@ use crate::output::out;
 #[derive(Subcommand)]
 pub enum ContextCommand {
     /// Add or change a named cluster.
-    #[command(
-        after_help = "Example: edgeless_cli context set lab --url http://127.0.0.1:7001"
-    )]
+    #[command(after_help = "Example: edgeless_cli context set lab --url http://127.0.0.1:7001")]
     Set {
         /// The context's name.
         name: String,

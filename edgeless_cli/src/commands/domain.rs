@@ -260,7 +260,15 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
     }
     let wide = output == Output::Wide;
     out!("domain {}", rows.domain_id);
-    let mut header = vec!["NODE", "AGENT", "CPUS", "MEM AVAILABLE", "LOAD", "INSTANCES", "LEASE"];
+    let mut header = vec![
+        "NODE",
+        "AGENT",
+        "CPUS",
+        "MEM AVAILABLE",
+        "LOAD",
+        "INSTANCES",
+        "LEASE",
+    ];
     if wide {
         header.extend(["LABELS", "RUNTIMES"]);
     }
@@ -303,7 +311,14 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
         })
         .collect();
     print_table(
-        &["KIND", "CLASS", "COMPONENT", "WORKFLOW", "STATE", "INSTANCES"],
+        &[
+            "KIND",
+            "CLASS",
+            "COMPONENT",
+            "WORKFLOW",
+            "STATE",
+            "INSTANCES",
+        ],
         components,
     );
     Ok(())

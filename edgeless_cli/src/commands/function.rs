@@ -11,8 +11,8 @@ use edgeless_api::proto::{self, function_invocation_client::FunctionInvocationCl
 use edgeless_api::workflow::FunctionClassSpec;
 use edgeless_api::{InstanceId, parse_uuid};
 
-use super::container_image::{self, CONTAINER_TARGET};
 use super::Session;
+use super::container_image::{self, CONTAINER_TARGET};
 use crate::error::{CliError, Server};
 
 /// The target functions are built for.
@@ -102,7 +102,10 @@ pub async fn run(command: FunctionCommand, session: &Session) -> Result<(), CliE
             dir,
         } => {
             let (sdk, found) = super::scaffold::find_sdk().map_err(CliError::Input)?;
-            eprintln!("using the edgeless_function SDK in {} (from {found})", sdk.display());
+            eprintln!(
+                "using the edgeless_function SDK in {} (from {found})",
+                sdk.display()
+            );
             let folder = super::scaffold::new_rust(&name, &dir, &sdk).map_err(CliError::Input)?;
             out!("{}", folder.display());
             eprintln!(
@@ -145,8 +148,12 @@ pub async fn run(command: FunctionCommand, session: &Session) -> Result<(), CliE
                 node_id: parse_uuid("node_id", &node_id).map_err(bad)?,
                 function_id: parse_uuid("function_id", &function_id).map_err(bad)?,
             };
-            let channel = edgeless_api::client::channel_with_timeout(&invocation_url, session.timeout)
-                .map_err(|e| CliError::Input(e.into()))?;
+            let channel = edgeless_api::client::channel_with_timeouts(
+                &invocation_url,
+                session.timeout,
+                session.timeout,
+            )
+            .map_err(|e| CliError::Input(e.into()))?;
             let event = proto::Event {
                 target: Some(target.into()),
                 source: Some(InstanceId::none().into()),
@@ -350,8 +357,7 @@ fn ensure_target(target: &str) -> anyhow::Result<()> {
     else {
         return Ok(());
     };
-    if !listed.status.success() || target_listed(&String::from_utf8_lossy(&listed.stdout), target)
-    {
+    if !listed.status.success() || target_listed(&String::from_utf8_lossy(&listed.stdout), target) {
         return Ok(());
     }
     eprintln!("adding the {target} target: rustup target add {target}");

@@ -30,6 +30,9 @@ pub struct Session {
     pub output: Output,
     /// The connect timeout and deadline of every request.
     pub timeout: Duration,
+    /// The same for requests that deploy (start, apply, stop): they wait
+    /// for functions to compile and containers to start.
+    pub deploy_timeout: Duration,
 }
 
 /// A subcommand.
@@ -108,10 +111,26 @@ pub async fn run(command: Command, session: &Session) -> Result<(), CliError> {
 
 /// A client of the controller's workflow API.
 fn controller(session: &Session) -> Result<WorkflowInstanceClient<Channel>, CliError> {
+    controller_within(session, session.timeout)
+}
+
+/// A client of the controller's workflow API for requests that deploy.
+fn deploying_controller(session: &Session) -> Result<WorkflowInstanceClient<Channel>, CliError> {
+    controller_within(session, session.deploy_timeout)
+}
+
+fn controller_within(
+    session: &Session,
+    timeout: Duration,
+) -> Result<WorkflowInstanceClient<Channel>, CliError> {
     let cluster = &session.cluster;
     edgeless_api::tls::install(&cluster.tls).map_err(|e| CliError::Input(e.into()))?;
-    let channel = edgeless_api::client::channel_with_timeout(&cluster.controller_url, session.timeout)
-        .map_err(|e| CliError::Input(anyhow::anyhow!("controller_url: {e}")))?;
+    let channel = edgeless_api::client::channel_with_timeouts(
+        &cluster.controller_url,
+        session.timeout,
+        timeout,
+    )
+    .map_err(|e| CliError::Input(anyhow::anyhow!("controller_url: {e}")))?;
     Ok(WorkflowInstanceClient::new(channel)
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX))

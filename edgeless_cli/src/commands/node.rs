@@ -78,7 +78,15 @@ pub async fn run(command: NodeCommand, session: &Session) -> Result<(), CliError
         return Ok(());
     }
     let wide = output == Output::Wide;
-    let mut header = vec!["NODE", "DOMAIN", "CPUS", "MEM AVAILABLE", "LOAD", "INSTANCES", "LEASE"];
+    let mut header = vec![
+        "NODE",
+        "DOMAIN",
+        "CPUS",
+        "MEM AVAILABLE",
+        "LOAD",
+        "INSTANCES",
+        "LEASE",
+    ];
     if wide {
         header.extend(["AGENT", "LABELS", "RUNTIMES"]);
     }

@@ -31,7 +31,10 @@ pub fn find_sdk() -> anyhow::Result<(PathBuf, &'static str)> {
     }
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../edgeless_function");
     if is_sdk(&built_from) {
-        return Ok((absolute(&built_from)?, "the source tree the CLI was built from"));
+        return Ok((
+            absolute(&built_from)?,
+            "the source tree the CLI was built from",
+        ));
     }
     Err(anyhow!(
         "cannot find the edgeless_function SDK: set EDGELESS_SDK_PATH to its folder (edgeless_function in the edgeless sources)"
@@ -53,7 +56,10 @@ pub fn new_rust(name: &str, dir: &Path, sdk: &Path) -> anyhow::Result<PathBuf> {
     }
     let folder = dir.join(name);
     if folder.exists() {
-        return Err(anyhow!("{} exists already; choose another name or --dir", folder.display()));
+        return Err(anyhow!(
+            "{} exists already; choose another name or --dir",
+            folder.display()
+        ));
     }
     std::fs::create_dir_all(folder.join("src"))
         .with_context(|| format!("cannot create {}", folder.display()))?;

@@ -61,14 +61,12 @@ fn write_new(path: &Path, text: &str, private: bool) -> anyhow::Result<()> {
     }
     #[cfg(not(unix))]
     let _ = private;
-    let mut file = options
-        .open(path)
-        .with_context(|| {
-            format!(
-                "cannot create {} (it is not replaced if it exists)",
-                path.display()
-            )
-        })?;
+    let mut file = options.open(path).with_context(|| {
+        format!(
+            "cannot create {} (it is not replaced if it exists)",
+            path.display()
+        )
+    })?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -59,10 +59,16 @@ pub async fn run(session: &Session) -> Result<(), CliError> {
         Output::Text | Output::Wide => {
             out!(
                 "client      {} (API {})",
-                versions.client.version, versions.client.api_version
+                versions.client.version,
+                versions.client.api_version
             );
             if let Some(c) = &versions.controller {
-                out!("controller  {} (API {}) at {}", c.version, c.api_version, c.url);
+                out!(
+                    "controller  {} (API {}) at {}",
+                    c.version,
+                    c.api_version,
+                    c.url
+                );
                 if c.api_version != versions.client.api_version {
                     eprintln!(
                         "warning: the controller speaks API {}, this CLI API {}",

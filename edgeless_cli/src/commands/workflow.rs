@@ -8,7 +8,7 @@ use edgeless_api::proto;
 use edgeless_api::workflow::WorkflowSpec;
 use serde::Serialize;
 
-use super::{Output, Session, controller, print_data, print_table};
+use super::{Output, Session, controller, deploying_controller, print_data, print_table};
 use crate::error::CliError;
 use crate::output::out;
 
@@ -138,7 +138,13 @@ fn default_name(file: &Path) -> String {
     // What cannot be a name is made into one.
     let name: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(edgeless_api::workflow::MAX_NAME_LEN)
         .collect();
     if edgeless_api::workflow::is_workflow_name(&name) {
@@ -168,7 +174,7 @@ fn load_request(
 async fn start(session: &Session, request: proto::SpawnWorkflowRequest) -> Result<(), CliError> {
     let url = &session.cluster.controller_url;
     let name = request.name.clone();
-    let response = controller(session)?
+    let response = deploying_controller(session)?
         .start(request)
         .await
         .map_err(|s| CliError::from_status(url, s))?
@@ -261,7 +267,7 @@ pub async fn run(command: WorkflowCommand, session: &Session) -> Result<(), CliE
                 [] => start(session, request).await?,
                 [one] => {
                     let name = request.name.clone();
-                    let answer = controller(session)?
+                    let answer = deploying_controller(session)?
                         .update(proto::UpdateWorkflowRequest {
                             workflow_id: one.workflow_id.clone(),
                             request: Some(request),
@@ -301,7 +307,7 @@ pub async fn run(command: WorkflowCommand, session: &Session) -> Result<(), CliE
                     .map(|given| resolve(given, &running))
                     .collect::<Result<_, _>>()?
             };
-            let mut client = controller(session)?;
+            let mut client = deploying_controller(session)?;
             for id in ids {
                 client
                     .stop(proto::WorkflowId {
@@ -313,7 +319,11 @@ pub async fn run(command: WorkflowCommand, session: &Session) -> Result<(), CliE
             }
         }
         WorkflowCommand::List => {
-            let rows: Vec<WorkflowRow> = summaries(session).await?.into_iter().map(Into::into).collect();
+            let rows: Vec<WorkflowRow> = summaries(session)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect();
             print_list(rows, session.output)?;
         }
         WorkflowCommand::Inspect { workflow } => {
@@ -352,10 +362,18 @@ fn print_list(rows: Vec<WorkflowRow>, output: Output) -> Result<(), CliError> {
                 w.workflow_id.chars().take(8).collect()
             };
             let mut row = vec![
-                if w.name.is_empty() { "-".into() } else { w.name },
+                if w.name.is_empty() {
+                    "-".into()
+                } else {
+                    w.name
+                },
                 id,
                 w.state,
-                if w.domain.is_empty() { "-".into() } else { w.domain },
+                if w.domain.is_empty() {
+                    "-".into()
+                } else {
+                    w.domain
+                },
                 w.functions.to_string(),
             ];
             if wide {
@@ -366,7 +384,15 @@ fn print_list(rows: Vec<WorkflowRow>, output: Output) -> Result<(), CliError> {
         })
         .collect();
     let header: &[&str] = if wide {
-        &["NAME", "ID", "STATE", "DOMAIN", "FUNCTIONS", "RESOURCES", "AGE"]
+        &[
+            "NAME",
+            "ID",
+            "STATE",
+            "DOMAIN",
+            "FUNCTIONS",
+            "RESOURCES",
+            "AGE",
+        ]
     } else {
         &["NAME", "ID", "STATE", "DOMAIN", "FUNCTIONS", "AGE"]
     };
@@ -431,7 +457,9 @@ fn print_inspect(view: &WorkflowView) {
         out!("* function {}", function.name);
         out!(
             "  run-time {} class {} version {}",
-            function.function_type, function.class, function.version
+            function.function_type,
+            function.class,
+            function.version
         );
         for (output, target) in &function.outputs {
             out!("  OUT {output} -> {target}");
@@ -497,10 +525,16 @@ mod tests {
         ];
         let ambiguous = resolve("6f1c0000", &two).unwrap_err();
         assert_eq!(ambiguous.exit_code(), crate::error::EXIT_USAGE);
-        assert!(ambiguous.to_string().contains("starts 2 workflow ids"), "{ambiguous}");
+        assert!(
+            ambiguous.to_string().contains("starts 2 workflow ids"),
+            "{ambiguous}"
+        );
         let twins = resolve("twin", &running).unwrap_err();
         assert_eq!(twins.exit_code(), crate::error::EXIT_USAGE);
-        assert!(twins.to_string().contains("2 workflows are named twin"), "{twins}");
+        assert!(
+            twins.to_string().contains("2 workflows are named twin"),
+            "{twins}"
+        );
         let none = resolve("nope", &running).unwrap_err();
         assert_eq!(none.exit_code(), crate::error::EXIT_NOT_FOUND);
     }

@@ -34,7 +34,12 @@ fn specs(request: &proto::SpawnWorkflowRequest) -> HashMap<String, Vec<u8>> {
         let mut annotations: Vec<_> = f.annotations.iter().collect();
         annotations.sort();
         let class = prost::Message::encode_to_vec(&f.class_spec.clone().unwrap_or_default());
-        [b"f".to_vec(), class, format!("{annotations:?}").into_bytes()].concat()
+        [
+            b"f".to_vec(),
+            class,
+            format!("{annotations:?}").into_bytes(),
+        ]
+        .concat()
     };
     let resource = |r: &proto::WorkflowResource| {
         let mut configurations: Vec<_> = r.configurations.iter().collect();
@@ -55,10 +60,7 @@ fn specs(request: &proto::SpawnWorkflowRequest) -> HashMap<String, Vec<u8>> {
 }
 
 /// Sorts the components of `new` against `old`.
-fn compare(
-    old: &proto::SpawnWorkflowRequest,
-    new: &proto::SpawnWorkflowRequest,
-) -> UpdateSummary {
+fn compare(old: &proto::SpawnWorkflowRequest, new: &proto::SpawnWorkflowRequest) -> UpdateSummary {
     let (old, new) = (specs(old), specs(new));
     let mut summary = UpdateSummary::default();
     for (name, spec) in &new {
@@ -68,7 +70,11 @@ fn compare(
             Some(_) => summary.changed.push(name.clone()),
         }
     }
-    summary.removed = old.keys().filter(|n| !new.contains_key(*n)).cloned().collect();
+    summary.removed = old
+        .keys()
+        .filter(|n| !new.contains_key(*n))
+        .cloned()
+        .collect();
     for list in [
         &mut summary.added,
         &mut summary.changed,

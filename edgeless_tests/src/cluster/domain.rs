@@ -197,7 +197,9 @@ pub(super) fn start_domain(
         );
         let listening = node.listening();
         pin_ports(&path, &listening);
-        domain.invocation_urls.push(listening["invocation_url"].clone());
+        domain
+            .invocation_urls
+            .push(listening["invocation_url"].clone());
         if let Some(ingress) = listening.get("http_ingress_url") {
             domain.http_ingress_url = Some(ingress.clone());
         }
