@@ -200,6 +200,13 @@ mod tests {
             late.to_string()
                 .contains("no answer in time (Timeout expired; see --timeout)")
         );
+        let refused = CliError::from_status(url, tonic::Status::unavailable("connection refused"));
+        assert_eq!(refused.exit_code(), EXIT_UNREACHABLE);
+        assert!(
+            refused
+                .to_string()
+                .contains("cannot reach http://127.0.0.1:1: connection refused")
+        );
         let other = CliError::from_status(url, tonic::Status::unimplemented(""));
         assert!(
             other.to_string().contains("it does not serve this API"),

@@ -547,7 +547,9 @@ mod tests {
         let file = folder.join("workflow.json");
         std::fs::write(&file, "{}").unwrap();
         assert_eq!(default_name(&file), "ping_pong");
-        assert_eq!(default_name(Path::new("my flow.json")), "my-flow");
+        let other = folder.join("my flow.json");
+        std::fs::write(&other, "{}").unwrap();
+        assert_eq!(default_name(&other), "my-flow");
         assert_eq!(default_name(Path::new("-x.json")), "wx");
     }
 
