@@ -78,7 +78,6 @@ pub async fn run(
         listening = listening.with("http_ingress_url", &config.resources.http_ingress_url);
         Some((resources::IngressServer::default(), listener))
     };
-    let config = config;
     let general = &config.general;
     let resources_config = &config.resources;
     let (containers, container_host) = if config.container_runtime.enabled {

@@ -16,7 +16,14 @@ use domain::{grpc_url, start_domain, tls_section};
 /// A running cluster: a controller and one or more domains.
 pub struct Cluster {
     dir: tempfile::TempDir,
-    domain_register_url: String,
+    /// The controller's workflow API (what the CLI talks to).
+    pub controller_url: String,
+    /// Where orchestrators register at the controller.
+    pub domain_register_url: String,
+    /// The first domain's orchestrator API.
+    pub orchestrator_url: String,
+    /// Where the first domain's nodes register.
+    pub node_register_url: String,
     /// The first domain's id.
     pub domain_id: String,
     /// The controller.
@@ -35,6 +42,8 @@ pub struct Cluster {
     pub http_ingress_url: Option<String>,
     /// The first domain's invocation (dataplane) URLs.
     pub invocation_urls: Vec<String>,
+    /// The first domain's agent URLs.
+    pub agent_urls: Vec<String>,
     /// Its nodes run containers (removed when the cluster is dropped).
     containers: bool,
 }
@@ -124,7 +133,10 @@ impl Cluster {
         let first = start_domain(dir.path(), &domain_register_url, &options, 0);
         let cluster = Self {
             domain_id: first.id.clone(),
+            controller_url: listening["controller_url"].clone(),
             domain_register_url,
+            orchestrator_url: first.orchestrator_url.clone(),
+            node_register_url: first.node_register_url.clone(),
             controller,
             orchestrator: first.orchestrator,
             nodes: first.nodes,
@@ -132,6 +144,7 @@ impl Cluster {
             node_configs: first.node_configs,
             http_ingress_url: first.http_ingress_url,
             invocation_urls: first.invocation_urls,
+            agent_urls: first.agent_urls,
             domains: Vec::new(),
             containers: options.containers,
             dir,

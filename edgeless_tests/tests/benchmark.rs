@@ -6,16 +6,6 @@ use std::process::Command;
 
 use edgeless_tests::{Cluster, bin, build_function, functions_dir};
 
-fn controller_url(cluster: &Cluster) -> String {
-    std::fs::read_to_string(cluster.dir().join("cli.toml"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("controller_url = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string()
-}
-
 /// Runs `command`, which must succeed; returns what it printed.
 fn succeeded(command: &mut Command) -> String {
     let output = command.output().unwrap();
@@ -64,7 +54,7 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
     ] {
         let stdout = succeeded(
             Command::new(bin("edgeless_benchmark"))
-                .args(["-c", &controller_url(&cluster), "--arrival-model", model])
+                .args(["-c", &cluster.controller_url, "--arrival-model", model])
                 .args(["-i", "0.5", "-l", "1.2", "-d", "3", "-w", wf_type])
                 .args(["--dataset-path", &prefix, "--append"])
                 .args(["--additional-header", "run", "--additional-fields", model]),
@@ -99,7 +89,7 @@ fn the_benchmark_starts_stops_and_records_every_workflow() {
     assert!(logs.contains("gather: 1 complete"), "{logs}");
 
     let bad = Command::new(bin("edgeless_benchmark"))
-        .args(["-c", &controller_url(&cluster), "-w", "vector-mul-chain"])
+        .args(["-c", &cluster.controller_url, "-w", "vector-mul-chain"])
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));

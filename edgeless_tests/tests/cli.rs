@@ -30,16 +30,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn controller_url(cluster: &Cluster) -> String {
-    let config = std::fs::read_to_string(cluster.dir().join("cli.toml")).unwrap();
-    config
-        .lines()
-        .find_map(|l| l.strip_prefix("controller_url = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn workflows_have_names_and_are_found_by_name_or_prefix() {
     build_function("ping");
@@ -136,7 +126,7 @@ fn workflows_have_names_and_are_found_by_name_or_prefix() {
 #[test]
 fn the_controller_comes_from_flag_environment_file_context_or_default() {
     let cluster = Cluster::builder().nodes(1).start();
-    let url = controller_url(&cluster);
+    let url = cluster.controller_url.clone();
     let work = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let listed =
@@ -279,13 +269,7 @@ fn the_controller_comes_from_flag_environment_file_context_or_default() {
     );
 
     // Another service's port: said so, exit 4.
-    let orchestrator = std::fs::read_to_string(cluster.dir().join("orchestrator0.toml")).unwrap();
-    let orchestrator = orchestrator
-        .lines()
-        .find_map(|l| l.strip_prefix("orchestrator_url = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .unwrap()
-        .to_string();
+    let orchestrator = cluster.orchestrator_url.clone();
     let wrong = cli_in(
         work.path(),
         home.path(),

@@ -164,22 +164,11 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
     build_function("ping");
     build_function("pong");
     let cluster = Cluster::builder().nodes(1).start();
-    let controller = std::fs::read_to_string(cluster.dir().join("controller.toml")).unwrap();
-    let url_of = |text: &str, key: &str| -> String {
-        text.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split('"').nth(1))
-            .unwrap()
-            .to_string()
-    };
-    let workflow_url = url_of(&controller, "controller_url");
-    let domain_url = url_of(&controller, "domain_register_url");
-    let orchestrator_config =
-        std::fs::read_to_string(cluster.dir().join("orchestrator0.toml")).unwrap();
-    let orchestrator_url = url_of(&orchestrator_config, "orchestrator_url");
-    let register_url = url_of(&orchestrator_config, "node_register_url");
-    let node_config = std::fs::read_to_string(&cluster.node_configs[0]).unwrap();
-    let agent_url = url_of(&node_config, "agent_url");
+    let workflow_url = cluster.controller_url.clone();
+    let domain_url = cluster.domain_register_url.clone();
+    let orchestrator_url = cluster.orchestrator_url.clone();
+    let register_url = cluster.node_register_url.clone();
+    let agent_url = cluster.agent_urls[0].clone();
     let invocation_url = cluster.invocation_urls[0].clone();
 
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use edgeless_api::proto;
 use serde::Serialize;
 
+use super::node::NodeRow;
 use super::{Output, Session, controller, print_data, print_table};
 use crate::error::CliError;
 
@@ -184,20 +185,6 @@ fn print_domains(domains: &[DomainView], wide: bool) {
 }
 
 #[derive(Serialize)]
-struct NodeRow {
-    node_id: String,
-    agent_url: String,
-    labels: Vec<String>,
-    runtimes: Vec<String>,
-    num_cpus: u32,
-    mem_available_kb: i64,
-    load_avg_1: f64,
-    /// Instances the node itself reported running, at its last refresh.
-    instances: u32,
-    lease_remaining_sec: i64,
-}
-
-#[derive(Serialize)]
 struct ComponentRow {
     logical_id: String,
     state: String,
@@ -220,21 +207,7 @@ fn print_view(view: proto::DomainView, output: Output) -> Result<(), CliError> {
         nodes: view
             .nodes
             .into_iter()
-            .map(|n| {
-                let caps = n.capabilities.unwrap_or_default();
-                let health = n.health.unwrap_or_default();
-                NodeRow {
-                    node_id: n.node_id,
-                    agent_url: n.agent_url,
-                    labels: caps.labels,
-                    runtimes: caps.runtimes,
-                    num_cpus: caps.num_cpus,
-                    mem_available_kb: health.mem_available,
-                    load_avg_1: f64::from(health.load_avg_1) / 100.0,
-                    instances: health.num_instances,
-                    lease_remaining_sec: n.lease_remaining,
-                }
-            })
+            .map(|n| NodeRow::new(n, ""))
             .collect(),
         components: view
             .components

@@ -16,18 +16,42 @@ pub enum NodeCommand {
     List,
 }
 
+/// A node as `node list` and `domain view` show it.
 #[derive(Serialize)]
-struct NodeRow {
-    node_id: String,
-    domain: String,
-    agent_url: String,
-    num_cpus: u32,
-    mem_available_kb: i64,
-    load_avg_1: f64,
-    instances: u32,
-    lease_remaining_sec: i64,
-    labels: Vec<String>,
-    runtimes: Vec<String>,
+pub(super) struct NodeRow {
+    pub node_id: String,
+    /// Its domain (empty within `domain view`, where it is said once).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub domain: String,
+    pub agent_url: String,
+    pub num_cpus: u32,
+    pub mem_available_kb: i64,
+    pub load_avg_1: f64,
+    /// Instances the node itself reported running, at its last refresh.
+    pub instances: u32,
+    pub lease_remaining_sec: i64,
+    pub labels: Vec<String>,
+    pub runtimes: Vec<String>,
+}
+
+impl NodeRow {
+    /// The row of `node` of domain `domain`.
+    pub(super) fn new(node: proto::NodeView, domain: &str) -> Self {
+        let capabilities = node.capabilities.unwrap_or_default();
+        let health = node.health.unwrap_or_default();
+        Self {
+            node_id: node.node_id,
+            domain: domain.to_string(),
+            agent_url: node.agent_url,
+            num_cpus: capabilities.num_cpus,
+            mem_available_kb: health.mem_available,
+            load_avg_1: f64::from(health.load_avg_1) / 100.0,
+            instances: health.num_instances,
+            lease_remaining_sec: node.lease_remaining,
+            labels: capabilities.labels,
+            runtimes: capabilities.runtimes,
+        }
+    }
 }
 
 pub async fn run(command: NodeCommand, session: &Session) -> Result<(), CliError> {
@@ -52,22 +76,11 @@ pub async fn run(command: NodeCommand, session: &Session) -> Result<(), CliError
             .await
             .map_err(status)?
             .into_inner();
-        for node in view.nodes {
-            let capabilities = node.capabilities.unwrap_or_default();
-            let health = node.health.unwrap_or_default();
-            rows.push(NodeRow {
-                node_id: node.node_id,
-                domain: domain.domain_id.clone(),
-                agent_url: node.agent_url,
-                num_cpus: capabilities.num_cpus,
-                mem_available_kb: health.mem_available,
-                load_avg_1: f64::from(health.load_avg_1) / 100.0,
-                instances: health.num_instances,
-                lease_remaining_sec: node.lease_remaining,
-                labels: capabilities.labels,
-                runtimes: capabilities.runtimes,
-            });
-        }
+        rows.extend(
+            view.nodes
+                .into_iter()
+                .map(|node| NodeRow::new(node, &domain.domain_id)),
+        );
     }
     let output = session.output;
     if matches!(output, Output::Json | Output::Yaml) {

@@ -14,6 +14,8 @@ pub struct Domain {
     pub orchestrator: Daemon,
     /// The orchestrator's API URL.
     pub orchestrator_url: String,
+    /// Where its nodes register.
+    pub node_register_url: String,
     /// The nodes.
     pub nodes: Vec<Daemon>,
     /// The nodes' ids, in the order of `nodes`.
@@ -24,6 +26,8 @@ pub struct Domain {
     pub http_ingress_url: Option<String>,
     /// The nodes' invocation (dataplane) URLs.
     pub invocation_urls: Vec<String>,
+    /// The nodes' agent URLs.
+    pub agent_urls: Vec<String>,
 }
 
 /// The URL of a gRPC service: https with [`ClusterBuilder::tls`].
@@ -114,11 +118,13 @@ pub(super) fn start_domain(
         id,
         orchestrator,
         orchestrator_url: listening["orchestrator_url"].clone(),
+        node_register_url: node_register_url.clone(),
         nodes: Vec::new(),
         node_ids: Vec::new(),
         node_configs: Vec::new(),
         http_ingress_url: None,
         invocation_urls: Vec::new(),
+        agent_urls: Vec::new(),
     };
     for i in 0..options.nodes.max(1) {
         // Unique per cluster: nodes clean up containers labelled with their id.
@@ -200,6 +206,7 @@ pub(super) fn start_domain(
         domain
             .invocation_urls
             .push(listening["invocation_url"].clone());
+        domain.agent_urls.push(listening["agent_url"].clone());
         if let Some(ingress) = listening.get("http_ingress_url") {
             domain.http_ingress_url = Some(ingress.clone());
         }
