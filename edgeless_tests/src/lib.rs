@@ -127,9 +127,12 @@ pub fn example_in(dir: &Path, name: &str, replacements: &[(&str, &str)]) -> Stri
         );
         text = text.replace(from, to);
     }
-    // Whole or not at all: test processes may write the same copy at once.
+    // Whole or not at all: test processes, and tests within one process,
+    // may write the same copy at once; each writes its own partial file.
+    static PARTIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = PARTIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = dir.join(format!("{name}.json"));
-    let partial = dir.join(format!("{name}.json.{}", std::process::id()));
+    let partial = dir.join(format!("{name}.json.{}.{serial}", std::process::id()));
     std::fs::write(&partial, text).expect("workflow written");
     std::fs::rename(&partial, &path).expect("workflow renamed");
     path.display().to_string()
