@@ -3,7 +3,34 @@
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Endpoint;
+
+/// A channel to another component that presents this process's token, if
+/// it has one (see [`crate::auth::use_token`]).
+pub type Channel = InterceptedService<tonic::transport::Channel, Credentials>;
+
+/// Adds this process's bearer token to every request.
+#[derive(Clone, Default)]
+pub struct Credentials;
+
+impl tonic::service::Interceptor for Credentials {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = crate::auth::own_token() {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+fn with_credentials(channel: tonic::transport::Channel) -> Channel {
+    InterceptedService::new(channel, Credentials)
+}
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -23,7 +50,9 @@ pub struct InvalidUrl {
 /// A lazily connecting channel to `url` with the standard deadlines.
 /// The connection is made on first use and re-made after failures.
 pub fn channel(url: &str) -> Result<Channel, InvalidUrl> {
-    Ok(endpoint(url)?.timeout(REQUEST_TIMEOUT).connect_lazy())
+    Ok(with_credentials(
+        endpoint(url)?.timeout(REQUEST_TIMEOUT).connect_lazy(),
+    ))
 }
 
 fn endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
@@ -58,18 +87,22 @@ pub fn channel_with_timeouts(
     connect: Duration,
     request: Duration,
 ) -> Result<Channel, InvalidUrl> {
-    Ok(endpoint(url)?
-        .connect_timeout(connect)
-        .timeout(request)
-        .connect_lazy())
+    Ok(with_credentials(
+        endpoint(url)?
+            .connect_timeout(connect)
+            .timeout(request)
+            .connect_lazy(),
+    ))
 }
 
 /// A lazily connecting channel for long-lived streams: no request deadline.
 pub fn stream_channel(url: &str) -> Result<Channel, InvalidUrl> {
-    Ok(endpoint(url)?
-        .http2_keep_alive_interval(std::time::Duration::from_secs(10))
-        .keep_alive_timeout(std::time::Duration::from_secs(10))
-        .connect_lazy())
+    Ok(with_credentials(
+        endpoint(url)?
+            .http2_keep_alive_interval(std::time::Duration::from_secs(10))
+            .keep_alive_timeout(std::time::Duration::from_secs(10))
+            .connect_lazy(),
+    ))
 }
 
 /// The metadata key that carries a container function's instance token.

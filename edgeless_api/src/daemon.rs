@@ -27,6 +27,10 @@ pub struct DaemonArgs {
     /// configured with port 0.
     #[arg(long, value_name = "FILE")]
     pub listening_file: Option<std::path::PathBuf>,
+    /// Listen on addresses other hosts reach even without [tls] or [auth]
+    /// tokens_file, where anyone who reaches a port owns the cluster.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// The whole life of a daemon: write the template, or load the configuration
@@ -42,6 +46,10 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     init_tracing();
+    if args.insecure {
+        crate::auth::allow_insecure();
+        tracing::warn!("--insecure: listening without authentication where others may reach it");
+    }
     if let Some(path) = args.template {
         return write_template(&path, &template());
     }

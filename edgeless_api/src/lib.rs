@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod annotations;
+pub mod auth;
 pub mod client;
 pub mod daemon;
 pub mod event;

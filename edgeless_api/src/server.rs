@@ -18,6 +18,9 @@ pub enum BindError {
     /// The URL does not name an address.
     #[error(transparent)]
     Url(#[from] InvalidUrl),
+    /// An open daemon would be reachable from other hosts.
+    #[error(transparent)]
+    Exposed(#[from] crate::auth::AuthError),
     /// The address is taken or not local.
     #[error("cannot listen on {url}: {source}")]
     Io {
@@ -64,9 +67,14 @@ pub fn bound_url(url: &str, listener: &tokio::net::TcpListener) -> String {
     }
 }
 
-/// Binds `url` and returns the listener with the URL it is bound to (see
-/// [`bound_url`]).
-pub async fn bind_url(url: &str) -> Result<(tokio::net::TcpListener, String), BindError> {
+/// Binds the gRPC listener of configuration key `key` at `url` and returns
+/// it with the URL it is bound to (see [`bound_url`]). An open daemon (no
+/// TLS, no tokens) may only listen on loopback, unless `--insecure`.
+pub async fn bind_url(
+    key: &str,
+    url: &str,
+) -> Result<(tokio::net::TcpListener, String), BindError> {
+    crate::auth::check_exposure(key, url)?;
     let listener = bind(url).await?;
     let bound = bound_url(url, &listener);
     Ok((listener, bound))
@@ -134,18 +142,24 @@ pub fn incoming(listener: tokio::net::TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
-/// A tonic server builder: with TLS and required client certificates when
-/// [`crate::tls::install`] set them up, else plain.
-pub fn builder() -> Result<tonic::transport::Server, crate::tls::TlsError> {
+/// A tonic server builder for a server whose callers are checked against
+/// `policy` (see [`crate::auth`]): with TLS and required client
+/// certificates when [`crate::tls::install`] set them up, else plain.
+pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::tls::TlsError> {
     let builder = tonic::transport::Server::builder();
     #[cfg(feature = "tls")]
-    if let Some(tls) = crate::tls::server_config() {
-        return builder
+    let builder = match crate::tls::server_config() {
+        Some(tls) => builder
             .tls_config(tls)
-            .map_err(|e| crate::tls::TlsError::Refused(e.to_string()));
-    }
-    Ok(builder)
+            .map_err(|e| crate::tls::TlsError::Refused(e.to_string()))?,
+        None => builder,
+    };
+    Ok(builder.layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier())))
 }
+
+/// A server builder with the authorization layer.
+pub type AuthorizedServer =
+    tonic::transport::Server<tower_layer::Stack<crate::auth::AuthLayer, tower_layer::Identity>>;
 
 #[cfg(test)]
 mod tests {
@@ -178,7 +192,7 @@ mod tests {
             bound_url("http://[::1]:0", &listener),
             format!("http://[::1]:{port}")
         );
-        let (_listener, bound) = bind_url("http://127.0.0.1:0").await.unwrap();
+        let (_listener, bound) = bind_url("url", "http://127.0.0.1:0").await.unwrap();
         assert!(!bound.ends_with(":0"), "{bound}");
     }
 

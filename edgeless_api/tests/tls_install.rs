@@ -18,10 +18,12 @@ impl Files {
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".to_string()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "cli");
+        let cert = params.signed_by(&key, &ca).unwrap();
         let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
         write("ca.pem", ca.pem());
         write("node.pem", cert.pem());
@@ -71,12 +73,21 @@ impl edgeless_api::proto::node_management_server::NodeManagement for Answering {
     }
 }
 
+/// A policy under which the test's certificate (a client's) may manage nodes.
+const CLIENTS_MANAGE_NODES: edgeless_api::auth::Policy = edgeless_api::auth::Policy {
+    server: "test server",
+    rules: &[(
+        "/edgeless_api.NodeManagement/",
+        &[edgeless_api::auth::Role::Client],
+    )],
+};
+
 async fn a_call_over_mutual_tls_goes_through() {
     use edgeless_api::proto::node_management_client::NodeManagementClient;
     use edgeless_api::proto::node_management_server::NodeManagementServer;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = edgeless_api::server::builder()
+    let server = edgeless_api::server::builder(CLIENTS_MANAGE_NODES)
         .unwrap()
         .add_service(NodeManagementServer::new(Answering))
         .serve_with_incoming(edgeless_api::server::incoming(listener));
@@ -95,6 +106,28 @@ async fn a_call_over_mutual_tls_goes_through() {
             .is_err()
     );
     server.abort();
+
+    // The certificate names a client: a node's agent API refuses it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let agent = edgeless_api::server::builder(edgeless_api::auth::policy::NODE_AGENT)
+        .unwrap()
+        .add_service(NodeManagementServer::new(Answering))
+        .serve_with_incoming(edgeless_api::server::incoming(listener));
+    let agent = tokio::spawn(agent);
+    let secure = edgeless_api::client::channel(&format!("https://localhost:{port}")).unwrap();
+    let refused = NodeManagementClient::new(secure)
+        .reset(edgeless_api::proto::Empty {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("client `cli` may not call /edgeless_api.NodeManagement/Reset"),
+        "{refused:?}"
+    );
+    agent.abort();
 }
 
 #[test]

@@ -18,6 +18,8 @@ pub struct Config {
     pub balancer_id: Uuid,
     /// Where its dataplane endpoint listens.
     pub invocation_url: String,
+    /// Who may call it, and the token it presents.
+    pub auth: edgeless_api::auth::AuthConfig,
 }
 
 impl Default for Config {
@@ -25,6 +27,7 @@ impl Default for Config {
         Self {
             balancer_id: Uuid::from_u128(0x2bb0867f_e9ee_4a3a_8872_dbaa5228ee23),
             invocation_url: "http://127.0.0.1:7000".into(),
+            auth: Default::default(),
         }
     }
 }
@@ -35,12 +38,14 @@ pub async fn run(
     shutdown: CancellationToken,
     report: ListeningReport,
 ) -> anyhow::Result<()> {
-    let (listener, bound) = edgeless_api::server::bind_url(&config.invocation_url).await?;
+    edgeless_api::auth::install(&config.auth)?;
+    let (listener, bound) =
+        edgeless_api::server::bind_url("invocation_url", &config.invocation_url).await?;
     config.invocation_url = bound;
     report.send(&Listening::default().with("invocation_url", &config.invocation_url));
     let dataplane = edgeless_dataplane::Dataplane::new(config.balancer_id);
     tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, "balancer started");
-    edgeless_api::server::builder()?
+    edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?
         .add_service(edgeless_dataplane::InvocationService::new(dataplane).into_server())
         .serve_with_incoming_shutdown(
             edgeless_api::server::incoming(listener),

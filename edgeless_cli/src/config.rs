@@ -26,6 +26,10 @@ pub const DEFAULT_CONTROLLER_URL: &str = "http://127.0.0.1:7001";
 pub struct Cluster {
     /// The controller's workflow API.
     pub controller_url: String,
+    /// A file holding the CLI's token (clusters with tokens; the
+    /// `EDGELESS_TOKEN` variable takes precedence).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub token_file: String,
     /// TLS towards the controller (for an https URL).
     pub tls: edgeless_api::tls::TlsFiles,
 }
@@ -34,6 +38,7 @@ impl Default for Cluster {
     fn default() -> Self {
         Self {
             controller_url: DEFAULT_CONTROLLER_URL.into(),
+            token_file: String::new(),
             tls: Default::default(),
         }
     }
@@ -52,6 +57,9 @@ pub struct Config {
     /// Named clusters.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub contexts: BTreeMap<String, Cluster>,
+    /// The CLI's token file, when no context is current.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub token_file: String,
     /// TLS towards the controller, when no context is current.
     pub tls: edgeless_api::tls::TlsFiles,
 }
@@ -62,6 +70,7 @@ impl Default for Config {
             controller_url: DEFAULT_CONTROLLER_URL.into(),
             current_context: String::new(),
             contexts: BTreeMap::new(),
+            token_file: String::new(),
             tls: Default::default(),
         }
     }
@@ -73,6 +82,7 @@ impl Config {
         if self.current_context.is_empty() {
             return Ok(Cluster {
                 controller_url: self.controller_url.clone(),
+                token_file: self.token_file.clone(),
                 tls: self.tls.clone(),
             });
         }

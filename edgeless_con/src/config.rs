@@ -18,6 +18,8 @@ pub struct Config {
     pub data_dir: String,
     /// TLS for every link (empty: plain TCP).
     pub tls: edgeless_api::tls::TlsFiles,
+    /// Who may call this daemon, and the token it presents.
+    pub auth: edgeless_api::auth::AuthConfig,
 }
 
 impl Default for Config {
@@ -27,6 +29,7 @@ impl Default for Config {
             domain_register_url: "http://127.0.0.1:7002".into(),
             data_dir: String::new(),
             tls: Default::default(),
+            auth: Default::default(),
         }
     }
 }

@@ -100,6 +100,16 @@ pub(crate) struct Workflow {
     pub previous_domain: String,
     /// When it was started (seconds since the Unix epoch).
     pub started_unix: u64,
+    /// The tenant it belongs to (its starter's).
+    pub tenant: String,
+}
+
+impl Workflow {
+    /// Whether a caller limited to `scope` (a tenant; `None`: every tenant)
+    /// may see it.
+    pub fn visible_to(&self, scope: Option<&str>) -> bool {
+        scope.is_none_or(|tenant| tenant == self.tenant)
+    }
 }
 
 /// The controller. Cheap to clone.
@@ -112,8 +122,8 @@ pub struct Controller {
     unverified: Arc<Mutex<HashSet<String>>>,
     /// Logical ids of components being deployed right now (not strays).
     deploying: Arc<Mutex<HashSet<Uuid>>>,
-    /// Names of workflows being started right now.
-    starting_names: Arc<Mutex<HashSet<String>>>,
+    /// (tenant, name) of workflows being started right now.
+    starting_names: Arc<Mutex<HashSet<(String, String)>>>,
     /// Where workflows are kept across restarts.
     store: Store,
     /// When the controller started: workflows of a domain that has not
@@ -225,13 +235,15 @@ impl Controller {
         Ok(view.into_inner())
     }
 
-    /// Starts a workflow; returns its status (id and component mapping).
+    /// Starts a workflow for `tenant`; returns its status (id and
+    /// component mapping).
     pub async fn start(
         &self,
         request: proto::SpawnWorkflowRequest,
+        tenant: &str,
     ) -> Result<proto::WorkflowInstanceStatus, ControllerError> {
         validate(&request)?;
-        let _name = self.claim_name(&request)?;
+        let _name = self.claim_name(&request, tenant)?;
         let workflow_id = Uuid::new_v4();
         let lids: HashMap<String, Uuid> = request
             .workflow_functions
@@ -252,6 +264,7 @@ impl Controller {
             state: State::Running,
             previous_domain: String::new(),
             started_unix: edgeless_api::now_secs(),
+            tenant: tenant.to_string(),
         };
         crate::persistence::save(&self.store, workflow_id, &workflow);
         lock(&self.workflows).insert(workflow_id, workflow);
@@ -284,12 +297,21 @@ impl Controller {
         }
     }
 
-    /// Stops a workflow and all its components.
-    pub async fn stop(&self, workflow_id: &str) -> Result<(), ControllerError> {
+    /// Stops a workflow that `scope` may see, and all its components.
+    pub async fn stop(
+        &self,
+        workflow_id: &str,
+        scope: Option<&str>,
+    ) -> Result<(), ControllerError> {
         let id = parse_id(workflow_id)?;
-        let workflow = lock(&self.workflows)
-            .remove(&id)
-            .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
+        let workflow = {
+            let mut workflows = lock(&self.workflows);
+            if !workflows.get(&id).is_some_and(|w| w.visible_to(scope)) {
+                return Err(ControllerError::NotFound(workflow_id.to_string()));
+            }
+            workflows.remove(&id)
+        }
+        .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
         crate::persistence::remove(&self.store, id);
         if let Some(mut clients) = self.clients(&workflow.domain_id) {
             stop_components(&mut clients, &workflow.components).await;
@@ -298,11 +320,22 @@ impl Controller {
         Ok(())
     }
 
-    /// The ids of the workflows.
-    pub fn list(&self) -> Vec<proto::WorkflowSummary> {
+    /// The ids of `tenant`'s workflows.
+    pub fn workflow_ids_of(&self, tenant: &str) -> HashSet<String> {
         lock(&self.workflows)
             .iter()
+            .filter(|(_, w)| w.tenant == tenant)
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
+    /// The workflows `scope` may see.
+    pub fn list(&self, scope: Option<&str>) -> Vec<proto::WorkflowSummary> {
+        lock(&self.workflows)
+            .iter()
+            .filter(|(_, w)| w.visible_to(scope))
             .map(|(id, w)| proto::WorkflowSummary {
+                tenant: w.tenant.clone(),
                 workflow_id: id.to_string(),
                 name: w.request.name.clone(),
                 state: state_text(&w.state),
@@ -319,12 +352,14 @@ impl Controller {
     pub async fn inspect(
         &self,
         workflow_id: &str,
+        scope: Option<&str>,
     ) -> Result<proto::WorkflowInstanceInfo, ControllerError> {
         let id = parse_id(workflow_id)?;
         let (request, domain_id, mut components, state) = {
             let workflows = lock(&self.workflows);
             let workflow = workflows
                 .get(&id)
+                .filter(|w| w.visible_to(scope))
                 .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
             let w = workflow;
             (

@@ -3,12 +3,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use edgeless_api::client::Channel;
 use edgeless_api::proto::{
     self, domain_inspection_client::DomainInspectionClient,
     function_instance_client::FunctionInstanceClient,
     resource_configuration_client::ResourceConfigurationClient,
 };
-use tonic::transport::Channel;
 
 /// A registered domain.
 pub struct Domain {
@@ -22,6 +22,9 @@ pub struct Domain {
     pub nonce: u64,
     /// The orchestrator's clients.
     pub clients: DomainClients,
+    /// The name of the orchestrator identity that registered it: while its
+    /// lease runs, no other identity may register the same domain id.
+    pub owner: String,
 }
 
 /// The clients of one orchestrator.
@@ -59,13 +62,22 @@ pub enum Registration {
     Restarted,
 }
 
-/// Applies an `UpdateDomain` request.
+/// Applies an `UpdateDomain` request from the orchestrator named `owner`.
 pub fn register(
     domains: &mut Domains,
     request: proto::UpdateDomainRequest,
+    owner: &str,
 ) -> Result<Registration, String> {
     if request.domain_id.is_empty() {
         return Err("the domain id is empty".into());
+    }
+    if let Some(domain) = domains.get(&request.domain_id)
+        && domain.owner != owner
+    {
+        return Err(format!(
+            "domain `{}` is registered by orchestrator `{}`; another orchestrator cannot take it over",
+            request.domain_id, domain.owner
+        ));
     }
     let deadline =
         edgeless_api::capped_deadline(request.refresh_deadline, edgeless_api::now_secs());
@@ -92,6 +104,7 @@ pub fn register(
             deadline,
             nonce: request.nonce,
             clients: DomainClients::new(channel),
+            owner: owner.to_string(),
         },
     );
     Ok(outcome)
@@ -226,6 +239,7 @@ mod tests {
             deadline: 0,
             nonce: 0,
             clients: DomainClients::new(channel),
+            owner: String::new(),
         }
     }
 
@@ -240,13 +254,43 @@ mod tests {
             ..Default::default()
         };
         let now = edgeless_api::now_secs();
-        register(&mut domains, request.clone()).unwrap();
+        register(&mut domains, request.clone(), "orc").unwrap();
         assert!(domains["greedy"].deadline <= now + 1 + edgeless_api::MAX_LEASE_SEC);
         // A refresh cannot stretch it either; past the cap it expires.
-        register(&mut domains, request).unwrap();
+        register(&mut domains, request.clone(), "orc").unwrap();
         assert!(domains["greedy"].deadline <= now + 1 + edgeless_api::MAX_LEASE_SEC);
         let later = now + 2 + edgeless_api::MAX_LEASE_SEC;
         assert_eq!(expire(&mut domains, later), vec!["greedy".to_string()]);
+        // Once expired, the id is free again.
+        register(&mut domains, request, "other").unwrap();
+    }
+
+    #[tokio::test]
+    async fn another_orchestrator_cannot_take_over_a_registered_domain() {
+        let mut domains = Domains::new();
+        let mut request = proto::UpdateDomainRequest {
+            domain_id: "d".into(),
+            orchestrator_url: "http://127.0.0.1:1".into(),
+            refresh_deadline: edgeless_api::now_secs() + 10,
+            nonce: 1,
+            ..Default::default()
+        };
+        register(&mut domains, request.clone(), "orchestrator-a").unwrap();
+        request.nonce = 2;
+        request.orchestrator_url = "http://127.0.0.1:2".into();
+        let error = register(&mut domains, request.clone(), "orchestrator-b")
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("registered by orchestrator `orchestrator-a`"),
+            "{error}"
+        );
+        assert_eq!(domains["d"].orchestrator_url, "http://127.0.0.1:1");
+        // Its own orchestrator, restarted, takes it back.
+        assert!(matches!(
+            register(&mut domains, request, "orchestrator-a"),
+            Ok(Registration::Restarted)
+        ));
     }
 
     #[tokio::test]

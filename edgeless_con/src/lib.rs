@@ -16,6 +16,7 @@ pub use controller::Controller;
 use std::time::Duration;
 
 use anyhow::Context;
+use edgeless_api::auth::policy;
 use edgeless_api::server::{self, Listening, ListeningReport};
 use tokio_util::sync::CancellationToken;
 
@@ -32,9 +33,12 @@ pub async fn run(
             ("domain_register_url", &config.domain_register_url),
         ],
     )?;
-    let (workflow_listener, bound) = server::bind_url(&config.controller_url).await?;
+    edgeless_api::auth::install(&config.auth)?;
+    let (workflow_listener, bound) =
+        server::bind_url("controller_url", &config.controller_url).await?;
     config.controller_url = bound;
-    let (domain_listener, bound) = server::bind_url(&config.domain_register_url).await?;
+    let (domain_listener, bound) =
+        server::bind_url("domain_register_url", &config.domain_register_url).await?;
     config.domain_register_url = bound;
     let controller = Controller::open(&config.data_dir)?;
     tracing::info!(workflows = %config.controller_url, domains = %config.domain_register_url, "controller started");
@@ -43,13 +47,13 @@ pub async fn run(
             .with("controller_url", &config.controller_url)
             .with("domain_register_url", &config.domain_register_url),
     );
-    let workflows = edgeless_api::server::builder()?
+    let workflows = edgeless_api::server::builder(policy::CONTROLLER_WORKFLOWS)?
         .add_service(service::workflow_instance_server(controller.clone()))
         .serve_with_incoming_shutdown(
             server::incoming(workflow_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let domains = edgeless_api::server::builder()?
+    let domains = edgeless_api::server::builder(policy::CONTROLLER_DOMAINS)?
         .add_service(service::domain_registration_server(controller.clone()))
         .serve_with_incoming_shutdown(
             server::incoming(domain_listener),

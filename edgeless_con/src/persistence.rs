@@ -28,6 +28,7 @@ pub fn save(store: &Store, id: Uuid, workflow: &Workflow) {
             .collect(),
         domain_id: workflow.domain_id.clone(),
         started_unix: workflow.started_unix,
+        tenant: workflow.tenant.clone(),
         components: workflow
             .components
             .iter()
@@ -95,6 +96,11 @@ fn decode(key: &str, record: proto::StoredWorkflow) -> Result<(Uuid, Workflow), 
             state: State::Running,
             previous_domain: String::new(),
             started_unix: record.started_unix,
+            tenant: if record.tenant.is_empty() {
+                edgeless_api::auth::DEFAULT_TENANT.to_string()
+            } else {
+                record.tenant
+            },
         },
     ))
 }

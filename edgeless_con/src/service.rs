@@ -1,6 +1,7 @@
 //! The controller's gRPC services: `WorkflowInstance` for clients and
 //! `DomainRegistration` for orchestrators.
 
+use edgeless_api::auth::caller;
 use edgeless_api::proto::{
     self, domain_registration_server::DomainRegistration,
     domain_registration_server::DomainRegistrationServer,
@@ -49,22 +50,28 @@ impl WorkflowInstance for Service {
         &self,
         request: Request<proto::SpawnWorkflowRequest>,
     ) -> Result<Response<proto::WorkflowInstanceStatus>, Status> {
-        Ok(Response::new(self.0.start(request.into_inner()).await?))
+        let tenant = caller(&request).tenant;
+        Ok(Response::new(
+            self.0.start(request.into_inner(), &tenant).await?,
+        ))
     }
 
     async fn stop(
         &self,
         request: Request<proto::WorkflowId>,
     ) -> Result<Response<proto::Empty>, Status> {
-        self.0.stop(&request.get_ref().workflow_id).await?;
+        let caller = caller(&request);
+        self.0
+            .stop(&request.get_ref().workflow_id, caller.tenant_scope())
+            .await?;
         Ok(Response::new(proto::Empty {}))
     }
 
     async fn list(
         &self,
-        _request: Request<proto::Empty>,
+        request: Request<proto::Empty>,
     ) -> Result<Response<proto::WorkflowIdList>, Status> {
-        let workflows = self.0.list();
+        let workflows = self.0.list(caller(&request).tenant_scope());
         Ok(Response::new(proto::WorkflowIdList {
             identifiers: workflows.iter().map(|w| w.workflow_id.clone()).collect(),
             workflows,
@@ -75,8 +82,11 @@ impl WorkflowInstance for Service {
         &self,
         request: Request<proto::WorkflowId>,
     ) -> Result<Response<proto::WorkflowInstanceInfo>, Status> {
+        let caller = caller(&request);
         Ok(Response::new(
-            self.0.inspect(&request.get_ref().workflow_id).await?,
+            self.0
+                .inspect(&request.get_ref().workflow_id, caller.tenant_scope())
+                .await?,
         ))
     }
 
@@ -84,19 +94,29 @@ impl WorkflowInstance for Service {
         &self,
         request: Request<proto::DomainId>,
     ) -> Result<Response<proto::DomainView>, Status> {
-        Ok(Response::new(
-            self.0.domain_view(&request.get_ref().domain_id).await?,
-        ))
+        let caller = caller(&request);
+        let mut view = self.0.domain_view(&request.get_ref().domain_id).await?;
+        // A client sees the nodes, and only its own tenant's components.
+        if let Some(tenant) = caller.tenant_scope() {
+            let own = self.0.workflow_ids_of(tenant);
+            view.components.retain(|c| own.contains(&c.workflow_id));
+        }
+        Ok(Response::new(view))
     }
 
     async fn update(
         &self,
         request: Request<proto::UpdateWorkflowRequest>,
     ) -> Result<Response<proto::UpdateWorkflowResponse>, Status> {
+        let caller = caller(&request);
         let request = request.into_inner();
         let summary = self
             .0
-            .update(&request.workflow_id, request.request.unwrap_or_default())
+            .update(
+                &request.workflow_id,
+                request.request.unwrap_or_default(),
+                caller.tenant_scope(),
+            )
             .await?;
         Ok(Response::new(proto::UpdateWorkflowResponse {
             workflow_id: request.workflow_id,
@@ -133,7 +153,8 @@ impl DomainRegistration for Service {
         &self,
         request: Request<proto::UpdateDomainRequest>,
     ) -> Result<Response<proto::UpdateDomainResponse>, Status> {
-        let response = match self.0.update_domain(request.into_inner()) {
+        let orchestrator = caller(&request).name;
+        let response = match self.0.update_domain(request.into_inner(), &orchestrator) {
             Ok(reset) => proto::UpdateDomainResponse {
                 error: String::new(),
                 reset,

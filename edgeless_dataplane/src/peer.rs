@@ -64,7 +64,7 @@ impl PeerLink for GrpcPeerLink {
 async fn run_link(
     node_id: Uuid,
     url: String,
-    channel: tonic::transport::Channel,
+    channel: edgeless_api::client::Channel,
     queue: Arc<Mutex<mpsc::Receiver<Event>>>,
 ) {
     let mut client = FunctionInvocationClient::new(channel);

@@ -25,6 +25,8 @@ pub struct Config {
     /// TLS for the agent API, the dataplane and registration (empty: plain
     /// TCP).
     pub tls: edgeless_api::tls::TlsFiles,
+    /// Who may call this daemon, and the token it presents.
+    pub auth: edgeless_api::auth::AuthConfig,
 }
 
 /// The resource providers this node hosts: each is hosted when its provider

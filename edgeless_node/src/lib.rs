@@ -55,9 +55,11 @@ pub async fn run(
             ("node_register_url", &general.node_register_url),
         ],
     )?;
-    let (agent_listener, bound) = server::bind_url(&config.general.agent_url).await?;
+    edgeless_api::auth::install(&config.auth)?;
+    let (agent_listener, bound) = server::bind_url("agent_url", &config.general.agent_url).await?;
     config.general.agent_url = bound;
-    let (invocation_listener, bound) = server::bind_url(&config.general.invocation_url).await?;
+    let (invocation_listener, bound) =
+        server::bind_url("invocation_url", &config.general.invocation_url).await?;
     config.general.invocation_url = bound;
     let mut listening = Listening::default()
         .with("agent_url", &config.general.agent_url)
@@ -73,8 +75,10 @@ pub async fn run(
     } else if config.resources.http_ingress_url.is_empty() {
         anyhow::bail!("[resources] http_ingress_provider is set but http_ingress_url is empty");
     } else {
-        let (listener, bound) = server::bind_url(&config.resources.http_ingress_url).await?;
-        config.resources.http_ingress_url = bound;
+        // A public HTTP endpoint by design: no exposure check.
+        let listener = server::bind(&config.resources.http_ingress_url).await?;
+        config.resources.http_ingress_url =
+            server::bound_url(&config.resources.http_ingress_url, &listener);
         listening = listening.with("http_ingress_url", &config.resources.http_ingress_url);
         Some((resources::IngressServer::default(), listener))
     };
@@ -124,13 +128,13 @@ pub async fn run(
     tracing::info!(node_id = %general.node_id, agent = %general.agent_url, invocation = %general.invocation_url, "node started");
     report.send(&listening);
 
-    let invocation = edgeless_api::server::builder()?
+    let invocation = edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?
         .add_service(InvocationService::new(dataplane).into_server())
         .serve_with_incoming_shutdown(
             server::incoming(invocation_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let agent_server = edgeless_api::server::builder()?
+    let agent_server = edgeless_api::server::builder(edgeless_api::auth::policy::NODE_AGENT)?
         .add_service(service::function_instance_server(agent.clone()))
         .add_service(service::resource_configuration_server(agent.clone()))
         .add_service(service::node_management_server(agent.clone()))

@@ -17,6 +17,8 @@ pub struct Config {
     pub proxy: Proxy,
     /// TLS for every link (empty: plain TCP).
     pub tls: edgeless_api::tls::TlsFiles,
+    /// Who may call this daemon, and the token it presents.
+    pub auth: edgeless_api::auth::AuthConfig,
 }
 
 /// Delegated orchestration: the state mirrored to Redis, intents read back.

@@ -15,6 +15,7 @@ mod service;
 pub use config::Config;
 
 use anyhow::Context;
+use edgeless_api::auth::policy;
 use edgeless_api::server::{self, Listening, ListeningReport};
 use tokio_util::sync::CancellationToken;
 
@@ -37,10 +38,13 @@ pub async fn run(
             ("node_register_url", &general.node_register_url),
         ],
     )?;
+    edgeless_api::auth::install(&config.auth)?;
     let general = &mut config.general;
-    let (api_listener, bound) = server::bind_url(&general.orchestrator_url).await?;
+    let (api_listener, bound) =
+        server::bind_url("orchestrator_url", &general.orchestrator_url).await?;
     general.orchestrator_url = bound;
-    let (register_listener, bound) = server::bind_url(&general.node_register_url).await?;
+    let (register_listener, bound) =
+        server::bind_url("node_register_url", &general.node_register_url).await?;
     general.node_register_url = bound;
     let (handle, _task) = orchestrator::spawn(config.clone())?;
     tracing::info!(
@@ -54,7 +58,7 @@ pub async fn run(
             .with("orchestrator_url", &config.general.orchestrator_url)
             .with("node_register_url", &config.general.node_register_url),
     );
-    let api = edgeless_api::server::builder()?
+    let api = edgeless_api::server::builder(policy::ORCHESTRATOR_API)?
         .add_service(service::function_instance_server(handle.clone()))
         .add_service(service::resource_configuration_server(handle.clone()))
         .add_service(service::domain_inspection_server(handle.clone()))
@@ -62,7 +66,7 @@ pub async fn run(
             server::incoming(api_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let registration = edgeless_api::server::builder()?
+    let registration = edgeless_api::server::builder(policy::ORCHESTRATOR_NODES)?
         .add_service(service::node_registration_server(handle.clone()))
         .serve_with_incoming_shutdown(
             server::incoming(register_listener),

@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use edgeless_api::client::Channel;
 use edgeless_api::proto::{
     self, function_instance_client::FunctionInstanceClient,
     node_management_client::NodeManagementClient,
     resource_configuration_client::ResourceConfigurationClient,
 };
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::placement::NodeView;

@@ -155,7 +155,7 @@ impl Outcomes {
     }
 }
 
-fn channel(url: &str) -> tonic::transport::Channel {
+fn channel(url: &str) -> edgeless_api::client::Channel {
     edgeless_api::client::channel(url).unwrap()
 }
 

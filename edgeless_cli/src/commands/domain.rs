@@ -128,7 +128,7 @@ pub async fn run(command: DomainCommand, session: &Session) -> Result<(), CliErr
 /// The id of the only domain; an error naming them when there are several.
 async fn only_domain(
     client: &mut edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient<
-        tonic::transport::Channel,
+        edgeless_api::client::Channel,
     >,
     url: &str,
 ) -> Result<String, CliError> {

@@ -8,14 +8,15 @@ mod function;
 mod node;
 mod scaffold;
 mod tls;
+mod token;
 mod version;
 mod workflow;
 
 use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
+use edgeless_api::client::Channel;
 use edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient;
-use tonic::transport::Channel;
 
 use crate::config::Cluster;
 use crate::error::CliError;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Certificates for TLS with mutual authentication.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// Bearer tokens for clusters without TLS: create, list, revoke.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Named clusters in the user's configuration file, and the current one.
     #[command(subcommand)]
     Context(context::ContextCommand),
@@ -100,6 +104,7 @@ pub async fn run(command: Command, session: &Session) -> Result<(), CliError> {
         Command::Node(command) => node::run(command, session).await,
         Command::Function(command) => function::run(command, session).await,
         Command::Tls(command) => tls::run(command),
+        Command::Token(command) => token::run(command, session.output),
         Command::Context(command) => context::run(command, session.output),
         Command::Version => version::run(session).await,
         Command::Completions { shell } => {
@@ -124,7 +129,7 @@ fn controller_within(
     timeout: Duration,
 ) -> Result<WorkflowInstanceClient<Channel>, CliError> {
     let cluster = &session.cluster;
-    edgeless_api::tls::install(&cluster.tls).map_err(|e| CliError::Input(e.into()))?;
+    present_credentials(session)?;
     let channel = edgeless_api::client::channel_with_timeouts(
         &cluster.controller_url,
         session.timeout,
@@ -134,6 +139,25 @@ fn controller_within(
     Ok(WorkflowInstanceClient::new(channel)
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX))
+}
+
+/// Sets up what this CLI presents to the cluster: its TLS certificate and
+/// its token (`EDGELESS_TOKEN`, else the configuration's `token_file`).
+fn present_credentials(session: &Session) -> Result<(), CliError> {
+    let cluster = &session.cluster;
+    edgeless_api::tls::install(&cluster.tls).map_err(|e| CliError::Input(e.into()))?;
+    let token = match std::env::var("EDGELESS_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => token,
+        _ if cluster.token_file.is_empty() => return Ok(()),
+        _ => std::fs::read_to_string(&cluster.token_file).map_err(|e| {
+            CliError::Input(anyhow::anyhow!(
+                "token_file = {:?}: {e}",
+                cluster.token_file
+            ))
+        })?,
+    };
+    edgeless_api::auth::use_token(token.trim())
+        .map_err(|e| CliError::Input(anyhow::anyhow!("the token: {e}")))
 }
 
 /// Prints `value` as JSON or YAML (for `-o json|yaml`).

@@ -12,14 +12,19 @@ use rcgen::{
 };
 
 use crate::error::CliError;
+use edgeless_api::auth::Role;
 
 /// TLS subcommands.
 #[derive(Subcommand)]
 pub enum TlsCommand {
     /// Write `ca.pem` and, for each name, `NAME.pem` and `NAME.key` (valid
     /// as server and as client) into DIR; existing files are not replaced.
+    /// Each certificate carries its holder's role: the one a name implies
+    /// (`controller`, `orchestrator*`, `node*`; anything else a client), or
+    /// the one chosen with `ROLE:NAME` (admin, client, controller,
+    /// orchestrator, node).
     #[command(
-        after_help = "Example: edgeless_cli tls generate certs --names controller,orchestrator,node0,node1,cli --hosts 127.0.0.1,localhost"
+        after_help = "Example: edgeless_cli tls generate certs --names controller,orchestrator,node0,node1,admin:ops,cli --hosts 127.0.0.1,localhost"
     )]
     Generate {
         /// Where to write the files.
@@ -34,13 +39,22 @@ pub enum TlsCommand {
         /// The addresses and host names the components are reached at.
         #[arg(long, value_delimiter = ',', default_value = "127.0.0.1,localhost")]
         hosts: Vec<String>,
+        /// The tenant of the clients' certificates (whose workflows they
+        /// manage).
+        #[arg(long, default_value = edgeless_api::auth::DEFAULT_TENANT)]
+        tenant: String,
     },
 }
 
 pub fn run(command: TlsCommand) -> Result<(), CliError> {
     match command {
-        TlsCommand::Generate { dir, names, hosts } => {
-            for file in generate(&dir, &names, &hosts).map_err(CliError::Input)? {
+        TlsCommand::Generate {
+            dir,
+            names,
+            hosts,
+            tenant,
+        } => {
+            for file in generate(&dir, &names, &hosts, &tenant).map_err(CliError::Input)? {
                 out!("{}", file.display());
             }
             Ok(())
@@ -81,11 +95,24 @@ fn plain_name(name: &str) -> bool {
 }
 
 /// Writes the CA and the certificates; returns the files written.
-pub fn generate(dir: &Path, names: &[String], hosts: &[String]) -> anyhow::Result<Vec<PathBuf>> {
-    if let Some(bad) = names.iter().find(|n| !plain_name(n)) {
-        return Err(anyhow!(
-            "--names: {bad:?} is not a plain name (letters, digits, `-`, `_`, `.`; not starting with `.`)"
-        ));
+pub fn generate(
+    dir: &Path,
+    names: &[String],
+    hosts: &[String],
+    tenant: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut holders = Vec::new();
+    for spec in names {
+        let (role, name) = Role::split(spec).map_err(|e| anyhow!("--names: {spec:?}: {e}"))?;
+        if !plain_name(name) {
+            return Err(anyhow!(
+                "--names: {name:?} is not a plain name (letters, digits, `-`, `_`, `.`; not starting with `.`)"
+            ));
+        }
+        holders.push((role, name));
+    }
+    if tenant.is_empty() {
+        return Err(anyhow!("--tenant: give a tenant"));
     }
     if names.is_empty() {
         return Err(anyhow!("--names: give at least one name"));
@@ -102,12 +129,16 @@ pub fn generate(dir: &Path, names: &[String], hosts: &[String]) -> anyhow::Resul
     let ca_file = dir.join("ca.pem");
     write_new(&ca_file, &ca.pem(), false)?;
     written.push(ca_file);
-    for name in names {
+    for (role, name) in holders {
         let mut params =
             CertificateParams::new(hosts.to_vec()).with_context(|| format!("--hosts {hosts:?}"))?;
+        params.distinguished_name.push(DnType::CommonName, name);
         params
             .distinguished_name
-            .push(DnType::CommonName, name.as_str());
+            .push(DnType::OrganizationalUnitName, role.as_str());
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, tenant);
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
@@ -138,7 +169,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let names = vec!["controller".to_string(), "node0".to_string()];
         let hosts = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-        let files = generate(dir.path(), &names, &hosts).unwrap();
+        let files = generate(dir.path(), &names, &hosts, "default").unwrap();
         assert_eq!(files.len(), 5);
         for file in &files {
             let text = std::fs::read_to_string(file).unwrap();
@@ -154,7 +185,7 @@ mod tests {
                 assert_ne!(mode & 0o400, 0, "{}", file.display());
             }
         }
-        let again = generate(dir.path(), &names, &hosts).unwrap_err();
+        let again = generate(dir.path(), &names, &hosts, "default").unwrap_err();
         assert!(format!("{again:#}").contains("not replaced"), "{again:#}");
     }
 
@@ -164,14 +195,16 @@ mod tests {
         let out = dir.path().join("certs");
         for bad in ["a/b", "..", ".hidden", "", "a b"] {
             let names = vec!["node".to_string(), bad.to_string()];
-            let error = generate(&out, &names, &[]).unwrap_err().to_string();
+            let error = generate(&out, &names, &[], "default")
+                .unwrap_err()
+                .to_string();
             assert!(
                 error.contains(&format!("--names: {bad:?} is not a plain name")),
                 "{bad:?}: {error}"
             );
             assert!(!out.exists(), "{bad:?}: files were written");
         }
-        let error = generate(&out, &[], &[]).unwrap_err().to_string();
+        let error = generate(&out, &[], &[], "default").unwrap_err().to_string();
         assert!(error.contains("at least one name"), "{error}");
         assert!(!out.exists());
     }

@@ -1,5 +1,5 @@
-//! Workflow names: unique among running workflows unless a start allows a
-//! duplicate. A name is claimed from the check until the workflow is
+//! Workflow names: unique among a tenant's running workflows unless a start
+//! allows a duplicate. A name is claimed from the check until the workflow is
 //! recorded, so two starts of the same name at once cannot both pass.
 
 use std::collections::HashSet;
@@ -11,8 +11,8 @@ use super::{Controller, ControllerError, lock};
 
 /// A name being started; released when dropped.
 pub(super) struct NameClaim<'a> {
-    starting: &'a Mutex<HashSet<String>>,
-    name: String,
+    starting: &'a Mutex<HashSet<(String, String)>>,
+    name: (String, String),
 }
 
 impl Drop for NameClaim<'_> {
@@ -27,6 +27,7 @@ impl Controller {
     pub(super) fn claim_name(
         &self,
         request: &proto::SpawnWorkflowRequest,
+        tenant: &str,
     ) -> Result<Option<NameClaim<'_>>, ControllerError> {
         let name = &request.name;
         if name.is_empty() || request.allow_duplicate {
@@ -34,7 +35,7 @@ impl Controller {
         }
         let running = lock(&self.workflows)
             .iter()
-            .find(|(_, w)| w.request.name == *name)
+            .find(|(_, w)| w.request.name == *name && w.tenant == tenant)
             .map(|(id, _)| *id);
         let mut starting = lock(&self.starting_names);
         if let Some(id) = running {
@@ -43,7 +44,8 @@ impl Controller {
                 holder: id.to_string(),
             });
         }
-        if !starting.insert(name.clone()) {
+        let key = (tenant.to_string(), name.clone());
+        if !starting.insert(key.clone()) {
             return Err(ControllerError::NameTaken {
                 name: name.clone(),
                 holder: "a workflow being started".into(),
@@ -51,7 +53,7 @@ impl Controller {
         }
         Ok(Some(NameClaim {
             starting: &self.starting_names,
-            name: name.clone(),
+            name: key,
         }))
     }
 }

@@ -14,10 +14,14 @@ use crate::domains::{self, Registration};
 
 impl Controller {
     /// Applies a domain's registration; answers whether it must reset.
-    pub fn update_domain(&self, request: proto::UpdateDomainRequest) -> Result<bool, String> {
+    pub fn update_domain(
+        &self,
+        request: proto::UpdateDomainRequest,
+        orchestrator: &str,
+    ) -> Result<bool, String> {
         let id = request.domain_id.clone();
         let url = request.orchestrator_url.clone();
-        let registration = domains::register(&mut lock(&self.domains), request)?;
+        let registration = domains::register(&mut lock(&self.domains), request, orchestrator)?;
         match registration {
             Registration::Refreshed => return Ok(false),
             Registration::New => {

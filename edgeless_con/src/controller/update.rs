@@ -93,6 +93,7 @@ impl Controller {
         &self,
         workflow_id: &str,
         mut request: proto::SpawnWorkflowRequest,
+        scope: Option<&str>,
     ) -> Result<UpdateSummary, ControllerError> {
         validate(&request)?;
         let id = parse_id(workflow_id)?;
@@ -100,6 +101,7 @@ impl Controller {
             let workflows = lock(&self.workflows);
             let workflow = workflows
                 .get(&id)
+                .filter(|w| w.visible_to(scope))
                 .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
             if workflow.state != State::Running || workflow.domain_id.is_empty() {
                 return Err(ControllerError::NoDomain(format!(

@@ -1,0 +1,158 @@
+//! The authorization layer every edgeless gRPC server runs requests
+//! through: identify the caller, check its role against the server's
+//! [`Policy`], hand the [`Identity`] to the handler in the request's
+//! extensions, or answer `UNAUTHENTICATED` / `PERMISSION_DENIED` without
+//! reaching the handler.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tonic::Status;
+use tonic::codegen::http;
+
+use super::{Identity, Policy, TokenStore};
+
+/// Identifies callers: by certificate with TLS, else by bearer token, else
+/// (an open daemon) as the anonymous caller.
+pub struct Verifier {
+    tls: bool,
+    tokens: Option<TokenStore>,
+}
+
+impl Verifier {
+    /// A verifier for a server with or without TLS and tokens.
+    pub fn new(tls: bool, tokens: Option<TokenStore>) -> Self {
+        Self { tls, tokens }
+    }
+
+    /// Whether every caller is the anonymous administrator.
+    pub fn is_open(&self) -> bool {
+        !self.tls && self.tokens.is_none()
+    }
+
+    /// The caller of a request with these headers and extensions.
+    pub fn identify(
+        &self,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<Identity, Status> {
+        if self.tls {
+            return peer_identity(extensions).ok_or_else(|| {
+                Status::unauthenticated(
+                    "the client certificate names no edgeless identity (make it with `edgeless_cli tls generate`)",
+                )
+            });
+        }
+        let bearer = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match (&self.tokens, bearer) {
+            (None, _) => Ok(Identity::anonymous()),
+            (Some(tokens), Some(token)) => tokens.lookup(token.trim()).ok_or_else(|| {
+                Status::unauthenticated(
+                    "unknown token (revoked, or not in this daemon's tokens file)",
+                )
+            }),
+            (Some(_), None) => Err(Status::unauthenticated(
+                "this cluster needs a token: give one with --token-file or EDGELESS_TOKEN (create it with `edgeless_cli token create`)",
+            )),
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+fn peer_identity(extensions: &http::Extensions) -> Option<Identity> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    let certificates = extensions
+        .get::<TlsConnectInfo<TcpConnectInfo>>()?
+        .peer_certs()?;
+    super::cert::identity(certificates.first()?.as_ref())
+}
+
+#[cfg(not(feature = "tls"))]
+fn peer_identity(_extensions: &http::Extensions) -> Option<Identity> {
+    None
+}
+
+/// The layer that puts [`AuthService`] in front of a server's services.
+#[derive(Clone)]
+pub struct AuthLayer {
+    policy: Policy,
+    verifier: Arc<Verifier>,
+}
+
+impl AuthLayer {
+    /// Checks callers with `verifier` against `policy`.
+    pub fn new(policy: Policy, verifier: Arc<Verifier>) -> Self {
+        Self { policy, verifier }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            policy: self.policy,
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+/// A service that only lets through callers the policy allows.
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    policy: Policy,
+    verifier: Arc<Verifier>,
+}
+
+impl<S> AuthService<S> {
+    fn authorize<B>(&self, request: &http::Request<B>) -> Result<Identity, Status> {
+        let identity = self
+            .verifier
+            .identify(request.headers(), request.extensions())?;
+        let method = request.uri().path();
+        if identity.is_anonymous() || self.policy.allows(method, identity.role) {
+            return Ok(identity);
+        }
+        tracing::warn!(caller = %identity, method, server = self.policy.server, "refused");
+        Err(Status::permission_denied(format!(
+            "{identity} may not call {method} on the {} (it takes: {})",
+            self.policy.server,
+            self.policy.roles_for(method)
+        )))
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, R> tower_service::Service<http::Request<B>> for AuthService<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        match self.authorize(&request) {
+            Ok(identity) => {
+                request.extensions_mut().insert(identity);
+                Box::pin(self.inner.call(request))
+            }
+            Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
+        }
+    }
+}
