@@ -516,6 +516,8 @@ pub(crate) async fn patch_mappings(
                     )
                 })
                 .collect(),
+            // The orchestrator works out each instance's sources.
+            ..Default::default()
         };
         let result = if kind == "function" {
             clients.functions.patch(patch).await

@@ -37,6 +37,7 @@ fn local_cast(bencher: divan::Bencher) {
     let (a, b) = (id(node), id(node));
     let sender = dataplane.register(a);
     let mut receiver = dataplane.register(b);
+    dataplane.set_inputs(b.function_id, [a]);
     let payload = Bytes::from_static(b"0123456789abcdef");
     bencher.bench_local(|| {
         rt.block_on(async {
@@ -55,6 +56,7 @@ fn local_call_round_trip(bencher: divan::Bencher) {
     let (a, b) = (id(node), id(node));
     let caller = dataplane.register(a);
     let mut callee = dataplane.register(b);
+    dataplane.set_inputs(b.function_id, [a]);
     let local = tokio::task::LocalSet::new();
     local.spawn_local(async move {
         while let Some(event) = callee.receive_next().await {

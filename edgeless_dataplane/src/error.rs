@@ -16,6 +16,14 @@ pub enum DeliveryError {
     /// The payload is larger than [`crate::MAX_PAYLOAD`].
     #[error("the payload has {0} bytes; at most {max} are allowed", max = crate::MAX_PAYLOAD)]
     TooLarge(usize),
+    /// The source is not mapped to the target in their workflow.
+    #[error("{sender} is not mapped to {target}: events flow only along a workflow's mappings")]
+    NotMapped {
+        /// The sender.
+        sender: InstanceId,
+        /// The refused target.
+        target: InstanceId,
+    },
     /// Too many events wait for the link to this peer.
     #[error("the link to node {0} is congested or down")]
     PeerCongested(Uuid),

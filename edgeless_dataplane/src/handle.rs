@@ -67,7 +67,7 @@ impl EventSender {
     ) -> CallOutcome {
         let stream_id = self.next_stream_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(stream_id, (target.node_id, tx));
+        lock(&self.pending).insert(stream_id, (target, tx));
         let sent = self.dataplane.deliver(Event {
             target,
             source: self.slf,

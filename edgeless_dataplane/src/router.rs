@@ -1,6 +1,6 @@
 //! The node's routing table: local mailboxes and peer links.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use edgeless_api::InstanceId;
@@ -12,12 +12,15 @@ use crate::handle::{DataplaneHandle, EventSender};
 use crate::{DeliveryError, MAILBOX_CAPACITY, PeerLink};
 
 /// Calls of one instance still waiting for their reply, by stream id, with
-/// the node they were sent to.
-pub(crate) type PendingCalls = Arc<Mutex<HashMap<u64, (Uuid, oneshot::Sender<Event>)>>>;
+/// the instance they were sent to (only it may reply).
+pub(crate) type PendingCalls = Arc<Mutex<HashMap<u64, (InstanceId, oneshot::Sender<Event>)>>>;
 
 struct Mailbox {
     events: mpsc::Sender<Event>,
     pending: PendingCalls,
+    /// The instances mapped to this one: the only ones (besides itself)
+    /// whose casts and calls it takes.
+    inputs: HashSet<InstanceId>,
 }
 
 struct Inner {
@@ -57,9 +60,26 @@ impl Dataplane {
         let mailbox = Mailbox {
             events: tx,
             pending: pending.clone(),
+            inputs: HashSet::new(),
         };
         write(&self.inner.local).insert(instance.function_id, mailbox);
         DataplaneHandle::new(rx, EventSender::new(self.clone(), instance, pending))
+    }
+
+    /// Sets the instances whose casts and calls a local instance takes (the
+    /// sources its workflow maps to it); events from any other source are
+    /// refused.
+    pub fn set_inputs(&self, instance: Uuid, sources: impl IntoIterator<Item = InstanceId>) {
+        if let Some(mailbox) = write(&self.inner.local).get_mut(&instance) {
+            mailbox.inputs = sources.into_iter().collect();
+        }
+    }
+
+    /// Lets a local instance take events from one more source.
+    pub fn allow_input(&self, instance: Uuid, source: InstanceId) {
+        if let Some(mailbox) = write(&self.inner.local).get_mut(&instance) {
+            mailbox.inputs.insert(source);
+        }
     }
 
     /// Removes a local instance's mailbox; later events to it are reported as
@@ -81,7 +101,7 @@ impl Dataplane {
             let mut pending = lock(&mailbox.pending);
             let gone: Vec<u64> = pending
                 .iter()
-                .filter(|(_, (node, _))| *node == node_id)
+                .filter(|(_, (target, _))| target.node_id == node_id)
                 .map(|(id, _)| *id)
                 .collect();
             for stream_id in gone {
@@ -140,13 +160,35 @@ impl Dataplane {
         }
     }
 
+    /// Delivers an event injected by an administrator (`edgeless_cli
+    /// function invoke`): it needs no mapping from its source.
+    pub fn inject(&self, event: Event) -> Result<(), DeliveryError> {
+        if event.payload.len() > crate::MAX_PAYLOAD {
+            return Err(DeliveryError::TooLarge(event.payload.len()));
+        }
+        if event.target.node_id != self.inner.node_id {
+            return self.deliver(event);
+        }
+        self.deliver_local_from(event, true)
+    }
+
     fn deliver_local(&self, event: Event) -> Result<(), DeliveryError> {
+        self.deliver_local_from(event, false)
+    }
+
+    fn deliver_local_from(&self, event: Event, injected: bool) -> Result<(), DeliveryError> {
         let local = read(&self.inner.local);
         let Some(mailbox) = local.get(&event.target.function_id) else {
             return Err(DeliveryError::UnknownTarget(event.target));
         };
         if event.is_reply() {
-            let waiter = lock(&mailbox.pending).remove(&event.stream_id);
+            let mut pending = lock(&mailbox.pending);
+            // Only the instance that was called may answer the call.
+            let waiter = match pending.get(&event.stream_id) {
+                Some((callee, _)) if *callee == event.source => pending.remove(&event.stream_id),
+                _ => None,
+            };
+            drop(pending);
             match waiter {
                 Some((_, waiter)) => {
                     // The caller may have given up (deadline); that is fine.
@@ -154,11 +196,18 @@ impl Dataplane {
                 }
                 None => tracing::debug!(
                     target_instance = %event.target,
+                    source = %event.source,
                     stream_id = event.stream_id,
-                    "late or unexpected reply dropped"
+                    "reply to no pending call dropped"
                 ),
             }
             return Ok(());
+        }
+        if !injected && event.source != event.target && !mailbox.inputs.contains(&event.source) {
+            return Err(DeliveryError::NotMapped {
+                sender: event.source,
+                target: event.target,
+            });
         }
         let target = event.target;
         mailbox.events.try_send(event).map_err(|e| match e {

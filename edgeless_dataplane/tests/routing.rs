@@ -23,6 +23,11 @@ async fn serve(dataplane: Dataplane) -> String {
     url
 }
 
+/// Maps `source` to `target` (whose node is `node`), as a workflow would.
+fn map(node: &Dataplane, source: InstanceId, target: InstanceId) {
+    node.set_inputs(target.function_id, [source]);
+}
+
 async fn two_linked_nodes() -> (Dataplane, Dataplane) {
     let (a, b) = (
         Dataplane::new(Uuid::new_v4()),
@@ -46,6 +51,7 @@ async fn casts_reach_local_instances_and_unknown_targets_are_reported() {
     let a = node.register(InstanceId::new(node.node_id()));
     let mut b = node.register(InstanceId::new(node.node_id()));
     let b_id = b.sender().instance_id();
+    map(&node, a.sender().instance_id(), b_id);
     a.sender().cast(b_id, Bytes::from_static(b"hi")).unwrap();
     let event = b.receive_next().await.unwrap();
     assert_eq!(
@@ -77,6 +83,7 @@ async fn calls_get_replies_and_time_out_when_nobody_answers() {
     let caller = node.register(InstanceId::new(node.node_id()));
     let mut callee = node.register(InstanceId::new(node.node_id()));
     let callee_id = callee.sender().instance_id();
+    map(&node, caller.sender().instance_id(), callee_id);
     let server = tokio::spawn(async move {
         let call = callee.receive_next().await.unwrap();
         assert_eq!(call.kind, EventKind::Call);
@@ -116,6 +123,7 @@ async fn events_and_calls_cross_nodes_over_grpc_streams() {
     let caller = a.register(InstanceId::new(a.node_id()));
     let mut callee = b.register(InstanceId::new(b.node_id()));
     let callee_id = callee.sender().instance_id();
+    map(&b, caller.sender().instance_id(), callee_id);
     for i in 0..100u8 {
         caller
             .sender()
@@ -161,6 +169,7 @@ async fn a_full_mailbox_is_reported_not_grown() {
     let sender = node.register(InstanceId::new(node.node_id()));
     let slow = node.register(InstanceId::new(node.node_id()));
     let target = slow.sender().instance_id();
+    map(&node, sender.sender().instance_id(), target);
     let results: Vec<_> = (0..edgeless_dataplane::MAILBOX_CAPACITY + 1)
         .map(|_| sender.sender().cast(target, Bytes::new()))
         .collect();
@@ -181,6 +190,7 @@ async fn calls_to_a_removed_peer_fail_at_once() {
     let caller = a.register(InstanceId::new(a.node_id()));
     let mut silent = b.register(InstanceId::new(b.node_id()));
     let target = silent.sender().instance_id();
+    map(&b, caller.sender().instance_id(), target);
     let sender = caller.sender().clone();
     let call = tokio::spawn(async move {
         sender
@@ -240,5 +250,95 @@ async fn a_flood_to_an_unreachable_peer_is_bounded_and_reported() {
         refused >= capacity - 512 && refused <= capacity,
         "{refused} of {} refused",
         capacity * 2
+    );
+}
+
+#[tokio::test]
+async fn events_from_sources_not_mapped_to_the_target_are_refused() {
+    let node = Dataplane::new(Uuid::new_v4());
+    let mapped = node.register(InstanceId::new(node.node_id()));
+    let stranger = node.register(InstanceId::new(node.node_id()));
+    let mut target = node.register(InstanceId::new(node.node_id()));
+    let target_id = target.sender().instance_id();
+    map(&node, mapped.sender().instance_id(), target_id);
+    let refused = stranger.sender().cast(target_id, Bytes::from_static(b"x"));
+    assert_eq!(
+        refused,
+        Err(DeliveryError::NotMapped {
+            sender: stranger.sender().instance_id(),
+            target: target_id
+        })
+    );
+    mapped
+        .sender()
+        .cast(target_id, Bytes::from_static(b"ok"))
+        .unwrap();
+    assert_eq!(&target.receive_next().await.unwrap().payload[..], b"ok");
+
+    // Across nodes: the target's node refuses, and a call gets the reason.
+    let (a, b) = two_linked_nodes().await;
+    let caller = a.register(InstanceId::new(a.node_id()));
+    let mut callee = b.register(InstanceId::new(b.node_id()));
+    let callee_id = callee.sender().instance_id();
+    caller
+        .sender()
+        .cast(callee_id, Bytes::from_static(b"dropped"))
+        .unwrap();
+    // The link keeps order: once the call's refusal is back, the cast before
+    // it was handled too.
+    let outcome = caller
+        .sender()
+        .call(callee_id, Bytes::new(), DEADLINE)
+        .await;
+    assert!(
+        matches!(&outcome, CallOutcome::Err(e) if e.contains("is not mapped to")),
+        "{outcome:?}"
+    );
+    map(&b, caller.sender().instance_id(), callee_id);
+    caller
+        .sender()
+        .cast(callee_id, Bytes::from_static(b"kept"))
+        .unwrap();
+    let first = tokio::time::timeout(DEADLINE, callee.receive_next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        &first.payload[..],
+        b"kept",
+        "the unmapped cast never arrived"
+    );
+}
+
+#[tokio::test]
+async fn only_the_called_instance_can_answer_a_call() {
+    use edgeless_api::event::Event;
+    let node = Dataplane::new(Uuid::new_v4());
+    let caller = node.register(InstanceId::new(node.node_id()));
+    let mut callee = node.register(InstanceId::new(node.node_id()));
+    let forger = node.register(InstanceId::new(node.node_id()));
+    let (caller_id, callee_id) = (caller.sender().instance_id(), callee.sender().instance_id());
+    map(&node, caller_id, callee_id);
+    let sender = caller.sender().clone();
+    let call = tokio::spawn(async move { sender.call(callee_id, Bytes::new(), DEADLINE).await });
+    let request = callee.receive_next().await.unwrap();
+    // Forged answers to every stream id the call may have: dropped.
+    for stream_id in 0..16 {
+        node.deliver(Event {
+            target: caller_id,
+            source: forger.sender().instance_id(),
+            stream_id,
+            kind: EventKind::CallRet,
+            payload: Bytes::from_static(b"forged"),
+        })
+        .unwrap();
+    }
+    callee
+        .sender()
+        .reply(&request, CallOutcome::Reply(Bytes::from_static(b"real")))
+        .unwrap();
+    assert_eq!(
+        call.await.unwrap(),
+        CallOutcome::Reply(Bytes::from_static(b"real"))
     );
 }

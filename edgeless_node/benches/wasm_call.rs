@@ -62,6 +62,8 @@ fn wasm_call_round_trip(bencher: divan::Bencher) {
     let pong =
         s.rt.block_on(s.agent.start_function(request(&s.code)))
             .unwrap();
+    let caller = s.caller.sender().instance_id();
+    s.agent.set_inputs(pong.function_id, vec![caller]).unwrap();
     let payload = Bytes::from_static(b"PING");
     bencher.bench_local(|| {
         s.rt.block_on(
@@ -84,6 +86,8 @@ fn wasm_cold_start(bencher: divan::Bencher) {
     bencher.bench_local(|| {
         s.rt.block_on(async {
             let id = s.agent.start_function(request(&s.code)).await.unwrap();
+            let caller = s.caller.sender().instance_id();
+            s.agent.set_inputs(id.function_id, vec![caller]).unwrap();
             s.caller
                 .sender()
                 .call(id, payload.clone(), Duration::from_secs(1))

@@ -399,6 +399,16 @@ impl Agent {
         Ok(())
     }
 
+    /// Sets the instances whose events an instance takes: those its
+    /// workflow maps to it.
+    pub fn set_inputs(&self, function_id: Uuid, inputs: Vec<InstanceId>) -> Result<(), AgentError> {
+        if !self.instances().contains_key(&function_id) {
+            return Err(AgentError::NotFound(function_id));
+        }
+        self.inner.dataplane.set_inputs(function_id, inputs);
+        Ok(())
+    }
+
     /// Adds (or replaces) the dataplane link to a peer node.
     pub fn add_peer(&self, node_id: Uuid, invocation_url: &str) -> Result<(), AgentError> {
         if node_id == self.inner.dataplane.node_id() {

@@ -127,8 +127,17 @@ impl FunctionInstance for Service {
     ) -> Result<Response<proto::Empty>, Status> {
         let request = request.into_inner();
         let id = component_id(&request.component_id)?;
-        self.0
-            .patch(id, mapping_from_proto(request.output_mapping)?)?;
+        let inputs = request
+            .inputs
+            .into_iter()
+            .map(|i| InstanceId::try_from(&i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Status::invalid_argument(format!("inputs: {e}")))?;
+        if !request.inputs_only {
+            self.0
+                .patch(id, mapping_from_proto(request.output_mapping)?)?;
+        }
+        self.0.set_inputs(id, inputs)?;
         Ok(Response::new(proto::Empty {}))
     }
 }

@@ -26,6 +26,7 @@ impl From<OrcError> for Status {
             OrcError::Node { .. } => Status::unavailable(message),
             OrcError::NotFound(_) => Status::not_found(message),
             OrcError::Stopped => Status::unavailable(message),
+            OrcError::Refused(_) => Status::permission_denied(message),
         }
     }
 }
@@ -145,7 +146,8 @@ impl NodeRegistration for Service {
         &self,
         request: Request<proto::UpdateNodeRequest>,
     ) -> Result<Response<proto::UpdateNodeResponse>, Status> {
-        let error = match self.0.update_node(request.into_inner()).await {
+        let owner = edgeless_api::auth::caller(&request).name;
+        let error = match self.0.update_node(request.into_inner(), &owner).await {
             Ok(()) => String::new(),
             Err(error) => error.to_string(),
         };

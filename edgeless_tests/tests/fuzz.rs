@@ -90,6 +90,8 @@ fn patch(rng: &mut StdRng) -> PatchRequest {
                 (text(rng), list)
             })
             .collect(),
+        inputs: (0..rng.random_range(0..3)).map(|_| instance(rng)).collect(),
+        inputs_only: rng.random_bool(0.5),
     }
 }
 

@@ -40,7 +40,8 @@ pub async fn idle_instances(
     count: usize,
 ) -> anyhow::Result<IdleInstances> {
     // Compiled once beforehand, so the figure is instances only.
-    let warm = node.start_wasm("bounce", code).await?;
+    let driver = node.driver();
+    let warm = node.start_wasm("bounce", code, node, &driver).await?;
     node.agent.stop(warm.function_id).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = resident_bytes()?;
@@ -48,7 +49,7 @@ pub async fn idle_instances(
     let mut instances: Vec<InstanceId> = Vec::with_capacity(count);
     for i in 0..count {
         let id = node
-            .start_wasm("bounce", code)
+            .start_wasm("bounce", code, node, &driver)
             .await
             .map_err(|e| anyhow::anyhow!("instance {} of {count} did not start: {e:#}", i + 1))?;
         instances.push(id);
@@ -56,7 +57,6 @@ pub async fn idle_instances(
     let start_all = started.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = resident_bytes()?;
-    let driver = node.driver();
     let payload = Bytes::from_static(b"ping");
     for id in &instances {
         exchange::call(&driver, *id, &payload).await?;

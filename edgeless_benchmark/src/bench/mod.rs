@@ -130,7 +130,7 @@ async fn first_starts(code: &[u8], runs: usize) -> anyhow::Result<(Latencies, La
             let node = BenchNode::start(Some(&dir)).await?;
             let driver = node.driver();
             let started = Instant::now();
-            let id = node.start_wasm("bounce", code).await?;
+            let id = node.start_wasm("bounce", code, &node, &driver).await?;
             exchange::call(&driver, id, &payload).await?;
             taken.push(started.elapsed());
             node.agent.stop(id.function_id).await?;
@@ -208,7 +208,7 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     let in_flight = options.in_flight;
 
     // Same node.
-    let local = a.start_wasm("bounce", &bounce).await?;
+    let local = a.start_wasm("bounce", &bounce, &a, &driver).await?;
     let (hop, rate) = casts(&mut driver, local, &payload, options).await?;
     let note = within(&hop, Duration::from_micros(5));
     emit("same-node hop (cast)", Some(hop), None, note);
@@ -223,7 +223,7 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     emit("same-node call round trip", Some(call), None, note);
 
     // Across nodes.
-    let remote = b.start_wasm("bounce", &bounce).await?;
+    let remote = b.start_wasm("bounce", &bounce, &a, &driver).await?;
     let (hop, rate) = casts(&mut driver, remote, &payload, options).await?;
     let ratio = hop.median().as_secs_f64() / base_median.as_secs_f64();
     let note = format!(
@@ -254,7 +254,7 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     let mut starts = Vec::new();
     for _ in 0..(samples / 20).clamp(10, 500) {
         let started = Instant::now();
-        let id = a.start_wasm("bounce", &bounce).await?;
+        let id = a.start_wasm("bounce", &bounce, &a, &driver).await?;
         exchange::call(&driver, id, &payload).await?;
         starts.push(started.elapsed());
         a.agent.stop(id.function_id).await?;

@@ -62,10 +62,23 @@ impl BenchNode {
         })
     }
 
-    /// Starts a WASM instance of `code`.
-    pub async fn start_wasm(&self, class_id: &str, code: &[u8]) -> anyhow::Result<InstanceId> {
+    /// Starts a WASM instance of `code`, mapped both ways to `driver` (a
+    /// mailbox of `driver_node`), as a workflow would map them.
+    pub async fn start_wasm(
+        &self,
+        class_id: &str,
+        code: &[u8],
+        driver_node: &BenchNode,
+        driver: &DataplaneHandle,
+    ) -> anyhow::Result<InstanceId> {
         let request = StartFunction::new(edgeless_api::RUST_WASM, class_id, code.to_vec());
-        Ok(self.agent.start_function(request).await?)
+        let instance = self.agent.start_function(request).await?;
+        let driver = driver.sender().instance_id();
+        self.dataplane.allow_input(instance.function_id, driver);
+        driver_node
+            .dataplane
+            .allow_input(driver.function_id, instance);
+        Ok(instance)
     }
 }
 

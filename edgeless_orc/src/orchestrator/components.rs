@@ -247,9 +247,34 @@ impl Orchestrator {
             .components
             .get_mut(&lid)
             .ok_or(OrcError::NotFound(lid))?;
+        let mut targets: Vec<Uuid> = component.mapping.values().flatten().copied().collect();
         component.mapping = mapping;
+        targets.extend(component.mapping.values().flatten().copied());
         super::persistence::save_component(&self.store, lid, component);
+        // The targets learn their new sources before the sources send.
+        targets.sort();
+        targets.dedup();
+        for target in targets.into_iter().filter(|t| *t != lid) {
+            if let Err(error) = self.apply_inputs(target).await {
+                tracing::warn!(component = %target, %error, "inputs not updated");
+            }
+        }
         self.apply_patch(lid).await
+    }
+
+    /// The instances of every component that maps an output to `lid`.
+    fn inputs_of(&self, lid: Uuid) -> Vec<proto::InstanceId> {
+        self.components
+            .values()
+            .filter(|c| c.mapping.values().flatten().any(|t| *t == lid))
+            .flat_map(|c| c.instances.iter().map(|i| proto::InstanceId::from(*i)))
+            .collect()
+    }
+
+    /// Tells each instance of `lid` which instances may send to it.
+    async fn apply_inputs(&mut self, lid: Uuid) -> Result<(), OrcError> {
+        let inputs = self.inputs_of(lid);
+        self.send_patch(lid, HashMap::new(), inputs, true).await
     }
 
     /// Sends a component's mapping, translated to physical instances, to
@@ -274,6 +299,19 @@ impl Orchestrator {
             }
             physical.insert(output.clone(), proto::InstanceIdList { instances });
         }
+        let inputs = self.inputs_of(lid);
+        self.send_patch(lid, physical, inputs, false).await
+    }
+
+    /// Sends one patch to every instance of `lid`.
+    async fn send_patch(
+        &mut self,
+        lid: Uuid,
+        physical: HashMap<String, proto::InstanceIdList>,
+        inputs: Vec<proto::InstanceId>,
+        inputs_only: bool,
+    ) -> Result<(), OrcError> {
+        let component = self.components.get(&lid).ok_or(OrcError::NotFound(lid))?;
         let is_function = matches!(component.spec, Spec::Function(_));
         for instance in component.instances.clone() {
             let Some(node) = self.nodes.get_mut(&instance.node_id) else {
@@ -282,6 +320,8 @@ impl Orchestrator {
             let request = proto::PatchRequest {
                 component_id: instance.function_id.to_string(),
                 output_mapping: physical.clone(),
+                inputs: inputs.clone(),
+                inputs_only,
             };
             let result = if is_function {
                 node.functions.patch(request).await
@@ -301,20 +341,31 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Patches the components in `changed` and every component that maps an
-    /// output to one of them.
+    /// Patches the components in `changed`, every component that maps an
+    /// output to one of them, and every component they map to (whose
+    /// sources changed; patched first, so they take the new sources' events).
     pub(super) async fn repatch(&mut self, changed: &[Uuid]) {
         if changed.is_empty() {
             return;
         }
-        let to_patch: Vec<Uuid> = self
-            .components
+        let targets: Vec<Uuid> = changed
             .iter()
-            .filter(|(lid, c)| {
-                changed.contains(lid) || c.mapping.values().flatten().any(|t| changed.contains(t))
-            })
-            .map(|(lid, _)| *lid)
+            .filter_map(|lid| self.components.get(lid))
+            .flat_map(|c| c.mapping.values().flatten().copied())
+            .filter(|t| self.components.contains_key(t))
             .collect();
+        let mut to_patch = targets;
+        to_patch.extend(
+            self.components
+                .iter()
+                .filter(|(lid, c)| {
+                    changed.contains(lid)
+                        || c.mapping.values().flatten().any(|t| changed.contains(t))
+                })
+                .map(|(lid, _)| *lid),
+        );
+        let mut seen = std::collections::HashSet::new();
+        to_patch.retain(|lid| seen.insert(*lid));
         for lid in to_patch {
             if let Err(error) = self.apply_patch(lid).await {
                 tracing::warn!(component = %lid, %error, "re-patch failed");

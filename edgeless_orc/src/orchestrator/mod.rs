@@ -52,6 +52,9 @@ pub enum OrcError {
     /// The orchestrator task is gone.
     #[error("the orchestrator is shutting down")]
     Stopped,
+    /// The caller may not do this.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What the controller asked for: a function or a resource.
@@ -75,8 +78,10 @@ enum Command {
     ),
     /// A known node's refresh (its lease is already renewed).
     Refresh(proto::UpdateNodeRequest),
+    /// A registration, with the name of the node identity that sent it.
     UpdateNode(
         proto::UpdateNodeRequest,
+        String,
         oneshot::Sender<Result<(), OrcError>>,
     ),
     View(oneshot::Sender<proto::DomainView>),
@@ -90,6 +95,27 @@ enum Command {
 struct Lease {
     nonce: u64,
     deadline: u64,
+    /// The node identity that registered it.
+    owner: String,
+}
+
+/// Refuses a registration of `node_id` by identity `owner` when another
+/// identity holds the node's lease, or when `owner` names another node id.
+fn check_owner(leases: &HashMap<Uuid, Lease>, node_id: Uuid, owner: &str) -> Result<(), OrcError> {
+    if let Ok(named) = Uuid::parse_str(owner)
+        && named != node_id
+    {
+        return Err(OrcError::Refused(format!(
+            "node identity `{owner}` may only register as node {named}, not {node_id}"
+        )));
+    }
+    match leases.get(&node_id) {
+        Some(lease) if lease.owner != owner => Err(OrcError::Refused(format!(
+            "node {node_id} is registered by node identity `{}`; another identity cannot take its id",
+            lease.owner
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The leases of the registered nodes. They are renewed outside the
@@ -166,7 +192,12 @@ impl OrchestratorHandle {
     /// A node's registration or refresh. A refresh of a known node renews
     /// its lease at once; its other news (health, samples) follow through
     /// the task without the node waiting for it.
-    pub async fn update_node(&self, mut request: proto::UpdateNodeRequest) -> Result<(), OrcError> {
+    /// `owner` is the name of the node identity that sent it.
+    pub async fn update_node(
+        &self,
+        mut request: proto::UpdateNodeRequest,
+        owner: &str,
+    ) -> Result<(), OrcError> {
         let now = edgeless_api::now_secs();
         request.refresh_deadline = if self.lease_sec > 0 {
             now.saturating_add(self.lease_sec)
@@ -178,7 +209,7 @@ impl OrchestratorHandle {
             .is_some_and(|node_id| {
                 let mut leases = leases(&self.leases);
                 match leases.get_mut(&node_id) {
-                    Some(lease) if lease.nonce == request.nonce => {
+                    Some(lease) if lease.nonce == request.nonce && lease.owner == owner => {
                         lease.deadline = request.refresh_deadline;
                         true
                     }
@@ -198,7 +229,9 @@ impl OrchestratorHandle {
             }
             return Ok(());
         }
-        self.ask(|tx| Command::UpdateNode(request, tx)).await?
+        let owner = owner.to_string();
+        self.ask(|tx| Command::UpdateNode(request, owner, tx))
+            .await?
     }
 
     /// The domain's aggregated capabilities (as of the last request the
@@ -338,8 +371,8 @@ impl Orchestrator {
             Command::Patch(lid, mapping, reply) => {
                 let _ = reply.send(self.patch(lid, mapping).await);
             }
-            Command::UpdateNode(request, reply) => {
-                let _ = reply.send(self.update_node(request).await);
+            Command::UpdateNode(request, owner, reply) => {
+                let _ = reply.send(self.update_node(request, owner).await);
             }
             Command::Refresh(request) => self.absorb(request),
             Command::View(reply) => {

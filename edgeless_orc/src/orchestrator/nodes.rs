@@ -102,9 +102,11 @@ impl Orchestrator {
     pub(super) async fn update_node(
         &mut self,
         request: proto::UpdateNodeRequest,
+        owner: String,
     ) -> Result<(), OrcError> {
         let node_id = parse_uuid("node_id", &request.node_id)
             .map_err(|e| OrcError::Invalid(e.to_string()))?;
+        super::check_owner(&super::leases(&self.leases), node_id, &owner)?;
         let same_process =
             super::leases(&self.leases).get(&node_id).map(|l| l.nonce) == Some(request.nonce);
         if self.nodes.contains_key(&node_id) {
@@ -146,6 +148,7 @@ impl Orchestrator {
             super::Lease {
                 nonce: request.nonce,
                 deadline: request.refresh_deadline,
+                owner,
             },
         );
         self.recreate_missing().await;
