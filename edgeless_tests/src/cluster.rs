@@ -11,7 +11,7 @@ mod domain;
 
 pub use builder::ClusterBuilder;
 pub use domain::Domain;
-use domain::{grpc_url, start_domain, tls_section};
+use domain::{grpc_url, security_sections, start_domain, tls_section};
 
 /// A running cluster: a controller and one or more domains.
 pub struct Cluster {
@@ -93,6 +93,14 @@ impl Cluster {
                 );
             }
         }
+        if options.tokens {
+            for name in ["controller", "orchestrator", "node", "cli", "admin:admin"] {
+                let token = create_token(&dir.path().join("tokens.toml"), name, "default");
+                let file = name.rsplit(':').next().unwrap_or(name);
+                std::fs::write(dir.path().join(format!("{file}.token")), token)
+                    .expect("token written");
+            }
+        }
         let controller_config = dir.path().join("controller.toml");
         let data_dir = if options.persistent {
             format!(
@@ -108,7 +116,7 @@ impl Cluster {
                 "controller_url = \"{}\"\ndomain_register_url = \"{}\"\n{data_dir}{}",
                 grpc_url(&options, 0),
                 grpc_url(&options, 0),
-                tls_section(&options, dir.path(), "controller")
+                security_sections(&options, dir.path(), "controller")
             ),
         )
         .expect("config written");
@@ -124,8 +132,16 @@ impl Cluster {
         std::fs::write(
             dir.path().join("cli.toml"),
             format!(
-                "controller_url = \"{}\"\n{}",
+                "controller_url = \"{}\"\n{}{}",
                 listening["controller_url"],
+                if options.tokens {
+                    format!(
+                        "token_file = \"{}\"\n",
+                        dir.path().join("cli.token").display()
+                    )
+                } else {
+                    String::new()
+                },
                 tls_section(&options, dir.path(), "cli")
             ),
         )
@@ -151,6 +167,12 @@ impl Cluster {
         };
         cluster.wait_for_domain(&first.id, options.nodes.max(1));
         cluster
+    }
+
+    /// Creates a token (`ROLE:NAME` or `NAME`) of `tenant` in the cluster's
+    /// tokens file; the daemons take it within a second.
+    pub fn create_token(&self, name: &str, tenant: &str) -> String {
+        create_token(&self.dir.path().join("tokens.toml"), name, tenant)
     }
 
     /// Starts another orchestrator with its nodes, registering at the same
@@ -237,6 +259,19 @@ impl Cluster {
             .arg("-c")
             .arg(self.dir.path().join("cli.toml"))
             .args(args)
+            .output()
+            .expect("edgeless_cli runs");
+        CliOutput(output)
+    }
+
+    /// Runs `edgeless_cli -c cli.toml ARGS` presenting `token`
+    /// (`EDGELESS_TOKEN`) instead of the configured one.
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> CliOutput {
+        let output = Command::new(bin("edgeless_cli"))
+            .arg("-c")
+            .arg(self.dir.path().join("cli.toml"))
+            .args(args)
+            .env("EDGELESS_TOKEN", token)
             .output()
             .expect("edgeless_cli runs");
         CliOutput(output)
@@ -371,4 +406,20 @@ impl CliOutput {
 /// How many times `needle` occurs in `haystack`.
 pub fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
+}
+
+/// `edgeless_cli token create --file FILE --tenant TENANT NAME`; the token.
+fn create_token(file: &Path, name: &str, tenant: &str) -> String {
+    let output = Command::new(bin("edgeless_cli"))
+        .args(["token", "create", "--file"])
+        .arg(file)
+        .args(["--tenant", tenant, name])
+        .output()
+        .expect("edgeless_cli runs");
+    assert!(
+        output.status.success(),
+        "token create {name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }

@@ -22,11 +22,21 @@ pub struct ClusterBuilder {
     pub(super) containers: bool,
     pub(super) persistent: bool,
     pub(super) tls: bool,
+    pub(super) tokens: bool,
     /// Node index → the port its dataplane URL is announced on.
     pub(super) announced_invocation: Vec<(usize, u16)>,
 }
 
 impl ClusterBuilder {
+    /// Every daemon checks bearer tokens (`[auth]`): a tokens file with
+    /// tokens for `controller`, `orchestrator`, `node` (shared by the
+    /// nodes), `cli` (a client of tenant `default`) and `admin`, each in
+    /// `NAME.token` in the cluster's folder.
+    pub fn tokens(mut self) -> Self {
+        self.tokens = true;
+        self
+    }
+
     /// The number of nodes (default 1).
     pub fn nodes(mut self, nodes: usize) -> Self {
         self.nodes = nodes;

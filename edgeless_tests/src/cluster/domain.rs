@@ -38,6 +38,21 @@ pub(super) fn grpc_url(options: &ClusterBuilder, port: u16) -> String {
 
 /// The `[tls]` section of a component's configuration, with
 /// [`ClusterBuilder::tls`].
+/// The `[tls]` and `[auth]` sections of component `name`'s configuration.
+pub(super) fn security_sections(options: &ClusterBuilder, dir: &Path, name: &str) -> String {
+    let mut sections = tls_section(options, dir, name);
+    if options.tokens {
+        sections.push_str(&format!(
+            "[auth]
+tokens_file = \"{}\"
+token_file = \"{}\"\n",
+            dir.join("tokens.toml").display(),
+            dir.join(format!("{name}.token")).display()
+        ));
+    }
+    sections
+}
+
 pub(super) fn tls_section(options: &ClusterBuilder, dir: &Path, name: &str) -> String {
     if !options.tls {
         return String::new();
@@ -101,7 +116,7 @@ pub(super) fn start_domain(
             grpc_url(options, 0),
             grpc_url(options, 0),
             options.max_restarts.unwrap_or(5),
-            tls_section(options, dir, "orchestrator")
+            security_sections(options, dir, "orchestrator")
         ),
     )
     .expect("config written");
@@ -191,7 +206,7 @@ pub(super) fn start_domain(
             grpc_url(options, 0),
             grpc_url(options, 0),
             node_register_url,
-            tls_section(options, dir, "node")
+            security_sections(options, dir, "node")
         );
         std::fs::write(&path, text).expect("node config written");
         let log = dir.join(format!("node{index}-{i}.log"));

@@ -1,0 +1,435 @@
+//! The attacks of the security review, each run against a cluster whose
+//! daemons check bearer tokens, each refused: callers without a token or
+//! with the wrong role, a fake orchestrator taking over a domain, a fake
+//! node taking a real node's id, events injected from sources not mapped
+//! to their target, one tenant reading or stopping another's workflows, and
+//! an open daemon listening where other hosts reach it.
+
+use std::time::Duration;
+
+use edgeless_api::proto::*;
+use edgeless_tests::{Cluster, bin, build_function, eventually, example};
+
+fn channel(url: &str) -> edgeless_api::client::Channel {
+    edgeless_api::client::channel(url).unwrap()
+}
+
+/// `message` presented with `token`.
+fn as_holder<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    request
+}
+
+fn token(cluster: &Cluster, name: &str) -> String {
+    std::fs::read_to_string(cluster.dir().join(format!("{name}.token"))).unwrap()
+}
+
+fn secured_cluster() -> Cluster {
+    build_function("ping");
+    build_function("pong");
+    Cluster::builder().nodes(1).tokens().start()
+}
+
+/// Asserts that a call was refused with `code`.
+fn refused<T: std::fmt::Debug>(what: &str, result: Result<T, tonic::Status>, code: tonic::Code) {
+    match result {
+        Err(status) if status.code() == code => {}
+        other => panic!("{what}: expected {code:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn callers_without_a_valid_token_are_refused_and_the_cluster_works_with_them() {
+    let cluster = secured_cluster();
+    // The configured client token works end to end: ping-pong runs.
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "pongs", |c| {
+        c.node_logs().contains("pong")
+    });
+    for (token, reason) in [
+        ("edgeless_0000", "unknown token"),
+        ("", "this cluster needs a token"),
+    ] {
+        let output = cli_with_token_only(&cluster, token, &["workflow", "list"]);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(reason), "{token:?}: {stderr}");
+    }
+    // Every server refuses a caller without a token.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut registration =
+            node_registration_client::NodeRegistrationClient::new(channel(&cluster.node_register_url));
+        refused(
+            "node registration without a token",
+            registration.update_node(UpdateNodeRequest::default()).await,
+            tonic::Code::Unauthenticated,
+        );
+        let mut management =
+            node_management_client::NodeManagementClient::new(channel(&cluster.agent_urls[0]));
+        refused(
+            "agent without a token",
+            management.reset(Empty {}).await,
+            tonic::Code::Unauthenticated,
+        );
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+/// Runs the CLI with `EDGELESS_TOKEN` set to `token` and no token file.
+fn cli_with_token_only(cluster: &Cluster, token: &str, args: &[&str]) -> std::process::Output {
+    let config = cluster.dir().join("cli-no-token.toml");
+    let url = &cluster.controller_url;
+    std::fs::write(&config, format!("controller_url = \"{url}\"\n")).unwrap();
+    std::process::Command::new(bin("edgeless_cli"))
+        .arg("-c")
+        .arg(&config)
+        .args(args)
+        .env("EDGELESS_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn each_role_reaches_only_its_own_methods() {
+    let cluster = secured_cluster();
+    let (client, node, orchestrator, admin) = (
+        token(&cluster, "cli"),
+        token(&cluster, "node"),
+        token(&cluster, "orchestrator"),
+        token(&cluster, "admin"),
+    );
+    let denied = tonic::Code::PermissionDenied;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut workflows =
+            workflow_instance_client::WorkflowInstanceClient::new(channel(&cluster.controller_url));
+        // A node's or an orchestrator's token does not run the workflow API.
+        for (who, token) in [("node", &node), ("orchestrator", &orchestrator)] {
+            refused(
+                &format!("{who} listing workflows"),
+                workflows.list(as_holder(token, Empty {})).await,
+                denied,
+            );
+        }
+        workflows
+            .list(as_holder(&client, Empty {}))
+            .await
+            .expect("a client lists workflows");
+
+        // A client (or a node) cannot act as an orchestrator...
+        let mut domains = domain_registration_client::DomainRegistrationClient::new(channel(
+            &cluster.domain_register_url,
+        ));
+        for token in [&client, &node] {
+            let fake = UpdateDomainRequest {
+                domain_id: cluster.domain_id.clone(),
+                orchestrator_url: "http://127.0.0.1:9".into(),
+                ..Default::default()
+            };
+            refused("fake orchestrator", domains.update_domain(as_holder(token, fake)).await, denied);
+        }
+        // ...nor as a controller at the orchestrator, nor as a node.
+        let mut orc = function_instance_client::FunctionInstanceClient::new(channel(
+            &cluster.orchestrator_url,
+        ));
+        refused(
+            "client starting a function at the orchestrator",
+            orc.start(as_holder(&client, SpawnFunctionRequest::default())).await,
+            denied,
+        );
+        let mut registration = node_registration_client::NodeRegistrationClient::new(channel(
+            &cluster.node_register_url,
+        ));
+        refused(
+            "client registering a node",
+            registration
+                .update_node(as_holder(&client, UpdateNodeRequest::default()))
+                .await,
+            denied,
+        );
+        // An administrator may look at the domain directly.
+        let mut inspection = domain_inspection_client::DomainInspectionClient::new(channel(
+            &cluster.orchestrator_url,
+        ));
+        inspection
+            .view(as_holder(&admin, Empty {}))
+            .await
+            .expect("an administrator views the domain");
+        refused(
+            "client viewing the domain at the orchestrator",
+            inspection.view(as_holder(&client, Empty {})).await,
+            denied,
+        );
+
+        // The agent takes orders from orchestrators only: no code, saved
+        // states or peer redirections from anyone else.
+        let agent = &cluster.agent_urls[0];
+        let mut agent_functions =
+            function_instance_client::FunctionInstanceClient::new(channel(agent));
+        let mut management = node_management_client::NodeManagementClient::new(channel(agent));
+        for (who, token) in [("client", &client), ("node", &node), ("admin", &admin)] {
+            let spawn = SpawnFunctionRequest {
+                serialized_state: Some(b"stolen state".to_vec()),
+                ..Default::default()
+            };
+            refused(
+                &format!("{who} starting code on a node"),
+                agent_functions.start(as_holder(token, spawn)).await,
+                denied,
+            );
+            let redirect = UpdatePeersRequest {
+                request_type: UpdatePeersRequestType::Add as i32,
+                node_id: uuid::Uuid::new_v4().to_string(),
+                invocation_url: "http://127.0.0.1:9".into(),
+            };
+            refused(
+                &format!("{who} redirecting a peer link"),
+                management.update_peers(as_holder(token, redirect)).await,
+                denied,
+            );
+        }
+
+        // The dataplane: streams from nodes only; injection by admins only.
+        let mut invocation = function_invocation_client::FunctionInvocationClient::new(channel(
+            &cluster.invocation_urls[0],
+        ));
+        let event = Event {
+            target: Some(edgeless_api::InstanceId::new(uuid::Uuid::new_v4()).into()),
+            source: Some(edgeless_api::InstanceId::none().into()),
+            ..Default::default()
+        };
+        for token in [&client, &orchestrator] {
+            refused(
+                "injecting an event",
+                invocation.handle(as_holder(token, event.clone())).await,
+                denied,
+            );
+            let batch = EventBatch {
+                events: vec![event.clone()],
+            };
+            refused(
+                "streaming events as a peer",
+                invocation
+                    .stream(as_holder(token, tokio_stream::iter([batch])))
+                    .await,
+                denied,
+            );
+        }
+    });
+}
+
+#[test]
+fn a_fake_orchestrator_cannot_take_over_a_domain() {
+    let cluster = secured_cluster();
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    let evil = cluster.create_token("orchestrator-evil", "default");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let error = runtime.block_on(async {
+        let mut domains = domain_registration_client::DomainRegistrationClient::new(channel(
+            &cluster.domain_register_url,
+        ));
+        let takeover = || UpdateDomainRequest {
+            domain_id: cluster.domain_id.clone(),
+            orchestrator_url: "http://127.0.0.1:9".into(),
+            refresh_deadline: u64::MAX,
+            nonce: 7,
+            ..Default::default()
+        };
+        // The new token is taken within a second.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match domains.update_domain(as_holder(&evil, takeover())).await {
+                Ok(response) => break response.into_inner().error,
+                Err(status) if std::time::Instant::now() < deadline => {
+                    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(status) => panic!("the new token was never accepted: {status:?}"),
+            }
+        }
+    });
+    assert!(
+        error.contains("is registered by orchestrator `orchestrator`"),
+        "{error}"
+    );
+    // The workflow still runs on the real domain.
+    let view = cluster.cli_ok(&["-o", "json", "workflow", "list"]);
+    assert!(view.contains(&workflow) && view.contains("running"), "{view}");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
+fn a_fake_node_cannot_take_a_real_nodes_id() {
+    let cluster = secured_cluster();
+    let evil = cluster.create_token("node-evil", "default");
+    let real_id = cluster.node_ids[0].clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let error = runtime.block_on(async {
+        let mut registration = node_registration_client::NodeRegistrationClient::new(channel(
+            &cluster.node_register_url,
+        ));
+        let takeover = || UpdateNodeRequest {
+            node_id: real_id.clone(),
+            agent_url: "http://127.0.0.1:9".into(),
+            invocation_url: "http://127.0.0.1:9".into(),
+            refresh_deadline: u64::MAX,
+            nonce: 7,
+            ..Default::default()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match registration.update_node(as_holder(&evil, takeover())).await {
+                Ok(response) => break response.into_inner().error,
+                Err(status) if std::time::Instant::now() < deadline => {
+                    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(status) => panic!("the new token was never accepted: {status:?}"),
+            }
+        }
+    });
+    assert!(
+        error.contains("is registered by node identity `node`"),
+        "{error}"
+    );
+    // The real node still serves the domain.
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "pongs", |c| {
+        c.node_logs().contains("pong")
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
+fn events_from_sources_not_mapped_to_the_target_are_refused() {
+    let cluster = secured_cluster();
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    let pong = cluster
+        .instances(&workflow)
+        .into_iter()
+        .find(|(name, _)| name == "pong")
+        .and_then(|(_, instances)| instances.into_iter().next())
+        .expect("a pong instance");
+    let target = edgeless_api::InstanceId {
+        node_id: pong.0.parse().unwrap(),
+        function_id: pong.1.parse().unwrap(),
+    };
+    // A node's credentials, a source that is in no mapping to pong.
+    let node = token(&cluster, "node");
+    let stranger = edgeless_api::InstanceId::new(uuid::Uuid::new_v4());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut invocation = function_invocation_client::FunctionInvocationClient::new(channel(
+            &cluster.invocation_urls[0],
+        ));
+        let batch = EventBatch {
+            events: vec![Event {
+                target: Some(target.into()),
+                source: Some(stranger.into()),
+                stream_id: 0,
+                event_type: EventType::Cast as i32,
+                payload: b"injected".to_vec().into(),
+            }],
+        };
+        invocation
+            .stream(as_holder(&node, tokio_stream::iter([batch])))
+            .await
+            .expect("a node may stream");
+    });
+    let expected = format!("{stranger} is not mapped to {target}");
+    assert!(
+        eventually(Duration::from_secs(10), || cluster.node_logs().contains(&expected)),
+        "no refusal logged:\n{}",
+        cluster.node_logs()
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
+fn tenants_see_and_stop_only_their_own_workflows() {
+    let cluster = secured_cluster();
+    let alice = cluster.create_token("alice", "acme");
+    let bob = cluster.create_token("bob", "globex");
+    let admin = token(&cluster, "admin");
+    // New tokens are taken within a second.
+    assert!(eventually(Duration::from_secs(5), || {
+        cluster.cli_as(&alice, &["workflow", "list"]).code() == Some(0)
+            && cluster.cli_as(&bob, &["workflow", "list"]).code() == Some(0)
+    }));
+    let start = |token: &str| {
+        let output = cluster.cli_as(
+            token,
+            &["workflow", "start", "--name", "shared", &example("ping_pong")],
+        );
+        assert_eq!(output.code(), Some(0), "{}", output.stderr_text());
+        output.stdout_text().trim().to_string()
+    };
+    let alices = start(&alice);
+    // Names are per tenant: bob may use the same one.
+    let bobs = start(&bob);
+    let list = |token: &str| {
+        let output = cluster.cli_as(token, &["-o", "json", "workflow", "list"]);
+        assert_eq!(output.code(), Some(0), "{}", output.stderr_text());
+        output.stdout_text()
+    };
+    let bob_sees = list(&bob);
+    assert!(bob_sees.contains(&bobs) && !bob_sees.contains(&alices), "{bob_sees}");
+    for args in [["workflow", "inspect"], ["workflow", "stop"]] {
+        let output = cluster.cli_as(&bob, &[args[0], args[1], &alices]);
+        assert_ne!(output.code(), Some(0), "bob could {}", args[1]);
+        assert!(output.stderr_text().contains("no workflow"), "{}", output.stderr_text());
+    }
+    let admin_sees = list(&admin);
+    assert!(
+        admin_sees.contains(&alices) && admin_sees.contains(&bobs),
+        "{admin_sees}"
+    );
+    assert!(admin_sees.contains("\"acme\""), "{admin_sees}");
+    // Alice's workflow survived bob's attempt; alice stops it.
+    let output = cluster.cli_as(&alice, &["workflow", "stop", &alices]);
+    assert_eq!(output.code(), Some(0), "{}", output.stderr_text());
+    let output = cluster.cli_as(&admin, &["workflow", "stop", &bobs]);
+    assert_eq!(output.code(), Some(0), "{}", output.stderr_text());
+}
+
+#[test]
+fn an_open_daemon_refuses_to_listen_where_other_hosts_reach_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("controller.toml");
+    std::fs::write(
+        &config,
+        "controller_url = \"http://0.0.0.0:0\"\ndomain_register_url = \"http://127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(bin("edgeless_con_d"))
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("controller_url = \"http://0.0.0.0:0\" is reachable from other hosts"),
+        "{stderr}"
+    );
+    // With --insecure it starts (and says where it listens).
+    let listening = dir.path().join("listening.toml");
+    let mut daemon = std::process::Command::new(bin("edgeless_con_d"))
+        .arg("-c")
+        .arg(&config)
+        .arg("--insecure")
+        .arg("--listening-file")
+        .arg(&listening)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = eventually(Duration::from_secs(10), || listening.exists());
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(started, "the daemon did not start with --insecure");
+}
