@@ -17,10 +17,9 @@ fn channel(url: &str) -> edgeless_api::client::Channel {
 /// `message` presented with `token`.
 fn as_holder<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().unwrap(),
-    );
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
 }
 
@@ -62,8 +61,9 @@ fn callers_without_a_valid_token_are_refused_and_the_cluster_works_with_them() {
     // Every server refuses a caller without a token.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut registration =
-            node_registration_client::NodeRegistrationClient::new(channel(&cluster.node_register_url));
+        let mut registration = node_registration_client::NodeRegistrationClient::new(channel(
+            &cluster.node_register_url,
+        ));
         refused(
             "node registration without a token",
             registration.update_node(UpdateNodeRequest::default()).await,
@@ -131,7 +131,11 @@ fn each_role_reaches_only_its_own_methods() {
                 orchestrator_url: "http://127.0.0.1:9".into(),
                 ..Default::default()
             };
-            refused("fake orchestrator", domains.update_domain(as_holder(token, fake)).await, denied);
+            refused(
+                "fake orchestrator",
+                domains.update_domain(as_holder(token, fake)).await,
+                denied,
+            );
         }
         // ...nor as a controller at the orchestrator, nor as a node.
         let mut orc = function_instance_client::FunctionInstanceClient::new(channel(
@@ -139,7 +143,8 @@ fn each_role_reaches_only_its_own_methods() {
         ));
         refused(
             "client starting a function at the orchestrator",
-            orc.start(as_holder(&client, SpawnFunctionRequest::default())).await,
+            orc.start(as_holder(&client, SpawnFunctionRequest::default()))
+                .await,
             denied,
         );
         let mut registration = node_registration_client::NodeRegistrationClient::new(channel(
@@ -259,7 +264,10 @@ fn a_fake_orchestrator_cannot_take_over_a_domain() {
     );
     // The workflow still runs on the real domain.
     let view = cluster.cli_ok(&["-o", "json", "workflow", "list"]);
-    assert!(view.contains(&workflow) && view.contains("running"), "{view}");
+    assert!(
+        view.contains(&workflow) && view.contains("running"),
+        "{view}"
+    );
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
 
@@ -312,7 +320,7 @@ fn events_from_sources_not_mapped_to_the_target_are_refused() {
     let pong = cluster
         .instances(&workflow)
         .into_iter()
-        .find(|(name, _)| name == "pong")
+        .find(|(name, _)| name == "ponger")
         .and_then(|(_, instances)| instances.into_iter().next())
         .expect("a pong instance");
     let target = edgeless_api::InstanceId {
@@ -343,7 +351,9 @@ fn events_from_sources_not_mapped_to_the_target_are_refused() {
     });
     let expected = format!("{stranger} is not mapped to {target}");
     assert!(
-        eventually(Duration::from_secs(10), || cluster.node_logs().contains(&expected)),
+        eventually(Duration::from_secs(10), || cluster
+            .node_logs()
+            .contains(&expected)),
         "no refusal logged:\n{}",
         cluster.node_logs()
     );
@@ -364,7 +374,13 @@ fn tenants_see_and_stop_only_their_own_workflows() {
     let start = |token: &str| {
         let output = cluster.cli_as(
             token,
-            &["workflow", "start", "--name", "shared", &example("ping_pong")],
+            &[
+                "workflow",
+                "start",
+                "--name",
+                "shared",
+                &example("ping_pong"),
+            ],
         );
         assert_eq!(output.code(), Some(0), "{}", output.stderr_text());
         output.stdout_text().trim().to_string()
@@ -378,12 +394,54 @@ fn tenants_see_and_stop_only_their_own_workflows() {
         output.stdout_text()
     };
     let bob_sees = list(&bob);
-    assert!(bob_sees.contains(&bobs) && !bob_sees.contains(&alices), "{bob_sees}");
+    assert!(
+        bob_sees.contains(&bobs) && !bob_sees.contains(&alices),
+        "{bob_sees}"
+    );
     for args in [["workflow", "inspect"], ["workflow", "stop"]] {
         let output = cluster.cli_as(&bob, &[args[0], args[1], &alices]);
         assert_ne!(output.code(), Some(0), "bob could {}", args[1]);
-        assert!(output.stderr_text().contains("no workflow"), "{}", output.stderr_text());
+        assert!(
+            output.stderr_text().contains("no running workflow"),
+            "{}",
+            output.stderr_text()
+        );
     }
+    // The controller itself refuses, not only the CLI's lookup.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut workflows =
+            workflow_instance_client::WorkflowInstanceClient::new(channel(&cluster.controller_url));
+        let id = || WorkflowId {
+            workflow_id: alices.clone(),
+        };
+        refused(
+            "bob inspecting alice's workflow",
+            workflows.inspect(as_holder(&bob, id())).await,
+            tonic::Code::NotFound,
+        );
+        refused(
+            "bob stopping alice's workflow",
+            workflows.stop(as_holder(&bob, id())).await,
+            tonic::Code::NotFound,
+        );
+        // A valid change of it, refused only because it is not bob's.
+        let request = workflows
+            .inspect(as_holder(&alice, id()))
+            .await
+            .expect("alice inspects her workflow")
+            .into_inner()
+            .request;
+        let update = UpdateWorkflowRequest {
+            workflow_id: alices.clone(),
+            request,
+        };
+        refused(
+            "bob changing alice's workflow",
+            workflows.update(as_holder(&bob, update)).await,
+            tonic::Code::NotFound,
+        );
+    });
     let admin_sees = list(&admin);
     assert!(
         admin_sees.contains(&alices) && admin_sees.contains(&bobs),

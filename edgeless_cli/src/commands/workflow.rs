@@ -71,6 +71,7 @@ struct WorkflowRow {
     functions: u32,
     resources: u32,
     started_unix: u64,
+    tenant: String,
 }
 
 impl From<proto::WorkflowSummary> for WorkflowRow {
@@ -83,6 +84,7 @@ impl From<proto::WorkflowSummary> for WorkflowRow {
             functions: w.functions,
             resources: w.resources,
             started_unix: w.started_unix,
+            tenant: w.tenant,
         }
     }
 }
@@ -378,6 +380,7 @@ fn print_list(rows: Vec<WorkflowRow>, output: Output) -> Result<(), CliError> {
             ];
             if wide {
                 row.push(w.resources.to_string());
+                row.push(w.tenant);
             }
             row.push(age(w.started_unix));
             row
@@ -391,6 +394,7 @@ fn print_list(rows: Vec<WorkflowRow>, output: Output) -> Result<(), CliError> {
             "DOMAIN",
             "FUNCTIONS",
             "RESOURCES",
+            "TENANT",
             "AGE",
         ]
     } else {
