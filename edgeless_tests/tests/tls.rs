@@ -1,8 +1,8 @@
 //! Every gRPC link over TLS with mutual authentication: the controller, the
 //! orchestrator, two nodes and the CLI each present a certificate of the
 //! cluster CA (from `edgeless_cli tls generate`); ping-pong runs across the
-//! nodes. A client with a certificate of another CA, and a plain-text
-//! client, are refused.
+//! nodes. A client with a certificate of another CA, a node's certificate
+//! used as a client, and a plain-text client, are refused.
 
 use std::process::Command;
 use std::time::Duration;
@@ -85,6 +85,25 @@ fn every_link_runs_over_mutual_tls_and_strangers_are_refused() {
     let stderr = String::from_utf8_lossy(&plain.stderr);
     assert_eq!(plain.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("does the server use TLS?"), "{stderr}");
+    // A node's certificate of the cluster CA is a node, not a client: the
+    // workflow API refuses it.
+    let node_cert = cluster.dir().join("certs");
+    let as_node = cli_with(
+        &cluster,
+        &format!(
+            "{url}\n[tls]\nca_cert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            node_cert.join("ca.pem").display(),
+            node_cert.join("node.pem").display(),
+            node_cert.join("node.key").display()
+        ),
+        &["workflow", "list"],
+    );
+    let stderr = String::from_utf8_lossy(&as_node.stderr);
+    assert_eq!(as_node.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("node `node` may not call /edgeless_api.WorkflowInstance/List"),
+        "{stderr}"
+    );
     let no_tls = cli_with(&cluster, &url, &["workflow", "list"]);
     assert!(!no_tls.status.success());
     let stderr = String::from_utf8_lossy(&no_tls.stderr);
