@@ -464,13 +464,25 @@ fn an_open_daemon_refuses_to_listen_where_other_hosts_reach_it() {
         "controller_url = \"http://0.0.0.0:0\"\ndomain_register_url = \"http://127.0.0.1:0\"\n",
     )
     .unwrap();
-    let output = std::process::Command::new(bin("edgeless_con_d"))
+    let log = dir.path().join("refused.log");
+    let mut refused_daemon = std::process::Command::new(bin("edgeless_con_d"))
         .arg("-c")
         .arg(&config)
-        .output()
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut status = None;
+    eventually(Duration::from_secs(10), || {
+        status = refused_daemon.try_wait().unwrap();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = refused_daemon.kill();
+        let _ = refused_daemon.wait();
+        panic!("the open controller started on 0.0.0.0");
+    }
+    assert_eq!(status.unwrap().code(), Some(1));
+    let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(
         stderr.contains("controller_url = \"http://0.0.0.0:0\" is reachable from other hosts"),
         "{stderr}"

@@ -43,9 +43,15 @@ impl Orchestrator {
         }
         let mut saved = Vec::new();
         for synced in std::mem::take(&mut request.synced_states) {
-            // Only states of components that still exist are kept.
-            if Uuid::parse_str(&synced.state_id).is_ok_and(|lid| self.components.contains_key(&lid))
-            {
+            // Only states of components that still exist, sent by a node
+            // that runs one of their instances, are kept: a node cannot
+            // write another node's states.
+            let runs_here = Uuid::parse_str(&synced.state_id).is_ok_and(|lid| {
+                self.components
+                    .get(&lid)
+                    .is_some_and(|c| c.instances.iter().any(|i| i.node_id == node_id))
+            });
+            if runs_here {
                 saved.push((synced.state_id.clone(), synced.state.clone()));
                 self.states.insert(synced.state_id, synced.state);
             }
