@@ -490,8 +490,7 @@ pub(crate) async fn patch_mappings(
     request: &proto::SpawnWorkflowRequest,
     lids: &HashMap<String, Uuid>,
 ) -> Result<(), ControllerError> {
-    let failed = refused;
-    let mappings = request
+    let mappings: Vec<_> = request
         .workflow_functions
         .iter()
         .map(|f| (&f.name, &f.output_mapping, "function"))
@@ -500,32 +499,52 @@ pub(crate) async fn patch_mappings(
                 .workflow_resources
                 .iter()
                 .map(|r| (&r.name, &r.output_mapping, "resource")),
-        );
-    for (name, mapping, kind) in mappings {
-        let patch = proto::PatchRequest {
-            component_id: lids[name].to_string(),
-            output_mapping: mapping
-                .iter()
-                .map(|(output, target)| {
-                    let target = edgeless_api::InstanceId::logical(lids[target]);
-                    (
-                        output.clone(),
-                        proto::InstanceIdList {
-                            instances: vec![target.into()],
-                        },
-                    )
-                })
-                .collect(),
-            // The orchestrator works out each instance's sources.
-            ..Default::default()
-        };
-        let result = if kind == "function" {
-            clients.functions.patch(patch).await
-        } else {
-            clients.resources.patch(patch).await
-        };
-        result.map_err(failed(kind, name))?;
+        )
+        .collect();
+    // First every mapping is recorded (each instance learns its sources),
+    // then the components start sending along them: a reply along a
+    // mapping patched later is never refused.
+    for record_only in [true, false] {
+        for &(name, mapping, kind) in &mappings {
+            patch_one(clients, lids, name, mapping, kind, record_only).await?;
+        }
     }
+    Ok(())
+}
+
+/// Sends one component's mapping (logical ids) to its orchestrator.
+async fn patch_one(
+    clients: &mut DomainClients,
+    lids: &HashMap<String, Uuid>,
+    name: &str,
+    mapping: &HashMap<String, String>,
+    kind: &'static str,
+    record_only: bool,
+) -> Result<(), ControllerError> {
+    let patch = proto::PatchRequest {
+        component_id: lids[name].to_string(),
+        output_mapping: mapping
+            .iter()
+            .map(|(output, target)| {
+                let target = edgeless_api::InstanceId::logical(lids[target]);
+                (
+                    output.clone(),
+                    proto::InstanceIdList {
+                        instances: vec![target.into()],
+                    },
+                )
+            })
+            .collect(),
+        // The orchestrator works out each instance's sources.
+        inputs: Vec::new(),
+        inputs_only: record_only,
+    };
+    let result = if kind == "function" {
+        clients.functions.patch(patch).await
+    } else {
+        clients.resources.patch(patch).await
+    };
+    result.map_err(refused(kind, name))?;
     Ok(())
 }
 

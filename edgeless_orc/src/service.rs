@@ -108,7 +108,11 @@ impl FunctionInstance for Service {
         let request = request.into_inner();
         let id = lid(&request.component_id)?;
         self.0
-            .patch(id, logical_mapping(request.output_mapping)?)
+            .patch(
+                id,
+                logical_mapping(request.output_mapping)?,
+                request.inputs_only,
+            )
             .await?;
         Ok(Response::new(proto::Empty {}))
     }

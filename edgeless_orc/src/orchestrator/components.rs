@@ -242,14 +242,26 @@ impl Orchestrator {
         &mut self,
         lid: Uuid,
         mapping: HashMap<String, Vec<Uuid>>,
+        record_only: bool,
     ) -> Result<(), OrcError> {
         let component = self
             .components
             .get_mut(&lid)
             .ok_or(OrcError::NotFound(lid))?;
-        let mut targets: Vec<Uuid> = component.mapping.values().flatten().copied().collect();
+        // Old and new targets learn their sources, unless the mapping was
+        // recorded before and is unchanged.
+        let mut targets: Vec<Uuid> = if record_only || component.mapping != mapping {
+            component
+                .mapping
+                .values()
+                .chain(mapping.values())
+                .flatten()
+                .copied()
+                .collect()
+        } else {
+            Vec::new()
+        };
         component.mapping = mapping;
-        targets.extend(component.mapping.values().flatten().copied());
         super::persistence::save_component(&self.store, lid, component);
         // The targets learn their new sources before the sources send.
         targets.sort();
@@ -258,6 +270,9 @@ impl Orchestrator {
             if let Err(error) = self.apply_inputs(target).await {
                 tracing::warn!(component = %target, %error, "inputs not updated");
             }
+        }
+        if record_only {
+            return Ok(());
         }
         self.apply_patch(lid).await
     }

@@ -71,9 +71,12 @@ enum Command {
         oneshot::Sender<Result<Vec<InstanceId>, OrcError>>,
     ),
     Stop(Uuid, oneshot::Sender<Result<(), OrcError>>),
+    /// A component's mapping; with `true`, only recorded (its targets
+    /// learn their sources) and not yet sent to the component.
     Patch(
         Uuid,
         HashMap<String, Vec<Uuid>>,
+        bool,
         oneshot::Sender<Result<(), OrcError>>,
     ),
     /// A known node's refresh (its lease is already renewed).
@@ -180,13 +183,19 @@ impl OrchestratorHandle {
         self.ask(|tx| Command::Stop(lid, tx)).await?
     }
 
-    /// Sets a component's outputs (logical targets).
+    /// Sets a component's outputs (logical targets). With `record_only`,
+    /// the mapping is recorded and its targets told their new sources, but
+    /// the component does not send along it yet (a workflow's mappings are
+    /// all recorded before any is used, so every reply path is open when the
+    /// first event flows).
     pub async fn patch(
         &self,
         lid: Uuid,
         mapping: HashMap<String, Vec<Uuid>>,
+        record_only: bool,
     ) -> Result<(), OrcError> {
-        self.ask(|tx| Command::Patch(lid, mapping, tx)).await?
+        self.ask(|tx| Command::Patch(lid, mapping, record_only, tx))
+            .await?
     }
 
     /// A node's registration or refresh. A refresh of a known node renews
@@ -368,8 +377,8 @@ impl Orchestrator {
             Command::Stop(lid, reply) => {
                 let _ = reply.send(self.stop(lid).await);
             }
-            Command::Patch(lid, mapping, reply) => {
-                let _ = reply.send(self.patch(lid, mapping).await);
+            Command::Patch(lid, mapping, record_only, reply) => {
+                let _ = reply.send(self.patch(lid, mapping, record_only).await);
             }
             Command::UpdateNode(request, owner, reply) => {
                 let _ = reply.send(self.update_node(request, owner).await);
