@@ -81,6 +81,19 @@ fn wasm_and_container_functions_exchange_events_and_leave_nothing_behind() {
             format!("{} {nano_cpus}", memory_mb << 20),
             "{image}"
         );
+        // Hardened: nobody, no capabilities, no privilege gain, read-only
+        // root, a process limit.
+        let hardening = docker(&[
+            "inspect",
+            "--format",
+            "{{.Config.User}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.PidsLimit}}",
+            &container,
+        ]);
+        assert_eq!(
+            hardening.trim(),
+            "65534:65534 [ALL] [no-new-privileges:true] true 256",
+            "{image}"
+        );
     }
     cluster.cli_ok(&["workflow", "stop", &workflow]);
     let gone = eventually(Duration::from_secs(15), || {

@@ -16,6 +16,10 @@ use futures::StreamExt;
 
 /// The label that names the node owning a container.
 pub const NODE_LABEL: &str = "edgeless.node";
+/// The user (and group) container functions run as: `nobody`.
+pub const GUEST_USER: &str = "65534:65534";
+/// The most processes and threads a container function may have.
+pub const PIDS_LIMIT: i64 = 256;
 /// The label that names the instance a container runs.
 pub const INSTANCE_LABEL: &str = "edgeless.instance";
 
@@ -136,18 +140,30 @@ impl Engine {
             })
     }
 
-    /// Creates and starts a container; returns its address on the network.
+    /// Creates and starts a container (hardened: see [`GUEST_USER`] and
+    /// the host configuration below); returns its address on the network.
     pub async fn run(&self, spec: ContainerSpec<'_>) -> Result<String, DockerError> {
         let body = ContainerCreateBody {
             image: Some(spec.image.to_string()),
             env: Some(spec.env),
             labels: Some(spec.labels),
+            // An unprivileged user, whatever the image says.
+            user: Some(GUEST_USER.to_string()),
             host_config: Some(HostConfig {
                 memory: Some(spec.memory_bytes),
                 memory_swap: Some(spec.memory_bytes),
                 nano_cpus: Some(spec.nano_cpus),
                 network_mode: Some(spec.network.to_string()),
-                pids_limit: Some(256),
+                pids_limit: Some(PIDS_LIMIT),
+                // No capabilities, no way to gain privileges, nothing
+                // written outside a small /tmp.
+                cap_drop: Some(vec!["ALL".to_string()]),
+                security_opt: Some(vec!["no-new-privileges:true".to_string()]),
+                readonly_rootfs: Some(true),
+                tmpfs: Some(HashMap::from([(
+                    "/tmp".to_string(),
+                    "rw,noexec,nosuid,size=16m".to_string(),
+                )])),
                 ..Default::default()
             }),
             ..Default::default()
