@@ -12,6 +12,7 @@ pub mod client;
 pub mod daemon;
 pub mod event;
 mod ids;
+pub mod limits;
 pub mod secrets;
 pub mod server;
 pub mod store;

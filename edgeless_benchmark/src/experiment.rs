@@ -76,7 +76,8 @@ pub async fn run(
     workflow: &WorkflowType,
 ) -> anyhow::Result<Outcome> {
     let channel = edgeless_api::client::channel(controller_url)?;
-    let mut client = WorkflowInstanceClient::new(channel).max_encoding_message_size(usize::MAX);
+    let mut client = WorkflowInstanceClient::new(channel)
+        .max_encoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE);
     let mut steps: Vec<(Duration, Step)> = Vec::with_capacity(spans.len() * 2);
     for (index, span) in spans.iter().enumerate() {
         steps.push((span.arrival, Step::Start(index)));

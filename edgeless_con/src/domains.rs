@@ -42,9 +42,10 @@ impl DomainClients {
     fn new(channel: Channel) -> Self {
         Self {
             functions: FunctionInstanceClient::new(channel.clone())
-                .max_decoding_message_size(usize::MAX),
+                .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE),
             resources: ResourceConfigurationClient::new(channel.clone()),
-            inspection: DomainInspectionClient::new(channel).max_decoding_message_size(usize::MAX),
+            inspection: DomainInspectionClient::new(channel)
+                .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE),
         }
     }
 }

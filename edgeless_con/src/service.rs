@@ -34,8 +34,8 @@ pub fn workflow_instance_server(
     controller: Controller,
 ) -> WorkflowInstanceServer<impl WorkflowInstance> {
     WorkflowInstanceServer::new(Service(controller))
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX)
+        .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE)
+        .max_encoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE)
 }
 
 pub fn domain_registration_server(

@@ -3,6 +3,7 @@
 //! Events that were in flight on a stream that broke are lost: delivery
 //! between nodes is at most once.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,25 @@ pub trait PeerLink: Send + Sync {
 
 /// The largest number of events sent in one batch.
 const MAX_BATCH: usize = 512;
+/// The most payload bytes of one batch: with the largest payload and the
+/// events' ids it stays below the peer's message limit.
+const MAX_BATCH_BYTES: usize = edgeless_api::limits::MAX_DATAPLANE_MESSAGE / 2;
+
+/// The next batch from `waiting`: at least one event, then as many as fit
+/// in [`MAX_BATCH_BYTES`].
+fn take_batch(waiting: &mut VecDeque<Event>) -> proto::EventBatch {
+    let mut events = Vec::new();
+    let mut bytes = 0;
+    while let Some(event) = waiting.pop_front() {
+        if !events.is_empty() && bytes + event.payload.len() > MAX_BATCH_BYTES {
+            waiting.push_front(event);
+            break;
+        }
+        bytes += event.payload.len();
+        events.push(event.into());
+    }
+    proto::EventBatch { events }
+}
 
 /// A link over a long-lived `FunctionInvocation.Stream` call.
 pub struct GrpcPeerLink {
@@ -70,16 +90,17 @@ async fn run_link(
     let mut client = FunctionInvocationClient::new(channel);
     let mut backoff = Duration::from_millis(50);
     loop {
-        let batches = futures::stream::unfold(queue.clone(), |queue| async move {
-            let mut events = Vec::new();
-            let received = queue.lock().await.recv_many(&mut events, MAX_BATCH).await;
-            if received == 0 {
-                return None;
+        let start = (queue.clone(), VecDeque::new());
+        let batches = futures::stream::unfold(start, |(queue, mut waiting)| async move {
+            if waiting.is_empty() {
+                let mut events = Vec::new();
+                if queue.lock().await.recv_many(&mut events, MAX_BATCH).await == 0 {
+                    return None;
+                }
+                waiting.extend(events);
             }
-            let batch = proto::EventBatch {
-                events: events.into_iter().map(Into::into).collect(),
-            };
-            Some((batch, queue))
+            let batch = take_batch(&mut waiting);
+            Some((batch, (queue, waiting)))
         });
         match client.stream(batches).await {
             Ok(_) => {
@@ -92,5 +113,42 @@ async fn run_link(
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeless_api::InstanceId;
+    use edgeless_api::event::EventKind;
+
+    fn event(bytes: usize) -> Event {
+        Event {
+            target: InstanceId::new(Uuid::new_v4()),
+            source: InstanceId::new(Uuid::new_v4()),
+            stream_id: 0,
+            kind: EventKind::Cast,
+            payload: vec![0u8; bytes].into(),
+        }
+    }
+
+    #[test]
+    fn batches_stay_below_the_peers_message_limit() {
+        let mut waiting: VecDeque<Event> = (0..5).map(|_| event(crate::MAX_PAYLOAD)).collect();
+        waiting.push_back(event(10));
+        let mut sizes = Vec::new();
+        while !waiting.is_empty() {
+            let batch = take_batch(&mut waiting);
+            let encoded = prost::Message::encoded_len(&batch);
+            assert!(
+                encoded < edgeless_api::limits::MAX_DATAPLANE_MESSAGE,
+                "{encoded}"
+            );
+            sizes.push(batch.events.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 6, "nothing dropped");
+        // Small events still travel many to a batch.
+        let mut small: VecDeque<Event> = (0..100).map(|_| event(100)).collect();
+        assert_eq!(take_batch(&mut small).events.len(), 100);
     }
 }

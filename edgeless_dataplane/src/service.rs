@@ -21,7 +21,7 @@ impl InvocationService {
     /// The tonic server for this service.
     pub fn into_server(self) -> proto::function_invocation_server::FunctionInvocationServer<Self> {
         proto::function_invocation_server::FunctionInvocationServer::new(self)
-            .max_decoding_message_size(usize::MAX)
+            .max_decoding_message_size(edgeless_api::limits::MAX_DATAPLANE_MESSAGE)
     }
 }
 

@@ -69,7 +69,8 @@ pub fn mapping_from_proto(
 struct Service(Agent);
 
 pub fn function_instance_server(agent: Agent) -> FunctionInstanceServer<impl FunctionInstance> {
-    FunctionInstanceServer::new(Service(agent)).max_decoding_message_size(usize::MAX)
+    FunctionInstanceServer::new(Service(agent))
+        .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE)
 }
 
 pub fn resource_configuration_server(

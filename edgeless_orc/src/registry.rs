@@ -44,7 +44,7 @@ impl Node {
             providers: request.resource_providers.clone(),
             health: request.health_status.unwrap_or_default(),
             functions: FunctionInstanceClient::new(channel.clone())
-                .max_decoding_message_size(usize::MAX),
+                .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE),
             resources: ResourceConfigurationClient::new(channel.clone()),
             management: NodeManagementClient::new(channel),
         })

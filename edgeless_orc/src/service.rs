@@ -67,7 +67,8 @@ struct Service(OrchestratorHandle);
 pub fn function_instance_server(
     handle: OrchestratorHandle,
 ) -> FunctionInstanceServer<impl FunctionInstance> {
-    FunctionInstanceServer::new(Service(handle)).max_decoding_message_size(usize::MAX)
+    FunctionInstanceServer::new(Service(handle))
+        .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE)
 }
 
 pub fn resource_configuration_server(
@@ -79,7 +80,9 @@ pub fn resource_configuration_server(
 pub fn node_registration_server(
     handle: OrchestratorHandle,
 ) -> NodeRegistrationServer<impl NodeRegistration> {
+    // A registration carries the node's saved states.
     NodeRegistrationServer::new(Service(handle))
+        .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE)
 }
 
 #[tonic::async_trait]

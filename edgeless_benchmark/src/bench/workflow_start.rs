@@ -59,7 +59,8 @@ async fn measure(
     runs: usize,
 ) -> anyhow::Result<Latencies> {
     let channel = edgeless_api::client::channel(controller_url)?;
-    let mut client = WorkflowInstanceClient::new(channel).max_encoding_message_size(usize::MAX);
+    let mut client = WorkflowInstanceClient::new(channel)
+        .max_encoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let joined = client

@@ -137,8 +137,8 @@ fn controller_within(
     )
     .map_err(|e| CliError::Input(anyhow::anyhow!("controller_url: {e}")))?;
     Ok(WorkflowInstanceClient::new(channel)
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX))
+        .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE)
+        .max_encoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE))
 }
 
 /// Sets up what this CLI presents to the cluster: its TLS certificate and

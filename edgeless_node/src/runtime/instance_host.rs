@@ -133,10 +133,15 @@ impl InstanceHost {
     }
 
     /// Saves the instance's state (handed to `handle_init` of a re-created
-    /// instance).
-    pub fn sync(&self, state: Bytes) {
+    /// instance); a state too large is refused, and the refusal logged as
+    /// the function's error.
+    pub fn sync(&self, state: Bytes) -> Result<(), String> {
         let (store, key) = &self.state;
-        store.save(key, state);
+        let saved = store.save(key, state);
+        if let Err(error) = &saved {
+            self.log(1, "sync", error);
+        }
+        saved
     }
 
     /// A log line of the function: 1 error, 2 warn, 3 info, 4 debug, else trace.

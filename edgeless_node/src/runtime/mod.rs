@@ -28,6 +28,9 @@ pub struct RunningInstance {
     pub task: tokio::task::JoinHandle<Option<String>>,
 }
 
+/// The most state bytes one registration refresh reports.
+pub const REPORT_BYTES: usize = edgeless_api::limits::MAX_CONTROL_MESSAGE / 2;
+
 /// States saved by `sync`, by state id: handed to re-created instances on
 /// this node, and reported to the orchestrator so an instance re-created on
 /// another node gets them too. Cheap to clone.
@@ -47,11 +50,20 @@ impl StateStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Saves a state (from `sync`).
-    pub fn save(&self, key: &str, state: Bytes) {
+    /// Saves a state (from `sync`); a state larger than
+    /// [`edgeless_api::limits::MAX_STATE`] is refused.
+    pub fn save(&self, key: &str, state: Bytes) -> Result<(), String> {
+        if state.len() > edgeless_api::limits::MAX_STATE {
+            return Err(format!(
+                "a state of {} bytes was not saved: at most {} bytes are allowed",
+                state.len(),
+                edgeless_api::limits::MAX_STATE
+            ));
+        }
         let mut states = self.lock();
         states.saved.insert(key.to_string(), state.clone());
         states.unreported.insert(key.to_string(), state);
+        Ok(())
     }
 
     /// Stores a state the orchestrator kept, before the instance starts.
@@ -64,15 +76,28 @@ impl StateStore {
         self.lock().saved.get(key).cloned()
     }
 
-    /// The states saved since the last call (the latest per key).
+    /// States saved since they were last taken (the latest per key), at
+    /// most [`REPORT_BYTES`] of them; the rest wait for the next report, so
+    /// a registration never outgrows its message limit.
     pub fn take_unreported(&self) -> Vec<edgeless_api::proto::SyncedState> {
-        std::mem::take(&mut self.lock().unreported)
-            .into_iter()
-            .map(|(state_id, state)| edgeless_api::proto::SyncedState {
-                state_id,
-                state: state.to_vec(),
-            })
-            .collect()
+        let mut states = self.lock();
+        let keys: Vec<String> = states.unreported.keys().cloned().collect();
+        let mut taken = Vec::new();
+        let mut bytes = 0;
+        for key in keys {
+            let size = states.unreported[&key].len() + key.len();
+            if !taken.is_empty() && bytes + size > REPORT_BYTES {
+                break;
+            }
+            bytes += size;
+            if let Some(state) = states.unreported.remove(&key) {
+                taken.push(edgeless_api::proto::SyncedState {
+                    state_id: key,
+                    state: state.to_vec(),
+                });
+            }
+        }
+        taken
     }
 }
 
@@ -146,4 +171,29 @@ pub enum StartError {
     /// The code trapped while being instantiated.
     #[error("the instance could not be created: {0}")]
     Instantiate(String),
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    #[test]
+    fn states_are_bounded_and_reported_in_bounded_parts() {
+        let store = StateStore::default();
+        let too_big = Bytes::from(vec![0u8; edgeless_api::limits::MAX_STATE + 1]);
+        let error = store.save("a", too_big).unwrap_err();
+        assert!(error.contains("at most 1048576 bytes"), "{error}");
+        assert!(store.load("a").is_none());
+        let full = Bytes::from(vec![1u8; edgeless_api::limits::MAX_STATE]);
+        let count = REPORT_BYTES / edgeless_api::limits::MAX_STATE + 5;
+        for i in 0..count {
+            store.save(&format!("s{i}"), full.clone()).unwrap();
+        }
+        let first = store.take_unreported();
+        let bytes: usize = first.iter().map(|s| s.state.len() + s.state_id.len()).sum();
+        assert!(bytes <= REPORT_BYTES, "{bytes}");
+        let rest = store.take_unreported();
+        assert_eq!(first.len() + rest.len(), count, "the rest comes next time");
+        assert!(store.take_unreported().is_empty());
+    }
 }

@@ -1,6 +1,7 @@
 //! Components: start (with `max_instances` instances), stop, patch,
 //! migrate, and the domain view.
 
+use edgeless_api::limits::MAX_INSTANCES;
 use std::collections::HashMap;
 
 use edgeless_api::InstanceId;
@@ -59,8 +60,11 @@ fn desired_instances(
     match annotations.get("max_instances") {
         None => Ok(1),
         Some(value) => match value.trim().parse::<usize>() {
-            Ok(0) => Ok(eligible_nodes.max(1)),
-            Ok(n) => Ok(n),
+            Ok(0) => Ok(eligible_nodes.clamp(1, MAX_INSTANCES)),
+            Ok(n) if n <= MAX_INSTANCES => Ok(n),
+            Ok(_) => Err(OrcError::Invalid(format!(
+                "annotation max_instances = {value:?}: at most {MAX_INSTANCES} instances are allowed"
+            ))),
             Err(_) => Err(OrcError::Invalid(format!(
                 "annotation max_instances = {value:?} is not a number"
             ))),
@@ -495,5 +499,11 @@ mod tests {
             err.to_string(),
             "invalid request: annotation max_instances = \"many\" is not a number"
         );
+        assert_eq!(desired_instances(&with("256"), 3).unwrap(), 256);
+        assert_eq!(desired_instances(&with("0"), 100_000).unwrap(), 256);
+        for huge in ["257", "18446744073709551615", "9999999999999"] {
+            let err = desired_instances(&with(huge), 3).unwrap_err().to_string();
+            assert!(err.contains("at most 256 instances"), "{huge}: {err}");
+        }
     }
 }

@@ -137,7 +137,8 @@ impl FunctionHost for HostService {
 
     async fn sync(&self, request: Request<GuestState>) -> Result<Response<Empty>, Status> {
         let host = self.guests.find(&request)?;
-        host.sync(request.into_inner().state.into());
+        host.sync(request.into_inner().state.into())
+            .map_err(Status::resource_exhausted)?;
         Ok(Response::new(Empty {}))
     }
 
