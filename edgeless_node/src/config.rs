@@ -42,6 +42,9 @@ pub struct ResourcesConfig {
     pub http_egress_provider: String,
     /// Provider id of `file-log`.
     pub file_log_provider: String,
+    /// The folder `file-log` writes in: workflows name files relative to
+    /// it and cannot leave it.
+    pub file_log_dir: String,
     /// Provider id of `redis`.
     pub redis_provider: String,
     /// The `ollama` provider and the Ollama server it talks to.

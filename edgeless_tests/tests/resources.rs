@@ -189,11 +189,12 @@ fn file_log_appends_payloads_and_bad_configurations_are_named() {
     build_function("message_generator");
     let cluster = Cluster::builder().nodes(1).resources().start();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("out.log");
+    // Files go in the node's file_log_dir.
+    let file = cluster.dir().join("file-log/logs/out.log");
     let spec = example_in(
         dir.path(),
         "file_log",
-        &[("my-local-file.log", &file.display().to_string())],
+        &[("my-local-file.log", "logs/out.log")],
     );
     let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
     cluster.wait_for(Duration::from_secs(15), "three lines in the file", |_| {
@@ -227,6 +228,21 @@ fn file_log_appends_payloads_and_bad_configurations_are_named() {
         "{}",
         output.stderr_text()
     );
+    // A workflow cannot write outside the folder.
+    let outside = dir.path().join("cron-line");
+    for escape in [outside.display().to_string(), "../../cron-line".to_string()] {
+        let spec = example_in(dir.path(), "file_log", &[("my-local-file.log", &escape)]);
+        let output = cluster.cli(&["workflow", "start", &spec]);
+        assert_eq!(output.code(), Some(1), "{escape} accepted");
+        assert!(
+            output
+                .stderr_text()
+                .contains("is not a plain relative path"),
+            "{}",
+            output.stderr_text()
+        );
+    }
+    assert!(!outside.exists());
     let unknown = example_in(
         dir.path(),
         "file_log",

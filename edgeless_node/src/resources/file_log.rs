@@ -1,6 +1,9 @@
-//! `file-log`: appends each event's payload to a node-local file.
+//! `file-log`: appends each event's payload to a node-local file, inside
+//! the node's `file_log_dir`: a workflow names a relative path there, never
+//! an absolute one, never `..`, and no symbolic link is followed.
 
 use std::io::Write;
+use std::path::{Component, Path, PathBuf};
 
 use edgeless_dataplane::CallOutcome;
 
@@ -9,23 +12,75 @@ use crate::runtime::RunningInstance;
 
 pub const CLASS: &str = "file-log";
 
-pub struct FileLog;
+/// The folder of a node without `file_log_dir`.
+pub const DEFAULT_DIR: &str = "file-log";
+
+pub struct FileLog {
+    dir: PathBuf,
+}
+
+impl FileLog {
+    /// Writes under `dir` (empty: [`DEFAULT_DIR`]).
+    pub fn new(dir: &str) -> Self {
+        let dir = if dir.is_empty() { DEFAULT_DIR } else { dir };
+        Self { dir: dir.into() }
+    }
+}
+
+/// `filename` inside `dir`, if it is a plain relative path whose existing
+/// parts are no symbolic links.
+fn confined(dir: &Path, filename: &str) -> Result<PathBuf, String> {
+    let relative = Path::new(filename);
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)));
+    if filename.is_empty() || !plain {
+        return Err(format!(
+            "{filename:?} is not a plain relative path (no leading /, no `..`): files go in the node's file_log_dir"
+        ));
+    }
+    let mut path = dir.to_path_buf();
+    for part in relative.components() {
+        path.push(part);
+        if path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(format!("{filename:?} goes through a symbolic link"));
+        }
+    }
+    Ok(path)
+}
+
+/// Opens `path` for appending, creating it and its folders; never follows a
+/// symbolic link put there meanwhile.
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW).mode(0o640);
+    }
+    options.open(path)
+}
 
 impl ResourceProvider for FileLog {
     fn start(&self, context: ResourceContext) -> Result<RunningInstance, ResourceError> {
         let filename = context.required(CLASS, "filename")?;
         let add_timestamp = context.flag(CLASS, "add-timestamp")?;
         let add_source = context.flag(CLASS, "add-source-id")?;
-        let bad_file = |e: std::io::Error| ResourceError::BadValue {
+        let bad_file = |reason: String| ResourceError::BadValue {
             class: CLASS,
             key: "filename",
-            reason: format!("cannot open {filename:?}: {e}"),
+            reason,
         };
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&filename)
-            .map_err(bad_file)?;
+        let path = confined(&self.dir, &filename).map_err(bad_file)?;
+        let mut file =
+            open_append(&path).map_err(|e| bad_file(format!("cannot open {filename:?}: {e}")))?;
         let id = context.id;
         Ok(serve(context.dataplane, move |event| {
             let mut line = String::new();
@@ -83,6 +138,34 @@ fn format_utc(secs: u64, millis: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_stay_in_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("logs");
+        for bad in ["/etc/cron.d/x", "../x", "a/../../x", "", "./x/../../y"] {
+            let error = confined(&base, bad).unwrap_err();
+            assert!(
+                error.contains("not a plain relative path"),
+                "{bad}: {error}"
+            );
+        }
+        let path = confined(&base, "app/out.log").unwrap();
+        assert_eq!(path, base.join("app/out.log"));
+        open_append(&path).unwrap().write_all(b"x").unwrap();
+        // A link placed inside the folder is not followed.
+        #[cfg(unix)]
+        {
+            let outside = dir.path().join("outside.log");
+            std::os::unix::fs::symlink(&outside, base.join("link.log")).unwrap();
+            let error = confined(&base, "link.log").unwrap_err();
+            assert!(error.contains("symbolic link"), "{error}");
+            assert!(open_append(&base.join("link.log")).is_err());
+            std::os::unix::fs::symlink(dir.path(), base.join("up")).unwrap();
+            assert!(confined(&base, "up/outside.log").is_err());
+            assert!(!outside.exists());
+        }
+    }
 
     #[test]
     fn utc_formatting() {

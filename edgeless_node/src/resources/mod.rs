@@ -143,7 +143,7 @@ impl Providers {
         add(
             &config.file_log_provider,
             file_log::CLASS,
-            Arc::new(file_log::FileLog),
+            Arc::new(file_log::FileLog::new(&config.file_log_dir)),
         );
         add(
             &config.redis_provider,
