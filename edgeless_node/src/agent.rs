@@ -86,31 +86,34 @@ impl StartFunction {
     }
 }
 
-/// The limits of an instance: the node's defaults, or what its annotations
-/// ask for.
+/// The limits of an instance: the node's, or lower ones its annotations ask
+/// for (an annotation cannot raise a limit above the node's).
 fn limits(
-    defaults: &crate::config::WasmRuntime,
+    node: &crate::config::WasmRuntime,
     annotations: &HashMap<String, String>,
 ) -> Result<InstanceLimits, AgentError> {
-    let number = |key: &str, default: u64| -> Result<u64, AgentError> {
-        match annotations.get(key) {
-            None => Ok(default),
-            Some(value) => value
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|v| *v > 0)
-                .ok_or_else(|| {
-                    AgentError::Invalid(format!(
-                        "annotation {key} = {value:?} is not a positive number"
-                    ))
-                }),
+    let number = |key: &str, maximum: u64, node_key: &str| -> Result<u64, AgentError> {
+        let Some(value) = annotations.get(key) else {
+            return Ok(maximum);
+        };
+        match value.trim().parse::<u64>() {
+            Ok(v) if v > 0 && v <= maximum => Ok(v),
+            Ok(v) if v > maximum => Err(AgentError::Invalid(format!(
+                "annotation {key} = {value:?} is above this node's maximum of {maximum} ([wasm_runtime] {node_key})"
+            ))),
+            _ => Err(AgentError::Invalid(format!(
+                "annotation {key} = {value:?} is not a positive number"
+            ))),
         }
     };
     Ok(InstanceLimits {
-        memory_bytes: (number("max_memory_mb", defaults.max_memory_mb)? as usize)
+        memory_bytes: (number("max_memory_mb", node.max_memory_mb, "max_memory_mb")? as usize)
             .saturating_mul(1 << 20),
-        cpu_ms: number("max_cpu_ms", defaults.max_cpu_ms_per_event)?,
+        cpu_ms: number(
+            "max_cpu_ms",
+            node.max_cpu_ms_per_event,
+            "max_cpu_ms_per_event",
+        )?,
     })
 }
 
@@ -457,5 +460,30 @@ impl Agent {
             let _ = self.stop(function_id).await;
         }
         self.clear_peers();
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn annotations_lower_the_node_limits_and_never_raise_them() {
+        let node = crate::config::WasmRuntime::default();
+        let ask = |key: &str, value: &str| {
+            limits(
+                &node,
+                &HashMap::from([(key.to_string(), value.to_string())]),
+            )
+        };
+        let lowered = ask("max_memory_mb", "16").unwrap();
+        assert_eq!(lowered.memory_bytes, 16 << 20);
+        assert_eq!(ask("max_cpu_ms", "200").unwrap().cpu_ms, 200);
+        for (key, value) in [("max_memory_mb", "65"), ("max_cpu_ms", "1000000")] {
+            let error = ask(key, value).err().unwrap().to_string();
+            assert!(error.contains("above this node's maximum"), "{error}");
+        }
+        let unset = limits(&node, &HashMap::new()).unwrap();
+        assert_eq!((unset.memory_bytes, unset.cpu_ms), (64 << 20, 1000));
     }
 }

@@ -142,11 +142,11 @@ pub struct WasmRuntime {
     /// Offer the `RUST_WASM` function type.
     pub enabled: bool,
     /// Largest linear memory of an instance, in MiB (annotation
-    /// `max_memory_mb` may ask for another value).
+    /// `max_memory_mb` may lower it, never raise it).
     pub max_memory_mb: u64,
     /// CPU time an instance may spend on one event (or in `handle_init`)
     /// between host calls, in ms; past it the instance is stopped
-    /// (annotation `max_cpu_ms` may ask for another value).
+    /// (annotation `max_cpu_ms` may lower it, never raise it).
     pub max_cpu_ms_per_event: u64,
     /// Keep compiled modules on disk, so a restarted node does not compile
     /// them again.
@@ -201,9 +201,11 @@ pub struct ContainerRuntime {
     pub guest_api_host_url: String,
     /// The Docker network containers join.
     pub network: String,
-    /// Memory limit of a container, in MiB (annotation `max_memory_mb`).
+    /// Memory limit of a container, in MiB (annotation `max_memory_mb` may
+    /// lower it).
     pub max_memory_mb: u64,
-    /// CPU limit of a container, in CPUs (annotation `max_cpus`).
+    /// CPU limit of a container, in CPUs (annotation `max_cpus` may lower
+    /// it).
     pub max_cpus: f64,
     /// How long a container may take to serve its function interface.
     pub ready_timeout_sec: u64,

@@ -56,8 +56,8 @@ pub struct ContainerLimits {
 }
 
 impl ContainerLimits {
-    /// The node's defaults, or what the annotations `max_memory_mb` and
-    /// `max_cpus` ask for.
+    /// The node's limits, or lower ones the annotations `max_memory_mb` and
+    /// `max_cpus` ask for (never higher).
     pub fn from_annotations(
         settings: &config::ContainerRuntime,
         annotations: &HashMap<String, String>,
@@ -73,6 +73,12 @@ impl ContainerLimits {
                     format!("annotation max_memory_mb = {value:?} is not a number of MiB ≥ 6")
                 })?,
         };
+        if memory_mb > settings.max_memory_mb {
+            return Err(format!(
+                "annotation max_memory_mb = {memory_mb} is above this node's maximum of {} ([container_runtime] max_memory_mb)",
+                settings.max_memory_mb
+            ));
+        }
         let cpus = match annotations.get("max_cpus") {
             None => settings.max_cpus,
             Some(value) => value
@@ -84,6 +90,12 @@ impl ContainerLimits {
                     format!("annotation max_cpus = {value:?} is not a number of CPUs ≥ 0.01")
                 })?,
         };
+        if cpus > settings.max_cpus {
+            return Err(format!(
+                "annotation max_cpus = {cpus} is above this node's maximum of {} ([container_runtime] max_cpus)",
+                settings.max_cpus
+            ));
+        }
         Ok(Self { memory_mb, cpus })
     }
 }

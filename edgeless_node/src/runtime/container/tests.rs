@@ -54,3 +54,16 @@ fn bad_limits_are_named() {
         assert!(error.contains(key), "{error}");
     }
 }
+
+#[test]
+fn annotations_cannot_raise_the_node_limits() {
+    let settings = ContainerRuntime::default();
+    for (key, value, maximum) in [
+        ("max_memory_mb", "100000", "maximum of 256"),
+        ("max_cpus", "64", "maximum of 1"),
+    ] {
+        let error = ContainerLimits::from_annotations(&settings, &annotations(&[(key, value)]))
+            .unwrap_err();
+        assert!(error.contains(maximum), "{error}");
+    }
+}
