@@ -183,7 +183,8 @@ impl Agent {
             dataplane,
             (Some(wasm), crate::config::WasmRuntime::default()),
             None,
-            Providers::from_config(&Default::default(), None),
+            Providers::from_config(&Default::default(), None, Vec::new())
+                .expect("the default resources are valid"),
         )
     }
 

@@ -105,8 +105,21 @@ pub async fn run(
             }
         }
     };
-    let providers =
-        resources::Providers::from_config(resources_config, ingress.as_ref().map(|(s, _)| s));
+    let own_ports = [
+        &config.general.agent_url,
+        &config.general.invocation_url,
+        &config.resources.http_ingress_url,
+    ]
+    .into_iter()
+    .filter_map(|url| edgeless_api::client::bind_address(url).ok())
+    .map(|address| address.port())
+    .collect();
+    let providers = resources::Providers::from_config(
+        resources_config,
+        ingress.as_ref().map(|(s, _)| s),
+        own_ports,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let agent = agent::Agent::new(
         dataplane.clone(),
         (runtime, config.wasm_runtime.clone()),

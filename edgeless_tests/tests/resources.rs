@@ -185,6 +185,60 @@ fn http_egress_performs_requests_for_functions() {
 }
 
 #[test]
+fn http_egress_stays_within_the_node_policy_and_bounds() {
+    build_function("http_requestor");
+    // 5 MiB: over the 4 MiB response bound.
+    let huge: &'static str = Box::leak("x".repeat(5 << 20).into_boxed_str());
+    let (big_port, _requests) = http_server(huge);
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let dir = tempfile::tempdir().unwrap();
+    let agent_port = cluster.agent_urls[0]
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    // The harness allows 127.0.0.1 only: a cloud metadata address, another
+    // loopback address and the node's own agent are out of reach.
+    for (target, refusal) in [
+        (
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "169.254.169.254 is not reachable from http-egress".to_string(),
+        ),
+        (
+            "http://127.0.0.2:80/".to_string(),
+            "127.0.0.2 is not reachable from http-egress".to_string(),
+        ),
+        (
+            format!("http://127.0.0.1:{agent_port}/"),
+            format!("127.0.0.1:{agent_port} is this node's own service"),
+        ),
+        (
+            format!("http://127.0.0.1:{big_port}/"),
+            "length limit exceeded".to_string(),
+        ),
+    ] {
+        let spec = example_in(
+            dir.path(),
+            "http_egress",
+            &[
+                ("http://127.0.0.1:10000/", &target),
+                ("period=2000", "period=300"),
+            ],
+        );
+        let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+        cluster.wait_for(Duration::from_secs(15), &format!("{target} refused"), |c| {
+            let log = c.nodes[0].log();
+            log.contains("http-egress request failed") && log.contains(&refusal)
+        });
+        cluster.cli_ok(&["workflow", "stop", &workflow]);
+    }
+    assert!(
+        !cluster.nodes[0].log().contains("answered 200"),
+        "a refused request got through"
+    );
+}
+
+#[test]
 fn file_log_appends_payloads_and_bad_configurations_are_named() {
     build_function("message_generator");
     let cluster = Cluster::builder().nodes(1).resources().start();

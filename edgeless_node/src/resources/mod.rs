@@ -8,6 +8,7 @@
 //! answered with an error to calls) while the instance keeps running.
 
 mod catalog;
+mod egress_policy;
 mod file_log;
 mod http_egress;
 mod http_ingress;
@@ -117,7 +118,14 @@ pub struct Providers {
 impl Providers {
     /// The providers named in `[resources]`; the HTTP ingress provider
     /// shares `ingress` (the node's HTTP server).
-    pub fn from_config(config: &ResourcesConfig, ingress: Option<&IngressServer>) -> Self {
+    /// `own_ports` are the ports the node listens on (out of reach of
+    /// `http-egress`). A bad `http_egress_allow` entry is an error.
+    pub fn from_config(
+        config: &ResourcesConfig,
+        ingress: Option<&IngressServer>,
+        own_ports: Vec<u16>,
+    ) -> Result<Self, String> {
+        let egress_policy = egress_policy::EgressPolicy::new(&config.http_egress_allow, own_ports)?;
         let mut providers = Self {
             by_class: HashMap::new(),
             specs: Vec::new(),
@@ -153,7 +161,7 @@ impl Providers {
         add(
             &config.http_egress_provider,
             http_egress::CLASS,
-            Arc::new(http_egress::HttpEgress::new()),
+            Arc::new(http_egress::HttpEgress::new(egress_policy)),
         );
         if let Some(ollama) = &config.ollama_provider {
             add(
@@ -175,7 +183,7 @@ impl Providers {
                 Arc::new(ingress.clone()),
             );
         }
-        providers
+        Ok(providers)
     }
 
     /// The provider of `class`.

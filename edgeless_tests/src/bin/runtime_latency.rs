@@ -75,7 +75,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             config::WasmRuntime::default(),
         ),
         Some(containers),
-        edgeless_node::resources::Providers::from_config(&Default::default(), None),
+        edgeless_node::resources::Providers::from_config(&Default::default(), None, Vec::new())
+            .expect("the default resources are valid"),
     );
     let caller = dataplane.register(InstanceId {
         node_id,

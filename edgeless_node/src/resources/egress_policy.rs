@@ -1,0 +1,241 @@
+//! Where `http-egress` may connect. By default anywhere except the node
+//! itself: loopback, link-local, unspecified and multicast addresses, and the
+//! node's own listening ports, are refused. With an allowlist
+//! (`[resources] http_egress_allow`: host names, addresses, CIDR blocks)
+//! only what it names is reachable. Names are resolved here and every
+//! address checked, so a name cannot point past the policy.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::connect::dns::Name;
+
+/// One allowlist entry.
+#[derive(Debug, Clone, PartialEq)]
+enum Allowed {
+    Host(String),
+    Network(IpAddr, u8),
+}
+
+/// The policy of one node.
+#[derive(Debug, Clone, Default)]
+pub struct EgressPolicy {
+    allow: Vec<Allowed>,
+    own_ports: Vec<u16>,
+}
+
+impl EgressPolicy {
+    /// A policy from the allowlist entries and the node's listening ports.
+    pub fn new(entries: &[String], own_ports: Vec<u16>) -> Result<Self, String> {
+        let allow = entries
+            .iter()
+            .map(|entry| parse_entry(entry))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { allow, own_ports })
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.allow
+            .iter()
+            .any(|a| matches!(a, Allowed::Host(h) if *h == host))
+    }
+
+    /// Whether an address of `host` may be connected to.
+    pub fn address_allowed(&self, host: &str, ip: IpAddr) -> bool {
+        if self.host_allowed(host) {
+            return true;
+        }
+        if self.allow.is_empty() {
+            return !is_the_node(ip);
+        }
+        self.allow.iter().any(|a| match a {
+            Allowed::Network(net, prefix) => in_network(ip, *net, *prefix),
+            Allowed::Host(_) => false,
+        })
+    }
+
+    /// Checks a request's host and port before anything is resolved: the
+    /// node's own ports, and address literals (which skip resolution).
+    pub fn check_target(&self, host: &str, port: u16) -> Result<(), String> {
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>();
+        if let Ok(ip) = literal {
+            if !self.address_allowed(host, ip) {
+                return Err(refusal(host));
+            }
+            if ip.is_loopback() && self.own_ports.contains(&port) {
+                return Err(format!("{host}:{port} is this node's own service"));
+            }
+        } else if self.allow.is_empty() && self.own_ports.contains(&port) && is_local_name(host) {
+            return Err(format!("{host}:{port} is this node's own service"));
+        }
+        Ok(())
+    }
+}
+
+fn refusal(host: &str) -> String {
+    format!(
+        "{host} is not reachable from http-egress (the node itself, or not in [resources] http_egress_allow)"
+    )
+}
+
+fn is_local_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost" || host.ends_with(".localhost")
+}
+
+/// Addresses that reach the node itself or its link.
+fn is_the_node(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_the_node(IpAddr::V4(v4));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
+fn parse_entry(entry: &str) -> Result<Allowed, String> {
+    let bad = |reason: &str| format!("[resources] http_egress_allow: {entry:?} {reason}");
+    let entry = entry.trim();
+    if let Some((net, prefix)) = entry.split_once('/') {
+        let net: IpAddr = net.parse().map_err(|_| bad("is not an address/prefix"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| bad("has a bad prefix length"))?;
+        return Ok(Allowed::Network(net, prefix));
+    }
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Ok(Allowed::Network(ip, if ip.is_ipv4() { 32 } else { 128 }));
+    }
+    let valid = !entry.is_empty()
+        && entry
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'));
+    if !valid {
+        return Err(bad("is not a host name, an address or a CIDR block"));
+    }
+    Ok(Allowed::Host(entry.to_ascii_lowercase()))
+}
+
+/// A resolver that only hands out addresses the policy allows.
+#[derive(Clone)]
+pub struct PolicyResolver(pub Arc<EgressPolicy>);
+
+type Addresses = std::vec::IntoIter<SocketAddr>;
+
+impl tower_service::Service<Name> for PolicyResolver {
+    type Response = Addresses;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Addresses, std::io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|a| policy.address_allowed(&host, a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    refusal(&host),
+                ));
+            }
+            Ok(allowed.into_iter())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(entries: &[&str]) -> EgressPolicy {
+        let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+        EgressPolicy::new(&entries, vec![7001]).unwrap()
+    }
+
+    #[test]
+    fn by_default_the_node_itself_is_out_of_reach() {
+        let open = policy(&[]);
+        for ip in [
+            "127.0.0.1",
+            "::1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!open.address_allowed("h", ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "10.1.2.3", "2001:db8::1"] {
+            assert!(open.address_allowed("h", ip.parse().unwrap()), "{ip}");
+        }
+        assert!(open.check_target("127.0.0.1", 80).is_err());
+        assert!(open.check_target("[::1]", 80).is_err());
+        assert!(open.check_target("localhost", 7001).is_err());
+        assert!(open.check_target("example.com", 80).is_ok());
+    }
+
+    #[test]
+    fn an_allowlist_names_everything_reachable() {
+        let strict = policy(&["10.0.0.0/8", "api.example.com", "127.0.0.1"]);
+        assert!(strict.address_allowed("x", "10.200.0.1".parse().unwrap()));
+        assert!(!strict.address_allowed("x", "11.0.0.1".parse().unwrap()));
+        assert!(strict.address_allowed("API.example.com.", "11.0.0.1".parse().unwrap()));
+        assert!(strict.address_allowed("x", "127.0.0.1".parse().unwrap()));
+        assert!(!strict.address_allowed("x", "127.0.0.2".parse().unwrap()));
+        assert!(strict.check_target("127.0.0.1", 8080).is_ok());
+        assert!(strict.check_target("127.0.0.1", 7001).is_err(), "own port");
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        for bad in ["10.0.0.0/33", "not a host", "1.2.3.4/x", ""] {
+            let error = EgressPolicy::new(&[bad.to_string()], vec![]).unwrap_err();
+            assert!(error.contains("http_egress_allow"), "{bad}: {error}");
+        }
+    }
+}
