@@ -38,6 +38,9 @@ pub struct ResourcesConfig {
     pub http_ingress_url: String,
     /// Provider id of `http-ingress`.
     pub http_ingress_provider: String,
+    /// Whether an `http-ingress` resource may serve every host (`*`),
+    /// taking the requests of hosts no other resource serves.
+    pub http_ingress_any_host: bool,
     /// Provider id of `http-egress`.
     pub http_egress_provider: String,
     /// Where `http-egress` may connect: host names, addresses and CIDR

@@ -80,7 +80,8 @@ pub async fn run(
         config.resources.http_ingress_url =
             server::bound_url(&config.resources.http_ingress_url, &listener);
         listening = listening.with("http_ingress_url", &config.resources.http_ingress_url);
-        Some((resources::IngressServer::default(), listener))
+        let server = resources::IngressServer::new(config.resources.http_ingress_any_host);
+        Some((server, listener))
     };
     let general = &config.general;
     let resources_config = &config.resources;

@@ -75,6 +75,84 @@ fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
     .1 == "404"));
 }
 
+#[test]
+fn http_ingress_is_bounded_and_hosts_are_claimed_once() {
+    build_function("http_processor");
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = cluster.cli_ok(&[
+        "workflow",
+        "start",
+        &example_in(dir.path(), "http_ingress", &[]),
+    ]);
+    let url = cluster.http_ingress_url.clone().unwrap();
+    let host = "Host: demo.edgeless.com";
+    assert!(eventually(Duration::from_secs(10), || curl(&[
+        "-H",
+        host,
+        &format!("{url}/hello")
+    ])
+    .1 == "200"));
+    // Another workflow cannot take the host, nor every host.
+    for (from, to, refusal) in [
+        ("GET,POST", "GET,POST", "is served by another resource"),
+        (
+            "\"demo.edgeless.com\"",
+            "\"*\"",
+            "`*` (every host) is not allowed on this node",
+        ),
+    ] {
+        let spec = example_in(dir.path(), "http_ingress", &[(from, to)]);
+        let output = cluster.cli(&["workflow", "start", "--allow-duplicate", &spec]);
+        assert_eq!(output.code(), Some(1), "{to} was accepted");
+        assert!(
+            output.stderr_text().contains(refusal),
+            "{}",
+            output.stderr_text()
+        );
+    }
+    // A body over the limit: 413, nothing reaches the function.
+    let body = dir.path().join("body");
+    std::fs::write(&body, vec![b'a'; (1 << 20) + 1]).unwrap();
+    let (text, code) = curl(&[
+        "-H",
+        host,
+        "--data-binary",
+        &format!("@{}", body.display()),
+        &format!("{url}/echo"),
+    ]);
+    assert_eq!(code, "413", "{text}");
+    // Clients that never finish their headers are cut off.
+    let address = url.trim_start_matches("http://").to_string();
+    let mut slow: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream
+                .write_all(b"GET /hello HTTP/1.1\r\nHost: demo.edg")
+                .unwrap();
+            stream
+        })
+        .collect();
+    // Meanwhile others are served.
+    assert_eq!(curl(&["-H", host, &format!("{url}/hello")]).1, "200");
+    std::thread::sleep(Duration::from_secs(12));
+    for stream in &mut slow {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buffer = [0u8; 1024];
+        let read = stream.read(&mut buffer);
+        // Closed (maybe with a 408 first, maybe reset), not still waiting.
+        let closed = match &read {
+            Ok(0) => true,
+            Ok(n) => buffer[..*n].starts_with(b"HTTP/1.1 408"),
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(closed, "a slow client's connection is still open: {read:?}");
+    }
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
 /// A one-route HTTP server on a free port answering every request with
 /// `body`; the receiver gets each request as it arrived (head and body).
 fn http_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {

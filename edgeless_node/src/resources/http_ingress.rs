@@ -3,6 +3,11 @@
 //! the instance's `new_request` output carrying an [`HttpRequest`], and the
 //! reply becomes the response. No matching route: 404; the target failed or
 //! did not answer in time: 502.
+//!
+//! The server is bounded: at most [`MAX_CONNECTIONS`] connections (more are
+//! closed at once), request headers within [`HEADER_TIMEOUT`], bodies of at
+//! most [`MAX_BODY`] within [`BODY_TIMEOUT`]. A host is served by one
+//! resource at a time; `*` (any host) only when the node allows it.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -24,8 +29,16 @@ pub const CLASS: &str = "http-ingress";
 
 /// How long a request waits for the function's answer.
 const CALL_DEADLINE: Duration = Duration::from_secs(30);
-/// The largest request body accepted.
-const MAX_BODY: usize = 16 << 20;
+/// The largest request body accepted (escaped into the event it stays
+/// below the largest payload).
+pub const MAX_BODY: usize = 1 << 20;
+/// How long a client may take to send a request's headers (and an idle
+/// connection may wait for its next request).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most connections served at once.
+pub const MAX_CONNECTIONS: usize = 256;
 
 struct Route {
     instance: InstanceId,
@@ -39,9 +52,19 @@ struct Route {
 #[derive(Clone, Default)]
 pub struct IngressServer {
     routes: Arc<RwLock<Vec<Arc<Route>>>>,
+    /// Whether a resource may claim every host (`*`).
+    allow_any_host: bool,
 }
 
 impl IngressServer {
+    /// A server without routes; `allow_any_host` lets a resource claim `*`.
+    pub fn new(allow_any_host: bool) -> Self {
+        Self {
+            routes: Arc::default(),
+            allow_any_host,
+        }
+    }
+
     /// Serves `listener` until `shutdown`.
     pub async fn serve(
         self,
@@ -49,9 +72,35 @@ impl IngressServer {
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let router = axum::Router::new().fallback(handle).with_state(self);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                accepted = listener.accept() => accepted,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of descriptors and the like: pause, do not spin.
+                    tracing::warn!(%error, "http-ingress cannot accept");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::warn!("http-ingress: {MAX_CONNECTIONS} connections open; one refused");
+                continue;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(router.clone());
+            tokio::spawn(async move {
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let _ = connection.await;
+                drop(slot);
+            });
+        }
     }
 
     fn find(&self, host: &str, method: &str) -> Option<Arc<Route>> {
@@ -95,10 +144,22 @@ async fn handle(State(server): State<IngressServer>, request: Request) -> Respon
         .map(|p| p.to_string())
         .unwrap_or_default();
     let headers = super::header_map(request.headers());
-    let body = match to_bytes(request.into_body(), MAX_BODY).await {
-        Ok(body) => body,
-        Err(error) => return text(StatusCode::PAYLOAD_TOO_LARGE, format!("{error}\n")),
-    };
+    let body =
+        match tokio::time::timeout(BODY_TIMEOUT, to_bytes(request.into_body(), MAX_BODY)).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(error)) => {
+                return text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("{error} (at most {MAX_BODY} bytes)\n"),
+                );
+            }
+            Err(_) => {
+                return text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the body did not arrive within {BODY_TIMEOUT:?}\n"),
+                );
+            }
+        };
     let event = HttpRequest {
         method,
         path,
@@ -148,6 +209,13 @@ async fn handle(State(server): State<IngressServer>, request: Request) -> Respon
 impl ResourceProvider for IngressServer {
     fn start(&self, context: ResourceContext) -> Result<RunningInstance, ResourceError> {
         let host = context.required(CLASS, "host")?.trim().to_ascii_lowercase();
+        if host == "*" && !self.allow_any_host {
+            return Err(ResourceError::BadValue {
+                class: CLASS,
+                key: "host",
+                reason: "`*` (every host) is not allowed on this node ([resources] http_ingress_any_host)".into(),
+            });
+        }
         let methods: Vec<String> = context
             .configuration
             .get("methods")
@@ -165,10 +233,20 @@ impl ResourceProvider for IngressServer {
             sender: context.dataplane.sender().clone(),
             outputs: context.outputs,
         });
-        self.routes
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(route);
+        {
+            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(holder) = routes.iter().find(|r| r.host == route.host) {
+                return Err(ResourceError::BadValue {
+                    class: CLASS,
+                    key: "host",
+                    reason: format!(
+                        "host {:?} is served by another resource ({})",
+                        route.host, holder.instance
+                    ),
+                });
+            }
+            routes.push(route);
+        }
         let routes = self.routes.clone();
         let id = context.id;
         let mut dataplane = context.dataplane;
