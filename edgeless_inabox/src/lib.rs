@@ -81,7 +81,7 @@ impl Layout {
                         redis_provider: "redis-1".into(),
                         // A single-host cluster: its workflows may reach
                         // local services (not the node's own ports).
-                        http_egress_allow: vec!["127.0.0.1".into(), "localhost".into()],
+                        egress_allow: vec!["127.0.0.1".into(), "localhost".into()],
                         ..Default::default()
                     };
                 }

@@ -43,10 +43,10 @@ pub struct ResourcesConfig {
     pub http_ingress_any_host: bool,
     /// Provider id of `http-egress`.
     pub http_egress_provider: String,
-    /// Where `http-egress` may connect: host names, addresses and CIDR
-    /// blocks. Empty: anywhere but the node itself (loopback, link-local,
-    /// its own ports).
-    pub http_egress_allow: Vec<String>,
+    /// Where resources (`http-egress`, `redis`) may connect for workflows:
+    /// host names, addresses and CIDR blocks. Empty: anywhere but the node
+    /// itself (loopback, link-local, its own ports).
+    pub egress_allow: Vec<String>,
     /// Provider id of `file-log`.
     pub file_log_provider: String,
     /// The folder `file-log` writes in: workflows name files relative to

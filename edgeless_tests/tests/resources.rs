@@ -280,11 +280,11 @@ fn http_egress_stays_within_the_node_policy_and_bounds() {
     for (target, refusal) in [
         (
             "http://169.254.169.254/latest/meta-data/".to_string(),
-            "169.254.169.254 is not reachable from http-egress".to_string(),
+            "169.254.169.254 is not reachable from this node's resources".to_string(),
         ),
         (
             "http://127.0.0.2:80/".to_string(),
-            "127.0.0.2 is not reachable from http-egress".to_string(),
+            "127.0.0.2 is not reachable from this node's resources".to_string(),
         ),
         (
             format!("http://127.0.0.1:{agent_port}/"),
@@ -406,6 +406,39 @@ fn redis_get(url: &str, key: &str) -> Option<String> {
 
 #[test]
 #[cfg_attr(skip_redis, ignore = "EDGELESS_TEST_SKIP=redis")]
+fn redis_reaches_only_what_the_node_allows() {
+    build_function("counter");
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let dir = tempfile::tempdir().unwrap();
+    // A local socket: refused at start.
+    let spec = example_in(
+        dir.path(),
+        "redis",
+        &[("redis://127.0.0.1:6379", "redis+unix:///var/run/redis.sock")],
+    );
+    let output = cluster.cli(&["workflow", "start", &spec]);
+    assert_eq!(output.code(), Some(1));
+    assert!(
+        output.stderr_text().contains("no local sockets"),
+        "{}",
+        output.stderr_text()
+    );
+    // An address the node does not allow (only 127.0.0.1 here): each SET
+    // fails with the reason, nothing is sent there.
+    let spec = example_in(
+        dir.path(),
+        "redis",
+        &[("redis://127.0.0.1:6379", "redis://169.254.169.254:6379")],
+    );
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(Duration::from_secs(15), "the refusal", |c| {
+        let log = c.nodes[0].log();
+        log.contains("redis: SET failed") && log.contains("169.254.169.254 is not reachable")
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
 fn redis_sets_keys_and_recovers_when_the_server_returns() {
     let (redis, redis_url) = redis_server();
     build_function("counter");

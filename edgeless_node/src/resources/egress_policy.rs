@@ -1,9 +1,10 @@
-//! Where `http-egress` may connect. By default anywhere except the node
-//! itself: loopback, link-local, unspecified and multicast addresses, and the
-//! node's own listening ports, are refused. With an allowlist
-//! (`[resources] http_egress_allow`: host names, addresses, CIDR blocks)
-//! only what it names is reachable. Names are resolved here and every
-//! address checked, so a name cannot point past the policy.
+//! Where resources (`http-egress`, `redis`) may connect for a workflow. By
+//! default anywhere except the node itself: loopback, link-local,
+//! unspecified and multicast addresses, and the node's own listening ports,
+//! are refused. With an allowlist (`[resources] egress_allow`: host names,
+//! addresses, CIDR blocks) only what it names is reachable. Names are
+//! resolved here and every address checked, so a name cannot point past the
+//! policy.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -81,7 +82,7 @@ impl EgressPolicy {
 
 fn refusal(host: &str) -> String {
     format!(
-        "{host} is not reachable from http-egress (the node itself, or not in [resources] http_egress_allow)"
+        "{host} is not reachable from this node's resources (the node itself, or not in [resources] egress_allow)"
     )
 }
 
@@ -127,7 +128,7 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 }
 
 fn parse_entry(entry: &str) -> Result<Allowed, String> {
-    let bad = |reason: &str| format!("[resources] http_egress_allow: {entry:?} {reason}");
+    let bad = |reason: &str| format!("[resources] egress_allow: {entry:?} {reason}");
     let entry = entry.trim();
     if let Some((net, prefix)) = entry.split_once('/') {
         let net: IpAddr = net.parse().map_err(|_| bad("is not an address/prefix"))?;
@@ -150,6 +151,26 @@ fn parse_entry(entry: &str) -> Result<Allowed, String> {
         return Err(bad("is not a host name, an address or a CIDR block"));
     }
     Ok(Allowed::Host(entry.to_ascii_lowercase()))
+}
+
+impl EgressPolicy {
+    /// Checks `host:port` and every address `host` resolves to.
+    pub async fn check_resolved(&self, host: &str, port: u16) -> Result<(), String> {
+        self.check_target(host, port)?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<IpAddr>().is_ok() {
+            return Ok(());
+        }
+        let addresses = tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+        for address in addresses {
+            if !self.address_allowed(host, address.ip()) {
+                return Err(refusal(host));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A resolver that only hands out addresses the policy allows.
@@ -235,7 +256,7 @@ mod tests {
     fn bad_entries_are_named() {
         for bad in ["10.0.0.0/33", "not a host", "1.2.3.4/x", ""] {
             let error = EgressPolicy::new(&[bad.to_string()], vec![]).unwrap_err();
-            assert!(error.contains("http_egress_allow"), "{bad}: {error}");
+            assert!(error.contains("egress_allow"), "{bad}: {error}");
         }
     }
 }

@@ -32,8 +32,7 @@ pub struct HttpEgress {
 }
 
 impl HttpEgress {
-    pub fn new(policy: EgressPolicy) -> Self {
-        let policy = Arc::new(policy);
+    pub fn new(policy: Arc<EgressPolicy>) -> Self {
         let connector = HttpConnector::new_with_resolver(PolicyResolver(policy.clone()));
         Self {
             client: Client::builder(TokioExecutor::new()).build(connector),

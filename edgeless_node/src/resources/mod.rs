@@ -119,13 +119,16 @@ impl Providers {
     /// The providers named in `[resources]`; the HTTP ingress provider
     /// shares `ingress` (the node's HTTP server).
     /// `own_ports` are the ports the node listens on (out of reach of
-    /// `http-egress`). A bad `http_egress_allow` entry is an error.
+    /// `http-egress`). A bad `egress_allow` entry is an error.
     pub fn from_config(
         config: &ResourcesConfig,
         ingress: Option<&IngressServer>,
         own_ports: Vec<u16>,
     ) -> Result<Self, String> {
-        let egress_policy = egress_policy::EgressPolicy::new(&config.http_egress_allow, own_ports)?;
+        let egress_policy = Arc::new(egress_policy::EgressPolicy::new(
+            &config.egress_allow,
+            own_ports,
+        )?);
         let mut providers = Self {
             by_class: HashMap::new(),
             specs: Vec::new(),
@@ -156,12 +159,12 @@ impl Providers {
         add(
             &config.redis_provider,
             redis_setter::CLASS,
-            Arc::new(redis_setter::RedisSetter),
+            Arc::new(redis_setter::RedisSetter::new(egress_policy.clone())),
         );
         add(
             &config.http_egress_provider,
             http_egress::CLASS,
-            Arc::new(http_egress::HttpEgress::new(egress_policy)),
+            Arc::new(http_egress::HttpEgress::new(egress_policy.clone())),
         );
         if let Some(ollama) = &config.ollama_provider {
             add(

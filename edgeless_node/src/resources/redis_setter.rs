@@ -8,6 +8,7 @@ use std::time::Duration;
 use edgeless_dataplane::CallOutcome;
 use redis::aio::MultiplexedConnection;
 
+use super::egress_policy::EgressPolicy;
 use super::{ResourceContext, ResourceError, ResourceProvider, serve};
 use crate::runtime::RunningInstance;
 
@@ -15,22 +16,67 @@ pub const CLASS: &str = "redis";
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct RedisSetter;
+/// The `redis` provider: connects where the node's egress policy allows.
+pub struct RedisSetter {
+    policy: Arc<EgressPolicy>,
+}
+
+impl RedisSetter {
+    pub fn new(policy: Arc<EgressPolicy>) -> Self {
+        Self { policy }
+    }
+}
 
 /// A Redis connection made on first use and dropped after an error.
 #[derive(Clone)]
 pub struct LazyRedis {
     client: redis::Client,
     connection: Arc<Mutex<Option<MultiplexedConnection>>>,
+    /// Where a workflow's URL may lead (none for the node's own settings).
+    policy: Option<Arc<EgressPolicy>>,
 }
 
 impl LazyRedis {
-    /// A client for `url` (checked now, connected later).
+    /// A client for `url` from the node's configuration (checked now,
+    /// connected later).
     pub fn new(url: &str) -> Result<Self, redis::RedisError> {
         Ok(Self {
             client: redis::Client::open(url)?,
             connection: Arc::default(),
+            policy: None,
         })
+    }
+
+    /// A client for `url` from a workflow: it connects only where `policy`
+    /// allows, never through a local socket.
+    pub fn guarded(url: &str, policy: Arc<EgressPolicy>) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        if !matches!(
+            client.get_connection_info().addr(),
+            redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. }
+        ) {
+            return Err("only redis:// and rediss:// URLs (no local sockets)".into());
+        }
+        Ok(Self {
+            client,
+            connection: Arc::default(),
+            policy: Some(policy),
+        })
+    }
+
+    async fn check_policy(&self) -> Result<(), String> {
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        let target = match self.client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port)
+            | redis::ConnectionAddr::TcpTls { host, port, .. } => Some((host.clone(), *port)),
+            _ => None,
+        };
+        match target {
+            Some((host, port)) => policy.check_resolved(&host, port).await,
+            _ => Err("only redis:// and rediss:// URLs".into()),
+        }
     }
 
     fn slot(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
@@ -43,6 +89,7 @@ impl LazyRedis {
         let mut connection = match current {
             Some(connection) => connection,
             None => {
+                self.check_policy().await?;
                 let connect =
                     tokio::time::timeout(TIMEOUT, self.client.get_multiplexed_async_connection());
                 let connection = connect
@@ -70,10 +117,12 @@ impl ResourceProvider for RedisSetter {
     fn start(&self, context: ResourceContext) -> Result<RunningInstance, ResourceError> {
         let url = context.required(CLASS, "url")?;
         let key = context.required(CLASS, "key")?;
-        let redis = LazyRedis::new(&url).map_err(|e| ResourceError::BadValue {
-            class: CLASS,
-            key: "url",
-            reason: e.to_string(),
+        let redis = LazyRedis::guarded(&url, self.policy.clone()).map_err(|reason| {
+            ResourceError::BadValue {
+                class: CLASS,
+                key: "url",
+                reason,
+            }
         })?;
         let id = context.id;
         Ok(serve(context.dataplane, move |event| {
