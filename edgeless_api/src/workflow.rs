@@ -16,6 +16,11 @@ pub const MAX_COMPONENTS: usize = 1000;
 
 /// The longest workflow name.
 pub const MAX_NAME_LEN: usize = 63;
+/// The most entries of one component's annotations, configurations or
+/// output mapping.
+pub const MAX_ENTRIES: usize = 64;
+/// The longest key, value, component or output name, in bytes.
+pub const MAX_TEXT: usize = 4096;
 
 /// Why a workflow cannot be started. Messages name the component, the field
 /// and what is wrong.
@@ -43,6 +48,15 @@ pub enum WorkflowError {
     /// The workflow is larger than a cluster accepts.
     #[error("the workflow has {0} functions and resources; at most {MAX_COMPONENTS} are allowed")]
     TooLarge(usize),
+    /// A map of a component has too many entries, or a text in it is too
+    /// long.
+    #[error("{component}: {what}")]
+    Oversized {
+        /// The component (or `the workflow`).
+        component: String,
+        /// What is over which bound.
+        what: String,
+    },
     /// The workflow's own name is not a name.
     #[error(
         "the workflow name {0:?} is not a name (1 to {MAX_NAME_LEN} letters, digits, `-`, `_`, `.`, starting with a letter or digit)"
@@ -251,6 +265,42 @@ impl WorkflowSpec {
     }
 }
 
+/// The first characters of a name that may be long, for messages.
+fn short(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_string(),
+    }
+}
+
+/// Checks one map of a component against [`MAX_ENTRIES`] and [`MAX_TEXT`].
+fn check_sizes(
+    component: &str,
+    map_name: &str,
+    map: &std::collections::HashMap<String, String>,
+) -> Result<(), WorkflowError> {
+    let oversized = |what: String| WorkflowError::Oversized {
+        component: component.to_string(),
+        what,
+    };
+    if map.len() > MAX_ENTRIES {
+        return Err(oversized(format!(
+            "{map_name} has {} entries; at most {MAX_ENTRIES} are allowed",
+            map.len()
+        )));
+    }
+    for (key, value) in map {
+        if key.len() > MAX_TEXT || value.len() > MAX_TEXT {
+            return Err(oversized(format!(
+                "{map_name} `{}` has {} bytes; at most {MAX_TEXT} are allowed",
+                short(key),
+                key.len().max(value.len())
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Whether `name` may name a workflow: 1 to [`MAX_NAME_LEN`] ASCII
 /// letters, digits, `-`, `_`, `.`, starting with a letter or digit (so that
 /// it is never mistaken for an option, nor needs quoting).
@@ -295,9 +345,29 @@ pub fn validate(request: &proto::SpawnWorkflowRequest) -> Result<(), WorkflowErr
         if name.is_empty() {
             return Err(WorkflowError::EmptyName { kind });
         }
+        if name.len() > MAX_TEXT {
+            return Err(WorkflowError::Oversized {
+                component: format!("{kind} `{}`", short(name)),
+                what: format!(
+                    "its name has {} bytes; at most {MAX_TEXT} are allowed",
+                    name.len()
+                ),
+            });
+        }
         if !names.insert(name.as_str()) {
             return Err(WorkflowError::DuplicateName(name.clone()));
         }
+    }
+    check_sizes("the workflow", "annotations", &request.annotations)?;
+    for function in &request.workflow_functions {
+        let component = format!("function `{}`", short(&function.name));
+        check_sizes(&component, "annotations", &function.annotations)?;
+        check_sizes(&component, "output_mapping", &function.output_mapping)?;
+    }
+    for resource in &request.workflow_resources {
+        let component = format!("resource `{}`", short(&resource.name));
+        check_sizes(&component, "configurations", &resource.configurations)?;
+        check_sizes(&component, "output_mapping", &resource.output_mapping)?;
     }
     let check_mapping =
         |kind, component: &str, mapping: &std::collections::HashMap<String, String>| {

@@ -359,3 +359,40 @@ fn the_component_limit_is_inclusive() {
         matches!(load_and_convert(&json), Err(WorkflowError::TooLarge(n)) if n == MAX_COMPONENTS + 1)
     );
 }
+
+#[test]
+fn oversized_maps_and_texts_are_refused_with_the_value() {
+    let base = || {
+        let mut request = proto::SpawnWorkflowRequest::default();
+        request.workflow_resources.push(proto::WorkflowResource {
+            name: "r".into(),
+            class_type: "file-log".into(),
+            ..Default::default()
+        });
+        request
+    };
+    let mut many = base();
+    many.workflow_resources[0].configurations = (0..=MAX_ENTRIES)
+        .map(|i| (format!("k{i}"), "v".to_string()))
+        .collect();
+    assert_eq!(
+        validate(&many).unwrap_err().to_string(),
+        "resource `r`: configurations has 65 entries; at most 64 are allowed"
+    );
+    let mut long = base();
+    long.annotations
+        .insert("note".into(), "x".repeat(MAX_TEXT + 1));
+    assert_eq!(
+        validate(&long).unwrap_err().to_string(),
+        "the workflow: annotations `note` has 4097 bytes; at most 4096 are allowed"
+    );
+    let mut long_name = base();
+    long_name.workflow_resources[0].name = "n".repeat(100_000);
+    let error = validate(&long_name).unwrap_err().to_string();
+    assert!(error.contains("its name has 100000 bytes"), "{error}");
+    assert!(
+        error.len() < 200,
+        "the message quotes the name short: {error}"
+    );
+    assert!(validate(&base()).is_ok());
+}

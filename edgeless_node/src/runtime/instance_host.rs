@@ -6,7 +6,8 @@
 //! A send that fails is logged with the reason and reported to the guest as
 //! a failure; it never ends the instance.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +21,10 @@ use super::{OutputTable, StateStore};
 pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a send waits for the instance's first output mapping.
 pub const MAPPING_WAIT: Duration = Duration::from_secs(10);
+/// The most delayed casts of one instance waiting at once.
+pub const MAX_DELAYED_CASTS: usize = 1024;
+/// The most payload bytes of one instance's waiting delayed casts.
+pub const MAX_DELAYED_BYTES: usize = 16 << 20;
 
 /// Why a send from a function did not happen (already logged).
 #[derive(Debug)]
@@ -33,8 +38,9 @@ pub struct InstanceHost {
     pub sender: EventSender,
     pub outputs: OutputTable,
     pub state: (StateStore, String),
-    /// Delayed casts not yet sent; aborted when the instance ends.
-    timers: Mutex<JoinSet<()>>,
+    /// Delayed casts not yet sent (with their payload bytes); aborted when
+    /// the instance ends.
+    timers: Mutex<(JoinSet<()>, Arc<AtomicUsize>)>,
 }
 
 impl InstanceHost {
@@ -112,24 +118,42 @@ impl InstanceHost {
         let target = self.resolve(alias).await?;
         let sender = self.sender.clone();
         let id = self.id;
-        let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        let (timers, bytes) = &mut *guard;
+        // Forget timers that already fired, so the set stays small.
+        while timers.try_join_next().is_some() {}
+        let size = payload.len();
+        if timers.len() >= MAX_DELAYED_CASTS
+            || bytes.load(Ordering::Relaxed) + size > MAX_DELAYED_BYTES
+        {
+            drop(guard);
+            self.log(
+                1,
+                "delayed_cast",
+                &format!(
+                    "delayed cast refused: at most {MAX_DELAYED_CASTS} casts and {MAX_DELAYED_BYTES} bytes may wait"
+                ),
+            );
+            return Err(NotSent);
+        }
+        bytes.fetch_add(size, Ordering::Relaxed);
+        let waiting = bytes.clone();
         timers.spawn(async move {
             tokio::time::sleep(delay).await;
+            waiting.fetch_sub(size, Ordering::Relaxed);
             if let Err(error) = sender.cast(target, payload) {
                 tracing::warn!(instance = %id, %error, "delayed cast not delivered");
             }
         });
-        // Forget timers that already fired, so the set stays small.
-        while timers.try_join_next().is_some() {}
         Ok(())
     }
 
     /// Cancels the delayed casts not yet sent.
     pub fn cancel_timers(&self) {
-        self.timers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .abort_all();
+        let mut guard = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        // Dropping the set aborts its tasks; the new one starts empty, with
+        // a counter of its own.
+        *guard = (JoinSet::new(), Arc::default());
     }
 
     /// Saves the instance's state (handed to `handle_init` of a re-created
@@ -171,5 +195,53 @@ impl InstanceHost {
 impl Drop for InstanceHost {
     fn drop(&mut self) {
         self.cancel_timers();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use edgeless_dataplane::Dataplane;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn waiting_delayed_casts_are_bounded_in_count_and_bytes() {
+        let dataplane = Dataplane::new(uuid::Uuid::new_v4());
+        let me = InstanceId::new(dataplane.node_id());
+        let handle = dataplane.register(me);
+        let (mapping, table) = crate::runtime::outputs_pair();
+        mapping.patch(HashMap::from([("out".to_string(), vec![me])]));
+        let host = InstanceHost::new(
+            me,
+            ("w".into(), "c".into()),
+            handle.sender().clone(),
+            table,
+            (StateStore::default(), "k".into()),
+        );
+        let later = Duration::from_secs(600);
+        for _ in 0..MAX_DELAYED_CASTS {
+            host.delayed_cast(later, "out", Bytes::new()).await.unwrap();
+        }
+        assert!(host.delayed_cast(later, "out", Bytes::new()).await.is_err());
+        host.cancel_timers();
+        let big = Bytes::from(vec![0u8; MAX_DELAYED_BYTES / 2]);
+        host.delayed_cast(later, "out", big.clone()).await.unwrap();
+        host.delayed_cast(later, "out", big.clone()).await.unwrap();
+        assert!(
+            host.delayed_cast(later, "out", Bytes::from_static(b"x"))
+                .await
+                .is_err(),
+            "over the byte bound"
+        );
+        // Sent casts free their room.
+        host.cancel_timers();
+        host.delayed_cast(Duration::ZERO, "out", big.clone())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        host.delayed_cast(later, "out", big.clone()).await.unwrap();
+        host.delayed_cast(later, "out", big).await.unwrap();
     }
 }
