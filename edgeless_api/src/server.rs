@@ -146,7 +146,15 @@ pub fn incoming(listener: tokio::net::TcpListener) -> TcpIncoming {
 /// `policy` (see [`crate::auth`]): with TLS and required client
 /// certificates when [`crate::tls::install`] set them up, else plain.
 pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::tls::TlsError> {
-    let builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)));
+    // Dataplane streams live as long as their peer link; every other call
+    // ends within the longest deployment.
+    if policy.server != crate::auth::policy::DATAPLANE.server {
+        builder = builder.timeout(HANDLER_TIMEOUT);
+    }
     #[cfg(feature = "tls")]
     let builder = match crate::tls::server_config() {
         Some(tls) => builder
@@ -156,6 +164,11 @@ pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::t
     };
     Ok(builder.layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier())))
 }
+
+/// The most concurrent calls (HTTP/2 streams) on one connection.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
+/// How long a control-plane handler may run.
+pub const HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(150);
 
 /// A server builder with the authorization layer.
 pub type AuthorizedServer =

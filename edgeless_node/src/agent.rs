@@ -226,6 +226,17 @@ impl Agent {
         self.instances().keys().copied().collect()
     }
 
+    /// Refuses a start when the node runs its maximum of instances.
+    fn check_room(&self) -> Result<(), AgentError> {
+        let maximum = self.inner.wasm_limits.max_instances;
+        if self.instances().len() >= maximum {
+            return Err(AgentError::Invalid(format!(
+                "this node runs {maximum} instances, its maximum ([wasm_runtime] max_instances)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Starts a function instance; returns its physical id once its mailbox
     /// exists. `handle_init` runs right after, in the instance's task.
     pub async fn start_function(&self, request: StartFunction) -> Result<InstanceId, AgentError> {
@@ -247,6 +258,7 @@ impl Agent {
         if self.instances().contains_key(&function_id) {
             return Err(AgentError::AlreadyRunning(function_id));
         }
+        self.check_room()?;
         let (outputs, table) = crate::runtime::outputs_pair();
         let context = InstanceContext {
             id,
@@ -297,6 +309,7 @@ impl Agent {
         class: &str,
         configuration: HashMap<String, String>,
     ) -> Result<InstanceId, AgentError> {
+        self.check_room()?;
         let function_id = if function_id.is_nil() {
             Uuid::new_v4()
         } else {
@@ -486,5 +499,43 @@ mod limit_tests {
         }
         let unset = limits(&node, &HashMap::new()).unwrap();
         assert_eq!((unset.memory_bytes, unset.cpu_ms), (64 << 20, 1000));
+    }
+
+    #[tokio::test]
+    async fn a_full_node_refuses_every_start_with_the_reason() {
+        let garbage = || StartFunction::new(edgeless_api::RUST_WASM, "c", b"not wasm".to_vec());
+        let roomy = Agent::wasm_only(
+            Dataplane::new(Uuid::new_v4()),
+            WasmRuntime::new(None).unwrap(),
+        );
+        // With room, starts fail for their own reasons.
+        let error = roomy
+            .start_function(garbage())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("max_instances"), "{error}");
+        let mut full = Agent::wasm_only(
+            Dataplane::new(Uuid::new_v4()),
+            WasmRuntime::new(None).unwrap(),
+        );
+        Arc::get_mut(&mut full.inner)
+            .unwrap()
+            .wasm_limits
+            .max_instances = 0;
+        let error = full
+            .start_function(garbage())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("its maximum ([wasm_runtime] max_instances)"),
+            "{error}"
+        );
+        let error = full
+            .start_resource(Uuid::nil(), "file-log", HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("max_instances"), "{error}");
     }
 }

@@ -155,6 +155,8 @@ pub struct WasmRuntime {
     /// between host calls, in ms; past it the instance is stopped
     /// (annotation `max_cpu_ms` may lower it, never raise it).
     pub max_cpu_ms_per_event: u64,
+    /// The most instances (functions and resources) this node runs at once.
+    pub max_instances: usize,
     /// Keep compiled modules on disk, so a restarted node does not compile
     /// them again.
     pub module_cache: bool,
@@ -169,6 +171,7 @@ impl Default for WasmRuntime {
             enabled: true,
             max_memory_mb: 64,
             max_cpu_ms_per_event: 1000,
+            max_instances: 2000,
             module_cache: true,
             module_cache_dir: String::new(),
         }

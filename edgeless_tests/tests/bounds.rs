@@ -121,3 +121,45 @@ fn max_instances_beyond_the_cap_is_refused_with_the_value() {
     });
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
+
+#[test]
+fn a_silent_node_is_turned_away_without_holding_up_the_orchestrator() {
+    build_function("ping");
+    build_function("pong");
+    let cluster = Cluster::builder().nodes(1).start();
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let error = runtime.block_on(async {
+        let mut registration = node_registration_client::NodeRegistrationClient::new(channel(
+            &cluster.node_register_url,
+        ));
+        let fake = UpdateNodeRequest {
+            node_id: uuid::Uuid::new_v4().to_string(),
+            agent_url: format!("http://127.0.0.1:{port}"),
+            invocation_url: format!("http://127.0.0.1:{port}"),
+            refresh_deadline: edgeless_api::now_secs() + 10,
+            nonce: 1,
+            ..Default::default()
+        };
+        registration
+            .update_node(fake)
+            .await
+            .unwrap()
+            .into_inner()
+            .error
+    });
+    assert!(error.contains("no answer to reset"), "{error}");
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "pongs", |c| {
+        c.node_logs().contains("answered PONG")
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}

@@ -25,6 +25,9 @@ fn peers_request(
     }
 }
 
+/// How long a joining node may take to answer the orchestrator.
+const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Orchestrator {
     /// Takes in what a refresh reports besides the lease.
     pub(super) fn absorb(&mut self, mut request: proto::UpdateNodeRequest) {
@@ -129,22 +132,25 @@ impl Orchestrator {
         let mut node = Node::from_registration(&request).map_err(OrcError::Invalid)?;
         // A node we do not know may still run instances of an earlier
         // orchestrator: start it clean.
-        node.management
-            .reset(proto::Empty {})
+        // A new node answers at once or is not taken: a silent one must not
+        // hold up the orchestrator.
+        tokio::time::timeout(JOIN_TIMEOUT, node.management.reset(proto::Empty {}))
             .await
+            .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer to reset")))
             .map_err(node_error(node_id))?;
         for (peer_id, peer) in self.nodes.iter_mut() {
             let add = peers_request(UpdatePeersRequestType::Add, &node_id, &node.invocation_url);
             if let Err(status) = peer.management.update_peers(add).await {
                 tracing::warn!(node = %peer_id, error = %status.message(), "peer update failed");
             }
-            node.management
-                .update_peers(peers_request(
-                    UpdatePeersRequestType::Add,
-                    peer_id,
-                    &peer.invocation_url,
-                ))
+            let add = peers_request(UpdatePeersRequestType::Add, peer_id, &peer.invocation_url);
+            tokio::time::timeout(JOIN_TIMEOUT, node.management.update_peers(add))
                 .await
+                .unwrap_or_else(|_| {
+                    Err(tonic::Status::deadline_exceeded(
+                        "no answer to a peer update",
+                    ))
+                })
                 .map_err(node_error(node_id))?;
         }
         tracing::info!(node = %node_id, agent = %node.agent_url, "node joined the domain");
