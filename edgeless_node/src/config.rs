@@ -219,6 +219,8 @@ pub struct ContainerRuntime {
     pub max_cpus: f64,
     /// How long a container may take to serve its function interface.
     pub ready_timeout_sec: u64,
+    /// The images functions may run: names, or prefixes ending in `*`.
+    pub allowed_images: Vec<String>,
 }
 
 impl Default for ContainerRuntime {
@@ -231,6 +233,7 @@ impl Default for ContainerRuntime {
             max_memory_mb: 256,
             max_cpus: 1.0,
             ready_timeout_sec: 30,
+            allowed_images: vec!["edgeless-*".into()],
         }
     }
 }

@@ -151,6 +151,13 @@ fn failed_starts_are_explained_and_leave_no_container() {
         missing.contains("image `edgeless-no-such-image` is not on this node"),
         "{missing}"
     );
+    // Only the node's allowed images run (default `edgeless-*`), even when
+    // they are on the node.
+    let foreign = start_fails(&cluster, "hello-world");
+    assert!(
+        foreign.contains("image `hello-world` is not allowed on this node"),
+        "{foreign}"
+    );
     let deaf = start_fails(&cluster, "edgeless-test-deaf");
     assert!(
         deaf.contains("did not serve the function interface on port 7101 within 5s"),

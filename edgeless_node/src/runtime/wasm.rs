@@ -56,6 +56,12 @@ pub struct WasmRuntime {
 }
 
 /// The guest's entry points, looked up once per instance.
+/// The most elements of one table of an instance (a Rust function has one
+/// table of a few hundred).
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// The most tables of an instance.
+const MAX_TABLES: usize = 4;
+
 struct Entry {
     init: TypedFunc<(u32, i32, u32, i32), ()>,
     cast: TypedFunc<(u32, u32, u32), ()>,
@@ -185,6 +191,10 @@ impl WasmRuntime {
             reply_slot: None,
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
+                // Tables live outside linear memory: bounded on their own.
+                .table_elements(MAX_TABLE_ELEMENTS)
+                .tables(MAX_TABLES)
+                .memories(1)
                 .instances(1)
                 .build(),
             cpu_ticks: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),

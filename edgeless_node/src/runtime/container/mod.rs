@@ -100,6 +100,17 @@ impl ContainerLimits {
     }
 }
 
+/// Whether `image` matches one of `patterns`: a name, or a prefix ending in
+/// `*` (`edgeless-*`).
+pub fn image_allowed(patterns: &[String], image: &str) -> bool {
+    patterns
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => image.starts_with(prefix),
+            None => pattern == image,
+        })
+}
+
 type GuestClient = FunctionGuestClient<
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, TokenInterceptor>,
 >;
@@ -179,6 +190,12 @@ impl ContainerRuntime {
             return Err(StartError::BadCode(
                 "a CONTAINER function names an image in `code`".into(),
             ));
+        }
+        if !image_allowed(&self.settings.allowed_images, image) {
+            return Err(StartError::Invalid(format!(
+                "image `{image}` is not allowed on this node ([container_runtime] allowed_images = {:?})",
+                self.settings.allowed_images
+            )));
         }
         let InstanceParts {
             host,

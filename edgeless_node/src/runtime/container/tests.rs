@@ -67,3 +67,17 @@ fn annotations_cannot_raise_the_node_limits() {
         assert!(error.contains(maximum), "{error}");
     }
 }
+
+#[test]
+fn only_allowed_images_run() {
+    let allowed = ContainerRuntime::default().allowed_images;
+    assert!(super::image_allowed(&allowed, "edgeless-pong"));
+    assert!(super::image_allowed(&allowed, "edgeless-pong:1.2"));
+    for other in ["alpine", "docker.io/library/alpine", "myedgeless-x", ""] {
+        assert!(!super::image_allowed(&allowed, other), "{other}");
+    }
+    let exact = vec!["registry.local/app:1".to_string()];
+    assert!(super::image_allowed(&exact, "registry.local/app:1"));
+    assert!(!super::image_allowed(&exact, "registry.local/app:2"));
+    assert!(!super::image_allowed(&[], "edgeless-pong"));
+}
