@@ -50,6 +50,9 @@ impl DomainClients {
     }
 }
 
+/// The most domains a controller keeps.
+pub const MAX_DOMAINS: usize = 1000;
+
 /// The domains, by id.
 pub type Domains = BTreeMap<String, Domain>;
 
@@ -71,6 +74,12 @@ pub fn register(
 ) -> Result<Registration, String> {
     if request.domain_id.is_empty() {
         return Err("the domain id is empty".into());
+    }
+    if domains.len() >= MAX_DOMAINS && !domains.contains_key(&request.domain_id) {
+        return Err(format!(
+            "the controller has {MAX_DOMAINS} domains, its maximum; domain `{}` is not taken",
+            request.domain_id
+        ));
     }
     if let Some(domain) = domains.get(&request.domain_id)
         && domain.owner != owner
@@ -264,6 +273,27 @@ mod tests {
         assert_eq!(expire(&mut domains, later), vec!["greedy".to_string()]);
         // Once expired, the id is free again.
         register(&mut domains, request, "other").unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_number_of_domains_is_bounded() {
+        let mut domains = Domains::new();
+        let request = |i: usize| proto::UpdateDomainRequest {
+            domain_id: format!("d{i}"),
+            orchestrator_url: "http://127.0.0.1:1".into(),
+            refresh_deadline: edgeless_api::now_secs() + 10,
+            nonce: 1,
+            ..Default::default()
+        };
+        for i in 0..MAX_DOMAINS {
+            register(&mut domains, request(i), "o").unwrap();
+        }
+        let error = register(&mut domains, request(MAX_DOMAINS), "o")
+            .err()
+            .unwrap();
+        assert!(error.contains("its maximum"), "{error}");
+        // Known domains still refresh.
+        assert!(register(&mut domains, request(0), "o").is_ok());
     }
 
     #[tokio::test]

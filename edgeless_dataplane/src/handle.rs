@@ -67,7 +67,16 @@ impl EventSender {
     ) -> CallOutcome {
         let stream_id = self.next_stream_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(stream_id, (target, tx));
+        {
+            let mut pending = lock(&self.pending);
+            if pending.len() >= crate::MAX_PENDING_CALLS {
+                return CallOutcome::Err(format!(
+                    "{} calls of this instance wait for replies already",
+                    crate::MAX_PENDING_CALLS
+                ));
+            }
+            pending.insert(stream_id, (target, tx));
+        }
         let sent = self.dataplane.deliver(Event {
             target,
             source: self.slf,

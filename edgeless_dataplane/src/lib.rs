@@ -24,6 +24,8 @@ pub use service::InvocationService;
 /// How many events may wait in an instance's mailbox before senders are told
 /// it is full.
 pub const MAILBOX_CAPACITY: usize = 4096;
+/// The most calls of one instance waiting for their replies at once.
+pub const MAX_PENDING_CALLS: usize = 1024;
 /// The largest payload an event may carry.
 pub const MAX_PAYLOAD: usize = 8 << 20;
 /// How many events may wait for a peer link before senders are told it is full.

@@ -342,3 +342,36 @@ async fn only_the_called_instance_can_answer_a_call() {
         CallOutcome::Reply(Bytes::from_static(b"real"))
     );
 }
+
+#[tokio::test]
+async fn the_calls_an_instance_awaits_at_once_are_bounded() {
+    let node = Dataplane::new(Uuid::new_v4());
+    let caller = node.register(InstanceId::new(node.node_id()));
+    let mut silent = node.register(InstanceId::new(node.node_id()));
+    let target = silent.sender().instance_id();
+    map(&node, caller.sender().instance_id(), target);
+    let mut waiting = Vec::new();
+    for _ in 0..edgeless_dataplane::MAX_PENDING_CALLS {
+        let sender = caller.sender().clone();
+        waiting.push(tokio::spawn(async move {
+            sender
+                .call(target, Bytes::new(), Duration::from_secs(30))
+                .await
+        }));
+    }
+    // Every call has arrived: all of them wait.
+    for _ in 0..edgeless_dataplane::MAX_PENDING_CALLS {
+        tokio::time::timeout(DEADLINE, silent.receive_next())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let refused = caller.sender().call(target, Bytes::new(), DEADLINE).await;
+    assert!(
+        matches!(&refused, CallOutcome::Err(e) if e.contains("wait for replies already")),
+        "{refused:?}"
+    );
+    for call in waiting {
+        call.abort();
+    }
+}

@@ -25,6 +25,9 @@ fn peers_request(
     }
 }
 
+/// The most nodes of one domain.
+pub const MAX_NODES: usize = 10_000;
+
 /// How long a joining node may take to answer the orchestrator.
 const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -116,6 +119,11 @@ impl Orchestrator {
         let node_id = parse_uuid("node_id", &request.node_id)
             .map_err(|e| OrcError::Invalid(e.to_string()))?;
         super::check_owner(&super::leases(&self.leases), node_id, &owner)?;
+        if !self.nodes.contains_key(&node_id) && self.nodes.len() >= MAX_NODES {
+            return Err(OrcError::Refused(format!(
+                "the domain has {MAX_NODES} nodes, its maximum"
+            )));
+        }
         let same_process =
             super::leases(&self.leases).get(&node_id).map(|l| l.nonce) == Some(request.nonce);
         if self.nodes.contains_key(&node_id) {
