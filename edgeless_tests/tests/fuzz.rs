@@ -1,8 +1,10 @@
 //! Robustness against malformed input, with deterministic random inputs (so
 //! a failure can be replayed): mutated configuration files through every
 //! daemon's parser, and random requests to every gRPC handler of a running
-//! controller, orchestrator and node. Nothing may panic or hang; afterwards
-//! the cluster still runs a workflow.
+//! controller, orchestrator and node — varying sizes and counts too (code
+//! beyond the message limit, maps of hundreds of entries, workflows of a
+//! thousand functions). Nothing may panic or hang; afterwards the cluster
+//! still runs a workflow.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,7 +31,13 @@ fn text(rng: &mut StdRng) -> String {
 }
 
 fn bytes(rng: &mut StdRng) -> Vec<u8> {
-    let mut data = vec![0u8; rng.random_range(0..2048)];
+    // Now and then far more than any limit allows.
+    let size = match rng.random_range(0..200) {
+        0 => edgeless_api::limits::MAX_CONTROL_MESSAGE + rng.random_range(1..4096),
+        1 => rng.random_range(1 << 20..8 << 20),
+        _ => rng.random_range(0..2048),
+    };
+    let mut data = vec![0u8; size];
     rng.fill(data.as_mut_slice());
     if rng.random_bool(0.3) {
         data.splice(0..0, *b"\0asm\x01\0\0\0");
@@ -38,7 +46,12 @@ fn bytes(rng: &mut StdRng) -> Vec<u8> {
 }
 
 fn map(rng: &mut StdRng) -> HashMap<String, String> {
-    (0..rng.random_range(0..4))
+    let entries = if rng.random_ratio(1, 25) {
+        rng.random_range(60..400)
+    } else {
+        rng.random_range(0..4)
+    };
+    (0..entries)
         .map(|_| {
             let key = match rng.random_range(0..4) {
                 0 => "max_instances".to_string(),
@@ -105,11 +118,28 @@ fn resource(rng: &mut StdRng) -> ResourceInstanceSpecification {
 }
 
 fn workflow(rng: &mut StdRng) -> SpawnWorkflowRequest {
+    let functions = if rng.random_ratio(1, 40) {
+        rng.random_range(900..1200)
+    } else {
+        rng.random_range(0..4)
+    };
     SpawnWorkflowRequest {
-        workflow_functions: (0..rng.random_range(0..4))
+        workflow_functions: (0..functions)
             .map(|_| WorkflowFunction {
                 name: text(rng),
-                class_spec: rng.random_bool(0.9).then(|| class(rng)),
+                class_spec: rng.random_bool(0.9).then(|| {
+                    if functions > 100 {
+                        // Many functions, each small: counts, not bytes.
+                        FunctionClassSpecification {
+                            function_class_id: text(rng),
+                            function_class_type: "RUST_WASM".into(),
+                            function_class_code: b"\0asm\x01\0\0\0".to_vec(),
+                            ..Default::default()
+                        }
+                    } else {
+                        class(rng)
+                    }
+                }),
                 output_mapping: map(rng),
                 annotations: map(rng),
             })
