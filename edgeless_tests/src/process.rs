@@ -81,6 +81,18 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Sends SIGTERM (as `systemctl stop` would); whether the process then
+    /// ended within `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        eventually(timeout, || matches!(child.try_wait(), Ok(Some(_))))
+    }
+
     /// Kills the process (as a crash would).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

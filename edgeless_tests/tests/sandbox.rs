@@ -101,3 +101,45 @@ fn misbehaving_functions_are_stopped_reported_and_given_up_on() {
     });
     cluster.cli_ok(&["workflow", "stop", &neighbour]);
 }
+
+#[test]
+fn a_stop_ends_a_running_handler_and_sigterm_ends_the_node() {
+    build_function("misbehave");
+    // A node that lets a handler run for ten minutes.
+    let mut cluster = Cluster::builder()
+        .nodes(1)
+        .wasm_runtime("max_cpu_ms_per_event = 600000")
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = example_in(
+        dir.path(),
+        "misbehave",
+        &[("\"max_cpu_ms\": \"200\"", "\"max_cpu_ms\": \"600000\"")],
+    );
+    // Two endless loops: as many as this machine has cores.
+    let first = cluster.cli_ok(&["workflow", "start", "--name", "spin-1", &spec]);
+    let _second = cluster.cli_ok(&["workflow", "start", "--name", "spin-2", &spec]);
+    cluster.wait_for(Duration::from_secs(20), "both loops running", |c| {
+        count(&c.nodes[0].log(), "misbehave: starting, mode loop") >= 2
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    // The node still answers while they spin.
+    let view = cluster.cli_ok(&["domain", "view", "domain-test"]);
+    assert!(view.contains("running"), "{view}");
+    cluster.cli_ok(&["workflow", "stop", &first]);
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "the stop to end the handler",
+        |c| {
+            c.nodes[0]
+                .log()
+                .contains("stopped in the middle of an event")
+        },
+    );
+    // SIGTERM ends the node although a handler still spins.
+    assert!(
+        cluster.nodes[0].terminate(Duration::from_secs(10)),
+        "the node ignored SIGTERM:\n{}",
+        cluster.nodes[0].log()
+    );
+}

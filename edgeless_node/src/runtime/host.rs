@@ -29,6 +29,8 @@ pub struct HostState {
     pub limits: wasmtime::StoreLimits,
     /// The CPU budget per event, in epoch ticks.
     pub cpu_ticks: u64,
+    /// What is left of the current budget.
+    pub ticks_left: u64,
     /// The 8 bytes in guest memory where the guest writes where a call's
     /// reply is; allocated on the instance's first call and kept.
     pub reply_slot: Option<u32>,
@@ -39,8 +41,24 @@ pub struct HostState {
 /// guest's).
 pub fn arm_budget(mut store: impl wasmtime::AsContextMut<Data = HostState>) {
     let mut context = store.as_context_mut();
-    let ticks = context.data().cpu_ticks;
-    context.set_epoch_deadline(ticks);
+    let data = context.data_mut();
+    data.ticks_left = data.cpu_ticks;
+    context.set_epoch_deadline(1);
+}
+
+/// At every epoch tick while the guest runs: spend one tick of its budget
+/// and yield to the executor (so a busy guest never holds a worker thread
+/// and a stop is seen within a tick), or interrupt it when the budget is
+/// spent.
+pub fn on_epoch_tick(
+    mut context: wasmtime::StoreContextMut<'_, HostState>,
+) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    let data = context.data_mut();
+    if data.ticks_left <= 1 {
+        return Ok(wasmtime::UpdateDeadline::Interrupt);
+    }
+    data.ticks_left -= 1;
+    Ok(wasmtime::UpdateDeadline::Yield(1))
 }
 
 /// The guest's memory and allocator.

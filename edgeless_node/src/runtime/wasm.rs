@@ -198,10 +198,11 @@ impl WasmRuntime {
                 .instances(1)
                 .build(),
             cpu_ticks: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
+            ticks_left: 0,
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limits);
-        store.epoch_deadline_trap();
+        store.epoch_deadline_callback(super::host::on_epoch_tick);
         arm_budget(&mut store);
         let instantiate = |e: wasmtime::Error| StartError::Instantiate(format!("{e:#}"));
         let instance = pre
@@ -302,7 +303,16 @@ async fn run_instance(
                 let Some(event) = event else { break };
                 let started = std::time::Instant::now();
                 arm_budget(&mut store);
-                let result = handle_event(&mut store, &entry, &dataplane, event).await;
+                // A stop ends even a handler that is still running (it
+                // yields at every epoch tick).
+                let result = tokio::select! {
+                    biased;
+                    result = handle_event(&mut store, &entry, &dataplane, event) => result,
+                    _ = &mut stop => {
+                        tracing::info!(instance = %id, "stopped in the middle of an event");
+                        break;
+                    }
+                };
                 samples.record(id.function_id, started.elapsed().as_secs_f64());
                 if let Err(error) = result {
                     let reason = failure(&error, cpu_ticks);

@@ -23,6 +23,8 @@ pub struct ClusterBuilder {
     pub(super) persistent: bool,
     pub(super) tls: bool,
     pub(super) tokens: bool,
+    /// Lines added to every node's `[wasm_runtime]`.
+    pub(super) wasm_runtime: Option<String>,
     /// Node index → the port its dataplane URL is announced on.
     pub(super) announced_invocation: Vec<(usize, u16)>,
 }
@@ -34,6 +36,13 @@ impl ClusterBuilder {
     /// `NAME.token` in the cluster's folder.
     pub fn tokens(mut self) -> Self {
         self.tokens = true;
+        self
+    }
+
+    /// Adds `lines` (e.g. `max_cpu_ms_per_event = 60000`) to every node's
+    /// `[wasm_runtime]`.
+    pub fn wasm_runtime(mut self, lines: &str) -> Self {
+        self.wasm_runtime = Some(lines.to_string());
         self
     }
 

@@ -198,8 +198,9 @@ pub(super) fn start_domain(
         }
         // The domain's nodes share one module cache, fresh for each cluster.
         resources.push_str(&format!(
-            "[wasm_runtime]\nmodule_cache_dir = \"{}\"\n",
-            dir.join("wasm-cache").display()
+            "[wasm_runtime]\nmodule_cache_dir = \"{}\"\n{}\n",
+            dir.join("wasm-cache").display(),
+            options.wasm_runtime.as_deref().unwrap_or_default()
         ));
         let text = format!(
             "[general]\nnode_id = \"{node_id}\"\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n{announced}\
