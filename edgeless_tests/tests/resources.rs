@@ -19,8 +19,11 @@ fn curl(args: &[&str]) -> (String, String) {
     (body.to_string(), code.to_string())
 }
 
-#[test]
-fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
+const INGRESS_HOST: &str = "Host: demo.edgeless.com";
+
+/// A cluster running the http_ingress example, answering already: the
+/// cluster, a scratch folder, the workflow and the ingress URL.
+fn ingress_cluster() -> (Cluster, tempfile::TempDir, String, String) {
     build_function("http_processor");
     let cluster = Cluster::builder().nodes(1).resources().start();
     let dir = tempfile::tempdir().unwrap();
@@ -30,13 +33,19 @@ fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
         &example_in(dir.path(), "http_ingress", &[]),
     ]);
     let url = cluster.http_ingress_url.clone().unwrap();
-    let host = "Host: demo.edgeless.com";
     assert!(eventually(Duration::from_secs(10), || curl(&[
         "-H",
-        host,
+        INGRESS_HOST,
         &format!("{url}/hello")
     ])
     .1 == "200"));
+    (cluster, dir, workflow, url)
+}
+
+#[test]
+fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
+    let (cluster, _dir, workflow, url) = ingress_cluster();
+    let host = INGRESS_HOST;
     assert_eq!(
         curl(&["-H", host, &format!("{url}/hello")]),
         ("World".into(), "200".into())
@@ -77,22 +86,8 @@ fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
 
 #[test]
 fn http_ingress_is_bounded_and_hosts_are_claimed_once() {
-    build_function("http_processor");
-    let cluster = Cluster::builder().nodes(1).resources().start();
-    let dir = tempfile::tempdir().unwrap();
-    let workflow = cluster.cli_ok(&[
-        "workflow",
-        "start",
-        &example_in(dir.path(), "http_ingress", &[]),
-    ]);
-    let url = cluster.http_ingress_url.clone().unwrap();
-    let host = "Host: demo.edgeless.com";
-    assert!(eventually(Duration::from_secs(10), || curl(&[
-        "-H",
-        host,
-        &format!("{url}/hello")
-    ])
-    .1 == "200"));
+    let (cluster, dir, workflow, url) = ingress_cluster();
+    let host = INGRESS_HOST;
     // Another workflow cannot take the host, nor every host.
     for (from, to, refusal) in [
         ("GET,POST", "GET,POST", "is served by another resource"),
@@ -527,12 +522,9 @@ fn ollama_chats_and_keeps_the_conversation() {
     let (port, requests) = fake_ollama();
     let cluster = Cluster::builder().nodes(1).resources().ollama(port).start();
     let dir = tempfile::tempdir().unwrap();
-    let answers = dir.path().join("answers.log");
-    let spec = example_in(
-        dir.path(),
-        "ollama",
-        &[("ollama-answers.log", &answers.display().to_string())],
-    );
+    // file-log writes in the node's file_log_dir.
+    let answers = cluster.dir().join("file-log/ollama-answers.log");
+    let spec = example_in(dir.path(), "ollama", &[]);
     let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
     let url = cluster.http_ingress_url.clone().unwrap();
     let post = |text: &str| {

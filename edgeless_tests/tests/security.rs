@@ -33,6 +33,26 @@ fn secured_cluster() -> Cluster {
     Cluster::builder().nodes(1).tokens().start()
 }
 
+/// The answer to `call` once its new token is taken (daemons read the
+/// tokens file again within a second); until then the call is
+/// `UNAUTHENTICATED`.
+async fn once_accepted<T, F>(mut call: impl FnMut() -> F) -> T
+where
+    F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match call().await {
+            Ok(response) => return response.into_inner(),
+            Err(status) if std::time::Instant::now() < deadline => {
+                assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(status) => panic!("the new token was never accepted: {status:?}"),
+        }
+    }
+}
+
 /// Asserts that a call was refused with `code`.
 fn refused<T: std::fmt::Debug>(what: &str, result: Result<T, tonic::Status>, code: tonic::Code) {
     match result {
@@ -235,7 +255,7 @@ fn a_fake_orchestrator_cannot_take_over_a_domain() {
     let evil = cluster.create_token("orchestrator-evil", "default");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let error = runtime.block_on(async {
-        let mut domains = domain_registration_client::DomainRegistrationClient::new(channel(
+        let domains = domain_registration_client::DomainRegistrationClient::new(channel(
             &cluster.domain_register_url,
         ));
         let takeover = || UpdateDomainRequest {
@@ -245,18 +265,12 @@ fn a_fake_orchestrator_cannot_take_over_a_domain() {
             nonce: 7,
             ..Default::default()
         };
-        // The new token is taken within a second.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            match domains.update_domain(as_holder(&evil, takeover())).await {
-                Ok(response) => break response.into_inner().error,
-                Err(status) if std::time::Instant::now() < deadline => {
-                    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(status) => panic!("the new token was never accepted: {status:?}"),
-            }
-        }
+        once_accepted(|| {
+            let (mut domains, request) = (domains.clone(), as_holder(&evil, takeover()));
+            async move { domains.update_domain(request).await }
+        })
+        .await
+        .error
     });
     assert!(
         error.contains("is registered by orchestrator `orchestrator`"),
@@ -278,7 +292,7 @@ fn a_fake_node_cannot_take_a_real_nodes_id() {
     let real_id = cluster.node_ids[0].clone();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let error = runtime.block_on(async {
-        let mut registration = node_registration_client::NodeRegistrationClient::new(channel(
+        let registration = node_registration_client::NodeRegistrationClient::new(channel(
             &cluster.node_register_url,
         ));
         let takeover = || UpdateNodeRequest {
@@ -289,17 +303,12 @@ fn a_fake_node_cannot_take_a_real_nodes_id() {
             nonce: 7,
             ..Default::default()
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            match registration.update_node(as_holder(&evil, takeover())).await {
-                Ok(response) => break response.into_inner().error,
-                Err(status) if std::time::Instant::now() < deadline => {
-                    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(status) => panic!("the new token was never accepted: {status:?}"),
-            }
-        }
+        once_accepted(|| {
+            let (mut registration, request) = (registration.clone(), as_holder(&evil, takeover()));
+            async move { registration.update_node(request).await }
+        })
+        .await
+        .error
     });
     assert!(
         error.contains("is registered by node identity `node`"),
