@@ -229,7 +229,7 @@ impl Default for ContainerRuntime {
             enabled: false,
             docker_socket: "/var/run/docker.sock".into(),
             guest_api_host_url: String::new(),
-            network: "bridge".into(),
+            network: super::runtime::container::GUEST_NETWORK.into(),
             max_memory_mb: 256,
             max_cpus: 1.0,
             ready_timeout_sec: 30,

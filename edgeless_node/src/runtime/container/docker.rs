@@ -16,6 +16,9 @@ use futures::StreamExt;
 
 /// The label that names the node owning a container.
 pub const NODE_LABEL: &str = "edgeless.node";
+/// The network container functions join by default, made on first use:
+/// internal, without traffic between containers.
+pub const GUEST_NETWORK: &str = "edgeless-guests";
 /// The user (and group) container functions run as: `nobody`.
 pub const GUEST_USER: &str = "65534:65534";
 /// The most processes and threads a container function may have.
@@ -110,6 +113,41 @@ impl Engine {
                 socket: self.socket.clone(),
                 reason: format!("cannot {what}: {other}"),
             },
+        }
+    }
+
+    /// Creates the guests' network [`GUEST_NETWORK`] when it is missing:
+    /// internal (no route out of the host), and containers on it cannot
+    /// reach each other; they reach only the host, at its gateway.
+    pub async fn ensure_guest_network(&self) -> Result<(), DockerError> {
+        let exists = self
+            .docker
+            .inspect_network(GUEST_NETWORK, None::<InspectNetworkOptions>)
+            .await;
+        match exists {
+            Ok(_) => return Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => return Err(self.refused(&format!("inspect network `{GUEST_NETWORK}`"), e)),
+        }
+        let request = bollard::models::NetworkCreateRequest {
+            name: GUEST_NETWORK.to_string(),
+            driver: Some("bridge".into()),
+            internal: Some(true),
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.enable_icc".to_string(),
+                "false".to_string(),
+            )])),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Another node on this host made it meanwhile.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(self.refused(&format!("create network `{GUEST_NETWORK}`"), e)),
         }
     }
 

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use docker::{DockerError, Engine};
+pub use docker::{DockerError, Engine, GUEST_NETWORK};
 use edgeless_api::client::TokenInterceptor;
 use host_service::Guests;
 
@@ -131,6 +131,9 @@ impl ContainerRuntime {
                 count = left,
                 "removed containers left by a previous run of this node"
             );
+        }
+        if settings.network == docker::GUEST_NETWORK {
+            engine.ensure_guest_network().await?;
         }
         let bind_url = if settings.guest_api_host_url.is_empty() {
             format!("http://{}:0", engine.gateway(&settings.network).await?)
