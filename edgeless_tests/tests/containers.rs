@@ -86,15 +86,25 @@ fn wasm_and_container_functions_exchange_events_and_leave_nothing_behind() {
         let hardening = docker(&[
             "inspect",
             "--format",
-            "{{.Config.User}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.PidsLimit}}",
+            "{{.Config.User}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.PidsLimit}} {{.HostConfig.NetworkMode}}",
             &container,
         ]);
         assert_eq!(
             hardening.trim(),
-            "65534:65534 [ALL] [no-new-privileges:true] true 256",
+            "65534:65534 [ALL] [no-new-privileges:true] true 256 edgeless-guests",
             "{image}"
         );
     }
+    // Their network has no route off the host and no traffic between
+    // containers: they reach the node's host service at its gateway.
+    let network = docker(&[
+        "network",
+        "inspect",
+        "edgeless-guests",
+        "--format",
+        "{{.Internal}} {{index .Options \"com.docker.network.bridge.enable_icc\"}}",
+    ]);
+    assert_eq!(network.trim(), "true false");
     cluster.cli_ok(&["workflow", "stop", &workflow]);
     let gone = eventually(Duration::from_secs(15), || {
         all_containers(&cluster).is_empty()
