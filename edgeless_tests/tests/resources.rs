@@ -21,6 +21,18 @@ fn curl(args: &[&str]) -> (String, String) {
 
 const INGRESS_HOST: &str = "Host: demo.edgeless.com";
 
+/// `workflow start ARGS` must be refused by the cluster (exit 1) with
+/// `reason` on stderr.
+fn start_refused(cluster: &Cluster, args: &[&str], reason: &str) {
+    let output = cluster.cli(&[&["workflow", "start"], args].concat());
+    assert_eq!(output.code(), Some(1), "{args:?} was accepted");
+    assert!(
+        output.stderr_text().contains(reason),
+        "{}",
+        output.stderr_text()
+    );
+}
+
 /// A cluster running the http_ingress example, answering already: the
 /// cluster, a scratch folder, the workflow and the ingress URL.
 fn ingress_cluster() -> (Cluster, tempfile::TempDir, String, String) {
@@ -98,13 +110,7 @@ fn http_ingress_is_bounded_and_hosts_are_claimed_once() {
         ),
     ] {
         let spec = example_in(dir.path(), "http_ingress", &[(from, to)]);
-        let output = cluster.cli(&["workflow", "start", "--allow-duplicate", &spec]);
-        assert_eq!(output.code(), Some(1), "{to} was accepted");
-        assert!(
-            output.stderr_text().contains(refusal),
-            "{}",
-            output.stderr_text()
-        );
+        start_refused(&cluster, &["--allow-duplicate", &spec], refusal);
     }
     // A body over the limit: 413, nothing reaches the function.
     let body = dir.path().join("body");
@@ -359,15 +365,7 @@ fn file_log_appends_payloads_and_bad_configurations_are_named() {
     let outside = dir.path().join("cron-line");
     for escape in [outside.display().to_string(), "../../cron-line".to_string()] {
         let spec = example_in(dir.path(), "file_log", &[("my-local-file.log", &escape)]);
-        let output = cluster.cli(&["workflow", "start", &spec]);
-        assert_eq!(output.code(), Some(1), "{escape} accepted");
-        assert!(
-            output
-                .stderr_text()
-                .contains("is not a plain relative path"),
-            "{}",
-            output.stderr_text()
-        );
+        start_refused(&cluster, &[&spec], "is not a plain relative path");
     }
     assert!(!outside.exists());
     let unknown = example_in(
@@ -400,7 +398,6 @@ fn redis_get(url: &str, key: &str) -> Option<String> {
 }
 
 #[test]
-#[cfg_attr(skip_redis, ignore = "EDGELESS_TEST_SKIP=redis")]
 fn redis_reaches_only_what_the_node_allows() {
     build_function("counter");
     let cluster = Cluster::builder().nodes(1).resources().start();
@@ -411,13 +408,7 @@ fn redis_reaches_only_what_the_node_allows() {
         "redis",
         &[("redis://127.0.0.1:6379", "redis+unix:///var/run/redis.sock")],
     );
-    let output = cluster.cli(&["workflow", "start", &spec]);
-    assert_eq!(output.code(), Some(1));
-    assert!(
-        output.stderr_text().contains("no local sockets"),
-        "{}",
-        output.stderr_text()
-    );
+    start_refused(&cluster, &[&spec], "no local sockets");
     // An address the node does not allow (only 127.0.0.1 here): each SET
     // fails with the reason, nothing is sent there.
     let spec = example_in(
@@ -434,6 +425,7 @@ fn redis_reaches_only_what_the_node_allows() {
 }
 
 #[test]
+#[cfg_attr(skip_redis, ignore = "EDGELESS_TEST_SKIP=redis")]
 fn redis_sets_keys_and_recovers_when_the_server_returns() {
     let (redis, redis_url) = redis_server();
     build_function("counter");
