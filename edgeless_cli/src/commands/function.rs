@@ -148,7 +148,7 @@ pub async fn run(command: FunctionCommand, session: &Session) -> Result<(), CliE
                 node_id: parse_uuid("node_id", &node_id).map_err(bad)?,
                 function_id: parse_uuid("function_id", &function_id).map_err(bad)?,
             };
-            super::present_credentials(&session)?;
+            super::present_credentials(session)?;
             let channel = edgeless_api::client::channel_with_timeouts(
                 &invocation_url,
                 session.timeout,
