@@ -152,7 +152,7 @@ pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::t
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)));
     // Dataplane streams live as long as their peer link; every other call
     // ends within the longest deployment.
-    if policy.server != crate::auth::policy::DATAPLANE.server {
+    if !policy.streams {
         builder = builder.timeout(HANDLER_TIMEOUT);
     }
     #[cfg(feature = "tls")]

@@ -80,6 +80,7 @@ const CLIENTS_MANAGE_NODES: edgeless_api::auth::Policy = edgeless_api::auth::Pol
         "/edgeless_api.NodeManagement/",
         &[edgeless_api::auth::Role::Client],
     )],
+    streams: false,
 };
 
 async fn a_call_over_mutual_tls_goes_through() {

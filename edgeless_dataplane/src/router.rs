@@ -125,11 +125,23 @@ impl Dataplane {
 
     /// Sends an event towards its target, locally or through a peer link.
     pub fn deliver(&self, event: Event) -> Result<(), DeliveryError> {
+        self.route(event, false)
+    }
+
+    /// Delivers an event injected by an administrator (`edgeless_cli
+    /// function invoke`): it needs no mapping from its source.
+    pub fn inject(&self, event: Event) -> Result<(), DeliveryError> {
+        self.route(event, true)
+    }
+
+    /// Sends an event to a local mailbox (where, unless `injected`, its
+    /// source must be mapped to the target) or through a peer link.
+    fn route(&self, event: Event, injected: bool) -> Result<(), DeliveryError> {
         if event.payload.len() > crate::MAX_PAYLOAD {
             return Err(DeliveryError::TooLarge(event.payload.len()));
         }
         if event.target.node_id == self.inner.node_id {
-            return self.deliver_local(event);
+            return self.deliver_local(event, injected);
         }
         let link = read(&self.inner.peers).get(&event.target.node_id).cloned();
         match link {
@@ -160,23 +172,7 @@ impl Dataplane {
         }
     }
 
-    /// Delivers an event injected by an administrator (`edgeless_cli
-    /// function invoke`): it needs no mapping from its source.
-    pub fn inject(&self, event: Event) -> Result<(), DeliveryError> {
-        if event.payload.len() > crate::MAX_PAYLOAD {
-            return Err(DeliveryError::TooLarge(event.payload.len()));
-        }
-        if event.target.node_id != self.inner.node_id {
-            return self.deliver(event);
-        }
-        self.deliver_local_from(event, true)
-    }
-
-    fn deliver_local(&self, event: Event) -> Result<(), DeliveryError> {
-        self.deliver_local_from(event, false)
-    }
-
-    fn deliver_local_from(&self, event: Event, injected: bool) -> Result<(), DeliveryError> {
+    fn deliver_local(&self, event: Event, injected: bool) -> Result<(), DeliveryError> {
         let local = read(&self.inner.local);
         let Some(mailbox) = local.get(&event.target.function_id) else {
             return Err(DeliveryError::UnknownTarget(event.target));

@@ -277,6 +277,18 @@ impl Cluster {
         CliOutput(output)
     }
 
+    /// `workflow start ARGS` must be refused by the cluster (exit 1) with
+    /// `reason` on stderr.
+    pub fn start_refused(&self, args: &[&str], reason: &str) {
+        let output = self.cli(&[&["workflow", "start"], args].concat());
+        assert_eq!(output.code(), Some(1), "{args:?} was accepted");
+        assert!(
+            output.stderr_text().contains(reason),
+            "{}",
+            output.stderr_text()
+        );
+    }
+
     /// Runs the CLI and returns its trimmed stdout; panics (with logs) on failure.
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let output = self.cli(args);

@@ -12,6 +12,8 @@ pub struct Policy {
     pub server: &'static str,
     /// (service or method path, the roles that may call it).
     pub rules: &'static [(&'static str, &'static [Role])],
+    /// Whether its calls are long-lived streams (no handler timeout).
+    pub streams: bool,
 }
 
 impl Policy {
@@ -47,12 +49,14 @@ impl Policy {
 pub const CONTROLLER_WORKFLOWS: Policy = Policy {
     server: "controller's workflow API",
     rules: &[("/edgeless_api.WorkflowInstance/", &[Client, Admin])],
+    streams: false,
 };
 
 /// The controller's domain registration (`domain_register_url`).
 pub const CONTROLLER_DOMAINS: Policy = Policy {
     server: "controller's domain registration",
     rules: &[("/edgeless_api.DomainRegistration/", &[Orchestrator])],
+    streams: false,
 };
 
 /// An orchestrator's API (`orchestrator_url`): its controller; an
@@ -64,12 +68,14 @@ pub const ORCHESTRATOR_API: Policy = Policy {
         ("/edgeless_api.ResourceConfiguration/", &[Controller]),
         ("/edgeless_api.DomainInspection/", &[Controller, Admin]),
     ],
+    streams: false,
 };
 
 /// An orchestrator's node registration (`node_register_url`).
 pub const ORCHESTRATOR_NODES: Policy = Policy {
     server: "orchestrator's node registration",
     rules: &[("/edgeless_api.NodeRegistration/", &[Node])],
+    streams: false,
 };
 
 /// A node's agent API (`agent_url`): orchestrators.
@@ -80,6 +86,7 @@ pub const NODE_AGENT: Policy = Policy {
         ("/edgeless_api.ResourceConfiguration/", &[Orchestrator]),
         ("/edgeless_api.NodeManagement/", &[Orchestrator]),
     ],
+    streams: false,
 };
 
 /// A node's or balancer's dataplane (`invocation_url`): peer nodes stream
@@ -90,6 +97,7 @@ pub const DATAPLANE: Policy = Policy {
         ("/edgeless_api.FunctionInvocation/Stream", &[Node]),
         ("/edgeless_api.FunctionInvocation/Handle", &[Admin]),
     ],
+    streams: true,
 };
 
 /// Every server's policy, for the documentation and its test.

@@ -78,6 +78,24 @@ impl EgressPolicy {
         }
         Ok(())
     }
+
+    /// Checks `host:port` and every address `host` resolves to.
+    pub async fn check_resolved(&self, host: &str, port: u16) -> Result<(), String> {
+        self.check_target(host, port)?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<IpAddr>().is_ok() {
+            return Ok(());
+        }
+        let addresses = tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+        for address in addresses {
+            if !self.address_allowed(host, address.ip()) {
+                return Err(refusal(host));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn refusal(host: &str) -> String {
@@ -151,26 +169,6 @@ fn parse_entry(entry: &str) -> Result<Allowed, String> {
         return Err(bad("is not a host name, an address or a CIDR block"));
     }
     Ok(Allowed::Host(entry.to_ascii_lowercase()))
-}
-
-impl EgressPolicy {
-    /// Checks `host:port` and every address `host` resolves to.
-    pub async fn check_resolved(&self, host: &str, port: u16) -> Result<(), String> {
-        self.check_target(host, port)?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        if bare.parse::<IpAddr>().is_ok() {
-            return Ok(());
-        }
-        let addresses = tokio::net::lookup_host((bare, port))
-            .await
-            .map_err(|e| format!("{host}: {e}"))?;
-        for address in addresses {
-            if !self.address_allowed(host, address.ip()) {
-                return Err(refusal(host));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A resolver that only hands out addresses the policy allows.

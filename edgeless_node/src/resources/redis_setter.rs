@@ -32,8 +32,9 @@ impl RedisSetter {
 pub struct LazyRedis {
     client: redis::Client,
     connection: Arc<Mutex<Option<MultiplexedConnection>>>,
-    /// Where a workflow's URL may lead (none for the node's own settings).
-    policy: Option<Arc<EgressPolicy>>,
+    /// For a workflow's URL: its host and port, and where it may lead
+    /// (none for the node's own settings).
+    guard: Option<(Arc<EgressPolicy>, String, u16)>,
 }
 
 impl LazyRedis {
@@ -43,7 +44,7 @@ impl LazyRedis {
         Ok(Self {
             client: redis::Client::open(url)?,
             connection: Arc::default(),
-            policy: None,
+            guard: None,
         })
     }
 
@@ -51,31 +52,22 @@ impl LazyRedis {
     /// allows, never through a local socket.
     pub fn guarded(url: &str, policy: Arc<EgressPolicy>) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-        if !matches!(
-            client.get_connection_info().addr(),
-            redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. }
-        ) {
-            return Err("only redis:// and rediss:// URLs (no local sockets)".into());
-        }
+        let (host, port) = match client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port)
+            | redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+            _ => return Err("only redis:// and rediss:// URLs (no local sockets)".into()),
+        };
         Ok(Self {
             client,
             connection: Arc::default(),
-            policy: Some(policy),
+            guard: Some((policy, host, port)),
         })
     }
 
     async fn check_policy(&self) -> Result<(), String> {
-        let Some(policy) = &self.policy else {
-            return Ok(());
-        };
-        let target = match self.client.get_connection_info().addr() {
-            redis::ConnectionAddr::Tcp(host, port)
-            | redis::ConnectionAddr::TcpTls { host, port, .. } => Some((host.clone(), *port)),
-            _ => None,
-        };
-        match target {
-            Some((host, port)) => policy.check_resolved(&host, port).await,
-            _ => Err("only redis:// and rediss:// URLs".into()),
+        match &self.guard {
+            Some((policy, host, port)) => policy.check_resolved(host, *port).await,
+            None => Ok(()),
         }
     }
 
