@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::placement::NodeView;
 
 /// A registered node.
+#[derive(Clone)]
 pub struct Node {
     /// Where its agent listens.
     pub agent_url: String,
@@ -30,6 +31,8 @@ pub struct Node {
     pub resources: ResourceConfigurationClient<Channel>,
     /// Client for peers and reset.
     pub management: NodeManagementClient<Channel>,
+    /// Whether it knows its peers and may take instances.
+    pub ready: bool,
 }
 
 impl Node {
@@ -47,6 +50,7 @@ impl Node {
                 .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE),
             resources: ResourceConfigurationClient::new(channel.clone()),
             management: NodeManagementClient::new(channel),
+            ready: false,
         })
     }
 }
@@ -58,6 +62,7 @@ pub type Registry = BTreeMap<Uuid, Node>;
 pub fn views(registry: &Registry, instances: &HashMap<Uuid, usize>) -> Vec<NodeView> {
     registry
         .iter()
+        .filter(|(_, node)| node.ready)
         .map(|(id, node)| NodeView {
             providers: node
                 .providers

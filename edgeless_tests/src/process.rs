@@ -93,6 +93,18 @@ impl Daemon {
         eventually(timeout, || matches!(child.try_wait(), Ok(Some(_))))
     }
 
+    /// Sends `signal` (a name for `kill`, e.g. `STOP` to freeze the process
+    /// so that it accepts connections but answers nothing, `CONT` to resume).
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = self.child.as_ref() {
+            let status = Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill -{signal} {} failed", self.name);
+        }
+    }
+
     /// Kills the process (as a crash would).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -156,10 +156,60 @@ fn a_silent_node_is_turned_away_without_holding_up_the_orchestrator() {
             .into_inner()
             .error
     });
-    assert!(error.contains("no answer to reset"), "{error}");
+    assert!(error.contains("no answer to a reset"), "{error}");
     let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
     cluster.wait_for(Duration::from_secs(20), "pongs", |c| {
         c.node_logs().contains("answered PONG")
     });
     cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
+fn a_node_that_stops_answering_holds_up_only_the_requests_sent_to_it() {
+    build_function("ping");
+    build_function("pong");
+    let cluster = Cluster::builder()
+        .nodes(2)
+        .labels(1, &["frozen"])
+        .node_lease_sec(120)
+        .start();
+    let (frozen_dir, live_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Both functions of a ping-pong workflow with `annotation`, in `dir`.
+    let pinned = |dir: &std::path::Path, annotation: &str| {
+        let pong = format!("\"output_mapping\": {{}},\n      \"annotations\": {{{annotation}}}");
+        let ping = format!("\"annotations\": {{ \"init-payload\": \"period=1000\", {annotation} }}");
+        example_in(
+            dir,
+            "ping_pong",
+            &[
+                ("\"output_mapping\": {},\n      \"annotations\": {}", &pong),
+                ("\"annotations\": { \"init-payload\": \"period=1000\" }", &ping),
+            ],
+        )
+    };
+    let to_frozen = pinned(frozen_dir.path(), r#""label_match_all": "frozen""#);
+    let to_live = pinned(live_dir.path(), &format!(r#""node_id_match_any": "{}""#, cluster.node_ids[0]));
+    // The node keeps its lease and its port, and answers nothing.
+    cluster.nodes[1].signal("STOP");
+    std::thread::scope(|scope| {
+        let frozen_start = scope.spawn(|| cluster.cli(&["workflow", "start", &to_frozen, "--name", "frozen"]));
+        // The start waiting for the frozen node does not hold up another
+        // workflow's start, nor the domain view.
+        std::thread::sleep(Duration::from_millis(500));
+        let live = cluster.cli_ok(&["workflow", "start", &to_live, "--name", "live"]);
+        cluster.cli_ok(&["domain", "view"]);
+        cluster.wait_for(Duration::from_secs(10), "pongs of the live workflow", |c| {
+            c.node_logs().contains("answered PONG")
+        });
+        assert!(
+            !frozen_start.is_finished(),
+            "the start sent to the frozen node should still be waiting for it"
+        );
+        cluster.cli_ok(&["workflow", "stop", &live]);
+        cluster.nodes[1].signal("CONT");
+        let output = frozen_start.join().unwrap();
+        if output.code() == Some(0) {
+            cluster.cli_ok(&["workflow", "stop", output.stdout_text().trim()]);
+        }
+    });
 }

@@ -8,7 +8,8 @@ use edgeless_api::InstanceId;
 use edgeless_api::proto;
 use uuid::Uuid;
 
-use super::{Component, OrcError, Orchestrator, Spec, node_error};
+use super::calls::{self, Call, Plan};
+use super::{Component, OrcError, Orchestrator, Spec};
 use crate::placement::{self, NodeView, PlacementError};
 use crate::registry;
 
@@ -73,20 +74,26 @@ fn desired_instances(
 }
 
 impl Orchestrator {
-    /// What placement sees, with each node's current number of instances.
+    /// What placement sees, with each node's current number of instances
+    /// (those being started included).
     pub(super) fn views(&self) -> Vec<NodeView> {
         let mut counts: HashMap<Uuid, usize> = HashMap::new();
-        for instance in self.components.values().flat_map(|c| &c.instances) {
-            *counts.entry(instance.node_id).or_default() += 1;
+        for component in self.components.values() {
+            let nodes = component.instances.iter().map(|i| &i.node_id);
+            for node in nodes.chain(&component.starting) {
+                *counts.entry(*node).or_default() += 1;
+            }
         }
         registry::views(&self.nodes, &counts)
     }
 
-    pub(super) async fn start(
+    /// Places a new component and records it as starting; returns the
+    /// starts to send.
+    pub(super) fn plan_start(
         &mut self,
         lid: Uuid,
         spec: Spec,
-    ) -> Result<Vec<InstanceId>, OrcError> {
+    ) -> Result<Vec<Call<InstanceId>>, OrcError> {
         if self.components.contains_key(&lid) {
             return Err(OrcError::Invalid(format!("component {lid} already exists")));
         }
@@ -95,86 +102,101 @@ impl Orchestrator {
             .map(|e| e.len())
             .unwrap_or(0);
         let desired = desired_instances(&annotations, eligible)?;
-        let mut instances: Vec<InstanceId> = Vec::with_capacity(desired);
-        for _ in 0..desired {
-            let avoid: Vec<Uuid> = instances.iter().map(|i| i.node_id).collect();
-            match self.start_instance(lid, &spec, &avoid).await {
-                Ok(instance) => instances.push(instance),
-                Err(error) => {
-                    for instance in instances {
-                        self.stop_instance(&spec, instance).await;
-                    }
-                    return Err(error);
-                }
-            }
-        }
+        let nodes = self.place_many(&spec, desired, &[])?;
+        let starts = nodes
+            .iter()
+            .map(|node| self.start_call(lid, &spec, *node))
+            .collect::<Result<Vec<_>, _>>()?;
         let component = Component {
             spec,
-            instances: instances.clone(),
+            instances: Vec::new(),
             desired,
             mapping: HashMap::new(),
             failures: Default::default(),
+            starting: nodes,
         };
-        super::persistence::save_component(&self.store, lid, &component);
         self.components.insert(lid, component);
-        Ok(instances)
+        Ok(starts)
     }
 
-    /// Places and starts one physical instance of `spec`, preferring nodes
-    /// not in `avoid`.
-    pub(super) async fn start_instance(
+    /// Records what the starts of a new component returned. When one
+    /// failed, or the component was stopped meanwhile, the started
+    /// instances are stopped and the component forgotten.
+    pub(super) fn finish_start(
         &mut self,
         lid: Uuid,
         spec: &Spec,
-        avoid: &[Uuid],
-    ) -> Result<InstanceId, OrcError> {
-        let node_id = self.place(spec, avoid)?;
-        self.start_instance_on(lid, spec, node_id).await
+        results: Vec<Result<InstanceId, OrcError>>,
+    ) -> Result<Vec<InstanceId>, OrcError> {
+        let mut started = Vec::new();
+        let mut error = None;
+        for result in results {
+            match result {
+                Ok(instance) => started.push(instance),
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        let still_wanted = self
+            .components
+            .get(&lid)
+            .is_some_and(|c| c.instances.is_empty() && !c.starting.is_empty());
+        let error = match error {
+            Some(error) => Some(error),
+            None if !still_wanted => Some(OrcError::NotFound(lid)),
+            None => None,
+        };
+        if let Some(error) = error {
+            if still_wanted {
+                self.components.remove(&lid);
+            }
+            let stops = started.into_iter().filter_map(|i| self.stop_call(spec, i)).collect();
+            calls::spawn(vec![stops]);
+            return Err(error);
+        }
+        let component = self.components.get_mut(&lid).ok_or(OrcError::NotFound(lid))?;
+        component.instances.clone_from(&started);
+        component.starting.clear();
+        super::persistence::save_component(&self.store, lid, component);
+        Ok(started)
     }
 
-    async fn start_instance_on(
+    /// `count` nodes for instances of `spec`, preferring nodes not in
+    /// `used` and different from each other.
+    pub(super) fn place_many(
         &mut self,
+        spec: &Spec,
+        count: usize,
+        used: &[Uuid],
+    ) -> Result<Vec<Uuid>, OrcError> {
+        let mut avoid = used.to_vec();
+        let mut chosen = Vec::with_capacity(count);
+        for _ in 0..count {
+            let node = self.place(spec, &avoid)?;
+            avoid.push(node);
+            chosen.push(node);
+        }
+        Ok(chosen)
+    }
+
+    /// The start of one instance of `lid` on `node_id`, with the function's
+    /// last synced state.
+    pub(super) fn start_call(
+        &self,
         lid: Uuid,
         spec: &Spec,
         node_id: Uuid,
-    ) -> Result<InstanceId, OrcError> {
-        let node = self
-            .nodes
-            .get_mut(&node_id)
-            .ok_or(OrcError::NotFound(node_id))?;
-        let function_id = Uuid::new_v4();
-        let response = match spec {
-            Spec::Function(request) => {
-                let mut request = request.clone();
-                request.component_id = function_id.to_string();
-                if request.state_id.is_empty() {
-                    request.state_id = lid.to_string();
-                }
-                request.serialized_state = self.states.get(&request.state_id).cloned();
-                node.functions.start(request).await
+    ) -> Result<Call<InstanceId>, OrcError> {
+        let node = self.nodes.get(&node_id).ok_or(OrcError::NotFound(node_id))?;
+        let state = match spec {
+            Spec::Function(request) if request.state_id.is_empty() => {
+                self.states.get(&lid.to_string()).cloned()
             }
-            Spec::Resource(request) => {
-                let mut request = request.clone();
-                request.component_id = function_id.to_string();
-                node.resources.start(request).await
-            }
-        }
-        .map_err(node_error(node_id))?;
-        match response
-            .into_inner()
-            .instances
-            .first()
-            .map(InstanceId::try_from)
-        {
-            Some(Ok(id)) => {
-                tracing::info!(component = %lid, instance = %id, "instance started");
-                Ok(id)
-            }
-            _ => Err(OrcError::Node {
-                node: node_id,
-                message: "the start response names no instance".into(),
-            }),
-        }
+            Spec::Function(request) => self.states.get(&request.state_id).cloned(),
+            Spec::Resource(_) => None,
+        };
+        Ok(calls::start(node_id, node, Uuid::new_v4(), lid, spec, state))
     }
 
     fn place(&mut self, spec: &Spec, avoid: &[Uuid]) -> Result<Uuid, OrcError> {
@@ -199,9 +221,11 @@ impl Orchestrator {
                 .nodes
                 .iter()
                 .find(|(_, node)| {
-                    node.providers
-                        .iter()
-                        .any(|p| p.class_type == request.class_type)
+                    node.ready
+                        && node
+                            .providers
+                            .iter()
+                            .any(|p| p.class_type == request.class_type)
                 })
                 .map(|(id, _)| *id)
                 .ok_or_else(|| {
@@ -213,41 +237,37 @@ impl Orchestrator {
         }
     }
 
-    pub(super) async fn stop(&mut self, lid: Uuid) -> Result<(), OrcError> {
+    /// Forgets a component; returns the stops of its instances.
+    pub(super) fn stop(&mut self, lid: Uuid) -> Result<Plan, OrcError> {
         let component = self
             .components
             .remove(&lid)
             .ok_or(OrcError::NotFound(lid))?;
         self.states.remove(&lid.to_string());
         super::persistence::remove_component(&self.store, lid);
-        for instance in component.instances {
-            self.stop_instance(&component.spec, instance).await;
-        }
-        Ok(())
+        let stops = component
+            .instances
+            .into_iter()
+            .filter_map(|instance| self.stop_call(&component.spec, instance))
+            .collect();
+        Ok(vec![stops])
     }
 
-    pub(super) async fn stop_instance(&mut self, spec: &Spec, instance: InstanceId) {
-        let Some(node) = self.nodes.get_mut(&instance.node_id) else {
-            return;
-        };
-        let request = proto::ComponentId {
-            component_id: instance.function_id.to_string(),
-        };
-        let result = match spec {
-            Spec::Function(_) => node.functions.stop(request).await,
-            Spec::Resource(_) => node.resources.stop(request).await,
-        };
-        if let Err(status) = result {
-            tracing::warn!(%instance, error = %status.message(), "stop failed");
-        }
+    /// The stop of one instance (none when its node is gone).
+    pub(super) fn stop_call(&self, spec: &Spec, instance: InstanceId) -> Option<Call<()>> {
+        let node = self.nodes.get(&instance.node_id)?;
+        Some(calls::stop(node, spec, instance))
     }
 
-    pub(super) async fn patch(
+    /// Records a component's mapping; returns the patches that tell its
+    /// targets their sources and then (unless `record_only`) the component
+    /// its outputs.
+    pub(super) fn patch(
         &mut self,
         lid: Uuid,
         mapping: HashMap<String, Vec<Uuid>>,
         record_only: bool,
-    ) -> Result<(), OrcError> {
+    ) -> Result<Plan, OrcError> {
         let component = self
             .components
             .get_mut(&lid)
@@ -270,15 +290,15 @@ impl Orchestrator {
         // The targets learn their new sources before the sources send.
         targets.sort();
         targets.dedup();
-        for target in targets.into_iter().filter(|t| *t != lid) {
-            if let Err(error) = self.apply_inputs(target).await {
-                tracing::warn!(component = %target, %error, "inputs not updated");
-            }
-        }
+        let inputs = targets
+            .into_iter()
+            .filter(|t| *t != lid)
+            .flat_map(|target| self.inputs_patch(target))
+            .collect();
         if record_only {
-            return Ok(());
+            return Ok(vec![inputs]);
         }
-        self.apply_patch(lid).await
+        Ok(vec![inputs, self.outputs_patch(lid, true)?])
     }
 
     /// The instances of every component that maps an output to `lid`.
@@ -290,15 +310,18 @@ impl Orchestrator {
             .collect()
     }
 
-    /// Tells each instance of `lid` which instances may send to it.
-    async fn apply_inputs(&mut self, lid: Uuid) -> Result<(), OrcError> {
+    /// Patches that tell each instance of `lid` which instances may send
+    /// to it (failures are logged).
+    fn inputs_patch(&self, lid: Uuid) -> Vec<Call<()>> {
         let inputs = self.inputs_of(lid);
-        self.send_patch(lid, HashMap::new(), inputs, true).await
+        self.patch_calls(lid, HashMap::new(), inputs, true, false)
+            .unwrap_or_default()
     }
 
-    /// Sends a component's mapping, translated to physical instances, to
-    /// each of its instances.
-    async fn apply_patch(&mut self, lid: Uuid) -> Result<(), OrcError> {
+    /// Patches that send a component's mapping, translated to physical
+    /// instances, to each of its instances; with `required`, their failures
+    /// are returned, else logged.
+    fn outputs_patch(&self, lid: Uuid, required: bool) -> Result<Vec<Call<()>>, OrcError> {
         let component = self.components.get(&lid).ok_or(OrcError::NotFound(lid))?;
         let mut physical = HashMap::new();
         for (output, targets) in &component.mapping {
@@ -319,21 +342,23 @@ impl Orchestrator {
             physical.insert(output.clone(), proto::InstanceIdList { instances });
         }
         let inputs = self.inputs_of(lid);
-        self.send_patch(lid, physical, inputs, false).await
+        self.patch_calls(lid, physical, inputs, false, required)
     }
 
-    /// Sends one patch to every instance of `lid`.
-    async fn send_patch(
-        &mut self,
+    /// One patch for every instance of `lid`.
+    fn patch_calls(
+        &self,
         lid: Uuid,
         physical: HashMap<String, proto::InstanceIdList>,
         inputs: Vec<proto::InstanceId>,
         inputs_only: bool,
-    ) -> Result<(), OrcError> {
+        required: bool,
+    ) -> Result<Vec<Call<()>>, OrcError> {
         let component = self.components.get(&lid).ok_or(OrcError::NotFound(lid))?;
         let is_function = matches!(component.spec, Spec::Function(_));
-        for instance in component.instances.clone() {
-            let Some(node) = self.nodes.get_mut(&instance.node_id) else {
+        let mut patches = Vec::new();
+        for instance in &component.instances {
+            let Some(node) = self.nodes.get(&instance.node_id) else {
                 continue;
             };
             let request = proto::PatchRequest {
@@ -342,60 +367,56 @@ impl Orchestrator {
                 inputs: inputs.clone(),
                 inputs_only,
             };
-            let result = if is_function {
-                node.functions.patch(request).await
-            } else {
-                node.resources.patch(request).await
-            };
-            match result {
-                Ok(_) => {}
-                // The instance failed meanwhile; its failure report restarts
-                // it, and the restart patches it again.
-                Err(status) if status.code() == tonic::Code::NotFound => {
-                    tracing::info!(%instance, "patch skipped: the instance is gone")
-                }
-                Err(status) => return Err(node_error(instance.node_id)(status)),
-            }
+            patches.push(calls::patch(node, is_function, *instance, request, required));
         }
-        Ok(())
+        Ok(patches)
     }
 
-    /// Patches the components in `changed`, every component that maps an
-    /// output to one of them, and every component they map to (whose
-    /// sources changed; patched first, so they take the new sources' events).
-    pub(super) async fn repatch(&mut self, changed: &[Uuid]) {
-        if changed.is_empty() {
-            return;
-        }
+    /// Patches for the components in `changed`, every component that maps
+    /// an output to one of them, and every component they map to (whose
+    /// sources changed; patched first, so they take the new sources'
+    /// events). Failures are logged.
+    pub(super) fn repatch(&self, changed: &[Uuid]) -> Plan {
+        let mut seen = std::collections::HashSet::new();
         let targets: Vec<Uuid> = changed
             .iter()
             .filter_map(|lid| self.components.get(lid))
             .flat_map(|c| c.mapping.values().flatten().copied())
-            .filter(|t| self.components.contains_key(t))
+            .filter(|t| self.components.contains_key(t) && seen.insert(*t))
             .collect();
-        let mut to_patch = targets;
-        to_patch.extend(
-            self.components
-                .iter()
-                .filter(|(lid, c)| {
-                    changed.contains(lid)
-                        || c.mapping.values().flatten().any(|t| changed.contains(t))
-                })
-                .map(|(lid, _)| *lid),
-        );
-        let mut seen = std::collections::HashSet::new();
-        to_patch.retain(|lid| seen.insert(*lid));
-        for lid in to_patch {
-            if let Err(error) = self.apply_patch(lid).await {
-                tracing::warn!(component = %lid, %error, "re-patch failed");
-            }
-        }
+        let sources: Vec<Uuid> = self
+            .components
+            .iter()
+            .filter(|(lid, c)| {
+                changed.contains(lid) || c.mapping.values().flatten().any(|t| changed.contains(t))
+            })
+            .map(|(lid, _)| *lid)
+            .filter(|lid| seen.insert(*lid))
+            .collect();
+        let patches = |lids: Vec<Uuid>| -> Vec<Call<()>> {
+            lids.into_iter()
+                .flat_map(|lid| self.outputs_patch(lid, false).unwrap_or_else(|error| {
+                    tracing::warn!(component = %lid, %error, "re-patch failed");
+                    Vec::new()
+                }))
+                .collect()
+        };
+        vec![patches(targets), patches(sources)]
     }
 
-    /// Moves one instance of `lid` to the first of `targets` that can host
-    /// it and does not run it yet: start there, re-patch, stop the old one.
-    pub(super) async fn migrate(&mut self, lid: Uuid, targets: Vec<Uuid>) -> Result<(), OrcError> {
+    /// Chooses where to move one instance of `lid`: the first of `targets`
+    /// that can host it and does not run it yet. Returns the start to send.
+    pub(super) fn plan_migrate(
+        &mut self,
+        lid: Uuid,
+        targets: Vec<Uuid>,
+    ) -> Result<(Spec, Call<InstanceId>), OrcError> {
         let component = self.components.get(&lid).ok_or(OrcError::NotFound(lid))?;
+        if !component.starting.is_empty() {
+            return Err(OrcError::Invalid(format!(
+                "component {lid} is being started; try again"
+            )));
+        }
         let spec = component.spec.clone();
         let current = component.instances.clone();
         let views = self.views();
@@ -416,18 +437,36 @@ impl Orchestrator {
                     "none of the nodes {targets:?} can take component {lid} (unknown, ineligible, or already running it)"
                 ))
             })?;
-        let new = self.start_instance_on(lid, &spec, target).await?;
-        let old = current.first().copied();
+        let start = self.start_call(lid, &spec, target)?;
         if let Some(component) = self.components.get_mut(&lid) {
-            component.instances.retain(|i| Some(*i) != old);
-            component.instances.push(new);
+            component.starting.push(target);
         }
-        self.repatch(&[lid]).await;
-        if let Some(old) = old {
-            self.stop_instance(&spec, old).await;
+        Ok((spec, start))
+    }
+
+    /// Puts the moved instance in place of the old one; returns the
+    /// re-patches and then the old instance's stop.
+    pub(super) fn finish_migrate(
+        &mut self,
+        lid: Uuid,
+        spec: &Spec,
+        started: Result<InstanceId, OrcError>,
+    ) -> Result<Plan, OrcError> {
+        if let Some(component) = self.components.get_mut(&lid) {
+            component.starting.clear();
         }
+        let new = started?;
+        let Some(component) = self.components.get_mut(&lid) else {
+            calls::spawn(vec![self.stop_call(spec, new).into_iter().collect()]);
+            return Err(OrcError::NotFound(lid));
+        };
+        let old = component.instances.first().copied();
+        component.instances.retain(|i| Some(*i) != old);
+        component.instances.push(new);
+        let mut plan = self.repatch(&[lid]);
+        plan.push(old.and_then(|old| self.stop_call(spec, old)).into_iter().collect());
         tracing::info!(component = %lid, to = %new, "component migrated");
-        Ok(())
+        Ok(plan)
     }
 
     pub(super) fn view(&self) -> proto::DomainView {
@@ -463,6 +502,9 @@ impl Orchestrator {
                         ),
                         f if c.instances.len() < c.desired && f.count > 0 => {
                             format!("restarting: {}", f.last_reason)
+                        }
+                        _ if c.instances.is_empty() && !c.starting.is_empty() => {
+                            "starting".to_string()
                         }
                         _ => "running".to_string(),
                     },

@@ -6,8 +6,9 @@
 //! ids), keeps the full mesh of peers, and repairs what node loss breaks
 //! (`nodes.rs`): instances of a lost node are re-created elsewhere and every
 //! mapping that pointed at them is patched again. Requests are handled one at
-//! a time, in order.
+//! a time, in order; the task never waits for a node (`calls.rs`).
 
+mod calls;
 mod components;
 mod nodes;
 mod persistence;
@@ -22,7 +23,8 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::placement::{PlacementError, Placer};
-use crate::registry::Registry;
+use crate::registry::{Node, Registry};
+use calls::{Call, Plan};
 
 /// Why a request to the orchestrator failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,34 +67,43 @@ enum Spec {
 }
 
 enum Command {
-    Start(
+    /// Places a new component; answers with the starts to send.
+    PlanStart(Uuid, Spec, Reply<Vec<Call<InstanceId>>>),
+    /// What the starts returned.
+    FinishStart(
         Uuid,
         Spec,
-        oneshot::Sender<Result<Vec<InstanceId>, OrcError>>,
+        Vec<Result<InstanceId, OrcError>>,
+        Reply<Vec<InstanceId>>,
     ),
-    Stop(Uuid, oneshot::Sender<Result<(), OrcError>>),
+    /// Instances re-created by a repair, for a component with this spec.
+    Recreated(Uuid, Spec, Vec<Result<InstanceId, OrcError>>),
+    Stop(Uuid, Reply<Plan>),
     /// A component's mapping; with `true`, only recorded (its targets
     /// learn their sources) and not yet sent to the component.
-    Patch(
-        Uuid,
-        HashMap<String, Vec<Uuid>>,
-        bool,
-        oneshot::Sender<Result<(), OrcError>>,
-    ),
+    Patch(Uuid, HashMap<String, Vec<Uuid>>, bool, Reply<Plan>),
     /// A known node's refresh (its lease is already renewed).
     Refresh(proto::UpdateNodeRequest),
-    /// A registration, with the name of the node identity that sent it.
-    UpdateNode(
+    /// A registration, with the name of the node identity that sent it;
+    /// answers with the node to reset, or none when it is known already.
+    Admit(
         proto::UpdateNodeRequest,
         String,
-        oneshot::Sender<Result<(), OrcError>>,
+        Reply<Option<(Uuid, Node)>>,
     ),
+    /// A node that was reset joins; answers with the peer updates to send.
+    Join(proto::UpdateNodeRequest, Node, String, Reply<Plan>),
+    /// A joined node knows its peers: instances may be placed on it.
+    Joined(Uuid),
     View(oneshot::Sender<proto::DomainView>),
-    Migrate(Uuid, Vec<Uuid>, oneshot::Sender<Result<(), OrcError>>),
+    PlanMigrate(Uuid, Vec<Uuid>, Reply<(Spec, Call<InstanceId>)>),
+    FinishMigrate(Uuid, Spec, Result<InstanceId, OrcError>, Reply<Plan>),
     TakeSamples(oneshot::Sender<HashMap<String, Vec<f64>>>),
-    Reset(oneshot::Sender<()>),
+    Reset(oneshot::Sender<Plan>),
     Tick,
 }
+
+type Reply<T> = oneshot::Sender<Result<T, OrcError>>;
 
 /// A node's lease: renewed by every refresh with the same nonce.
 struct Lease {
@@ -164,8 +175,7 @@ impl OrchestratorHandle {
         lid: Uuid,
         spec: proto::SpawnFunctionRequest,
     ) -> Result<Vec<InstanceId>, OrcError> {
-        self.ask(|tx| Command::Start(lid, Spec::Function(spec), tx))
-            .await?
+        self.start(lid, Spec::Function(spec)).await
     }
 
     /// Starts a resource with logical id `lid`; returns its instances.
@@ -174,13 +184,30 @@ impl OrchestratorHandle {
         lid: Uuid,
         spec: proto::ResourceInstanceSpecification,
     ) -> Result<Vec<InstanceId>, OrcError> {
-        self.ask(|tx| Command::Start(lid, Spec::Resource(spec), tx))
-            .await?
+        self.start(lid, Spec::Resource(spec)).await
+    }
+
+    /// Places the component, sends the starts outside the task, and
+    /// records what they returned. Runs to the end even when the caller
+    /// goes away, so no component is left half started.
+    async fn start(&self, lid: Uuid, spec: Spec) -> Result<Vec<InstanceId>, OrcError> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let starts = this
+                .ask(|tx| Command::PlanStart(lid, spec.clone(), tx))
+                .await??;
+            let results = futures::future::join_all(starts).await;
+            this.ask(|tx| Command::FinishStart(lid, spec, results, tx))
+                .await?
+        })
+        .await
+        .map_err(|_| OrcError::Stopped)?
     }
 
     /// Stops every instance of a component.
     pub async fn stop(&self, lid: Uuid) -> Result<(), OrcError> {
-        self.ask(|tx| Command::Stop(lid, tx)).await?
+        let stops = self.ask(|tx| Command::Stop(lid, tx)).await??;
+        calls::run(stops).await
     }
 
     /// Sets a component's outputs (logical targets). With `record_only`,
@@ -194,8 +221,10 @@ impl OrchestratorHandle {
         mapping: HashMap<String, Vec<Uuid>>,
         record_only: bool,
     ) -> Result<(), OrcError> {
-        self.ask(|tx| Command::Patch(lid, mapping, record_only, tx))
-            .await?
+        let patches = self
+            .ask(|tx| Command::Patch(lid, mapping, record_only, tx))
+            .await??;
+        calls::run(patches).await
     }
 
     /// A node's registration or refresh. A refresh of a known node renews
@@ -238,9 +267,33 @@ impl OrchestratorHandle {
             }
             return Ok(());
         }
-        let owner = owner.to_string();
-        self.ask(|tx| Command::UpdateNode(request, owner, tx))
-            .await?
+        self.join(request, owner.to_string()).await
+    }
+
+    /// A registration: the node is reset and learns its peers outside the
+    /// task (a silent node holds up only its own registration), then takes
+    /// instances.
+    async fn join(&self, request: proto::UpdateNodeRequest, owner: String) -> Result<(), OrcError> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let admitted = this
+                .ask(|tx| Command::Admit(request.clone(), owner.clone(), tx))
+                .await??;
+            let Some((node_id, node)) = admitted else {
+                return Ok(());
+            };
+            calls::reset(node_id, &node).await?;
+            let peers = this
+                .ask(|tx| Command::Join(request, node, owner, tx))
+                .await??;
+            calls::run(peers).await?;
+            this.commands
+                .send(Command::Joined(node_id))
+                .await
+                .map_err(|_| OrcError::Stopped)
+        })
+        .await
+        .map_err(|_| OrcError::Stopped)?
     }
 
     /// The domain's aggregated capabilities (as of the last request the
@@ -259,7 +312,17 @@ impl OrchestratorHandle {
 
     /// Moves a component's instance to the first eligible node of `nodes`.
     pub async fn migrate(&self, lid: Uuid, nodes: Vec<Uuid>) -> Result<(), OrcError> {
-        self.ask(|tx| Command::Migrate(lid, nodes, tx)).await?
+        let this = self.clone();
+        tokio::spawn(async move {
+            let (spec, start) = this.ask(|tx| Command::PlanMigrate(lid, nodes, tx)).await??;
+            let started = start.await;
+            let rest = this
+                .ask(|tx| Command::FinishMigrate(lid, spec, started, tx))
+                .await??;
+            calls::run(rest).await
+        })
+        .await
+        .map_err(|_| OrcError::Stopped)?
     }
 
     /// The function execution times received since the last call, by
@@ -270,7 +333,8 @@ impl OrchestratorHandle {
 
     /// Stops every component.
     pub async fn reset(&self) -> Result<(), OrcError> {
-        self.ask(Command::Reset).await
+        let stops = self.ask(Command::Reset).await?;
+        calls::run(stops).await
     }
 
     /// Checks node leases now.
@@ -289,6 +353,8 @@ struct Component {
     mapping: HashMap<String, Vec<Uuid>>,
     /// Recent failures of its instances.
     failures: Failures,
+    /// Nodes where its instances are being started.
+    starting: Vec<Uuid>,
 }
 
 /// Failures of a component's instances, for restarts with back-off.
@@ -315,6 +381,8 @@ struct Orchestrator {
     states: HashMap<String, Vec<u8>>,
     /// Where components and states are kept across restarts.
     store: edgeless_api::store::Store,
+    /// The task's own queue, for the results of repairs it started.
+    commands: mpsc::WeakSender<Command>,
 }
 
 /// Starts the orchestrator task, with the components and states saved in
@@ -342,12 +410,13 @@ pub fn spawn(
         samples: HashMap::new(),
         states,
         store,
+        commands: tx.downgrade(),
     };
     let capabilities = CapabilitiesSnapshot::default();
     let snapshot = capabilities.clone();
     let task = tokio::spawn(async move {
         while let Some(command) = rx.recv().await {
-            orchestrator.handle(command).await;
+            orchestrator.handle(command);
             *snapshot.lock().unwrap_or_else(|e| e.into_inner()) =
                 crate::registry::domain_capabilities(&orchestrator.nodes);
         }
@@ -369,38 +438,52 @@ fn node_error(node: Uuid) -> impl Fn(tonic::Status) -> OrcError {
 }
 
 impl Orchestrator {
-    async fn handle(&mut self, command: Command) {
+    /// Handles one command. Never waits for a node: requests to nodes are
+    /// returned to the caller or spawned (`calls.rs`).
+    fn handle(&mut self, command: Command) {
         match command {
-            Command::Start(lid, spec, reply) => {
-                let _ = reply.send(self.start(lid, spec).await);
+            Command::PlanStart(lid, spec, reply) => {
+                let _ = reply.send(self.plan_start(lid, spec));
             }
+            Command::FinishStart(lid, spec, results, reply) => {
+                let _ = reply.send(self.finish_start(lid, &spec, results));
+            }
+            Command::Recreated(lid, spec, results) => self.recreated(lid, &spec, results),
             Command::Stop(lid, reply) => {
-                let _ = reply.send(self.stop(lid).await);
+                let _ = reply.send(self.stop(lid));
             }
             Command::Patch(lid, mapping, record_only, reply) => {
-                let _ = reply.send(self.patch(lid, mapping, record_only).await);
+                let _ = reply.send(self.patch(lid, mapping, record_only));
             }
-            Command::UpdateNode(request, owner, reply) => {
-                let _ = reply.send(self.update_node(request, owner).await);
+            Command::Admit(request, owner, reply) => {
+                let _ = reply.send(self.admit(request, &owner));
             }
+            Command::Join(request, node, owner, reply) => {
+                let _ = reply.send(self.join(request, node, owner));
+            }
+            Command::Joined(node_id) => self.joined(node_id),
             Command::Refresh(request) => self.absorb(request),
             Command::View(reply) => {
                 let _ = reply.send(self.view());
             }
-            Command::Migrate(lid, nodes, reply) => {
-                let _ = reply.send(self.migrate(lid, nodes).await);
+            Command::PlanMigrate(lid, nodes, reply) => {
+                let _ = reply.send(self.plan_migrate(lid, nodes));
+            }
+            Command::FinishMigrate(lid, spec, started, reply) => {
+                let _ = reply.send(self.finish_migrate(lid, &spec, started));
             }
             Command::TakeSamples(reply) => {
                 let _ = reply.send(std::mem::take(&mut self.samples));
             }
             Command::Reset(reply) => {
                 let lids: Vec<Uuid> = self.components.keys().copied().collect();
+                let mut stops = Plan::new();
                 for lid in lids {
-                    let _ = self.stop(lid).await;
+                    stops.extend(self.stop(lid).unwrap_or_default());
                 }
-                let _ = reply.send(());
+                let _ = reply.send(stops);
             }
-            Command::Tick => self.check_leases().await,
+            Command::Tick => self.check_leases(),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Nodes: registration, the peer mesh, leases, and repair after node loss.
 
-use edgeless_api::parse_uuid;
-use edgeless_api::proto::{self, UpdatePeersRequestType};
+use edgeless_api::proto;
+use edgeless_api::{InstanceId, parse_uuid};
 use uuid::Uuid;
 
-use super::{OrcError, Orchestrator, node_error};
+use super::calls::{self, Plan};
+use super::{OrcError, Orchestrator, Spec};
 use crate::registry::Node;
 
 /// Failures further apart than this are not counted together.
@@ -13,23 +14,8 @@ const FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(300);
 /// The most samples kept per instance until the proxy takes them.
 const MAX_SAMPLES: usize = 1000;
 
-fn peers_request(
-    kind: UpdatePeersRequestType,
-    node_id: &Uuid,
-    url: &str,
-) -> proto::UpdatePeersRequest {
-    proto::UpdatePeersRequest {
-        request_type: kind as i32,
-        node_id: node_id.to_string(),
-        invocation_url: url.to_string(),
-    }
-}
-
 /// The most nodes of one domain.
 pub const MAX_NODES: usize = 10_000;
-
-/// How long a joining node may take to answer the orchestrator.
-const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Orchestrator {
     /// Takes in what a refresh reports besides the lease.
@@ -110,15 +96,17 @@ impl Orchestrator {
         }
     }
 
-    /// A node that is new, or known under another nonce (it restarted).
-    pub(super) async fn update_node(
+    /// A registration of a node that is new, or known under another nonce
+    /// (it restarted): checks who sent it and returns the node to reset.
+    /// A registration under the known nonce is a refresh: `None`.
+    pub(super) fn admit(
         &mut self,
         request: proto::UpdateNodeRequest,
-        owner: String,
-    ) -> Result<(), OrcError> {
+        owner: &str,
+    ) -> Result<Option<(Uuid, Node)>, OrcError> {
         let node_id = parse_uuid("node_id", &request.node_id)
             .map_err(|e| OrcError::Invalid(e.to_string()))?;
-        super::check_owner(&super::leases(&self.leases), node_id, &owner)?;
+        super::check_owner(&super::leases(&self.leases), node_id, owner)?;
         if !self.nodes.contains_key(&node_id) && self.nodes.len() >= MAX_NODES {
             return Err(OrcError::Refused(format!(
                 "the domain has {MAX_NODES} nodes, its maximum"
@@ -132,34 +120,35 @@ impl Orchestrator {
                     .entry(node_id)
                     .and_modify(|l| l.deadline = request.refresh_deadline);
                 self.absorb(request);
-                return Ok(());
+                return Ok(None);
             }
             tracing::info!(node = %node_id, "node restarted");
-            self.node_lost(node_id).await;
+            self.node_lost(node_id);
         }
-        let mut node = Node::from_registration(&request).map_err(OrcError::Invalid)?;
-        // A node we do not know may still run instances of an earlier
-        // orchestrator: start it clean.
-        // A new node answers at once or is not taken: a silent one must not
-        // hold up the orchestrator.
-        tokio::time::timeout(JOIN_TIMEOUT, node.management.reset(proto::Empty {}))
-            .await
-            .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer to reset")))
-            .map_err(node_error(node_id))?;
-        for (peer_id, peer) in self.nodes.iter_mut() {
-            let add = peers_request(UpdatePeersRequestType::Add, &node_id, &node.invocation_url);
-            if let Err(status) = peer.management.update_peers(add).await {
-                tracing::warn!(node = %peer_id, error = %status.message(), "peer update failed");
-            }
-            let add = peers_request(UpdatePeersRequestType::Add, peer_id, &peer.invocation_url);
-            tokio::time::timeout(JOIN_TIMEOUT, node.management.update_peers(add))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(tonic::Status::deadline_exceeded(
-                        "no answer to a peer update",
-                    ))
-                })
-                .map_err(node_error(node_id))?;
+        let node = Node::from_registration(&request).map_err(OrcError::Invalid)?;
+        Ok(Some((node_id, node)))
+    }
+
+    /// Adds a node that was reset; returns the peer updates that tell it
+    /// and the other nodes about each other. It takes no instances until
+    /// [`Orchestrator::joined`].
+    pub(super) fn join(
+        &mut self,
+        request: proto::UpdateNodeRequest,
+        node: Node,
+        owner: String,
+    ) -> Result<Plan, OrcError> {
+        let node_id = parse_uuid("node_id", &request.node_id)
+            .map_err(|e| OrcError::Invalid(e.to_string()))?;
+        // Checked again: another registration may have come in meanwhile.
+        super::check_owner(&super::leases(&self.leases), node_id, &owner)?;
+        if self.nodes.contains_key(&node_id) {
+            self.node_lost(node_id);
+        }
+        let mut peers = Vec::new();
+        for (peer_id, peer) in &self.nodes {
+            peers.push(calls::peer(*peer_id, peer, node_id, &node.invocation_url));
+            peers.push(calls::peer(node_id, &node, *peer_id, &peer.invocation_url));
         }
         tracing::info!(node = %node_id, agent = %node.agent_url, "node joined the domain");
         self.nodes.insert(node_id, node);
@@ -171,11 +160,18 @@ impl Orchestrator {
                 owner,
             },
         );
-        self.recreate_missing().await;
-        Ok(())
+        Ok(vec![peers])
     }
 
-    pub(super) async fn check_leases(&mut self) {
+    /// A joined node knows its peers: it may take instances.
+    pub(super) fn joined(&mut self, node_id: Uuid) {
+        if let Some(node) = self.nodes.get_mut(&node_id) {
+            node.ready = true;
+            self.recreate_missing();
+        }
+    }
+
+    pub(super) fn check_leases(&mut self) {
         let now = edgeless_api::now_secs();
         let expired: Vec<Uuid> = super::leases(&self.leases)
             .iter()
@@ -184,63 +180,109 @@ impl Orchestrator {
             .collect();
         for node_id in expired {
             tracing::warn!(node = %node_id, "node lease expired");
-            self.node_lost(node_id).await;
+            self.node_lost(node_id);
         }
-        self.recreate_missing().await;
+        self.recreate_missing();
     }
 
-    /// Forgets a node and the instances it ran.
-    async fn node_lost(&mut self, node_id: Uuid) {
+    /// Forgets a node and the instances it ran; the other nodes are told.
+    fn node_lost(&mut self, node_id: Uuid) {
         self.nodes.remove(&node_id);
         super::leases(&self.leases).remove(&node_id);
-        for (peer_id, peer) in self.nodes.iter_mut() {
-            let request = peers_request(UpdatePeersRequestType::Del, &node_id, "");
-            if let Err(status) = peer.management.update_peers(request).await {
-                tracing::warn!(node = %peer_id, error = %status.message(), "peer removal failed");
-            }
-        }
+        let removals = self
+            .nodes
+            .iter()
+            .map(|(peer_id, peer)| calls::peer(*peer_id, peer, node_id, ""))
+            .collect();
+        calls::spawn(vec![removals]);
         for component in self.components.values_mut() {
             component.instances.retain(|i| i.node_id != node_id);
+            component.starting.retain(|n| *n != node_id);
         }
     }
 
-    /// Starts instances for every component that has fewer than it should,
-    /// then patches every component whose targets changed.
-    async fn recreate_missing(&mut self) {
+    /// Starts instances, in the background, for every component that has
+    /// fewer than it should and none being started; their results come
+    /// back as [`super::Command::Recreated`].
+    fn recreate_missing(&mut self) {
+        let now = std::time::Instant::now();
         let missing: Vec<_> = self
             .components
             .iter()
             .filter(|(_, c)| {
-                let waiting = c
-                    .failures
-                    .retry_at
-                    .is_some_and(|at| at > std::time::Instant::now());
-                c.instances.len() < c.desired && !waiting
+                let waiting = c.failures.retry_at.is_some_and(|at| at > now);
+                c.instances.len() < c.desired && c.starting.is_empty() && !waiting
             })
             .map(|(lid, c)| {
                 let used: Vec<Uuid> = c.instances.iter().map(|i| i.node_id).collect();
                 (*lid, c.spec.clone(), c.desired - c.instances.len(), used)
             })
             .collect();
-        let mut recreated = Vec::new();
-        for (lid, spec, count, mut used) in missing {
-            for _ in 0..count {
-                match self.start_instance(lid, &spec, &used).await {
-                    Ok(instance) => {
-                        tracing::info!(component = %lid, %instance, "instance re-created");
-                        used.push(instance.node_id);
-                        if let Some(component) = self.components.get_mut(&lid) {
-                            component.instances.push(instance);
-                        }
-                        recreated.push(lid);
-                    }
-                    Err(error) => {
-                        tracing::error!(component = %lid, %error, "cannot re-create instance; will retry");
-                        break;
-                    }
+        for (lid, spec, count, used) in missing {
+            let starts = self.place_many(&spec, count, &used).and_then(|nodes| {
+                let starts = nodes
+                    .iter()
+                    .map(|node| self.start_call(lid, &spec, *node))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((nodes, starts))
+            });
+            let (nodes, starts) = match starts {
+                Ok(planned) => planned,
+                Err(error) => {
+                    tracing::error!(component = %lid, %error, "cannot re-create instance; will retry");
+                    continue;
+                }
+            };
+            if let Some(component) = self.components.get_mut(&lid) {
+                component.starting = nodes;
+            }
+            let commands = self.commands.clone();
+            tokio::spawn(async move {
+                let results = futures::future::join_all(starts).await;
+                if let Some(commands) = commands.upgrade() {
+                    let _ = commands
+                        .send(super::Command::Recreated(lid, spec, results))
+                        .await;
+                }
+            });
+        }
+    }
+
+    /// Records instances a repair started and patches what they changed;
+    /// instances no longer wanted are stopped.
+    pub(super) fn recreated(
+        &mut self,
+        lid: Uuid,
+        spec: &Spec,
+        results: Vec<Result<InstanceId, OrcError>>,
+    ) {
+        let mut unwanted = Vec::new();
+        let mut added = false;
+        let component = self.components.get_mut(&lid);
+        let mut component = component.filter(|c| !c.starting.is_empty());
+        if let Some(component) = component.as_mut() {
+            component.starting.clear();
+        }
+        for result in results {
+            match (result, component.as_mut()) {
+                (Ok(instance), Some(c)) if c.instances.len() < c.desired => {
+                    tracing::info!(component = %lid, %instance, "instance re-created");
+                    c.instances.push(instance);
+                    added = true;
+                }
+                (Ok(instance), _) => unwanted.push(instance),
+                (Err(error), _) => {
+                    tracing::error!(component = %lid, %error, "cannot re-create instance; will retry");
                 }
             }
         }
-        self.repatch(&recreated).await;
+        let stops = unwanted
+            .into_iter()
+            .filter_map(|instance| self.stop_call(spec, instance))
+            .collect();
+        calls::spawn(vec![stops]);
+        if added {
+            calls::spawn(self.repatch(&[lid]));
+        }
     }
 }

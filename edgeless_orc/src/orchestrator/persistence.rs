@@ -116,6 +116,7 @@ fn decode(key: &str, record: proto::StoredComponent) -> Result<(Uuid, Component)
             desired: (record.desired as usize).max(1),
             mapping,
             failures: Default::default(),
+            starting: Vec::new(),
         },
     ))
 }
