@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use edgeless_api::client::TokenInterceptor;
 use edgeless_api::proto::function_host_client::FunctionHostClient;
 use edgeless_api::proto::{self, GuestLog, GuestState, HostDelayedCast, HostSend, host_send};
-use edgeless_function::{CallRet, InstanceId, SendError};
+use edgeless_function::{CallRet, InstanceId, SendError, SyncError};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -149,17 +149,15 @@ impl edgeless_function::native::Host for GrpcHost {
         }
     }
 
-    fn sync(&self, state: &[u8]) {
+    fn sync(&self, state: &[u8]) -> Result<(), SyncError> {
         let mut client = self.client.clone();
         let request = GuestState {
             state: state.to_vec(),
         };
-        if let Err(status) = self.runtime.block_on(client.sync(request)) {
-            eprintln!(
-                "edgeless container function: sync failed: {}",
-                status.message()
-            );
-        }
+        self.runtime
+            .block_on(client.sync(request))
+            .map(|_| ())
+            .map_err(|_| SyncError)
     }
 
     fn telemetry_log(&self, level: usize, target: &str, message: &str) {

@@ -46,7 +46,7 @@ unsafe extern "C" {
         msg_ptr: *const u8,
         msg_len: usize,
     ) -> i32;
-    pub fn sync(state_ptr: *const u8, state_len: usize);
+    pub fn sync(state_ptr: *const u8, state_len: usize) -> i32;
     pub fn log(
         level: i32,
         target_ptr: *const u8,

@@ -16,6 +16,16 @@ impl core::fmt::Display for SendError {
     }
 }
 
+/// Why a state was not saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncError;
+
+impl core::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the state was not saved (larger than the node allows, 1 MiB, or no node to keep it)")
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
@@ -89,8 +99,11 @@ mod imp {
         })
     }
 
-    pub fn sync(state: &[u8]) {
-        unsafe { abi::sync(state.as_ptr(), state.len()) }
+    pub fn sync(state: &[u8]) -> Result<(), SyncError> {
+        match unsafe { abi::sync(state.as_ptr(), state.len()) } {
+            0 => Ok(()),
+            _ => Err(SyncError),
+        }
     }
 
     pub fn telemetry_log(level: usize, target: &str, message: &str) {
@@ -134,10 +147,8 @@ mod imp {
             h.delayed_cast(delay_ms, output, message)
         })
     }
-    pub fn sync(state: &[u8]) {
-        if let Some(h) = installed() {
-            h.sync(state)
-        }
+    pub fn sync(state: &[u8]) -> Result<(), SyncError> {
+        installed().map_or(Err(SyncError), |h| h.sync(state))
     }
     pub fn telemetry_log(level: usize, target: &str, message: &str) {
         if let Some(h) = installed() {
@@ -177,8 +188,9 @@ pub fn delayed_cast(delay_ms: u64, output: &str, message: &[u8]) -> Result<(), S
 }
 
 /// Saves the instance's state; it is handed to `handle_init` if the instance
-/// is re-created.
-pub fn sync(state: &[u8]) {
+/// is re-created. A state larger than the node allows (1 MiB) is refused:
+/// the function keeps running, with the state saved before.
+pub fn sync(state: &[u8]) -> Result<(), SyncError> {
     imp::sync(state)
 }
 

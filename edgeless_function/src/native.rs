@@ -22,7 +22,7 @@ pub trait Host: Send + Sync {
     /// See [`crate::delayed_cast`].
     fn delayed_cast(&self, delay_ms: u64, output: &str, message: &[u8]) -> Result<(), SendError>;
     /// See [`crate::sync`].
-    fn sync(&self, state: &[u8]);
+    fn sync(&self, state: &[u8]) -> Result<(), crate::SyncError>;
     /// See [`crate::telemetry_log`].
     fn telemetry_log(&self, level: usize, target: &str, message: &str);
     /// See [`crate::slf`].

@@ -4,20 +4,53 @@
 
 use std::time::Duration;
 
-use edgeless_tests::{Cluster, build_function, count, example, example_in};
+use edgeless_tests::{Cluster, build_function, count, example, example_in, functions_dir};
+
+/// A module that logs like the misbehave function and, on its first event,
+/// grows its table by 10,000 elements at a time for as long as it can (no
+/// Rust function can: the language has no table growth).
+const TABLE_GROWER: &str = r#"(module
+  (import "edgeless" "cast" (func $cast (param i32 i32 i32 i32) (result i32)))
+  (import "edgeless" "log" (func $log (param i32 i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (table $t 1 funcref)
+  (data (i32.const 16) "misbehave: starting, mode table")
+  (data (i32.const 64) "misbehave")
+  (data (i32.const 80) "self")
+  (data (i32.const 96) "go")
+  (func (export "edgeless_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "edgeless_free") (param i32 i32))
+  (func (export "handle_init") (param i32 i32 i32 i32)
+    (call $log (i32.const 3) (i32.const 64) (i32.const 9) (i32.const 16) (i32.const 31))
+    (drop (call $cast (i32.const 80) (i32.const 4) (i32.const 96) (i32.const 2))))
+  (func (export "handle_cast") (param i32 i32 i32)
+    (loop $grow
+      (br_if $grow (i32.ne (table.grow $t (ref.null func) (i32.const 10000)) (i32.const -1))))
+    unreachable)
+  (func (export "handle_call") (param i32 i32 i32 i32) (result i32) (i32.const 0))
+  (func (export "handle_stop")))"#;
 
 /// Runs the misbehave example in `mode` until the orchestrator gives up;
 /// returns what the node logged meanwhile.
 fn misbehaving(cluster: &Cluster, mode: &str, expected_reason: &str) -> String {
+    misbehaving_with(cluster, mode, expected_reason, &[])
+}
+
+/// [`misbehaving`], with more replacements in the workflow.
+fn misbehaving_with(
+    cluster: &Cluster,
+    mode: &str,
+    expected_reason: &str,
+    replacements: &[(&str, &str)],
+) -> String {
     // Only what this mode makes the daemons log counts.
     let node_from = cluster.nodes[0].log().len();
     let orchestrator_from = cluster.orchestrator.log().len();
     let dir = tempfile::tempdir().unwrap();
-    let spec = example_in(
-        dir.path(),
-        "misbehave",
-        &[("mode=loop", &format!("mode={mode}"))],
-    );
+    let mode_arg = format!("mode={mode}");
+    let mut all = vec![("mode=loop", mode_arg.as_str())];
+    all.extend_from_slice(replacements);
+    let spec = example_in(dir.path(), "misbehave", &all);
     let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
     cluster.wait_for(
         Duration::from_secs(30),
@@ -94,6 +127,19 @@ fn misbehaving_functions_are_stopped_reported_and_given_up_on() {
         "trapped: unreachable code (a panic, or memory exhausted)",
     );
     assert!(!panic.contains("misbehave: holding"), "{panic}");
+    let dir = tempfile::tempdir().unwrap();
+    let table_grower = dir.path().join("table.wasm");
+    std::fs::write(&table_grower, wat::parse_str(TABLE_GROWER).unwrap()).unwrap();
+    let misbehave_code = functions_dir().join("misbehave/misbehave.wasm");
+    misbehaving_with(
+        &cluster,
+        "table",
+        "a table would grow to 100001 elements, beyond the node's limit of 100000",
+        &[(
+            misbehave_code.to_str().unwrap(),
+            table_grower.to_str().unwrap(),
+        )],
+    );
     // The neighbour never stopped answering.
     let answered = count(&cluster.nodes[0].log(), "answered PONG");
     cluster.wait_for(Duration::from_secs(10), "ping-pong to keep flowing", |c| {
@@ -142,4 +188,35 @@ fn a_stop_ends_a_running_handler_and_sigterm_ends_the_node() {
         "the node ignored SIGTERM:\n{}",
         cluster.nodes[0].log()
     );
+}
+
+#[test]
+fn a_state_too_large_is_refused_to_the_function_and_the_node_stays() {
+    for function in ["misbehave", "ping", "pong"] {
+        build_function(function);
+    }
+    let cluster = Cluster::builder().nodes(1).refresh_sec(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = example_in(dir.path(), "misbehave", &[("mode=loop", "mode=sync")]);
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    cluster.wait_for(Duration::from_secs(20), "both states synced", |c| {
+        c.nodes[0].log().contains("misbehave: small state saved")
+    });
+    let log = cluster.nodes[0].log();
+    assert!(
+        log.contains("misbehave: large state refused: the state was not saved"),
+        "{log}"
+    );
+    // The small state reaches the orchestrator with the node's refreshes,
+    // and the node keeps its place in the domain.
+    std::thread::sleep(Duration::from_secs(3));
+    let view = cluster.cli_ok(&["domain", "view", "domain-test"]);
+    assert!(view.contains(&cluster.node_ids[0]), "{view}");
+    assert!(!view.contains("failed"), "{view}");
+    let neighbour = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "ping-pong on the same node", |c| {
+        c.nodes[0].log().contains("answered PONG")
+    });
+    cluster.cli_ok(&["workflow", "stop", &neighbour]);
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
 }

@@ -26,7 +26,7 @@ pub struct HostState {
     /// Set right after instantiation.
     pub exports: Option<GuestMemory>,
     /// The instance's memory limit.
-    pub limits: wasmtime::StoreLimits,
+    pub limits: super::guest_limits::GuestLimits,
     /// The CPU budget per event, in epoch ticks.
     pub cpu_ticks: u64,
     /// What is left of the current budget.
@@ -273,11 +273,11 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "edgeless",
         "sync",
-        |caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<()> {
+        |caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<i32> {
             let bytes = Bytes::from(read_bytes(&caller, ptr, len)?);
-            // A refused state is logged for the function; it keeps running.
-            let _ = caller.data().host.sync(bytes);
-            Ok(())
+            // A refused state is logged for the function, which hears of
+            // it and keeps running.
+            Ok(i32::from(caller.data().host.sync(bytes).is_err()))
         },
     )?;
     linker.func_wrap(

@@ -5,6 +5,7 @@
 //! their guests the same [`instance_host::InstanceHost`].
 
 pub mod container;
+mod guest_limits;
 mod host;
 mod instance_host;
 mod outputs;

@@ -18,6 +18,7 @@ use edgeless_dataplane::{CallOutcome, DataplaneHandle};
 use tokio::sync::oneshot;
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, TypedFunc};
 
+use super::guest_limits::GuestLimits;
 use super::host::{GuestMemory, HostState, arm_budget, copy_into_guest, define_imports};
 use super::{InstanceContext, InstanceParts, RunningInstance, StartError};
 use crate::telemetry::PerformanceSamples;
@@ -56,12 +57,6 @@ pub struct WasmRuntime {
 }
 
 /// The guest's entry points, looked up once per instance.
-/// The most elements of one table of an instance (a Rust function has one
-/// table of a few hundred).
-const MAX_TABLE_ELEMENTS: usize = 100_000;
-/// The most tables of an instance.
-const MAX_TABLES: usize = 4;
-
 struct Entry {
     init: TypedFunc<(u32, i32, u32, i32), ()>,
     cast: TypedFunc<(u32, u32, u32), ()>,
@@ -189,14 +184,7 @@ impl WasmRuntime {
             host,
             exports: None,
             reply_slot: None,
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                // Tables live outside linear memory: bounded on their own.
-                .table_elements(MAX_TABLE_ELEMENTS)
-                .tables(MAX_TABLES)
-                .memories(1)
-                .instances(1)
-                .build(),
+            limits: GuestLimits::new(limits.memory_bytes),
             cpu_ticks: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
             ticks_left: 0,
         };
@@ -265,7 +253,9 @@ fn failure(error: &wasmtime::Error, cpu_ticks: u64) -> String {
             "trapped: unreachable code (a panic, or memory exhausted)".to_string()
         }
         Some(trap) => format!("trapped: {trap}"),
-        None => format!("{error:#}"),
+        // An error raised by the node (a limit, a stop) under the guest's
+        // backtrace: the node's words are what an operator needs.
+        None => error.root_cause().to_string(),
     }
 }
 

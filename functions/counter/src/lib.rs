@@ -22,7 +22,9 @@ impl EdgeFunction for Counter {
         if edgeless_function::cast("output", n.to_string().as_bytes()).is_err() {
             log::warn!("counter: output is not mapped, {n} dropped");
         }
-        edgeless_function::sync((n + 1).to_string().as_bytes());
+        if let Err(error) = edgeless_function::sync((n + 1).to_string().as_bytes()) {
+            log::warn!("counter: {error}");
+        }
         let _ = edgeless_function::delayed_cast(1000, "self", b"tick");
     }
 

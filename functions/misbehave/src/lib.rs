@@ -1,7 +1,9 @@
 //! A function that misbehaves on purpose, to show the sandbox at work.
 //! init-payload `mode=loop` spins forever, `mode=alloc` allocates without
-//! end (logging each MiB it holds), `mode=panic` panics; it starts misbehaving on its first event, which
-//! it sends to itself from `handle_init`.
+//! end (logging each MiB it holds), `mode=panic` panics, `mode=sync` saves a
+//! state of 2 MiB (more than a node keeps) and then a small one, logging what
+//! became of each; it starts misbehaving on its first event, which it sends
+//! to itself from `handle_init`.
 use std::sync::Mutex;
 
 use edgeless_function::{CallRet, EdgeFunction, InstanceId, log};
@@ -41,6 +43,14 @@ impl EdgeFunction for Misbehave {
                 }
             }
             "panic" => panic!("misbehave: panicking on purpose"),
+            "sync" => {
+                for (what, size) in [("large", 2 << 20), ("small", 16)] {
+                    match edgeless_function::sync(&vec![7u8; size]) {
+                        Ok(()) => log::info!("misbehave: {what} state saved"),
+                        Err(error) => log::info!("misbehave: {what} state refused: {error}"),
+                    }
+                }
+            }
             _ => log::info!("misbehave: behaving"),
         }
     }

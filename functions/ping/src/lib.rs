@@ -35,7 +35,9 @@ impl EdgeFunction for Ping {
             CallRet::NoReply => log::warn!("ping: {request} got no reply"),
             CallRet::Err => log::warn!("ping: {request} failed"),
         }
-        edgeless_function::sync(n.to_string().as_bytes());
+        if let Err(error) = edgeless_function::sync(n.to_string().as_bytes()) {
+            log::warn!("ping: {error}");
+        }
         let _ = edgeless_function::delayed_cast(PERIOD_MS.load(Ordering::Relaxed), "self", b"tick");
     }
 
