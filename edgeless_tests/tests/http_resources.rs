@@ -42,6 +42,25 @@ fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
         curl(&["-H", host, "-d", "ping", &format!("{url}/echo")]),
         ("ping".into(), "200".into())
     );
+    // A binary body of the largest size accepted comes back unchanged.
+    let files = tempfile::tempdir().unwrap();
+    let (sent, echoed) = (files.path().join("sent"), files.path().join("echoed"));
+    let body: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+    std::fs::write(&sent, &body).unwrap();
+    let status = std::process::Command::new("curl")
+        .args(["-s", "-f", "-H", host, "-H", "content-type: application/octet-stream"])
+        .arg("--data-binary")
+        .arg(format!("@{}", sent.display()))
+        .arg("-o")
+        .arg(&echoed)
+        .arg(format!("{url}/echo"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "curl: {status}");
+    assert!(
+        std::fs::read(&echoed).unwrap() == body,
+        "the echoed body differs from the 1 MiB sent"
+    );
     assert_eq!(curl(&["-H", host, &format!("{url}/nope")]).1, "404");
     // No reply from the function: 204 without a body.
     assert_eq!(

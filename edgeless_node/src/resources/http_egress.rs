@@ -91,7 +91,7 @@ async fn exchange(
     Ok(HttpResponse {
         status,
         headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: body.to_vec(),
     })
 }
 

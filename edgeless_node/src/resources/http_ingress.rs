@@ -29,8 +29,7 @@ pub const CLASS: &str = "http-ingress";
 
 /// How long a request waits for the function's answer.
 const CALL_DEADLINE: Duration = Duration::from_secs(30);
-/// The largest request body accepted (escaped into the event it stays
-/// below the largest payload).
+/// The largest request body accepted (it travels unchanged in the event).
 pub const MAX_BODY: usize = 1 << 20;
 /// How long a client may take to send a request's headers (and an idle
 /// connection may wait for its next request).
@@ -165,7 +164,7 @@ async fn handle(State(server): State<IngressServer>, request: Request) -> Respon
         path,
         host,
         headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: body.to_vec(),
     };
     let target = match route
         .outputs

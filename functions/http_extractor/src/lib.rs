@@ -16,7 +16,7 @@ impl EdgeFunction for HttpExtractor {
         let Some(request) = HttpRequest::from_bytes(message) else {
             return CallRet::Err;
         };
-        let response = match edgeless_function::cast("out", request.body.as_bytes()) {
+        let response = match edgeless_function::cast("out", &request.body) {
             Ok(()) => HttpResponse::new(200, "accepted\n"),
             Err(error) => {
                 log::warn!("http_extractor: {error}");

@@ -42,7 +42,7 @@ impl EdgeFunction for HttpRequestor {
         let body = BODY.lock().map(|b| b.clone()).unwrap_or_default();
         if !body.is_empty() {
             request.method = "POST".into();
-            request.body = body;
+            request.body = body.into_bytes();
         }
         let number = SENT.fetch_add(1, Ordering::Relaxed) + 1;
         request
@@ -54,7 +54,7 @@ impl EdgeFunction for HttpRequestor {
         let method = request.method.clone();
         match edgeless_function::call("http_e", &request.to_bytes()) {
             CallRet::Reply(reply) => match HttpResponse::from_bytes(&reply) {
-                Some(response) => log::info!("http_requestor: {url} answered {}: {}", response.status, response.body),
+                Some(response) => log::info!("http_requestor: {url} answered {}: {}", response.status, response.body_text()),
                 None => log::warn!("http_requestor: unexpected reply"),
             },
             CallRet::NoReply => log::warn!("http_requestor: no reply"),
