@@ -116,6 +116,61 @@ fn wasm_and_container_functions_exchange_events_and_leave_nothing_behind() {
     );
 }
 
+#[test]
+#[cfg_attr(skip_docker, ignore = "EDGELESS_TEST_SKIP=docker")]
+fn a_container_reaches_its_node_and_no_other_service_of_the_host() {
+    require_docker();
+    let image = build_container_image("misbehave");
+    let cluster = Cluster::builder().nodes(1).containers().start();
+    // A service of the host, listening on every address.
+    let other = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    other.set_nonblocking(true).unwrap();
+    let gateway = docker(&[
+        "network",
+        "inspect",
+        "edgeless-guests",
+        "--format",
+        "{{(index .IPAM.Config 0).Gateway}}",
+    ]);
+    let target = format!("{}:{}", gateway.trim(), other.local_addr().unwrap().port());
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("connect.json");
+    let workflow = serde_json::json!({
+        "functions": [{
+            "name": "prober",
+            "class_specification": {
+                "id": "misbehave", "function_type": "CONTAINER", "version": "0.1",
+                "code": image, "outputs": []
+            },
+            "output_mapping": {},
+            "annotations": { "init-payload": format!("mode=connect,target={target}") }
+        }],
+        "resources": [],
+        "annotations": {}
+    });
+    std::fs::write(&spec, workflow.to_string()).unwrap();
+    let workflow = cluster.cli_ok(&["workflow", "start", spec.to_str().unwrap()]);
+    // The function's log lines reach the node: it reaches the host service.
+    let line = format!("misbehave: connect to {target}: ");
+    cluster.wait_for(Duration::from_secs(30), "the connection attempt", |c| {
+        c.nodes[0].log().contains(&line)
+    });
+    let log = cluster.nodes[0].log();
+    assert!(
+        log.contains(&format!("{line}failed")),
+        "the container reached another service of the host:\n{log}"
+    );
+    assert!(
+        other.accept().is_err(),
+        "the other service got a connection from the container"
+    );
+    assert!(
+        log.contains("containers reach only the host service on this host"),
+        "{log}"
+    );
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
 /// Starts the example with its `ponger` image replaced; returns the CLI's
 /// error output (the start must fail).
 fn start_fails(cluster: &Cluster, image: &str) -> String {

@@ -2,13 +2,15 @@
 //! init-payload `mode=loop` spins forever, `mode=alloc` allocates without
 //! end (logging each MiB it holds), `mode=panic` panics, `mode=sync` saves a
 //! state of 2 MiB (more than a node keeps) and then a small one, logging what
-//! became of each; it starts misbehaving on its first event, which it sends
+//! became of each, `mode=connect,target=IP:PORT` (as a container function)
+//! opens a TCP connection to the target and logs whether it could; it starts misbehaving on its first event, which it sends
 //! to itself from `handle_init`.
 use std::sync::Mutex;
 
 use edgeless_function::{CallRet, EdgeFunction, InstanceId, log};
 
 static MODE: Mutex<String> = Mutex::new(String::new());
+static TARGET: Mutex<String> = Mutex::new(String::new());
 
 /// The function.
 pub struct Misbehave;
@@ -21,6 +23,9 @@ impl EdgeFunction for Misbehave {
         log::info!("misbehave: starting, mode {mode}");
         if let Ok(mut slot) = MODE.lock() {
             *slot = mode;
+        }
+        if let (Some(target), Ok(mut slot)) = (args.get("target"), TARGET.lock()) {
+            slot.clone_from(target);
         }
         let _ = edgeless_function::cast("self", b"go");
     }
@@ -43,6 +48,21 @@ impl EdgeFunction for Misbehave {
                 }
             }
             "panic" => panic!("misbehave: panicking on purpose"),
+            "connect" => {
+                let target = TARGET.lock().map(|t| t.clone()).unwrap_or_default();
+                let outcome = target
+                    .parse::<std::net::SocketAddr>()
+                    .map_err(|e| e.to_string())
+                    .and_then(|address| {
+                        let timeout = std::time::Duration::from_secs(3);
+                        std::net::TcpStream::connect_timeout(&address, timeout)
+                            .map_err(|e| e.to_string())
+                    });
+                match outcome {
+                    Ok(_) => log::info!("misbehave: connect to {target}: connected"),
+                    Err(error) => log::info!("misbehave: connect to {target}: failed: {error}"),
+                }
+            }
             "sync" => {
                 for (what, size) in [("large", 2 << 20), ("small", 16)] {
                     match edgeless_function::sync(&vec![7u8; size]) {

@@ -151,6 +151,22 @@ impl Engine {
         }
     }
 
+    /// The name of the host interface of bridge network `network`.
+    pub async fn bridge(&self, network: &str) -> Result<String, DockerError> {
+        let inspect = self
+            .docker
+            .inspect_network(network, None::<InspectNetworkOptions>)
+            .await
+            .map_err(|e| self.refused(&format!("inspect network `{network}`"), e))?;
+        let named = inspect
+            .options
+            .as_ref()
+            .and_then(|o| o.get("com.docker.network.bridge.name"))
+            .cloned();
+        let id = inspect.id.unwrap_or_default();
+        Ok(named.unwrap_or_else(|| format!("br-{}", id.get(..12).unwrap_or(&id))))
+    }
+
     /// The gateway address of `network`: where containers reach the host.
     /// Docker leaves the gateway out of the default bridge's description;
     /// then it is the first address of the subnet, as Docker assigns it.

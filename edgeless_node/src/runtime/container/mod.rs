@@ -13,6 +13,7 @@
 //! fails; a node that starts removes what its previous run left behind.
 
 mod docker;
+mod guest_firewall;
 mod host_service;
 mod instance;
 mod link_tls;
@@ -46,6 +47,8 @@ pub struct ContainerRuntime {
     guests: Guests,
     /// Encryption of the container links, when the node runs TLS.
     link_tls: Option<link_tls::LinkTls>,
+    /// The host service's opening in the guests' firewall.
+    _firewall: Option<guest_firewall::GuestFirewall>,
 }
 
 /// The limits of one container.
@@ -116,6 +119,31 @@ type GuestClient = FunctionGuestClient<
 >;
 
 impl ContainerRuntime {
+    /// Closes the host to the guests' network but for the host service on
+    /// `port` ([`guest_firewall`]); where that cannot be done, says what
+    /// stays open.
+    async fn close_host(
+        engine: &Engine,
+        settings: &config::ContainerRuntime,
+        port: u16,
+    ) -> anyhow::Result<Option<guest_firewall::GuestFirewall>> {
+        let bridge = engine.bridge(&settings.network).await?;
+        match guest_firewall::GuestFirewall::open(&bridge, port) {
+            Ok(firewall) => {
+                tracing::info!(%bridge, port, "containers reach only the host service on this host");
+                Ok(Some(firewall))
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    %bridge,
+                    %reason,
+                    "containers can reach every service listening on the host's addresses; run the node as root with iptables to close them"
+                );
+                Ok(None)
+            }
+        }
+    }
+
     /// Connects to Docker, removes the containers a previous run of this node
     /// left, and binds the host service. Returns the runtime and the future
     /// that serves the host service until `shutdown`.
@@ -148,6 +176,7 @@ impl ContainerRuntime {
         };
         let scheme = if link_tls.is_some() { "https" } else { "http" };
         let host_url = format!("{scheme}://{}", listener.local_addr()?);
+        let firewall = Self::close_host(&engine, settings, listener.local_addr()?.port()).await?;
         let guests = Guests::default();
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &link_tls {
@@ -173,6 +202,7 @@ impl ContainerRuntime {
                 host_url,
                 guests,
                 link_tls,
+                _firewall: firewall,
             },
             serve,
         ))

@@ -1,0 +1,86 @@
+//! Keeps container functions away from the host's other services. Their
+//! network has no route off the host and no traffic between containers, but
+//! its gateway is the host: without this, a container could reach every
+//! service listening on the host's addresses. Packets from the network's
+//! bridge to the host are accepted only for the nodes' host services and as
+//! replies to connections the host opened; the rest is rejected.
+//!
+//! The rules live in the `iptables` chain [`CHAIN`], jumped to from `INPUT`
+//! for the bridge; every node on the host inserts an accept rule for its own
+//! port and removes it when it stops. This needs root and `iptables`, as
+//! Docker does; without them the node says, at start, what stays open.
+
+use std::process::Command;
+
+/// The chain of the guests' rules.
+pub const CHAIN: &str = "EDGELESS-GUESTS";
+
+/// The accept rule of one node's host service; removed on drop.
+pub struct GuestFirewall {
+    port: u16,
+}
+
+fn iptables(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("iptables")
+        .arg("-w")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run iptables: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "iptables {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Adds `rule` to the chain (at the top, or at the end with `append`)
+/// unless it is there already.
+fn ensure(rule: &[&str], append: bool) -> Result<(), String> {
+    let check: Vec<&str> = ["-C", CHAIN].iter().copied().chain(rule.iter().copied()).collect();
+    if iptables(&check).is_ok() {
+        return Ok(());
+    }
+    let add: Vec<&str> = if append {
+        ["-A", CHAIN].iter().copied().chain(rule.iter().copied()).collect()
+    } else {
+        ["-I", CHAIN, "1"].iter().copied().chain(rule.iter().copied()).collect()
+    };
+    iptables(&add)
+}
+
+impl GuestFirewall {
+    /// Lets packets from `bridge` reach the host only on TCP `port` (and as
+    /// replies). Accept rules go to the top and the reject to the end, so
+    /// nodes starting at once still leave them in a working order.
+    pub fn open(bridge: &str, port: u16) -> Result<Self, String> {
+        if iptables(&["-L", CHAIN, "-n"]).is_err() {
+            // Another node may create it meanwhile: only the result counts.
+            let _ = iptables(&["-N", CHAIN]);
+        }
+        ensure(&["-j", "REJECT"], true)?;
+        ensure(
+            &["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+            false,
+        )?;
+        let port_text = port.to_string();
+        ensure(&["-p", "tcp", "--dport", &port_text, "-j", "ACCEPT"], false)?;
+        let jump = ["INPUT", "-i", bridge, "-j", CHAIN];
+        let check: Vec<&str> = ["-C"].iter().copied().chain(jump).collect();
+        if iptables(&check).is_err() {
+            let insert: Vec<&str> = ["-I"].iter().copied().chain([jump[0], "1"]).chain(jump[1..].iter().copied()).collect();
+            iptables(&insert)?;
+        }
+        Ok(Self { port })
+    }
+}
+
+impl Drop for GuestFirewall {
+    fn drop(&mut self) {
+        let port = self.port.to_string();
+        let _ = iptables(&["-D", CHAIN, "-p", "tcp", "--dport", &port, "-j", "ACCEPT"]);
+    }
+}
