@@ -7,10 +7,14 @@
 //!
 //! The rules live in the `iptables` chain [`CHAIN`], jumped to from `INPUT`
 //! for the bridge; every node on the host inserts an accept rule for its own
-//! port and removes it when it stops. This needs root and `iptables`, as
-//! Docker does; without them the node says, at start, what stays open.
+//! port and removes it when it stops (rules of nodes that died are removed
+//! by the next node that starts: their port no longer answers). This needs
+//! root and `iptables`, as Docker does; without them the node says, at
+//! start, what stays open.
 
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::Command;
+use std::time::Duration;
 
 /// The chain of the guests' rules.
 pub const CHAIN: &str = "EDGELESS-GUESTS";
@@ -56,7 +60,7 @@ impl GuestFirewall {
     /// Lets packets from `bridge` reach the host only on TCP `port` (and as
     /// replies). Accept rules go to the top and the reject to the end, so
     /// nodes starting at once still leave them in a working order.
-    pub fn open(bridge: &str, port: u16) -> Result<Self, String> {
+    pub fn open(bridge: &str, gateway: IpAddr, port: u16) -> Result<Self, String> {
         if iptables(&["-L", CHAIN, "-n"]).is_err() {
             // Another node may create it meanwhile: only the result counts.
             let _ = iptables(&["-N", CHAIN]);
@@ -66,6 +70,7 @@ impl GuestFirewall {
             &["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
             false,
         )?;
+        remove_dead(gateway, port);
         let port_text = port.to_string();
         ensure(&["-p", "tcp", "--dport", &port_text, "-j", "ACCEPT"], false)?;
         let jump = ["INPUT", "-i", bridge, "-j", CHAIN];
@@ -75,6 +80,28 @@ impl GuestFirewall {
             iptables(&insert)?;
         }
         Ok(Self { port })
+    }
+}
+
+/// Removes the accept rules of ports, other than `own`, where nothing
+/// listens any more on `gateway` (their node died without removing them).
+fn remove_dead(gateway: IpAddr, own: u16) {
+    let Ok(output) = Command::new("iptables").args(["-w", "-S", CHAIN]).output() else {
+        return;
+    };
+    let rules = String::from_utf8_lossy(&output.stdout);
+    let ports = rules.lines().filter_map(|rule| {
+        let (_, rest) = rule.split_once("--dport ")?;
+        rest.split_whitespace().next()?.parse::<u16>().ok()
+    });
+    for port in ports.filter(|p| *p != own) {
+        let address = SocketAddr::new(gateway, port);
+        let refused = TcpStream::connect_timeout(&address, Duration::from_millis(300))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
+        if refused {
+            let port = port.to_string();
+            let _ = iptables(&["-D", CHAIN, "-p", "tcp", "--dport", &port, "-j", "ACCEPT"]);
+        }
     }
 }
 

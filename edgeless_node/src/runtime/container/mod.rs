@@ -120,15 +120,16 @@ type GuestClient = FunctionGuestClient<
 
 impl ContainerRuntime {
     /// Closes the host to the guests' network but for the host service on
-    /// `port` ([`guest_firewall`]); where that cannot be done, says what
+    /// `host_service` ([`guest_firewall`]); where that cannot be done, says what
     /// stays open.
     async fn close_host(
         engine: &Engine,
         settings: &config::ContainerRuntime,
-        port: u16,
+        host_service: std::net::SocketAddr,
     ) -> anyhow::Result<Option<guest_firewall::GuestFirewall>> {
         let bridge = engine.bridge(&settings.network).await?;
-        match guest_firewall::GuestFirewall::open(&bridge, port) {
+        let port = host_service.port();
+        match guest_firewall::GuestFirewall::open(&bridge, host_service.ip(), port) {
             Ok(firewall) => {
                 tracing::info!(%bridge, port, "containers reach only the host service on this host");
                 Ok(Some(firewall))
@@ -176,7 +177,7 @@ impl ContainerRuntime {
         };
         let scheme = if link_tls.is_some() { "https" } else { "http" };
         let host_url = format!("{scheme}://{}", listener.local_addr()?);
-        let firewall = Self::close_host(&engine, settings, listener.local_addr()?.port()).await?;
+        let firewall = Self::close_host(&engine, settings, listener.local_addr()?).await?;
         let guests = Guests::default();
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &link_tls {
