@@ -34,14 +34,15 @@ pub struct DaemonArgs {
 }
 
 /// The whole life of a daemon: write the template, or load the configuration
-/// (defaults without `-c`) and run until a signal.
+/// (defaults without `-c`, then `EDGELESS_…` variables, see
+/// [`crate::config_env`]) and run until a signal.
 pub async fn main<C, F, Fut>(
     args: DaemonArgs,
     template: impl FnOnce() -> String,
     run: F,
 ) -> ExitCode
 where
-    C: DeserializeOwned + Default,
+    C: DeserializeOwned + serde::Serialize + Default,
     F: FnOnce(C, CancellationToken, ListeningReport) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
@@ -60,6 +61,10 @@ where
         .transpose()
     {
         Ok(config) => config.unwrap_or_default(),
+        Err(error) => return config_error(error),
+    };
+    let config = match crate::config_env::apply(config, |name| std::env::var(name).ok()) {
+        Ok(config) => config,
         Err(error) => return config_error(error),
     };
     let report = match args.listening_file {

@@ -9,6 +9,7 @@
 pub mod annotations;
 pub mod auth;
 pub mod client;
+pub mod config_env;
 pub mod daemon;
 pub mod event;
 mod ids;

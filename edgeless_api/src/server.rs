@@ -42,6 +42,47 @@ pub async fn bind(url: &str) -> Result<tokio::net::TcpListener, BindError> {
         })
 }
 
+/// `url` as others reach it: a URL on an unspecified address (`0.0.0.0`,
+/// `[::]`) gets the host's first address that is not loopback (IPv4 first),
+/// or stays as it is when the host has none.
+pub fn reachable_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (host, port_and_path) = if let Some(rest) = rest.strip_prefix("[::]") {
+        ("[::]", rest)
+    } else {
+        match rest.find(':') {
+            Some(i) => rest.split_at(i),
+            None => return url.to_string(),
+        }
+    };
+    if host != "0.0.0.0" && host != "[::]" {
+        return url.to_string();
+    }
+    match first_host_address() {
+        Some(std::net::IpAddr::V4(ip)) => format!("{scheme}://{ip}{port_and_path}"),
+        Some(std::net::IpAddr::V6(ip)) => format!("{scheme}://[{ip}]{port_and_path}"),
+        None => url.to_string(),
+    }
+}
+
+/// The host's first address that is not loopback or link-local, IPv4
+/// before IPv6.
+fn first_host_address() -> Option<std::net::IpAddr> {
+    let mut addresses: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .map(|interface| interface.ip())
+        .filter(|ip| match ip {
+            std::net::IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local(),
+            std::net::IpAddr::V6(v6) => !v6.is_loopback() && !v6.is_unicast_link_local(),
+        })
+        .collect();
+    addresses.sort_by_key(|ip| ip.is_ipv6());
+    addresses.first().copied()
+}
+
 /// `url` with its port replaced by the one `listener` is bound to, so that a
 /// configured port 0 becomes the port the system chose.
 pub fn bound_url(url: &str, listener: &tokio::net::TcpListener) -> String {
@@ -177,6 +218,21 @@ pub type AuthorizedServer =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unspecified_addresses_are_announced_as_the_hosts() {
+        assert_eq!(reachable_url("http://127.0.0.1:7001"), "http://127.0.0.1:7001");
+        assert_eq!(reachable_url("https://edge.example:7001"), "https://edge.example:7001");
+        let expected = first_host_address();
+        let announced = reachable_url("http://0.0.0.0:7005");
+        match expected {
+            Some(std::net::IpAddr::V4(ip)) => assert_eq!(announced, format!("http://{ip}:7005")),
+            Some(std::net::IpAddr::V6(ip)) => assert_eq!(announced, format!("http://[{ip}]:7005")),
+            None => assert_eq!(announced, "http://0.0.0.0:7005"),
+        }
+        let announced = reachable_url("http://[::]:7006");
+        assert!(!announced.contains("[::]:") || expected.is_none(), "{announced}");
+    }
 
     async fn port_of(url: &str) -> (tokio::net::TcpListener, u16) {
         let listener = bind(url).await.unwrap();

@@ -32,9 +32,17 @@ pub struct StoreError {
 pub struct Store {
     db: Option<std::sync::Arc<redb::Database>>,
     path: PathBuf,
+    /// Whether the file was there before it was opened.
+    existed: bool,
 }
 
 impl Store {
+    /// Whether the store was written by an earlier run: it keeps something
+    /// and its file existed when it was opened.
+    pub fn has_history(&self) -> bool {
+        self.db.is_some() && self.existed
+    }
+
     /// Opens (or creates) `data_dir/file`; an empty `data_dir` gives a store
     /// that keeps nothing.
     pub fn open(data_dir: &str, file: &str, tables: &[Table]) -> Result<Self, StoreError> {
@@ -48,10 +56,12 @@ impl Store {
         };
         std::fs::create_dir_all(data_dir)
             .map_err(|e| error(format!("cannot create {data_dir}: {e}")))?;
+        let existed = path.exists();
         let db = redb::Database::create(&path).map_err(|e| error(e.to_string()))?;
         let store = Self {
             db: Some(std::sync::Arc::new(db)),
             path,
+            existed,
         };
         store.write(|txn| {
             for table in tables {

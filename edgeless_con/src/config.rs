@@ -2,8 +2,19 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The commented template written by `-t`.
+/// The commented template written by `-t`, before [`template`] fills in
+/// the default `data_dir`.
 pub const TEMPLATE: &str = include_str!("default.toml");
+
+/// The commented template written by `-t`.
+pub fn template() -> String {
+    TEMPLATE.replace("DATA_DIR", &default_data_dir())
+}
+
+/// Where workflows are kept when the configuration does not say.
+pub fn default_data_dir() -> String {
+    edgeless_api::config_env::default_data_dir("controller")
+}
 
 /// A controller's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -14,7 +25,7 @@ pub struct Config {
     /// Where orchestrators register their domains.
     pub domain_register_url: String,
     /// Where workflows are kept across restarts (`controller.redb`); empty:
-    /// nowhere.
+    /// nowhere. Default: [`default_data_dir`].
     pub data_dir: String,
     /// TLS for every link (empty: plain TCP).
     pub tls: edgeless_api::tls::TlsFiles,
@@ -27,7 +38,7 @@ impl Default for Config {
         Self {
             controller_url: "http://127.0.0.1:7001".into(),
             domain_register_url: "http://127.0.0.1:7002".into(),
-            data_dir: String::new(),
+            data_dir: default_data_dir(),
             tls: Default::default(),
             auth: Default::default(),
         }
@@ -40,7 +51,7 @@ mod tests {
 
     #[test]
     fn the_template_parses_to_the_defaults() {
-        let parsed: Config = toml::from_str(TEMPLATE).unwrap();
+        let parsed: Config = toml::from_str(&template()).unwrap();
         assert_eq!(parsed, Config::default());
     }
 }

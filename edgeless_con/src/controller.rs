@@ -126,10 +126,17 @@ pub struct Controller {
     starting_names: Arc<Mutex<HashSet<(String, String)>>>,
     /// Where workflows are kept across restarts.
     store: Store,
+    /// Workflows stopped since the controller started (the most recent
+    /// [`MAX_RETIRED`]): components of theirs that a domain still runs are
+    /// stopped when it is reconciled.
+    retired: Arc<Mutex<std::collections::VecDeque<Uuid>>>,
     /// When the controller started: workflows of a domain that has not
     /// registered within [`DOMAIN_GRACE`] of it are deployed elsewhere.
     started: std::time::Instant,
 }
+
+/// How many stopped workflows the controller remembers.
+const MAX_RETIRED: usize = 10_000;
 
 /// How long after a restart the controller waits for the domains of its
 /// saved workflows.
@@ -144,6 +151,7 @@ impl Default for Controller {
             deploying: Arc::default(),
             starting_names: Arc::default(),
             store: Store::default(),
+            retired: Arc::default(),
             started: std::time::Instant::now(),
         }
     }
@@ -185,6 +193,9 @@ impl Controller {
     /// A controller that keeps its workflows in `data_dir` (empty: nowhere),
     /// with the workflows saved there.
     pub fn open(data_dir: &str) -> Result<Self, edgeless_api::store::StoreError> {
+        if data_dir.is_empty() {
+            tracing::warn!("data_dir is empty: workflows are not kept, and a restart of the controller loses them (their functions keep running, unmanaged)");
+        }
         let store = crate::persistence::open(data_dir)?;
         let saved = crate::persistence::load(&store)?;
         if !saved.is_empty() {
@@ -313,6 +324,13 @@ impl Controller {
         }
         .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
         crate::persistence::remove(&self.store, id);
+        {
+            let mut retired = lock(&self.retired);
+            if retired.len() >= MAX_RETIRED {
+                retired.pop_front();
+            }
+            retired.push_back(id);
+        }
         if let Some(mut clients) = self.clients(&workflow.domain_id) {
             stop_components(&mut clients, &workflow.components).await;
         }

@@ -54,12 +54,16 @@ impl Layout {
             invocation_url: url(take()),
             ..Default::default()
         };
+        // State beside the configuration files (see `Layout::read`), so that
+        // clusters in different folders never share it.
         let controller = edgeless_con::Config {
             controller_url: url(take()),
             domain_register_url: url(take()),
+            data_dir: "state/controller".into(),
             ..Default::default()
         };
         let mut orchestrator = edgeless_orc::Config::default();
+        orchestrator.general.data_dir = "state/orchestrator".into();
         orchestrator.general.domain_register_url = controller.domain_register_url.clone();
         orchestrator.general.domain_id = format!("domain-{initial_port}");
         orchestrator.general.orchestrator_url = url(take());
@@ -135,8 +139,22 @@ impl Layout {
     }
 
     /// Reads the configuration files in `dir`. With none at all, the
-    /// built-in single-node layout.
+    /// built-in single-node layout. A relative `data_dir` is taken relative
+    /// to `dir`.
     pub fn read(dir: &Path) -> anyhow::Result<Self> {
+        let mut layout = Self::read_files(dir)?;
+        for data_dir in [
+            &mut layout.controller.data_dir,
+            &mut layout.orchestrator.general.data_dir,
+        ] {
+            if !data_dir.is_empty() && Path::new(data_dir.as_str()).is_relative() {
+                *data_dir = dir.join(data_dir.as_str()).display().to_string();
+            }
+        }
+        Ok(layout)
+    }
+
+    fn read_files(dir: &Path) -> anyhow::Result<Self> {
         fn load<C: serde::de::DeserializeOwned>(path: PathBuf) -> anyhow::Result<Option<C>> {
             if path.exists() {
                 edgeless_api::daemon::load_config(&path).map(Some)
@@ -345,7 +363,16 @@ mod tests {
         let read = Layout::read(dir.path()).unwrap();
         assert_eq!(read.nodes.len(), 2);
         assert_eq!(read.nodes[1], layout.nodes[1]);
-        assert_eq!(read.orchestrator, layout.orchestrator);
+        assert_eq!(read.orchestrator.general.domain_id, layout.orchestrator.general.domain_id);
+        // State is kept beside the files.
+        assert_eq!(
+            read.controller.data_dir,
+            dir.path().join("state/controller").display().to_string()
+        );
+        assert_eq!(
+            read.orchestrator.general.data_dir,
+            dir.path().join("state/orchestrator").display().to_string()
+        );
         // Never overwrite.
         assert!(layout.write(dir.path()).is_err());
     }

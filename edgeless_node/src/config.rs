@@ -270,12 +270,12 @@ impl Config {
     }
 
     /// The agent URL announced to the orchestrator.
-    pub fn announced_agent_url(&self) -> &str {
+    pub fn announced_agent_url(&self) -> String {
         announced(&self.general.agent_url_announced, &self.general.agent_url)
     }
 
     /// The dataplane URL announced to peers.
-    pub fn announced_invocation_url(&self) -> &str {
+    pub fn announced_invocation_url(&self) -> String {
         announced(
             &self.general.invocation_url_announced,
             &self.general.invocation_url,
@@ -283,11 +283,13 @@ impl Config {
     }
 }
 
-fn announced<'a>(announced: &'a str, bound: &'a str) -> &'a str {
+/// The configured announced URL, else the bound one (on `0.0.0.0`: with the
+/// host's address).
+fn announced(announced: &str, bound: &str) -> String {
     if announced.is_empty() {
-        bound
+        edgeless_api::server::reachable_url(bound)
     } else {
-        announced
+        announced.to_string()
     }
 }
 

@@ -2,8 +2,20 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The commented template written by `-t`.
+/// The commented template, before [`template`] fills in the default
+/// `data_dir`.
 pub const TEMPLATE: &str = include_str!("default.toml");
+
+/// The commented template written by `-t`, with the default `data_dir` of
+/// this machine.
+pub fn template() -> String {
+    TEMPLATE.replace("DATA_DIR", &default_data_dir())
+}
+
+/// Where components and states are kept when the configuration does not say.
+pub fn default_data_dir() -> String {
+    edgeless_api::config_env::default_data_dir("orchestrator")
+}
 
 /// An orchestrator's configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -79,7 +91,7 @@ impl Default for General {
             node_register_url: "http://127.0.0.1:7004".into(),
             node_lease_sec: 0,
             max_restarts: 5,
-            data_dir: String::new(),
+            data_dir: default_data_dir(),
         }
     }
 }
@@ -105,12 +117,13 @@ pub enum Strategy {
 }
 
 impl Config {
-    /// The URL announced to the controller.
-    pub fn announced_url(&self) -> &str {
+    /// The URL announced to the controller: `orchestrator_url_announced`,
+    /// else `orchestrator_url` (on `0.0.0.0`: with the host's address).
+    pub fn announced_url(&self) -> String {
         if self.general.orchestrator_url_announced.is_empty() {
-            &self.general.orchestrator_url
+            edgeless_api::server::reachable_url(&self.general.orchestrator_url)
         } else {
-            &self.general.orchestrator_url_announced
+            self.general.orchestrator_url_announced.clone()
         }
     }
 }
@@ -121,7 +134,7 @@ mod tests {
 
     #[test]
     fn the_template_parses_to_the_defaults() {
-        let parsed: Config = toml::from_str(TEMPLATE).unwrap();
+        let parsed: Config = toml::from_str(&template()).unwrap();
         assert_eq!(parsed, Config::default());
     }
 

@@ -102,13 +102,12 @@ impl Cluster {
             }
         }
         let controller_config = dir.path().join("controller.toml");
+        // Persistent: the default data_dir (under the daemon's
+        // XDG_STATE_HOME, see `Daemon::start`); else nothing kept.
         let data_dir = if options.persistent {
-            format!(
-                "data_dir = \"{}\"\n",
-                dir.path().join("controller-data").display()
-            )
-        } else {
             String::new()
+        } else {
+            "data_dir = \"\"\n".to_string()
         };
         std::fs::write(
             &controller_config,

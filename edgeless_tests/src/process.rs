@@ -23,14 +23,23 @@ pub type Listening = BTreeMap<String, String>;
 
 impl Daemon {
     /// Starts `binary -c config`, logging to `log`; it writes the URLs it
-    /// listens on next to `log` (see [`Daemon::listening`]).
+    /// listens on next to `log` (see [`Daemon::listening`]). Its default
+    /// state folder (`XDG_STATE_HOME`) is `state/<config's stem>` beside the
+    /// config, so a restart with the same config finds its state and
+    /// concurrent tests never share one.
     pub fn start(name: &str, binary: &str, config: &Path, log: PathBuf) -> Self {
         let file = std::fs::File::create(&log).expect("log file");
         let listening_file = log.with_extension("listening.toml");
         let _ = std::fs::remove_file(&listening_file);
+        let state = config
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("state")
+            .join(config.file_stem().unwrap_or_default());
         let child = Command::new(bin(binary))
             .arg("-c")
             .arg(config)
+            .env("XDG_STATE_HOME", state)
             .arg("--listening-file")
             .arg(&listening_file)
             .env("RUST_LOG", "info")

@@ -158,6 +158,32 @@ fn a_killed_controller_restarts_with_its_workflows() {
     stop_and_check(&cluster, &workflow);
 }
 
+#[test]
+fn a_controller_restarted_without_state_leaves_running_functions_alone() {
+    build_function("ping");
+    build_function("pong");
+    // data_dir = "": the restarted controller knows no workflow.
+    let mut cluster = Cluster::builder().nodes(1).refresh_sec(1).start();
+    cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "the first pongs", |c| answered(c) >= 2);
+    cluster.controller.kill();
+    cluster.restart_controller();
+    cluster.wait_for(Duration::from_secs(20), "the unknown components reported", |c| {
+        c.controller.log().contains("left running, unmanaged")
+    });
+    let before = answered(&cluster);
+    cluster.wait_for(Duration::from_secs(10), "pongs after the restart", |c| {
+        answered(c) >= before + 2
+    });
+    let log = cluster.controller.log();
+    assert!(!log.contains("stopping components"), "{log}");
+    assert!(
+        log.contains("data_dir is empty: workflows are not kept"),
+        "{log}"
+    );
+    assert_eq!(cluster.workflow_ids(), Vec::<String>::new());
+}
+
 /// Ping-pong across two nodes, node 1's dataplane behind a proxy.
 fn start_behind_proxy() -> (Cluster, LinkProxy, String) {
     build_function("ping");

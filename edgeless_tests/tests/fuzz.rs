@@ -451,8 +451,8 @@ fn mutate_value(rng: &mut StdRng, table: &mut toml::Table) {
 fn mutated_configuration_files_never_panic_a_parser() {
     let mut rng = StdRng::seed_from_u64(0xc0f1);
     let templates = [
-        edgeless_con::config::TEMPLATE.to_string(),
-        edgeless_orc::config::TEMPLATE.to_string(),
+        edgeless_con::config::template(),
+        edgeless_orc::config::template(),
         edgeless_node::Config::template(),
     ];
     let parse = |i: usize, text: &str| -> Result<(), String> {

@@ -16,7 +16,7 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     daemon::main(
         args.daemon,
-        || edgeless_con::config::TEMPLATE.to_string(),
+        edgeless_con::config::template,
         edgeless_con::run,
     )
     .await

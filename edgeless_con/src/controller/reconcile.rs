@@ -79,10 +79,22 @@ impl Controller {
         }
     }
 
+    /// Whether `workflow_id` is, or was, one of this controller's: it runs
+    /// it, stopped it, or its saved state is older than this run (it knew
+    /// every workflow it ran).
+    fn knew_workflow(&self, workflow_id: &str) -> bool {
+        self.store.has_history()
+            || Uuid::parse_str(workflow_id).is_ok_and(|id| {
+                lock(&self.workflows).contains_key(&id) || lock(&self.retired).contains(&id)
+            })
+    }
+
     /// Makes a domain run what the controller expects of it: components of
-    /// no workflow of the domain (stopped, or deployed elsewhere meanwhile)
-    /// are stopped; workflows with components missing are stopped there and
-    /// deployed again.
+    /// its own workflows that the domain should not run (stopped, or
+    /// deployed elsewhere meanwhile) are stopped; workflows with components
+    /// missing are stopped there and deployed again. Components of
+    /// workflows this controller never knew (it started without its state)
+    /// are left running, and the log says so.
     async fn reconcile(&self, domain_id: &str, view: &proto::DomainView) {
         let on_domain: Vec<(Uuid, Vec<Component>)> = lock(&self.workflows)
             .iter()
@@ -93,10 +105,24 @@ impl Controller {
             .iter()
             .flat_map(|(_, components)| components.iter().map(|c| c.lid.to_string()))
             .collect();
-        let strays: Vec<Component> = view
+        let (strays, unknown): (Vec<&proto::ComponentView>, Vec<&proto::ComponentView>) = view
             .components
             .iter()
             .filter(|c| !expected.contains(&c.logical_id))
+            .partition(|c| self.knew_workflow(&c.workflow_id));
+        if !unknown.is_empty() {
+            let mut workflows: Vec<&str> = unknown.iter().map(|c| c.workflow_id.as_str()).collect();
+            workflows.sort_unstable();
+            workflows.dedup();
+            tracing::warn!(
+                domain = %domain_id,
+                count = unknown.len(),
+                workflows = %workflows.join(", "),
+                "the domain runs components of workflows this controller does not know (it started without their state); left running, unmanaged (restore the controller's data_dir to manage them again)"
+            );
+        }
+        let strays: Vec<Component> = strays
+            .into_iter()
             .filter(|c| {
                 let deploying = lock(&self.deploying);
                 !Uuid::parse_str(&c.logical_id).is_ok_and(|lid| deploying.contains(&lid))
@@ -114,7 +140,7 @@ impl Controller {
             return;
         };
         if !strays.is_empty() {
-            tracing::warn!(domain = %domain_id, count = strays.len(), "stopping components no workflow of the domain owns");
+            tracing::warn!(domain = %domain_id, count = strays.len(), "stopping components of workflows this controller stopped or moved");
             stop_components(&mut clients, &strays).await;
         }
         let running: HashSet<&str> = view

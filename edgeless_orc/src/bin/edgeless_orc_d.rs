@@ -16,7 +16,7 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     daemon::main(
         args.daemon,
-        || edgeless_orc::config::TEMPLATE.to_string(),
+        edgeless_orc::config::template,
         edgeless_orc::run,
     )
     .await

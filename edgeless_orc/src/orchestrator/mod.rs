@@ -390,6 +390,9 @@ struct Orchestrator {
 pub fn spawn(
     config: Config,
 ) -> Result<(OrchestratorHandle, tokio::task::JoinHandle<()>), edgeless_api::store::StoreError> {
+    if config.general.data_dir.is_empty() {
+        tracing::warn!("data_dir is empty: components and synced states are not kept; after a restart the orchestrator resets its nodes and the controller deploys its workflows again");
+    }
     let store = persistence::open(&config.general.data_dir)?;
     let persistence::Saved { components, states } = persistence::load(&store)?;
     if !components.is_empty() {

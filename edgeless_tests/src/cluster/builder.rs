@@ -107,9 +107,10 @@ impl ClusterBuilder {
         self
     }
 
-    /// Give the controller and the orchestrators a data directory, so their
-    /// state survives [`Cluster::restart_controller`] and
-    /// [`Cluster::restart_orchestrator`].
+    /// Leave the controller's and the orchestrators' `data_dir` at its
+    /// default (state kept, in the test's folder), so their state survives
+    /// [`Cluster::restart_controller`] and [`Cluster::restart_orchestrator`];
+    /// without it, `data_dir = ""`.
     pub fn persistent(mut self) -> Self {
         self.persistent = true;
         self

@@ -99,13 +99,11 @@ pub(super) fn start_domain(
         None => String::new(),
     };
     let orc_config = dir.join(format!("orchestrator{index}.toml"));
+    // Persistent: the default data_dir (see `Daemon::start`).
     let data_dir = if options.persistent {
-        format!(
-            "data_dir = \"{}\"\n",
-            dir.join(format!("orchestrator{index}-data")).display()
-        )
-    } else {
         String::new()
+    } else {
+        "data_dir = \"\"\n".to_string()
     };
     std::fs::write(
         &orc_config,
