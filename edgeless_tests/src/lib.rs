@@ -13,6 +13,7 @@
 
 mod cluster;
 pub mod docker;
+pub mod lab;
 pub mod link;
 mod process;
 

@@ -28,6 +28,19 @@ impl Daemon {
     /// config, so a restart with the same config finds its state and
     /// concurrent tests never share one.
     pub fn start(name: &str, binary: &str, config: &Path, log: PathBuf) -> Self {
+        Self::start_in(None, name, binary, config, log)
+    }
+
+    /// [`Daemon::start`], in network namespace `netns` when given (with
+    /// `ip netns exec`, which runs the daemon in its place: killing it kills
+    /// the daemon).
+    pub fn start_in(
+        netns: Option<&str>,
+        name: &str,
+        binary: &str,
+        config: &Path,
+        log: PathBuf,
+    ) -> Self {
         let file = std::fs::File::create(&log).expect("log file");
         let listening_file = log.with_extension("listening.toml");
         let _ = std::fs::remove_file(&listening_file);
@@ -36,7 +49,15 @@ impl Daemon {
             .unwrap_or(Path::new("."))
             .join("state")
             .join(config.file_stem().unwrap_or_default());
-        let child = Command::new(bin(binary))
+        let mut command = match netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns]).arg(bin(binary));
+                command
+            }
+            None => Command::new(bin(binary)),
+        };
+        let child = command
             .arg("-c")
             .arg(config)
             .env("XDG_STATE_HOME", state)

@@ -195,9 +195,10 @@ impl Orchestrator {
             .map(|(peer_id, peer)| calls::peer(*peer_id, peer, node_id, ""))
             .collect();
         calls::spawn(vec![removals]);
+        // Starts in flight to the node are left to fail (within their
+        // deadline): their results clear `starting`.
         for component in self.components.values_mut() {
             component.instances.retain(|i| i.node_id != node_id);
-            component.starting.retain(|n| *n != node_id);
         }
     }
 
