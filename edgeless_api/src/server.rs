@@ -159,7 +159,10 @@ impl Listening {
 /// or a callback (a daemon's `--listening-file`, in-a-box wiring components
 /// together).
 #[derive(Default)]
-pub struct ListeningReport(Option<Box<dyn FnOnce(&Listening) + Send>>);
+pub struct ListeningReport(Option<ReportFn>);
+
+/// What receives a daemon's [`Listening`] once.
+type ReportFn = Box<dyn FnOnce(&Listening) + Send>;
 
 impl ListeningReport {
     /// Reports to `callback`.

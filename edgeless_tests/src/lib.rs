@@ -107,8 +107,7 @@ pub fn example(name: &str) -> String {
         .expect("a target folder")
         .join("test-examples");
     std::fs::create_dir_all(&dir).expect("examples folder");
-    let path = example_in(&dir, name, &[]);
-    path
+    example_in(&dir, name, &[])
 }
 
 /// An example's workflow.json with code paths pointing at [`functions_dir`]

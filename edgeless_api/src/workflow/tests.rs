@@ -186,7 +186,7 @@ fn odd_value(next: &mut impl FnMut() -> u64) -> serde_json::Value {
 fn mutate(value: &mut serde_json::Value, next: &mut impl FnMut() -> u64) {
     use serde_json::Value;
     match value {
-        Value::Object(map) if !map.is_empty() && next() % 10 != 0 => {
+        Value::Object(map) if !map.is_empty() && !next().is_multiple_of(10) => {
             let keys: Vec<String> = map.keys().cloned().collect();
             let key = keys[(next() as usize) % keys.len()].clone();
             match next() % 10 {
@@ -200,7 +200,7 @@ fn mutate(value: &mut serde_json::Value, next: &mut impl FnMut() -> u64) {
                 _ => mutate(map.get_mut(&key).expect("a key of the map"), next),
             }
         }
-        Value::Array(items) if !items.is_empty() && next() % 10 != 0 => {
+        Value::Array(items) if !items.is_empty() && !next().is_multiple_of(10) => {
             let at = (next() as usize) % items.len();
             match next() % 5 {
                 0 => {
@@ -215,7 +215,7 @@ fn mutate(value: &mut serde_json::Value, next: &mut impl FnMut() -> u64) {
         }
         // Mostly a value of the same kind, so that the parser takes it and
         // the checks judge it.
-        Value::String(_) if next() % 5 != 0 => *value = odd_string(next),
+        Value::String(_) if !next().is_multiple_of(5) => *value = odd_string(next),
         _ => *value = odd_value(next),
     }
 }

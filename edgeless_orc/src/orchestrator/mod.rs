@@ -92,7 +92,7 @@ enum Command {
         Reply<Option<(Uuid, Node)>>,
     ),
     /// A node that was reset joins; answers with the peer updates to send.
-    Join(proto::UpdateNodeRequest, Node, String, Reply<Plan>),
+    Join(Box<(proto::UpdateNodeRequest, Node)>, String, Reply<Plan>),
     /// A joined node knows its peers: instances may be placed on it.
     Joined(Uuid),
     View(oneshot::Sender<proto::DomainView>),
@@ -284,7 +284,7 @@ impl OrchestratorHandle {
             };
             calls::reset(node_id, &node).await?;
             let peers = this
-                .ask(|tx| Command::Join(request, node, owner, tx))
+                .ask(|tx| Command::Join(Box::new((request, node)), owner, tx))
                 .await??;
             calls::run(peers).await?;
             this.commands
@@ -461,7 +461,8 @@ impl Orchestrator {
             Command::Admit(request, owner, reply) => {
                 let _ = reply.send(self.admit(request, &owner));
             }
-            Command::Join(request, node, owner, reply) => {
+            Command::Join(joining, owner, reply) => {
+                let (request, node) = *joining;
                 let _ = reply.send(self.join(request, node, owner));
             }
             Command::Joined(node_id) => self.joined(node_id),
