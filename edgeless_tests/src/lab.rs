@@ -20,6 +20,8 @@ pub struct Lab {
     /// The hosts, in the order asked for.
     pub hosts: Vec<Host>,
     bridge: String,
+    /// What names its interfaces and namespaces.
+    tag: u32,
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
@@ -49,7 +51,7 @@ fn ip(args: &[&str]) {
 /// `#[cfg_attr(skip_netns, ignore = ...)]`, so that
 /// `EDGELESS_TEST_SKIP=netns` reports them as ignored instead.
 pub fn require_netns() {
-    let probe = format!("edgeless-probe-{}", std::process::id());
+    let probe = format!("edgeless-probe-{}", next_tag());
     let made = run("ip", &["netns", "add", &probe]);
     let _ = run("ip", &["netns", "del", &probe]);
     if let Err(error) = made {
@@ -59,16 +61,25 @@ pub fn require_netns() {
     }
 }
 
+/// A number of five digits at most (interface names have at most 15
+/// characters), different for every lab of this machine's test processes
+/// running at once: the process id, and a count within the process.
+fn next_tag() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let count = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (std::process::id() % 10_000) * 10 + count % 10
+}
+
 impl Lab {
     /// `count` hosts, `10.77.0.1` onwards.
     pub fn new(count: usize) -> Self {
-        // Interface names have at most 15 characters.
-        let tag = std::process::id() % 100_000;
+        let tag = next_tag();
         let bridge = format!("elbr{tag}");
         ip(&["link", "add", &bridge, "type", "bridge"]);
         let mut lab = Self {
             hosts: Vec::new(),
             bridge,
+            tag,
         };
         ip(&["link", "set", &lab.bridge, "up"]);
         // Docker's FORWARD policy drops bridged traffic it does not know of.
@@ -96,6 +107,22 @@ impl Lab {
             ip(&["-n", &netns, "link", "set", "lo", "up"]);
         }
         lab
+    }
+
+    /// Cuts host `index` off the network (its link to the bridge goes
+    /// down): a real partition, without `netem`.
+    pub fn cut(&self, index: usize) {
+        ip(&["link", "set", &self.outside(index), "down"]);
+    }
+
+    /// Connects host `index` again.
+    pub fn heal(&self, index: usize) {
+        ip(&["link", "set", &self.outside(index), "up"]);
+    }
+
+    /// The bridge side of host `index`'s link.
+    fn outside(&self, index: usize) -> String {
+        format!("elv{}x{index}", self.tag)
     }
 
     /// Runs `program ARGS` in host `index`'s namespace.

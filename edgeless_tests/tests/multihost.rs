@@ -222,3 +222,61 @@ fn a_cluster_over_three_hosts_survives_a_node_and_a_controller_restart() {
     assert!(!log.contains("stopping components"), "{log}");
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
+
+/// The instances of component `name` of `workflow` (`node/function` ids).
+fn instances_of(cluster: &Cluster, workflow: &str, name: &str) -> Vec<String> {
+    let inspect = cluster.cli_ok(&["workflow", "inspect", workflow, "-o", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    value["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"] == name)
+        .flat_map(|c| c["instances"].as_array().cloned().unwrap_or_default())
+        .filter_map(|i| i.as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(skip_netns, ignore = "EDGELESS_TEST_SKIP=netns")]
+fn a_node_cut_off_the_network_is_replaced_and_rejoins_clean() {
+    require_netns();
+    build_function("ping");
+    build_function("pong");
+    let cluster = Cluster::start();
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(30), "pongs across the hosts", |c| {
+        c.nodes.iter().any(|n| count(&n.log(), "answered PONG") >= 2)
+    });
+    let pong_node = (0..2)
+        .find(|&i| cluster.nodes[i].log().contains("pong: PING"))
+        .expect("a node runs pong");
+    let ping_node = 1 - pong_node;
+    // Node index i runs on host i + 1.
+    cluster.lab.cut(pong_node + 1);
+    let cut = Instant::now();
+    let answered = count(&cluster.nodes[ping_node].log(), "answered PONG");
+    cluster.wait_for(Duration::from_secs(30), "pong re-created beside ping", |c| {
+        let log = c.nodes[ping_node].log();
+        log.contains("pong: PING") && count(&log, "answered PONG") > answered
+    });
+    eprintln!("link cut → pong answering again from the other host: {:?}", cut.elapsed());
+    cluster.lab.heal(pong_node + 1);
+    cluster.wait_for(Duration::from_secs(30), "the cut node back in the domain", |c| {
+        c.domain_nodes() == Some(2)
+    });
+    // It came back empty: the orchestrator reset it, so pong runs once.
+    let stale = count(&cluster.nodes[pong_node].log(), "pong: PING");
+    let answered = count(&cluster.nodes[ping_node].log(), "answered PONG");
+    cluster.wait_for(Duration::from_secs(20), "more pongs after the rejoin", |c| {
+        count(&c.nodes[ping_node].log(), "answered PONG") >= answered + 3
+    });
+    assert_eq!(
+        count(&cluster.nodes[pong_node].log(), "pong: PING"),
+        stale,
+        "the rejoined node still answers pings"
+    );
+    let pongs = instances_of(&cluster, &workflow, "ponger");
+    assert_eq!(pongs.len(), 1, "{pongs:?}");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
