@@ -31,6 +31,32 @@ pub struct DaemonArgs {
     /// tokens_file, where anyone who reaches a port owns the cluster.
     #[arg(long)]
     pub insecure: bool,
+    /// How log lines look: `text`, or `json` (one object per line, for
+    /// log collectors); default: `EDGELESS_LOG_FORMAT`, else text.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (colored on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields`
+    /// (with `message`), and the span.
+    Json,
+}
+
+impl LogFormat {
+    /// `format` if given, else `EDGELESS_LOG_FORMAT` (`json` or `text`),
+    /// else text.
+    pub fn chosen(format: Option<LogFormat>) -> LogFormat {
+        format.unwrap_or_else(|| match std::env::var("EDGELESS_LOG_FORMAT") {
+            Ok(value) if value.eq_ignore_ascii_case("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        })
+    }
 }
 
 /// The whole life of a daemon: write the template, or load the configuration
@@ -46,7 +72,7 @@ where
     F: FnOnce(C, CancellationToken, ListeningReport) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    init_tracing();
+    init_tracing_as(LogFormat::chosen(args.log_format), "info");
     if args.insecure {
         crate::auth::allow_insecure();
         tracing::warn!("--insecure: listening without authentication where others may reach it");
@@ -97,13 +123,22 @@ pub fn init_tracing() {
 /// Like [`init_tracing`], with `default` as the filter when `RUST_LOG` is
 /// not set.
 pub fn init_tracing_at(default: &str) {
+    init_tracing_as(LogFormat::chosen(None), default);
+}
+
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (else `default`).
+pub fn init_tracing_as(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Reads a TOML configuration file; errors name the file and the key.

@@ -37,12 +37,16 @@ struct Args {
     /// /var/run/docker.sock).
     #[arg(long)]
     containers: bool,
+    /// How log lines look: text, or json (default: EDGELESS_LOG_FORMAT,
+    /// else text).
+    #[arg(long, value_enum)]
+    log_format: Option<daemon::LogFormat>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    daemon::init_tracing();
+    daemon::init_tracing_as(daemon::LogFormat::chosen(args.log_format), "info");
     if args.templates {
         let mut layout = Layout::new(args.num_of_nodes.max(1), args.initial_port);
         for node in &mut layout.nodes {
