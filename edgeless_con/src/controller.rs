@@ -24,6 +24,7 @@ use crate::domains::{self, DomainClients, Domains};
 
 mod names;
 mod reconcile;
+mod status;
 mod update;
 
 /// Why a workflow request failed.
@@ -265,7 +266,7 @@ impl Controller {
             .collect();
         let _deploying = Deploying::new(&self.deploying, &lids);
         let (domain_id, components) = self.deploy(workflow_id, &request, &lids).await?;
-        let status = status(workflow_id, &domain_id, &components, &State::Running);
+        let status = started_status(workflow_id, &domain_id, &components);
         tracing::info!(workflow = %workflow_id, domain = %domain_id, components = components.len(), "workflow started");
         let workflow = Workflow {
             request,
@@ -347,22 +348,56 @@ impl Controller {
             .collect()
     }
 
-    /// The workflows `scope` may see.
-    pub fn list(&self, scope: Option<&str>) -> Vec<proto::WorkflowSummary> {
-        lock(&self.workflows)
+    /// The workflows `scope` may see, each with its state as its domain
+    /// sees it now.
+    pub async fn list(&self, scope: Option<&str>) -> Vec<proto::WorkflowSummary> {
+        let listed: Vec<(proto::WorkflowSummary, State, Vec<Component>)> = lock(&self.workflows)
             .iter()
             .filter(|(_, w)| w.visible_to(scope))
-            .map(|(id, w)| proto::WorkflowSummary {
-                tenant: w.tenant.clone(),
-                workflow_id: id.to_string(),
-                name: w.request.name.clone(),
-                state: state_text(&w.state),
-                domain_id: w.domain_id.clone(),
-                functions: w.request.workflow_functions.len() as u32,
-                resources: w.request.workflow_resources.len() as u32,
-                started_unix: w.started_unix,
+            .map(|(id, w)| {
+                let summary = proto::WorkflowSummary {
+                    tenant: w.tenant.clone(),
+                    workflow_id: id.to_string(),
+                    name: w.request.name.clone(),
+                    state: String::new(),
+                    domain_id: w.domain_id.clone(),
+                    functions: w.request.workflow_functions.len() as u32,
+                    resources: w.request.workflow_resources.len() as u32,
+                    started_unix: w.started_unix,
+                };
+                (summary, w.state.clone(), w.components.clone())
+            })
+            .collect();
+        let views = self
+            .domain_views(listed.iter().map(|(s, _, _)| s.domain_id.clone()))
+            .await;
+        listed
+            .into_iter()
+            .map(|(mut summary, state, components)| {
+                let sight = sight(&summary.domain_id, &views);
+                summary.state = status::observe(&state, &summary.domain_id, &components, sight).state;
+                summary
             })
             .collect()
+    }
+
+    /// The views of `domain_ids` (each asked once, all at once, with a
+    /// short deadline), or why a domain's could not be had.
+    async fn domain_views(
+        &self,
+        domain_ids: impl IntoIterator<Item = String>,
+    ) -> HashMap<String, Result<proto::DomainView, String>> {
+        let mut unique: Vec<String> = domain_ids.into_iter().filter(|d| !d.is_empty()).collect();
+        unique.sort();
+        unique.dedup();
+        let asks = unique.into_iter().map(|domain_id| async move {
+            let view = tokio::time::timeout(VIEW_DEADLINE, self.domain_view(&domain_id))
+                .await
+                .map_err(|_| format!("no answer within {VIEW_DEADLINE:?}"))
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            (domain_id, view)
+        });
+        futures::future::join_all(asks).await.into_iter().collect()
     }
 
     /// A workflow's request and status, with instances as its domain's
@@ -373,7 +408,7 @@ impl Controller {
         scope: Option<&str>,
     ) -> Result<proto::WorkflowInstanceInfo, ControllerError> {
         let id = parse_id(workflow_id)?;
-        let (request, domain_id, mut components, state) = {
+        let (request, domain_id, components, state) = {
             let workflows = lock(&self.workflows);
             let workflow = workflows
                 .get(&id)
@@ -387,20 +422,8 @@ impl Controller {
                 w.state.clone(),
             )
         };
-        if !domain_id.is_empty()
-            && let Ok(view) = self.domain_view(&domain_id).await
-        {
-            let current: HashMap<&str, &Vec<proto::InstanceId>> = view
-                .components
-                .iter()
-                .map(|c| (c.logical_id.as_str(), &c.instances))
-                .collect();
-            for component in &mut components {
-                if let Some(instances) = current.get(component.lid.to_string().as_str()) {
-                    component.instances = (*instances).clone();
-                }
-            }
-        }
+        let views = self.domain_views([domain_id.clone()]).await;
+        let observed = status::observe(&state, &domain_id, &components, sight(&domain_id, &views));
         // Secrets in resource settings (passwords, tokens) do not leave the
         // controller.
         let mut request = request;
@@ -409,7 +432,11 @@ impl Controller {
         }
         Ok(proto::WorkflowInstanceInfo {
             request: Some(request),
-            status: Some(status(id, &domain_id, &components, &state)),
+            status: Some(proto::WorkflowInstanceStatus {
+                workflow_id: id.to_string(),
+                domain_mapping: observed.components,
+                state: observed.state,
+            }),
         })
     }
 }
@@ -566,11 +593,12 @@ async fn patch_one(
     Ok(())
 }
 
-fn status(
+/// The status of a workflow just started: every component has its
+/// instances.
+fn started_status(
     workflow_id: Uuid,
     domain_id: &str,
     components: &[Component],
-    state: &State,
 ) -> proto::WorkflowInstanceStatus {
     proto::WorkflowInstanceStatus {
         workflow_id: workflow_id.to_string(),
@@ -581,17 +609,27 @@ fn status(
                 function_id: c.lid.to_string(),
                 domain_id: domain_id.to_string(),
                 instances: c.instances.clone(),
+                state: "running".to_string(),
+                restarts: 0,
             })
             .collect(),
-        state: state_text(state),
+        state: "running".to_string(),
     }
 }
 
-/// A state as the API shows it.
-fn state_text(state: &State) -> String {
-    match state {
-        State::Running => "running".to_string(),
-        State::Failed(reason) => format!("failed: {reason}"),
+/// How long `workflow list` and `inspect` wait for a domain's view.
+const VIEW_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What the controller could see of `domain_id` in `views`.
+fn sight<'a>(
+    domain_id: &'a str,
+    views: &'a HashMap<String, Result<proto::DomainView, String>>,
+) -> status::DomainSight<'a> {
+    match views.get(domain_id) {
+        _ if domain_id.is_empty() => status::DomainSight::None,
+        Some(Ok(view)) => status::DomainSight::View(view),
+        Some(Err(why)) => status::DomainSight::Unreachable(why),
+        None => status::DomainSight::Unreachable("not asked"),
     }
 }
 

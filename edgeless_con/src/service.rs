@@ -71,7 +71,7 @@ impl WorkflowInstance for Service {
         &self,
         request: Request<proto::Empty>,
     ) -> Result<Response<proto::WorkflowIdList>, Status> {
-        let workflows = self.0.list(caller(&request).tenant_scope());
+        let workflows = self.0.list(caller(&request).tenant_scope()).await;
         Ok(Response::new(proto::WorkflowIdList {
             identifiers: workflows.iter().map(|w| w.workflow_id.clone()).collect(),
             workflows,

@@ -52,6 +52,20 @@ fn misbehaving_with(
     all.extend_from_slice(replacements);
     let spec = example_in(dir.path(), "misbehave", &all);
     let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    // The workflow's state follows its function's: degraded while it is
+    // restarted, failed once the orchestrator gives up.
+    let listed_state = |c: &Cluster| {
+        let listing: serde_json::Value =
+            serde_json::from_str(&c.cli_ok(&["workflow", "list", "-o", "json"])).unwrap();
+        listing
+            .as_array()
+            .and_then(|all| all.iter().find(|w| w["workflow_id"] == workflow.as_str()))
+            .map(|w| w["state"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    cluster.wait_for(Duration::from_secs(30), "the workflow listed as degraded", |c| {
+        listed_state(c) == format!("degraded: spinner: restarting: {expected_reason}")
+    });
     cluster.wait_for(
         Duration::from_secs(30),
         &format!("`{mode}` to be stopped, restarted and given up on"),
@@ -61,6 +75,11 @@ fn misbehaving_with(
                 && view.contains("(gave up after 2 restarts)")
         },
     );
+    let failed = format!("failed: spinner: {expected_reason} (gave up after 2 restarts)");
+    assert_eq!(listed_state(cluster), failed);
+    let inspect = cluster.inspect(&workflow);
+    assert_eq!(inspect["state"], failed.as_str(), "{inspect}");
+    assert_eq!(inspect["components"][0]["restarts"], 2, "{inspect}");
     let log = cluster.nodes[0].log()[node_from..].to_string();
     assert_eq!(
         count(&log, &format!("misbehave: starting, mode {mode}")),

@@ -124,6 +124,8 @@ struct ComponentView {
     logical_id: String,
     domain: String,
     instances: Vec<String>,
+    state: String,
+    restarts: u32,
 }
 
 /// The default name of the workflow in `file`.
@@ -449,6 +451,8 @@ fn inspect_view(info: proto::WorkflowInstanceInfo) -> WorkflowView {
                     .iter()
                     .map(|i| format!("{}/{}", i.node_id, i.function_id))
                     .collect(),
+                state: m.state,
+                restarts: m.restarts,
             })
             .collect(),
     }
@@ -485,11 +489,13 @@ fn print_inspect(view: &WorkflowView) {
     out!("* mapping");
     for component in &view.components {
         out!(
-            "  MAP {} -> {} [logical ID {}] instances [{}]",
+            "  MAP {} -> {} [logical ID {}] instances [{}] state {} restarts {}",
             component.name,
             component.domain,
             component.logical_id,
-            component.instances.join(", ")
+            component.instances.join(", "),
+            component.state,
+            component.restarts
         );
     }
 }

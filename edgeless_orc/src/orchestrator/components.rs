@@ -508,6 +508,11 @@ impl Orchestrator {
                         }
                         _ => "running".to_string(),
                     },
+                    restarts: if c.failures.gave_up {
+                        c.failures.count.saturating_sub(1)
+                    } else {
+                        c.failures.count
+                    },
                     output_mapping: c
                         .mapping
                         .iter()
