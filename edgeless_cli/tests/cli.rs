@@ -64,17 +64,18 @@ fn a_workflow_is_checked_before_anything_is_sent() {
 fn a_closed_stdout_ends_quietly_with_status_141() {
     let dir = tempfile::tempdir().unwrap();
     // The reader is gone before the CLI prints its first line (the files
-    // it wrote), as with `| head -0`.
-    let mut child = Command::new(BIN)
+    // it wrote), as with `| head -0`: its end of the pipe is closed before
+    // the CLI starts.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(BIN)
         .args(["tls", "generate"])
         .arg(dir.path().join("certs"))
         .args(["--names", "a,b,c"])
-        .stdout(std::process::Stdio::piped())
+        .stdout(writer)
         .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(141), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
