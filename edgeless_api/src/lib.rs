@@ -11,12 +11,14 @@ pub mod auth;
 pub mod client;
 pub mod config_env;
 pub mod daemon;
+pub mod grpc_metrics;
 pub mod event;
 mod ids;
 pub mod limits;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 pub mod workflow;
 

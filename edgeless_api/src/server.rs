@@ -206,7 +206,9 @@ pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::t
             .map_err(|e| crate::tls::TlsError::Refused(e.to_string()))?,
         None => builder,
     };
-    Ok(builder.layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier())))
+    Ok(builder
+        .layer(crate::grpc_metrics::MetricsLayer::new(policy.server, policy.streams))
+        .layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier())))
 }
 
 /// The most concurrent calls (HTTP/2 streams) on one connection.
@@ -214,9 +216,13 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 /// How long a control-plane handler may run.
 pub const HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(150);
 
-/// A server builder with the authorization layer.
-pub type AuthorizedServer =
-    tonic::transport::Server<tower_layer::Stack<crate::auth::AuthLayer, tower_layer::Identity>>;
+/// A server builder with the request metrics and authorization layers.
+pub type AuthorizedServer = tonic::transport::Server<
+    tower_layer::Stack<
+        crate::auth::AuthLayer,
+        tower_layer::Stack<crate::grpc_metrics::MetricsLayer, tower_layer::Identity>,
+    >,
+>;
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,8 @@ pub struct Config {
     pub balancer_id: Uuid,
     /// Where its dataplane endpoint listens.
     pub invocation_url: String,
+    /// Where metrics and health are served.
+    pub telemetry: edgeless_api::telemetry::TelemetryConfig,
     /// Who may call it, and the token it presents.
     pub auth: edgeless_api::auth::AuthConfig,
 }
@@ -27,6 +29,7 @@ impl Default for Config {
         Self {
             balancer_id: Uuid::from_u128(0x2bb0867f_e9ee_4a3a_8872_dbaa5228ee23),
             invocation_url: "http://127.0.0.1:7000".into(),
+            telemetry: Default::default(),
             auth: Default::default(),
         }
     }
@@ -42,17 +45,30 @@ pub async fn run(
     let (listener, bound) =
         edgeless_api::server::bind_url("invocation_url", &config.invocation_url).await?;
     config.invocation_url = bound;
-    report.send(&Listening::default().with("invocation_url", &config.invocation_url));
+    let telemetry = edgeless_api::telemetry::start(
+        &config.telemetry,
+        edgeless_api::telemetry::registry(),
+        edgeless_api::telemetry::Readiness::ready(),
+        shutdown.clone(),
+    )
+    .await?;
+    let mut listening = Listening::default().with("invocation_url", &config.invocation_url);
+    if let Some(url) = &telemetry.url {
+        listening = listening.with("metrics_url", url);
+    }
+    report.send(&listening);
     let dataplane = edgeless_dataplane::Dataplane::new(config.balancer_id);
     tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, "balancer started");
-    edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?
+    let server = edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?
         .add_service(edgeless_dataplane::InvocationService::new(dataplane).into_server())
         .serve_with_incoming_shutdown(
             edgeless_api::server::incoming(listener),
             shutdown.cancelled_owned(),
-        )
-        .await?;
-    Ok(())
+        );
+    tokio::select! {
+        r = server => Ok(r?),
+        r = telemetry.serve => r,
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ pub struct Config {
     /// Where workflows are kept across restarts (`controller.redb`); empty:
     /// nowhere. Default: [`default_data_dir`].
     pub data_dir: String,
+    /// Where metrics and health are served.
+    pub telemetry: edgeless_api::telemetry::TelemetryConfig,
     /// TLS for every link (empty: plain TCP).
     pub tls: edgeless_api::tls::TlsFiles,
     /// Who may call this daemon, and the token it presents.
@@ -39,6 +41,7 @@ impl Default for Config {
             controller_url: "http://127.0.0.1:7001".into(),
             domain_register_url: "http://127.0.0.1:7002".into(),
             data_dir: default_data_dir(),
+            telemetry: Default::default(),
             tls: Default::default(),
             auth: Default::default(),
         }

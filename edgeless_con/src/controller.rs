@@ -213,6 +213,17 @@ impl Controller {
         Ok(controller)
     }
 
+    /// How many workflows run, how many failed, and how many domains are
+    /// registered.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let workflows = lock(&self.workflows);
+        let failed = workflows
+            .values()
+            .filter(|w| matches!(w.state, State::Failed(_)))
+            .count();
+        (workflows.len() - failed, failed, lock(&self.domains).len())
+    }
+
     /// The capabilities of one domain, or of all when `domain_id` is empty.
     pub fn domains(&self, domain_id: &str) -> Vec<proto::DomainCapabilitiesEntry> {
         lock(&self.domains)

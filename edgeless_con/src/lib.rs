@@ -7,6 +7,7 @@
 pub mod config;
 mod controller;
 mod domains;
+mod metrics;
 mod persistence;
 mod service;
 
@@ -41,12 +42,23 @@ pub async fn run(
         server::bind_url("domain_register_url", &config.domain_register_url).await?;
     config.domain_register_url = bound;
     let controller = Controller::open(&config.data_dir)?;
+    let metrics = edgeless_api::telemetry::registry();
+    let gauges = metrics::ControllerMetrics::register(&metrics);
+    let telemetry = edgeless_api::telemetry::start(
+        &config.telemetry,
+        metrics,
+        edgeless_api::telemetry::Readiness::ready(),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!(workflows = %config.controller_url, domains = %config.domain_register_url, "controller started");
-    report.send(
-        &Listening::default()
-            .with("controller_url", &config.controller_url)
-            .with("domain_register_url", &config.domain_register_url),
-    );
+    let mut listening = Listening::default()
+        .with("controller_url", &config.controller_url)
+        .with("domain_register_url", &config.domain_register_url);
+    if let Some(url) = &telemetry.url {
+        listening = listening.with("metrics_url", url);
+    }
+    report.send(&listening);
     let workflows = edgeless_api::server::builder(policy::CONTROLLER_WORKFLOWS)?
         .add_service(service::workflow_instance_server(controller.clone()))
         .serve_with_incoming_shutdown(
@@ -64,7 +76,10 @@ pub async fn run(
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = ticker.tick() => controller.check_domains().await,
+                _ = ticker.tick() => {
+                    controller.check_domains().await;
+                    gauges.update(&controller);
+                }
             }
         }
     };
@@ -72,5 +87,6 @@ pub async fn run(
         r = workflows => r.context("workflow API server failed"),
         r = domains => r.context("domain registration server failed"),
         r = leases => r,
+        r = telemetry.serve => r,
     }
 }

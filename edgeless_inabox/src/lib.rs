@@ -36,7 +36,7 @@ impl Layout {
     /// A cluster with `nodes` nodes; ports are taken in order from
     /// `initial_port`: balancer, controller workflow API, domain
     /// registration, orchestrator API, node registration, then per node
-    /// agent, invocation and a reserved metrics port (plus, for the first
+    /// agent, invocation and metrics (plus, for the first
     /// node, the HTTP ingress port: the first node hosts one resource
     /// provider of each kind). From 7000 the controller gets 7001 and 7002.
     /// With `initial_port` 0 every component listens on a port the system
@@ -50,13 +50,13 @@ impl Layout {
             }
             port
         };
-        let balancer = edgeless_bal::Config {
+        let mut balancer = edgeless_bal::Config {
             invocation_url: url(take()),
             ..Default::default()
         };
         // State beside the configuration files (see `Layout::read`), so that
         // clusters in different folders never share it.
-        let controller = edgeless_con::Config {
+        let mut controller = edgeless_con::Config {
             controller_url: url(take()),
             domain_register_url: url(take()),
             data_dir: "state/controller".into(),
@@ -74,7 +74,7 @@ impl Layout {
                 node.general.agent_url = url(take());
                 node.general.invocation_url = url(take());
                 node.general.node_register_url = orchestrator.general.node_register_url.clone();
-                let _metrics = take();
+                node.telemetry.metrics_url = url(take());
                 if i == 0 {
                     // The first node hosts one provider of each kind.
                     node.resources = edgeless_node::config::ResourcesConfig {
@@ -92,6 +92,10 @@ impl Layout {
                 node
             })
             .collect();
+        // Metrics of the other daemons after every node's ports.
+        controller.telemetry.metrics_url = url(take());
+        orchestrator.telemetry.metrics_url = url(take());
+        balancer.telemetry.metrics_url = url(take());
         Self {
             controller,
             orchestrator,
@@ -348,6 +352,12 @@ mod tests {
             "http://127.0.0.1:7006"
         );
         assert_eq!(layout.nodes[1].general.agent_url, "http://127.0.0.1:7009");
+        // Metrics: each node's third port, the others after the nodes.
+        assert_eq!(layout.nodes[0].telemetry.metrics_url, "http://127.0.0.1:7007");
+        assert_eq!(layout.nodes[1].telemetry.metrics_url, "http://127.0.0.1:7011");
+        assert_eq!(layout.controller.telemetry.metrics_url, "http://127.0.0.1:7012");
+        assert_eq!(layout.orchestrator.telemetry.metrics_url, "http://127.0.0.1:7013");
+        assert_eq!(layout.balancer.telemetry.metrics_url, "http://127.0.0.1:7014");
         assert_ne!(
             layout.nodes[0].general.node_id,
             layout.nodes[1].general.node_id

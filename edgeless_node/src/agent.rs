@@ -140,6 +140,8 @@ struct Inner {
     /// Links to peers, so a re-added peer with the same URL keeps its link.
     peer_urls: Mutex<HashMap<Uuid, String>>,
     samples: PerformanceSamples,
+    /// The node's metrics (each instance gets its meter from them).
+    metrics: crate::metrics::NodeMetrics,
     /// Instances that failed since the last report, and a wake-up for the reporter.
     failures: Mutex<Vec<edgeless_api::proto::InstanceFailure>>,
     failed: tokio::sync::Notify,
@@ -158,9 +160,11 @@ impl Agent {
         (wasm, wasm_limits): (Option<WasmRuntime>, crate::config::WasmRuntime),
         containers: Option<ContainerRuntime>,
         providers: Providers,
+        metrics: crate::metrics::NodeMetrics,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                metrics,
                 dataplane,
                 wasm,
                 wasm_limits,
@@ -185,6 +189,7 @@ impl Agent {
             None,
             Providers::from_config(&Default::default(), None, Vec::new())
                 .expect("the default resources are valid"),
+            Default::default(),
         )
     }
 
@@ -260,6 +265,14 @@ impl Agent {
         }
         self.check_room()?;
         let (outputs, table) = crate::runtime::outputs_pair();
+        let meter = self.inner.metrics.meter(
+            function_id,
+            crate::metrics::FunctionLabels {
+                workflow: request.workflow_id.clone(),
+                class: request.class_id.clone(),
+            },
+            self.inner.samples.clone(),
+        );
         let context = InstanceContext {
             id,
             workflow_id: request.workflow_id,
@@ -279,7 +292,7 @@ impl Agent {
             },
             dataplane: self.inner.dataplane.register(id),
             outputs: table,
-            samples: self.inner.samples.clone(),
+            meter,
         };
         let started = match runtime {
             Runtime::Wasm(wasm) => wasm.start(&request.code, context).await,

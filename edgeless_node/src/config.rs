@@ -22,6 +22,8 @@ pub struct Config {
     pub user_node_capabilities: UserNodeCapabilities,
     /// The resource providers this node hosts.
     pub resources: ResourcesConfig,
+    /// Where metrics and health are served.
+    pub telemetry: edgeless_api::telemetry::TelemetryConfig,
     /// TLS for the agent API, the dataplane and registration (empty: plain
     /// TCP).
     pub tls: edgeless_api::tls::TlsFiles,

@@ -8,6 +8,7 @@
 pub mod agent;
 mod capabilities;
 pub mod config;
+pub mod metrics;
 mod registration;
 pub mod resources;
 pub mod runtime;
@@ -121,11 +122,27 @@ pub async fn run(
         own_ports,
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    let metrics = edgeless_api::telemetry::registry();
+    let node_metrics = metrics::NodeMetrics::register(&metrics);
+    let readiness = edgeless_api::telemetry::Readiness::waiting(
+        "the node is not registered with its orchestrator yet",
+    );
+    let telemetry = edgeless_api::telemetry::start(
+        &config.telemetry,
+        metrics,
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    if let Some(url) = &telemetry.url {
+        listening = listening.with("metrics_url", url);
+    }
     let agent = agent::Agent::new(
         dataplane.clone(),
         (runtime, config.wasm_runtime.clone()),
         containers,
         providers,
+        node_metrics.clone(),
     );
     let http_ingress = async {
         match ingress {
@@ -156,7 +173,12 @@ pub async fn run(
             server::incoming(agent_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let registration = registration::run(&config, agent.clone(), shutdown.clone());
+    let registration = registration::run(
+        &config,
+        agent.clone(),
+        (readiness, node_metrics),
+        shutdown.clone(),
+    );
 
     let result = tokio::select! {
         r = http_ingress => r,
@@ -164,6 +186,7 @@ pub async fn run(
         r = agent_server => r.context("agent server failed"),
         r = registration => r,
         r = container_host => r,
+        r = telemetry.serve => r,
     };
     agent.reset().await;
     result

@@ -7,11 +7,21 @@ use std::time::Duration;
 use edgeless_api::proto::{self, node_registration_client::NodeRegistrationClient};
 use tokio_util::sync::CancellationToken;
 
+use edgeless_api::telemetry::Readiness;
+
 use crate::agent::Agent;
+use crate::metrics::NodeMetrics;
 use crate::{Config, capabilities, telemetry};
 
-/// Registers until `shutdown`; failures are logged and retried.
-pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Registers until `shutdown`; failures are logged and retried. `readiness`
+/// says whether the node is registered; the instances gauge is set at
+/// every refresh.
+pub async fn run(
+    config: &Config,
+    agent: Agent,
+    (readiness, metrics): (Readiness, NodeMetrics),
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let url = &config.general.node_register_url;
     let mut client = NodeRegistrationClient::new(edgeless_api::client::channel(url)?);
     let period = Duration::from_secs(config.general.subscription_refresh_interval_sec.max(1));
@@ -30,6 +40,8 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
             // A failed instance is reported at once.
             _ = agent.failure_reported() => {}
         }
+        let instances = agent.instance_ids().len();
+        metrics.instances.set(instances as i64);
         let request = proto::UpdateNodeRequest {
             node_id: config.general.node_id.to_string(),
             agent_url: config.announced_agent_url().to_string(),
@@ -38,7 +50,7 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
             capabilities: Some(capabilities.clone()),
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             nonce,
-            health_status: Some(telemetry::health(agent.instance_ids().len(), &mut cpu)),
+            health_status: Some(telemetry::health(instances, &mut cpu)),
             performance_samples: Some(agent.drain_samples()),
             synced_states: agent.take_synced_states(),
             failed_instances: {
@@ -49,6 +61,7 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
         match client.update_node(request).await {
             Ok(response) if response.get_ref().error.is_empty() => {
                 unreported.clear();
+                readiness.set(Ok(()));
                 if !registered {
                     tracing::info!(orchestrator = %url, "registered with the orchestrator");
                     registered = true;
@@ -56,9 +69,11 @@ pub async fn run(config: &Config, agent: Agent, shutdown: CancellationToken) -> 
             }
             Ok(response) => {
                 tracing::error!(orchestrator = %url, error = %response.get_ref().error, "registration refused");
+                readiness.set(Err(format!("the orchestrator refused the node: {}", response.get_ref().error)));
                 registered = false;
             }
             Err(status) => {
+                readiness.set(Err(format!("the orchestrator at {url} does not answer: {}", status.message())));
                 if registered {
                     tracing::warn!(orchestrator = %url, error = %status.message(), "orchestrator unreachable; retrying");
                 } else {

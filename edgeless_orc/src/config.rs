@@ -27,6 +27,8 @@ pub struct Config {
     pub baseline: Baseline,
     /// Mirroring of the orchestrator's state for delegated orchestration.
     pub proxy: Proxy,
+    /// Where metrics and health are served.
+    pub telemetry: edgeless_api::telemetry::TelemetryConfig,
     /// TLS for every link (empty: plain TCP).
     pub tls: edgeless_api::tls::TlsFiles,
     /// Who may call this daemon, and the token it presents.

@@ -7,13 +7,17 @@ use std::time::Duration;
 use edgeless_api::proto::{self, domain_registration_client::DomainRegistrationClient};
 use tokio_util::sync::CancellationToken;
 
+use edgeless_api::telemetry::Readiness;
+
 use crate::config::Config;
 use crate::orchestrator::OrchestratorHandle;
 
-/// Registers until `shutdown`; failures are logged and retried.
+/// Registers until `shutdown`; failures are logged and retried. `readiness`
+/// says whether the domain is registered.
 pub async fn run(
     config: &Config,
     handle: OrchestratorHandle,
+    readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let url = &config.general.domain_register_url;
@@ -49,9 +53,11 @@ pub async fn run(
                 let response = response.into_inner();
                 if !response.error.is_empty() {
                     tracing::error!(controller = %url, error = %response.error, "domain registration refused");
+                    readiness.set(Err(format!("the controller refused the domain: {}", response.error)));
                     registered = false;
                     continue;
                 }
+                readiness.set(Ok(()));
                 if !registered {
                     tracing::info!(controller = %url, domain = %config.general.domain_id, "domain registered");
                     registered = true;
@@ -65,6 +71,7 @@ pub async fn run(
                 if registered {
                     tracing::warn!(controller = %url, error = %status.message(), "controller unreachable; retrying");
                 }
+                readiness.set(Err(format!("the controller at {url} does not answer: {}", status.message())));
                 registered = false;
             }
         }

@@ -6,6 +6,7 @@
 
 pub mod config;
 mod domain_registration;
+mod metrics;
 pub mod orchestrator;
 pub mod placement;
 pub mod proxy;
@@ -46,18 +47,31 @@ pub async fn run(
     let (register_listener, bound) =
         server::bind_url("node_register_url", &general.node_register_url).await?;
     general.node_register_url = bound;
-    let (handle, _task) = orchestrator::spawn(config.clone())?;
+    let metrics = edgeless_api::telemetry::registry();
+    let (handle, _task) =
+        orchestrator::spawn(config.clone(), metrics::OrchestratorMetrics::register(&metrics))?;
+    let readiness =
+        edgeless_api::telemetry::Readiness::waiting("the domain is not registered with the controller yet");
+    let telemetry = edgeless_api::telemetry::start(
+        &config.telemetry,
+        metrics,
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!(
         domain = %config.general.domain_id,
         api = %config.general.orchestrator_url,
         node_register = %config.general.node_register_url,
         "orchestrator started"
     );
-    report.send(
-        &Listening::default()
-            .with("orchestrator_url", &config.general.orchestrator_url)
-            .with("node_register_url", &config.general.node_register_url),
-    );
+    let mut listening = Listening::default()
+        .with("orchestrator_url", &config.general.orchestrator_url)
+        .with("node_register_url", &config.general.node_register_url);
+    if let Some(url) = &telemetry.url {
+        listening = listening.with("metrics_url", url);
+    }
+    report.send(&listening);
     let api = edgeless_api::server::builder(policy::ORCHESTRATOR_API)?
         .add_service(service::function_instance_server(handle.clone()))
         .add_service(service::resource_configuration_server(handle.clone()))
@@ -83,11 +97,12 @@ pub async fn run(
             }
         }
     };
-    let domain = domain_registration::run(&config, handle.clone(), shutdown.clone());
+    let domain = domain_registration::run(&config, handle.clone(), readiness, shutdown.clone());
     tokio::select! {
         r = api => r.context("orchestrator API server failed"),
         r = registration => r.context("node registration server failed"),
         r = domain => r,
         r = proxy => r,
+        r = telemetry.serve => r,
     }
 }

@@ -246,6 +246,7 @@ mod tests {
                 class: "ping".into(),
                 workflow_id: "w".into(),
                 state: "running".into(),
+                restarts: 0,
                 instances: vec![proto::InstanceId {
                     node_id: "n1".into(),
                     function_id: "f1".into(),

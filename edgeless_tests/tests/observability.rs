@@ -63,3 +63,109 @@ fn daemons_write_json_log_lines_when_asked() {
         "text by default:\n{text}"
     );
 }
+
+/// The value of the sample `name{labels…}` (labels given as `key="value"`
+/// pieces that must all appear) in a Prometheus text page.
+fn sample(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .find(|l| labels.iter().all(|label| l.contains(label)))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+fn get(url: &str) -> (String, String) {
+    edgeless_tests::curl(&[url])
+}
+
+#[test]
+fn daemons_serve_metrics_health_and_readiness() {
+    edgeless_tests::build_function("ping");
+    edgeless_tests::build_function("pong");
+    let mut cluster = edgeless_tests::Cluster::builder().nodes(1).metrics().start();
+    let node = cluster.nodes[0].listening()["metrics_url"].clone();
+    let orchestrator = cluster.orchestrator.listening()["metrics_url"].clone();
+    let controller = cluster.controller.listening()["metrics_url"].clone();
+    for url in [&node, &orchestrator, &controller] {
+        assert_eq!(get(&format!("{url}/healthz")), ("ok\n".into(), "200".into()));
+        assert_eq!(get(&format!("{url}/readyz")), ("ready\n".into(), "200".into()));
+    }
+    let workflow = cluster.cli_ok(&["workflow", "start", &edgeless_tests::example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "three pongs", |c| {
+        edgeless_tests::count(&c.nodes[0].log(), "answered PONG") >= 3
+    });
+    // Counted after the log: at least what the log shows.
+    let answered = edgeless_tests::count(&cluster.nodes[0].log(), "answered PONG") as f64;
+    let page = get(&format!("{node}/metrics")).0;
+    let workflow_label = format!("workflow=\"{workflow}\"");
+    let handled = sample(&page, "edgeless_function_events_handled_total", &[&workflow_label, "class=\"pong\""]);
+    assert!(handled.is_some_and(|n| n >= answered), "pong handled {handled:?} < {answered}:\n{page}");
+    let sent = sample(&page, "edgeless_function_events_sent_total", &[&workflow_label, "class=\"ping\""]);
+    assert!(sent.is_some_and(|n| n >= answered), "ping sent {sent:?} < {answered}:\n{page}");
+    let timed = sample(&page, "edgeless_function_handling_seconds_count", &[&workflow_label, "class=\"pong\""]);
+    assert_eq!(timed, handled, "{page}");
+    assert!(page.contains("edgeless_instances 2"), "{page}");
+
+    let page = get(&format!("{orchestrator}/metrics")).0;
+    assert_eq!(sample(&page, "edgeless_nodes", &[]), Some(1.0), "{page}");
+    assert_eq!(sample(&page, "edgeless_components", &["state=\"running\""]), Some(2.0), "{page}");
+
+    let page = get(&format!("{controller}/metrics")).0;
+    assert_eq!(sample(&page, "edgeless_workflows", &["state=\"running\""]), Some(1.0), "{page}");
+    assert_eq!(sample(&page, "edgeless_domains", &[]), Some(1.0), "{page}");
+    let starts = sample(
+        &page,
+        "edgeless_grpc_request_seconds_count",
+        &["method=\"/edgeless_api.WorkflowInstance/Start\""],
+    );
+    assert_eq!(starts, Some(1.0), "{page}");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
+fn a_node_without_its_orchestrator_is_alive_but_not_ready() {
+    let (_held, refused) = edgeless_tests::refused_port();
+    let dir = tempfile::tempdir().unwrap();
+    let listening = dir.path().join("listening.toml");
+    let mut child = Command::new(bin("edgeless_node_d"))
+        .arg("--listening-file")
+        .arg(&listening)
+        .env("EDGELESS_GENERAL_AGENT_URL", "http://127.0.0.1:0")
+        .env("EDGELESS_GENERAL_INVOCATION_URL", "http://127.0.0.1:0")
+        .env("EDGELESS_GENERAL_NODE_REGISTER_URL", format!("http://127.0.0.1:{refused}"))
+        .env("EDGELESS_TELEMETRY_METRICS_URL", "http://127.0.0.1:0")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let listens = eventually(Duration::from_secs(30), || listening.exists());
+    let text = std::fs::read_to_string(&listening).unwrap_or_default();
+    let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+    let url = table.get("metrics_url").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let health = get(&format!("{url}/healthz"));
+    let ready = get(&format!("{url}/readyz"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listens, "the node did not start");
+    assert_eq!(health.1, "200");
+    assert_eq!(ready.1, "503", "{ready:?}");
+    assert!(ready.0.contains("registered") || ready.0.contains("does not answer"), "{ready:?}");
+}
+
+#[test]
+fn a_metrics_port_in_use_stops_the_daemon_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = Command::new(bin("edgeless_con_d"))
+        .env("EDGELESS_CONTROLLER_URL", "http://127.0.0.1:0")
+        .env("EDGELESS_DOMAIN_REGISTER_URL", "http://127.0.0.1:0")
+        .env("EDGELESS_DATA_DIR", "")
+        .env("EDGELESS_TELEMETRY_METRICS_URL", format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!("[telemetry] metrics_url = \"http://127.0.0.1:{port}\"")),
+        "{stderr}"
+    );
+}

@@ -38,6 +38,8 @@ pub struct InstanceHost {
     pub sender: EventSender,
     pub outputs: OutputTable,
     pub state: (StateStore, String),
+    /// Counts the events it sends.
+    meter: crate::metrics::InstanceMeter,
     /// Delayed casts not yet sent (with their payload bytes); aborted when
     /// the instance ends.
     timers: Mutex<(JoinSet<()>, Arc<AtomicUsize>)>,
@@ -51,6 +53,7 @@ impl InstanceHost {
         sender: EventSender,
         outputs: OutputTable,
         state: (StateStore, String),
+        meter: crate::metrics::InstanceMeter,
     ) -> Self {
         Self {
             id,
@@ -59,6 +62,7 @@ impl InstanceHost {
             sender,
             outputs,
             state,
+            meter,
             timers: Mutex::default(),
         }
     }
@@ -73,16 +77,19 @@ impl InstanceHost {
             .await
             .map_err(|error| {
                 tracing::warn!(instance = %self.id, %error, "event dropped");
+                self.meter.sent(false);
                 NotSent
             })
     }
 
     /// Sends a one-way event.
     pub fn cast(&self, target: InstanceId, payload: Bytes) -> Result<(), NotSent> {
-        self.sender.cast(target, payload).map_err(|error| {
+        let sent = self.sender.cast(target, payload).map_err(|error| {
             tracing::warn!(instance = %self.id, %error, "cast not delivered");
             NotSent
-        })
+        });
+        self.meter.sent(sent.is_ok());
+        sent
     }
 
     /// Casts to an output channel (or `self`).
@@ -97,6 +104,7 @@ impl InstanceHost {
         if let CallOutcome::Err(error) = &outcome {
             tracing::debug!(instance = %self.id, %error, "call failed");
         }
+        self.meter.sent(!matches!(outcome, CallOutcome::Err(_)));
         outcome
     }
 
@@ -219,6 +227,7 @@ mod tests {
             handle.sender().clone(),
             table,
             (StateStore::default(), "k".into()),
+            crate::metrics::InstanceMeter::unregistered(me.function_id, Default::default()),
         );
         let later = Duration::from_secs(600);
         for _ in 0..MAX_DELAYED_CASTS {

@@ -118,8 +118,8 @@ pub struct InstanceContext {
     pub dataplane: DataplaneHandle,
     /// Where its output channels lead (set by patches).
     pub outputs: OutputTable,
-    /// Where execution times are recorded.
-    pub samples: crate::telemetry::PerformanceSamples,
+    /// Where execution times and event counts are recorded.
+    pub meter: crate::metrics::InstanceMeter,
     /// Memory and CPU limits.
     pub limits: InstanceLimits,
 }
@@ -132,7 +132,7 @@ pub(crate) struct InstanceParts {
     /// The state saved by an earlier incarnation, if any.
     pub saved_state: Option<Bytes>,
     pub dataplane: DataplaneHandle,
-    pub samples: crate::telemetry::PerformanceSamples,
+    pub meter: crate::metrics::InstanceMeter,
     pub limits: InstanceLimits,
 }
 
@@ -147,11 +147,12 @@ impl InstanceContext {
                 self.dataplane.sender().clone(),
                 self.outputs,
                 self.state,
+                self.meter.clone(),
             ),
             init_payload: self.init_payload,
             saved_state,
             dataplane: self.dataplane,
-            samples: self.samples,
+            meter: self.meter,
             limits: self.limits,
         }
     }

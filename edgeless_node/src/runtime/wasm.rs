@@ -21,7 +21,7 @@ use wasmtime::{Engine, InstancePre, Linker, Module, Store, TypedFunc};
 use super::guest_limits::GuestLimits;
 use super::host::{GuestMemory, HostState, arm_budget, copy_into_guest, define_imports};
 use super::{InstanceContext, InstanceParts, RunningInstance, StartError};
-use crate::telemetry::PerformanceSamples;
+use crate::metrics::InstanceMeter;
 
 /// The exports every function module must have, with their meaning.
 const REQUIRED_EXPORTS: &[&str] = &[
@@ -177,7 +177,7 @@ impl WasmRuntime {
             init_payload,
             saved_state,
             dataplane,
-            samples,
+            meter,
             limits,
         } = context.into_parts();
         let host = HostState {
@@ -233,7 +233,7 @@ impl WasmRuntime {
             dataplane,
             stop_rx,
             (init_payload, saved_state),
-            samples,
+            meter,
         ));
         Ok(RunningInstance {
             stop: stop_tx,
@@ -267,7 +267,7 @@ async fn run_instance(
     mut dataplane: DataplaneHandle,
     mut stop: oneshot::Receiver<()>,
     (init_payload, saved_state): (Option<Bytes>, Option<Bytes>),
-    samples: PerformanceSamples,
+    meter: InstanceMeter,
 ) -> Option<String> {
     let id = store.data().host.id;
     let cpu_ticks = store.data().cpu_ticks;
@@ -303,7 +303,7 @@ async fn run_instance(
                         break;
                     }
                 };
-                samples.record(id.function_id, started.elapsed().as_secs_f64());
+                meter.handled(started.elapsed());
                 if let Err(error) = result {
                     let reason = failure(&error, cpu_ticks);
                     tracing::error!(instance = %id, %reason, "function failed; instance stopped");

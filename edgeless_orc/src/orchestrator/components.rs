@@ -200,9 +200,12 @@ impl Orchestrator {
     }
 
     fn place(&mut self, spec: &Spec, avoid: &[Uuid]) -> Result<Uuid, OrcError> {
-        let placement_error = |source| OrcError::Placement {
-            component: spec.describe(),
-            source,
+        let placement_error = |source| {
+            self.metrics.placement_failures.inc();
+            OrcError::Placement {
+                component: spec.describe(),
+                source,
+            }
         };
         match spec {
             Spec::Function(request) => {

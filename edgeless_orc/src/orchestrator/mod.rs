@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::placement::{PlacementError, Placer};
+use crate::metrics::{OrchestratorMetrics, STATES, StateLabel};
 use crate::registry::{Node, Registry};
 use calls::{Call, Plan};
 
@@ -383,12 +384,15 @@ struct Orchestrator {
     store: edgeless_api::store::Store,
     /// The task's own queue, for the results of repairs it started.
     commands: mpsc::WeakSender<Command>,
+    /// What operators see of it.
+    metrics: OrchestratorMetrics,
 }
 
 /// Starts the orchestrator task, with the components and states saved in
 /// `[general] data_dir` (their instances are re-created as nodes join).
 pub fn spawn(
     config: Config,
+    metrics: OrchestratorMetrics,
 ) -> Result<(OrchestratorHandle, tokio::task::JoinHandle<()>), edgeless_api::store::StoreError> {
     if config.general.data_dir.is_empty() {
         tracing::warn!("data_dir is empty: components and synced states are not kept; after a restart the orchestrator resets its nodes and the controller deploys its workflows again");
@@ -414,12 +418,14 @@ pub fn spawn(
         states,
         store,
         commands: tx.downgrade(),
+        metrics,
     };
     let capabilities = CapabilitiesSnapshot::default();
     let snapshot = capabilities.clone();
     let task = tokio::spawn(async move {
         while let Some(command) = rx.recv().await {
             orchestrator.handle(command);
+            orchestrator.update_gauges();
             *snapshot.lock().unwrap_or_else(|e| e.into_inner()) =
                 crate::registry::domain_capabilities(&orchestrator.nodes);
         }
@@ -441,6 +447,26 @@ fn node_error(node: Uuid) -> impl Fn(tonic::Status) -> OrcError {
 }
 
 impl Orchestrator {
+    /// Sets the gauges of nodes and components by state.
+    fn update_gauges(&self) {
+        self.metrics.nodes.set(self.nodes.len() as i64);
+        let mut counts = [0i64; STATES.len()];
+        for component in self.components.values() {
+            let state = match &component.failures {
+                f if f.gave_up => "failed",
+                f if component.instances.len() < component.desired && f.count > 0 => "restarting",
+                _ if component.instances.is_empty() && !component.starting.is_empty() => "starting",
+                _ => "running",
+            };
+            if let Some(i) = STATES.iter().position(|s| *s == state) {
+                counts[i] += 1;
+            }
+        }
+        for (state, count) in STATES.iter().zip(counts) {
+            self.metrics.components.get_or_create(&StateLabel { state }).set(count);
+        }
+    }
+
     /// Handles one command. Never waits for a node: requests to nodes are
     /// returned to the caller or spawned (`calls.rs`).
     fn handle(&mut self, command: Command) {

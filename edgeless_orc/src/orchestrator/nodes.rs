@@ -71,6 +71,7 @@ impl Orchestrator {
             if component.instances.len() == before {
                 continue;
             }
+            self.metrics.instance_failures.inc();
             let now = std::time::Instant::now();
             let failures = &mut component.failures;
             // A failure long after the previous one starts a new count.
@@ -180,6 +181,7 @@ impl Orchestrator {
             .collect();
         for node_id in expired {
             tracing::warn!(node = %node_id, "node lease expired");
+            self.metrics.lease_expiries.inc();
             self.node_lost(node_id);
         }
         self.recreate_missing();

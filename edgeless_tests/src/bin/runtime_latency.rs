@@ -77,6 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(containers),
         edgeless_node::resources::Providers::from_config(&Default::default(), None, Vec::new())
             .expect("the default resources are valid"),
+        Default::default(),
     );
     let caller = dataplane.register(InstanceId {
         node_id,

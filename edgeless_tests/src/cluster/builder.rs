@@ -23,6 +23,7 @@ pub struct ClusterBuilder {
     pub(super) persistent: bool,
     pub(super) tls: bool,
     pub(super) tokens: bool,
+    pub(super) metrics: bool,
     /// Lines added to every node's `[wasm_runtime]`.
     pub(super) wasm_runtime: Option<String>,
     /// Node index → the port its dataplane URL is announced on.
@@ -104,6 +105,13 @@ impl ClusterBuilder {
     /// `file-log-1`, `redis-1`).
     pub fn resources(mut self) -> Self {
         self.resources = true;
+        self
+    }
+
+    /// Serve every daemon's `/metrics`, `/healthz` and `/readyz` on a free
+    /// port (`metrics_url` in its listening file).
+    pub fn metrics(mut self) -> Self {
+        self.metrics = true;
         self
     }
 

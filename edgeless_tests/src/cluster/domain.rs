@@ -36,11 +36,13 @@ pub(super) fn grpc_url(options: &ClusterBuilder, port: u16) -> String {
     format!("{scheme}://127.0.0.1:{port}")
 }
 
-/// The `[tls]` section of a component's configuration, with
-/// [`ClusterBuilder::tls`].
-/// The `[tls]` and `[auth]` sections of component `name`'s configuration.
+/// The `[telemetry]`, `[tls]` and `[auth]` sections of component `name`'s
+/// configuration.
 pub(super) fn security_sections(options: &ClusterBuilder, dir: &Path, name: &str) -> String {
     let mut sections = tls_section(options, dir, name);
+    if options.metrics {
+        sections.push_str("[telemetry]\nmetrics_url = \"http://127.0.0.1:0\"\n");
+    }
     if options.tokens {
         sections.push_str(&format!(
             "[auth]
@@ -53,6 +55,8 @@ token_file = \"{}\"\n",
     sections
 }
 
+/// The `[tls]` section of a component's configuration, with
+/// [`ClusterBuilder::tls`].
 pub(super) fn tls_section(options: &ClusterBuilder, dir: &Path, name: &str) -> String {
     if !options.tls {
         return String::new();

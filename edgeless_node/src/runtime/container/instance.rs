@@ -14,7 +14,7 @@ use super::GuestClient;
 use super::docker::Engine;
 use super::host_service::Guests;
 use crate::runtime::instance_host::InstanceHost;
-use crate::telemetry::PerformanceSamples;
+use crate::metrics::InstanceMeter;
 
 /// How long the container may take to handle one event.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,7 +32,7 @@ pub struct Instance {
     pub token: String,
     pub guests: Guests,
     pub dataplane: DataplaneHandle,
-    pub samples: PerformanceSamples,
+    pub meter: InstanceMeter,
     pub stop: oneshot::Receiver<()>,
 }
 
@@ -61,7 +61,7 @@ pub async fn run(mut instance: Instance) -> Option<String> {
                 let Some(event) = event else { break };
                 let started = std::time::Instant::now();
                 let result = instance.handle(event).await;
-                instance.samples.record(id.function_id, started.elapsed().as_secs_f64());
+                instance.meter.handled(started.elapsed());
                 if let Err(error) = result {
                     failed = Some(instance.failure_reason(&error).await);
                     break;

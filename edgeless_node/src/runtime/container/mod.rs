@@ -236,7 +236,7 @@ impl ContainerRuntime {
             init_payload,
             saved_state,
             dataplane,
-            samples,
+            meter,
             limits: _,
         } = context.into_parts();
         let id = host.id;
@@ -319,7 +319,7 @@ impl ContainerRuntime {
             token,
             guests: self.guests.clone(),
             dataplane,
-            samples,
+            meter,
             stop: stop_rx,
         }));
         Ok(RunningInstance {

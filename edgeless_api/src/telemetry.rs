@@ -1,0 +1,132 @@
+//! What a daemon tells its operator over HTTP, on `[telemetry] metrics_url`:
+//! `/metrics` (Prometheus text, from a `prometheus-client` registry),
+//! `/healthz` (the process answers) and `/readyz` (it is registered with
+//! what it depends on; 503 and the reason until then).
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// The `[telemetry]` section of every daemon.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP);
+    /// empty: nowhere.
+    pub metrics_url: String,
+}
+
+/// Whether a daemon is ready, and why not. Cheap to clone.
+#[derive(Clone)]
+pub struct Readiness(Arc<Mutex<Result<(), String>>>);
+
+impl Readiness {
+    /// Not ready, because of `reason`.
+    pub fn waiting(reason: &str) -> Self {
+        Self(Arc::new(Mutex::new(Err(reason.to_string()))))
+    }
+
+    /// Ready from the start.
+    pub fn ready() -> Self {
+        Self(Arc::new(Mutex::new(Ok(()))))
+    }
+
+    /// Marks it ready, or not with `reason`.
+    pub fn set(&self, state: Result<(), String>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    fn get(&self) -> Result<(), String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A daemon's metrics; register families in it before [`serve`].
+pub type Metrics = Arc<Mutex<Registry>>;
+
+/// A registry whose metric names start with `edgeless_`, with the gRPC
+/// request metrics ([`crate::grpc_metrics`]).
+pub fn registry() -> Metrics {
+    let mut registry = Registry::with_prefix("edgeless");
+    crate::grpc_metrics::register(&mut registry);
+    Arc::new(Mutex::new(registry))
+}
+
+fn render(metrics: &Metrics) -> Response {
+    let mut text = String::new();
+    let registry = metrics.lock().unwrap_or_else(|e| e.into_inner());
+    match prometheus_client::encoding::text::encode(&mut text, &registry) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+/// The telemetry server of a daemon: where it listens (none when
+/// `metrics_url` is empty) and the future that serves until shutdown (or
+/// just waits for it).
+pub struct Served {
+    /// The bound URL (a configured port 0 replaced by the one taken).
+    pub url: Option<String>,
+    /// Serves until shutdown.
+    pub serve: std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>,
+}
+
+/// Binds `config.metrics_url` (when set). A URL that cannot be bound (a
+/// port in use) is an error naming the key.
+pub async fn start(
+    config: &TelemetryConfig,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Served> {
+    if config.metrics_url.is_empty() {
+        return Ok(Served {
+            url: None,
+            serve: Box::pin(async move {
+                shutdown.cancelled().await;
+                Ok(())
+            }),
+        });
+    }
+    // Read-only, so served on any address without --insecure: put it where
+    // only the scraper reaches it.
+    let listener = crate::server::bind(&config.metrics_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("[telemetry] metrics_url = {:?}: {e}", config.metrics_url))?;
+    let bound = crate::server::bound_url(&config.metrics_url, &listener);
+    let app = Router::new()
+        .route("/metrics", get(move || async move { render(&metrics) }))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                match readiness.get() {
+                    Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+                    Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
+                }
+            }),
+        );
+    tracing::info!(url = %bound, "serving /metrics, /healthz and /readyz");
+    Ok(Served {
+        url: Some(bound),
+        serve: Box::pin(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+                .map_err(|e| anyhow::anyhow!("the metrics server failed: {e}"))
+        }),
+    })
+}

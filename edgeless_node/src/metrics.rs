@@ -1,0 +1,135 @@
+//! The node's own metrics (beside the gRPC request metrics every daemon
+//! has): instances, and for the functions of each workflow and class the
+//! events handled, their handling time, and the events sent or refused.
+//! Each instance holds its series' handles ([`InstanceMeter`]), so the
+//! per-event cost is a few atomic additions.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use uuid::Uuid;
+
+use crate::telemetry::PerformanceSamples;
+
+/// The labels of a function's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FunctionLabels {
+    /// The workflow id.
+    pub workflow: String,
+    /// The function class id (or resource class).
+    pub class: String,
+}
+
+fn handling_histogram() -> Histogram {
+    // 1 µs to ~4 s.
+    Histogram::new(exponential_buckets(0.000_001, 4.0, 12))
+}
+
+/// The node's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeMetrics {
+    /// Instances running on the node.
+    pub instances: Gauge,
+    handled: Family<FunctionLabels, Counter>,
+    seconds: Family<FunctionLabels, Histogram, fn() -> Histogram>,
+    sent: Family<FunctionLabels, Counter>,
+    refused: Family<FunctionLabels, Counter>,
+}
+
+impl Default for NodeMetrics {
+    fn default() -> Self {
+        Self {
+            instances: Gauge::default(),
+            handled: Family::default(),
+            seconds: Family::new_with_constructor(handling_histogram),
+            sent: Family::default(),
+            refused: Family::default(),
+        }
+    }
+}
+
+impl NodeMetrics {
+    /// The metrics, registered in `metrics`.
+    pub fn register(metrics: &edgeless_api::telemetry::Metrics) -> Self {
+        let all = Self::default();
+        let mut registry = metrics.lock().unwrap_or_else(|e| e.into_inner());
+        registry.register("instances", "function and resource instances on this node", all.instances.clone());
+        registry.register(
+            "function_events_handled",
+            "events (casts and calls) the functions of a workflow and class handled",
+            all.handled.clone(),
+        );
+        registry.register(
+            "function_handling_seconds",
+            "time the functions of a workflow and class took to handle one event",
+            all.seconds.clone(),
+        );
+        registry.register(
+            "function_events_sent",
+            "events the functions of a workflow and class sent",
+            all.sent.clone(),
+        );
+        registry.register(
+            "function_events_refused",
+            "events the functions of a workflow and class could not send (unmapped output, unknown target, full queue)",
+            all.refused.clone(),
+        );
+        all
+    }
+
+    /// The meter of one instance of `labels`.
+    pub fn meter(&self, function_id: Uuid, labels: FunctionLabels, samples: PerformanceSamples) -> InstanceMeter {
+        InstanceMeter {
+            function_id,
+            samples,
+            handled: self.handled.get_or_create(&labels).clone(),
+            seconds: self.seconds.get_or_create(&labels).clone(),
+            sent: self.sent.get_or_create(&labels).clone(),
+            refused: self.refused.get_or_create(&labels).clone(),
+        }
+    }
+}
+
+/// What one instance records: its execution times (reported to the
+/// orchestrator) and its series. Cheap to clone.
+#[derive(Clone)]
+pub struct InstanceMeter {
+    function_id: Uuid,
+    samples: PerformanceSamples,
+    handled: Counter,
+    seconds: Histogram,
+    sent: Counter,
+    refused: Counter,
+}
+
+impl InstanceMeter {
+    /// A meter that records only execution times (no metrics).
+    pub fn unregistered(function_id: Uuid, samples: PerformanceSamples) -> Self {
+        let labels = FunctionLabels {
+            workflow: String::new(),
+            class: String::new(),
+        };
+        NodeMetrics::default().meter(function_id, labels, samples)
+    }
+
+    /// One event handled in `elapsed`.
+    pub fn handled(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        self.samples.record(self.function_id, seconds);
+        self.handled.inc();
+        self.seconds.observe(seconds);
+    }
+
+    /// One event sent, or refused.
+    pub fn sent(&self, sent: bool) {
+        if sent {
+            self.sent.inc();
+        } else {
+            self.refused.inc();
+        }
+    }
+}
