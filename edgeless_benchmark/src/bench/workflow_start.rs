@@ -25,6 +25,9 @@ pub async fn starts(
     let mut layout = edgeless_inabox::Layout::new(nodes as usize, ports_from);
     layout.orchestrator.baseline.orchestration_strategy =
         edgeless_orc::config::Strategy::RoundRobin;
+    // A measurement keeps nothing.
+    layout.controller.data_dir.clear();
+    layout.orchestrator.general.data_dir.clear();
     let shutdown = CancellationToken::new();
     let (sender, listening) = tokio::sync::oneshot::channel();
     let report = ListeningReport::to(move |l| {
