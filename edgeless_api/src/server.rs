@@ -206,9 +206,14 @@ pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::t
             .map_err(|e| crate::tls::TlsError::Refused(e.to_string()))?,
         None => builder,
     };
+    // The standard health service, so that grpcurl, grpc_health_probe and
+    // load balancers can check the server (it answers SERVING while the
+    // server runs; no credentials needed).
+    let (_reporter, health) = tonic_health::server::health_reporter();
     Ok(builder
         .layer(crate::grpc_metrics::MetricsLayer::new(policy.server, policy.streams))
-        .layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier())))
+        .layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier()))
+        .add_service(health))
 }
 
 /// The most concurrent calls (HTTP/2 streams) on one connection.
@@ -216,8 +221,9 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 /// How long a control-plane handler may run.
 pub const HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(150);
 
-/// A server builder with the request metrics and authorization layers.
-pub type AuthorizedServer = tonic::transport::Server<
+/// A server with the request metrics and authorization layers and the
+/// health service; add the daemon's services to it.
+pub type AuthorizedServer = tonic::transport::server::Router<
     tower_layer::Stack<
         crate::auth::AuthLayer,
         tower_layer::Stack<crate::grpc_metrics::MetricsLayer, tower_layer::Identity>,

@@ -169,3 +169,42 @@ fn a_metrics_port_in_use_stops_the_daemon_naming_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_grpc_server_answers_the_standard_health_check_without_credentials() {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    // Tokens required everywhere: the check needs none.
+    let cluster = edgeless_tests::Cluster::builder().nodes(1).tokens().start();
+    let urls = [
+        cluster.controller_url.clone(),
+        cluster.domain_register_url.clone(),
+        cluster.orchestrator_url.clone(),
+        cluster.node_register_url.clone(),
+        cluster.agent_urls[0].clone(),
+        cluster.invocation_urls[0].clone(),
+    ];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for url in urls {
+        let status = runtime.block_on(async {
+            let channel = tonic::transport::Endpoint::from_shared(url.clone())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            HealthClient::new(channel)
+                .check(HealthCheckRequest { service: String::new() })
+                .await
+        });
+        let status = status.unwrap_or_else(|e| panic!("{url}: {e}")).into_inner().status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{url}");
+    }
+    // Anything else still needs a token.
+    let output = std::process::Command::new(bin("edgeless_cli"))
+        .args(["--controller-url", &cluster.controller_url, "workflow", "list"])
+        .env_remove("EDGELESS_TOKEN")
+        .current_dir(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "listed without a token");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("token"), "{output:?}");
+}
