@@ -110,6 +110,32 @@ pub unsafe fn optional_slice<'a>(ptr: *const u8, len: i32) -> Option<&'a [u8]> {
     }
 }
 
+/// The log target under which a panic is reported to the node, as
+/// `"<message>\n<file:line:column>"`, just before the function traps: the
+/// node then names the panic in the failure reason.
+pub const PANIC_TARGET: &str = "panic";
+
+/// Reports panics to the node (see [`PANIC_TARGET`]); installed once, by
+/// the exported `handle_init`.
+pub fn install_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_default();
+            crate::host::telemetry_log(1, PANIC_TARGET, &format!("{message}\n{location}"));
+        }));
+    });
+}
+
 /// Generates the WASM exports for a type implementing [`crate::EdgeFunction`].
 #[macro_export]
 macro_rules! export {
@@ -131,6 +157,7 @@ macro_rules! export {
             state_ptr: *mut u8,
             state_len: i32,
         ) {
+            $crate::abi::install_panic_hook();
             let payload = unsafe { $crate::abi::optional_slice(payload_ptr, payload_len) };
             let state = unsafe { $crate::abi::optional_slice(state_ptr, state_len) };
             <$function as $crate::EdgeFunction>::handle_init(payload, state);

@@ -30,6 +30,10 @@ pub const MAX_DELAYED_BYTES: usize = 16 << 20;
 #[derive(Debug)]
 pub struct NotSent;
 
+/// The log target of a guest's panic report: `message\nlocation`
+/// (`edgeless_function::abi::PANIC_TARGET`).
+const PANIC_TARGET: &str = "panic";
+
 /// The platform side of one instance.
 pub struct InstanceHost {
     pub id: InstanceId,
@@ -40,6 +44,8 @@ pub struct InstanceHost {
     pub state: (StateStore, String),
     /// Counts the events it sends.
     meter: crate::metrics::InstanceMeter,
+    /// The message of the guest's last panic, if it reported one.
+    panic: Mutex<Option<String>>,
     /// Delayed casts not yet sent (with their payload bytes); aborted when
     /// the instance ends.
     timers: Mutex<(JoinSet<()>, Arc<AtomicUsize>)>,
@@ -63,6 +69,7 @@ impl InstanceHost {
             outputs,
             state,
             meter,
+            panic: Mutex::default(),
             timers: Mutex::default(),
         }
     }
@@ -80,6 +87,11 @@ impl InstanceHost {
                 self.meter.sent(false);
                 NotSent
             })
+    }
+
+    /// The message of the guest's last panic, if it reported one.
+    pub fn panic_message(&self) -> Option<String> {
+        self.panic.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Sends a one-way event.
@@ -178,6 +190,13 @@ impl InstanceHost {
 
     /// A log line of the function: 1 error, 2 warn, 3 info, 4 debug, else trace.
     pub fn log(&self, level: i32, target: &str, message: &str) {
+        if target == PANIC_TARGET {
+            let (text, location) = message.split_once('\n').unwrap_or((message, ""));
+            *self.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.to_string());
+            let (id, class, workflow) = (&self.id, &self.class_id, &self.workflow_id);
+            tracing::error!(target: "function", instance = %id, class, workflow, location, "panicked: {text}");
+            return;
+        }
         let (id, class) = (&self.id, &self.class_id);
         let workflow = &self.workflow_id;
         match level {

@@ -242,9 +242,13 @@ impl WasmRuntime {
     }
 }
 
-/// Why a guest call failed, in words an operator can act on.
-fn failure(error: &wasmtime::Error, cpu_ticks: u64) -> String {
+/// Why a guest call failed, in words an operator can act on: a panic the
+/// guest reported by its message.
+fn failure(error: &wasmtime::Error, cpu_ticks: u64, panic: Option<String>) -> String {
     match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::UnreachableCodeReached) if panic.is_some() => {
+            format!("panicked: {}", panic.unwrap_or_default())
+        }
         Some(wasmtime::Trap::Interrupt) => format!(
             "exceeded its CPU budget of {} ms for one event",
             cpu_ticks * EPOCH_TICK.as_millis() as u64
@@ -273,7 +277,7 @@ async fn run_instance(
     let cpu_ticks = store.data().cpu_ticks;
     arm_budget(&mut store);
     if let Err(error) = init(&mut store, &entry, init_payload, saved_state).await {
-        let reason = format!("handle_init {}", failure(&error, cpu_ticks));
+        let reason = format!("handle_init {}", failure(&error, cpu_ticks, store.data().host.panic_message()));
         tracing::error!(instance = %id, %reason, "function failed; instance stopped");
         return Some(reason);
     }
@@ -285,7 +289,7 @@ async fn run_instance(
             _ = &mut stop => {
                 arm_budget(&mut store);
                 if let Err(error) = entry.stop.call_async(&mut store, ()).await {
-                    tracing::warn!(instance = %id, error = %failure(&error, cpu_ticks), "handle_stop failed");
+                    tracing::warn!(instance = %id, error = %failure(&error, cpu_ticks, store.data().host.panic_message()), "handle_stop failed");
                 }
                 break;
             }
@@ -305,7 +309,7 @@ async fn run_instance(
                 };
                 meter.handled(started.elapsed());
                 if let Err(error) = result {
-                    let reason = failure(&error, cpu_ticks);
+                    let reason = failure(&error, cpu_ticks, store.data().host.panic_message());
                     tracing::error!(instance = %id, %reason, "function failed; instance stopped");
                     failed = Some(reason);
                     break;
