@@ -498,6 +498,7 @@ pub(crate) async fn start_some(
             workflow_id: workflow_id.to_string(),
             state_id: String::new(),
             serialized_state: None,
+            function_name: function.name.clone(),
         };
         let response = clients
             .functions

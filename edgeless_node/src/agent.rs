@@ -61,6 +61,8 @@ pub struct StartFunction {
     pub code: Vec<u8>,
     /// The workflow, for logs.
     pub workflow_id: String,
+    /// The function's name in its workflow (for metrics; may be empty).
+    pub function_name: String,
     /// Key of the state kept across re-creations.
     pub state_id: String,
     /// The function's annotations (`init-payload`, `max_memory_mb`, `max_cpu_ms`).
@@ -79,6 +81,7 @@ impl StartFunction {
             class_id: class_id.to_string(),
             code,
             workflow_id: String::new(),
+            function_name: String::new(),
             state_id: Uuid::new_v4().to_string(),
             annotations: HashMap::new(),
             serialized_state: None,
@@ -269,6 +272,7 @@ impl Agent {
             function_id,
             crate::metrics::FunctionLabels {
                 workflow: request.workflow_id.clone(),
+                function: request.function_name.clone(),
                 class: request.class_id.clone(),
             },
             self.inner.samples.clone(),

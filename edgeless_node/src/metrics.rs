@@ -1,6 +1,6 @@
 //! The node's own metrics (beside the gRPC request metrics every daemon
-//! has): instances, and for the functions of each workflow and class the
-//! events handled, their handling time, and the events sent or refused.
+//! has): instances, and for each function of each workflow the events
+//! handled, their handling time, and the events sent or refused.
 //! Each instance holds its series' handles ([`InstanceMeter`]), so the
 //! per-event cost is a few atomic additions.
 
@@ -20,7 +20,9 @@ use crate::telemetry::PerformanceSamples;
 pub struct FunctionLabels {
     /// The workflow id.
     pub workflow: String,
-    /// The function class id (or resource class).
+    /// The function's name in the workflow.
+    pub function: String,
+    /// The function class id.
     pub class: String,
 }
 
@@ -111,6 +113,7 @@ impl InstanceMeter {
     pub fn unregistered(function_id: Uuid, samples: PerformanceSamples) -> Self {
         let labels = FunctionLabels {
             workflow: String::new(),
+            function: String::new(),
             class: String::new(),
         };
         NodeMetrics::default().meter(function_id, labels, samples)

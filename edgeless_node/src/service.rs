@@ -102,6 +102,7 @@ impl FunctionInstance for Service {
                 class_id: class.function_class_id,
                 code: class.function_class_code,
                 workflow_id: request.workflow_id,
+                function_name: request.function_name,
                 state_id: request.state_id,
                 annotations: request.annotations,
                 serialized_state: request.serialized_state,

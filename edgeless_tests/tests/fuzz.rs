@@ -89,6 +89,7 @@ fn spawn_function(rng: &mut StdRng) -> SpawnFunctionRequest {
         workflow_id: text(rng),
         state_id: text(rng),
         serialized_state: rng.random_bool(0.5).then(|| bytes(rng)),
+        function_name: text(rng),
     }
 }
 

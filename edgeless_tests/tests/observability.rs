@@ -98,7 +98,7 @@ fn daemons_serve_metrics_health_and_readiness() {
     let answered = edgeless_tests::count(&cluster.nodes[0].log(), "answered PONG") as f64;
     let page = get(&format!("{node}/metrics")).0;
     let workflow_label = format!("workflow=\"{workflow}\"");
-    let handled = sample(&page, "edgeless_function_events_handled_total", &[&workflow_label, "class=\"pong\""]);
+    let handled = sample(&page, "edgeless_function_events_handled_total", &[&workflow_label, "function=\"ponger\"", "class=\"pong\""]);
     assert!(handled.is_some_and(|n| n >= answered), "pong handled {handled:?} < {answered}:\n{page}");
     let sent = sample(&page, "edgeless_function_events_sent_total", &[&workflow_label, "class=\"ping\""]);
     assert!(sent.is_some_and(|n| n >= answered), "ping sent {sent:?} < {answered}:\n{page}");
