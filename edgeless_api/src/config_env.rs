@@ -54,7 +54,8 @@ fn overlay(
             let parts: Vec<&str> = path.iter().map(String::as_str).collect();
             let name = variable(&parts);
             if let Some(text) = vars(&name) {
-                *value = parse(value, &text).map_err(|e| anyhow::anyhow!("{name}={text:?}: {e}"))?;
+                *value =
+                    parse(value, &text).map_err(|e| anyhow::anyhow!("{name}={text:?}: {e}"))?;
                 applied.push(name);
             }
         }
@@ -181,7 +182,8 @@ mod tests {
 
     #[test]
     fn state_goes_where_the_platform_keeps_state() {
-        let dir = |pairs: &[(&str, &str)], root| default_data_dir_from("controller", vars(pairs), root);
+        let dir =
+            |pairs: &[(&str, &str)], root| default_data_dir_from("controller", vars(pairs), root);
         assert_eq!(dir(&[], true), "/var/lib/edgeless/controller");
         assert_eq!(
             dir(&[("HOME", "/home/ann")], false),

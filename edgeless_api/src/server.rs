@@ -211,7 +211,10 @@ pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::t
     // server runs; no credentials needed).
     let (_reporter, health) = tonic_health::server::health_reporter();
     Ok(builder
-        .layer(crate::grpc_metrics::MetricsLayer::new(policy.server, policy.streams))
+        .layer(crate::grpc_metrics::MetricsLayer::new(
+            policy.server,
+            policy.streams,
+        ))
         .layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier()))
         .add_service(health))
 }
@@ -236,8 +239,14 @@ mod tests {
 
     #[test]
     fn unspecified_addresses_are_announced_as_the_hosts() {
-        assert_eq!(reachable_url("http://127.0.0.1:7001"), "http://127.0.0.1:7001");
-        assert_eq!(reachable_url("https://edge.example:7001"), "https://edge.example:7001");
+        assert_eq!(
+            reachable_url("http://127.0.0.1:7001"),
+            "http://127.0.0.1:7001"
+        );
+        assert_eq!(
+            reachable_url("https://edge.example:7001"),
+            "https://edge.example:7001"
+        );
         let expected = first_host_address();
         let announced = reachable_url("http://0.0.0.0:7005");
         match expected {
@@ -246,7 +255,10 @@ mod tests {
             None => assert_eq!(announced, "http://0.0.0.0:7005"),
         }
         let announced = reachable_url("http://[::]:7006");
-        assert!(!announced.contains("[::]:") || expected.is_none(), "{announced}");
+        assert!(
+            !announced.contains("[::]:") || expected.is_none(),
+            "{announced}"
+        );
     }
 
     async fn port_of(url: &str) -> (tokio::net::TcpListener, u16) {

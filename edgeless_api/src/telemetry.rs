@@ -84,6 +84,16 @@ pub struct Served {
     pub serve: std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>,
 }
 
+impl Served {
+    /// `listening` with the telemetry URL (`metrics_url`), when served.
+    pub fn listed(&self, listening: crate::server::Listening) -> crate::server::Listening {
+        match &self.url {
+            Some(url) => listening.with("metrics_url", url),
+            None => listening,
+        }
+    }
+}
+
 /// Binds `config.metrics_url` (when set). A URL that cannot be bound (a
 /// port in use) is an error naming the key.
 pub async fn start(

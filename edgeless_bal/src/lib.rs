@@ -52,11 +52,9 @@ pub async fn run(
         shutdown.clone(),
     )
     .await?;
-    let mut listening = Listening::default().with("invocation_url", &config.invocation_url);
-    if let Some(url) = &telemetry.url {
-        listening = listening.with("metrics_url", url);
-    }
-    report.send(&listening);
+    report.send(
+        &telemetry.listed(Listening::default().with("invocation_url", &config.invocation_url)),
+    );
     let dataplane = edgeless_dataplane::Dataplane::new(config.balancer_id);
     tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, "balancer started");
     let server = edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?

@@ -195,7 +195,9 @@ impl Controller {
     /// with the workflows saved there.
     pub fn open(data_dir: &str) -> Result<Self, edgeless_api::store::StoreError> {
         if data_dir.is_empty() {
-            tracing::warn!("data_dir is empty: workflows are not kept, and a restart of the controller loses them (their functions keep running, unmanaged)");
+            tracing::warn!(
+                "data_dir is empty: workflows are not kept, and a restart of the controller loses them (their functions keep running, unmanaged)"
+            );
         }
         let store = crate::persistence::open(data_dir)?;
         let saved = crate::persistence::load(&store)?;
@@ -277,7 +279,7 @@ impl Controller {
             .collect();
         let _deploying = Deploying::new(&self.deploying, &lids);
         let (domain_id, components) = self.deploy(workflow_id, &request, &lids).await?;
-        let status = started_status(workflow_id, &domain_id, &components);
+        let status = status::started_status(workflow_id, &domain_id, &components);
         tracing::info!(workflow = %workflow_id, domain = %domain_id, components = components.len(), "workflow started");
         let workflow = Workflow {
             request,
@@ -385,30 +387,12 @@ impl Controller {
         listed
             .into_iter()
             .map(|(mut summary, state, components)| {
-                let sight = sight(&summary.domain_id, &views);
-                summary.state = status::observe(&state, &summary.domain_id, &components, sight).state;
+                let sight = status::sight(&summary.domain_id, &views);
+                summary.state =
+                    status::observe(&state, &summary.domain_id, &components, sight).state;
                 summary
             })
             .collect()
-    }
-
-    /// The views of `domain_ids` (each asked once, all at once, with a
-    /// short deadline), or why a domain's could not be had.
-    async fn domain_views(
-        &self,
-        domain_ids: impl IntoIterator<Item = String>,
-    ) -> HashMap<String, Result<proto::DomainView, String>> {
-        let mut unique: Vec<String> = domain_ids.into_iter().filter(|d| !d.is_empty()).collect();
-        unique.sort();
-        unique.dedup();
-        let asks = unique.into_iter().map(|domain_id| async move {
-            let view = tokio::time::timeout(VIEW_DEADLINE, self.domain_view(&domain_id))
-                .await
-                .map_err(|_| format!("no answer within {VIEW_DEADLINE:?}"))
-                .and_then(|r| r.map_err(|e| e.to_string()));
-            (domain_id, view)
-        });
-        futures::future::join_all(asks).await.into_iter().collect()
     }
 
     /// A workflow's request and status, with instances as its domain's
@@ -434,7 +418,12 @@ impl Controller {
             )
         };
         let views = self.domain_views([domain_id.clone()]).await;
-        let observed = status::observe(&state, &domain_id, &components, sight(&domain_id, &views));
+        let observed = status::observe(
+            &state,
+            &domain_id,
+            &components,
+            status::sight(&domain_id, &views),
+        );
         // Secrets in resource settings (passwords, tokens) do not leave the
         // controller.
         let mut request = request;
@@ -603,46 +592,6 @@ async fn patch_one(
     };
     result.map_err(refused(kind, name))?;
     Ok(())
-}
-
-/// The status of a workflow just started: every component has its
-/// instances.
-fn started_status(
-    workflow_id: Uuid,
-    domain_id: &str,
-    components: &[Component],
-) -> proto::WorkflowInstanceStatus {
-    proto::WorkflowInstanceStatus {
-        workflow_id: workflow_id.to_string(),
-        domain_mapping: components
-            .iter()
-            .map(|c| proto::WorkflowComponentMapping {
-                name: c.name.clone(),
-                function_id: c.lid.to_string(),
-                domain_id: domain_id.to_string(),
-                instances: c.instances.clone(),
-                state: "running".to_string(),
-                restarts: 0,
-            })
-            .collect(),
-        state: "running".to_string(),
-    }
-}
-
-/// How long `workflow list` and `inspect` wait for a domain's view.
-const VIEW_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// What the controller could see of `domain_id` in `views`.
-fn sight<'a>(
-    domain_id: &'a str,
-    views: &'a HashMap<String, Result<proto::DomainView, String>>,
-) -> status::DomainSight<'a> {
-    match views.get(domain_id) {
-        _ if domain_id.is_empty() => status::DomainSight::None,
-        Some(Ok(view)) => status::DomainSight::View(view),
-        Some(Err(why)) => status::DomainSight::Unreachable(why),
-        None => status::DomainSight::Unreachable("not asked"),
-    }
 }
 
 pub(crate) async fn stop_components(clients: &mut DomainClients, components: &[Component]) {

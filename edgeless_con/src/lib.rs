@@ -52,13 +52,13 @@ pub async fn run(
     )
     .await?;
     tracing::info!(workflows = %config.controller_url, domains = %config.domain_register_url, "controller started");
-    let mut listening = Listening::default()
-        .with("controller_url", &config.controller_url)
-        .with("domain_register_url", &config.domain_register_url);
-    if let Some(url) = &telemetry.url {
-        listening = listening.with("metrics_url", url);
-    }
-    report.send(&listening);
+    report.send(
+        &telemetry.listed(
+            Listening::default()
+                .with("controller_url", &config.controller_url)
+                .with("domain_register_url", &config.domain_register_url),
+        ),
+    );
     let workflows = edgeless_api::server::builder(policy::CONTROLLER_WORKFLOWS)?
         .add_service(service::workflow_instance_server(controller.clone()))
         .serve_with_incoming_shutdown(

@@ -30,15 +30,23 @@ impl ControllerMetrics {
             "workflows the controller manages, by state (running, or failed: no domain can host it)",
             gauges.workflows.clone(),
         );
-        registry.register("domains", "registered orchestration domains", gauges.domains.clone());
+        registry.register(
+            "domains",
+            "registered orchestration domains",
+            gauges.domains.clone(),
+        );
         gauges
     }
 
     /// Sets the gauges from `controller`.
     pub fn update(&self, controller: &Controller) {
         let (running, failed, domains) = controller.counts();
-        self.workflows.get_or_create(&StateLabel { state: "running" }).set(running as i64);
-        self.workflows.get_or_create(&StateLabel { state: "failed" }).set(failed as i64);
+        self.workflows
+            .get_or_create(&StateLabel { state: "running" })
+            .set(running as i64);
+        self.workflows
+            .get_or_create(&StateLabel { state: "failed" })
+            .set(failed as i64);
         self.domains.set(domains as i64);
     }
 }

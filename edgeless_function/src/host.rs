@@ -22,7 +22,9 @@ pub struct SyncError;
 
 impl core::fmt::Display for SyncError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("the state was not saved (larger than the node allows, 1 MiB, or no node to keep it)")
+        f.write_str(
+            "the state was not saved (larger than the node allows, 1 MiB, or no node to keep it)",
+        )
     }
 }
 

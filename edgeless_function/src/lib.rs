@@ -27,7 +27,9 @@ mod logger;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 
-pub use host::{SendError, SyncError, call, call_raw, cast, cast_raw, delayed_cast, slf, sync, telemetry_log};
+pub use host::{
+    SendError, SyncError, call, call_raw, cast, cast_raw, delayed_cast, slf, sync, telemetry_log,
+};
 pub use init_payload::{arg_to_bool, init_payload_to_args, parse_init_payload};
 pub use log;
 pub use logger::init_logger;

@@ -353,11 +353,26 @@ mod tests {
         );
         assert_eq!(layout.nodes[1].general.agent_url, "http://127.0.0.1:7009");
         // Metrics: each node's third port, the others after the nodes.
-        assert_eq!(layout.nodes[0].telemetry.metrics_url, "http://127.0.0.1:7007");
-        assert_eq!(layout.nodes[1].telemetry.metrics_url, "http://127.0.0.1:7011");
-        assert_eq!(layout.controller.telemetry.metrics_url, "http://127.0.0.1:7012");
-        assert_eq!(layout.orchestrator.telemetry.metrics_url, "http://127.0.0.1:7013");
-        assert_eq!(layout.balancer.telemetry.metrics_url, "http://127.0.0.1:7014");
+        assert_eq!(
+            layout.nodes[0].telemetry.metrics_url,
+            "http://127.0.0.1:7007"
+        );
+        assert_eq!(
+            layout.nodes[1].telemetry.metrics_url,
+            "http://127.0.0.1:7011"
+        );
+        assert_eq!(
+            layout.controller.telemetry.metrics_url,
+            "http://127.0.0.1:7012"
+        );
+        assert_eq!(
+            layout.orchestrator.telemetry.metrics_url,
+            "http://127.0.0.1:7013"
+        );
+        assert_eq!(
+            layout.balancer.telemetry.metrics_url,
+            "http://127.0.0.1:7014"
+        );
         assert_ne!(
             layout.nodes[0].general.node_id,
             layout.nodes[1].general.node_id
@@ -373,7 +388,10 @@ mod tests {
         let read = Layout::read(dir.path()).unwrap();
         assert_eq!(read.nodes.len(), 2);
         assert_eq!(read.nodes[1], layout.nodes[1]);
-        assert_eq!(read.orchestrator.general.domain_id, layout.orchestrator.general.domain_id);
+        assert_eq!(
+            read.orchestrator.general.domain_id,
+            layout.orchestrator.general.domain_id
+        );
         // State is kept beside the files.
         assert_eq!(
             read.controller.data_dir,

@@ -134,9 +134,7 @@ pub async fn run(
         shutdown.clone(),
     )
     .await?;
-    if let Some(url) = &telemetry.url {
-        listening = listening.with("metrics_url", url);
-    }
+    let listening = telemetry.listed(listening);
     let agent = agent::Agent::new(
         dataplane.clone(),
         (runtime, config.wasm_runtime.clone()),

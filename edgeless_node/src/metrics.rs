@@ -59,7 +59,11 @@ impl NodeMetrics {
     pub fn register(metrics: &edgeless_api::telemetry::Metrics) -> Self {
         let all = Self::default();
         let mut registry = metrics.lock().unwrap_or_else(|e| e.into_inner());
-        registry.register("instances", "function and resource instances on this node", all.instances.clone());
+        registry.register(
+            "instances",
+            "function and resource instances on this node",
+            all.instances.clone(),
+        );
         registry.register(
             "function_events_handled",
             "events (casts and calls) the functions of a workflow and class handled",
@@ -84,7 +88,12 @@ impl NodeMetrics {
     }
 
     /// The meter of one instance of `labels`.
-    pub fn meter(&self, function_id: Uuid, labels: FunctionLabels, samples: PerformanceSamples) -> InstanceMeter {
+    pub fn meter(
+        &self,
+        function_id: Uuid,
+        labels: FunctionLabels,
+        samples: PerformanceSamples,
+    ) -> InstanceMeter {
         InstanceMeter {
             function_id,
             samples,

@@ -69,11 +69,17 @@ pub async fn run(
             }
             Ok(response) => {
                 tracing::error!(orchestrator = %url, error = %response.get_ref().error, "registration refused");
-                readiness.set(Err(format!("the orchestrator refused the node: {}", response.get_ref().error)));
+                readiness.set(Err(format!(
+                    "the orchestrator refused the node: {}",
+                    response.get_ref().error
+                )));
                 registered = false;
             }
             Err(status) => {
-                readiness.set(Err(format!("the orchestrator at {url} does not answer: {}", status.message())));
+                readiness.set(Err(format!(
+                    "the orchestrator at {url} does not answer: {}",
+                    status.message()
+                )));
                 if registered {
                     tracing::warn!(orchestrator = %url, error = %status.message(), "orchestrator unreachable; retrying");
                 } else {

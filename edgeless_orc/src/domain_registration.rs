@@ -53,7 +53,10 @@ pub async fn run(
                 let response = response.into_inner();
                 if !response.error.is_empty() {
                     tracing::error!(controller = %url, error = %response.error, "domain registration refused");
-                    readiness.set(Err(format!("the controller refused the domain: {}", response.error)));
+                    readiness.set(Err(format!(
+                        "the controller refused the domain: {}",
+                        response.error
+                    )));
                     registered = false;
                     continue;
                 }
@@ -71,7 +74,10 @@ pub async fn run(
                 if registered {
                     tracing::warn!(controller = %url, error = %status.message(), "controller unreachable; retrying");
                 }
-                readiness.set(Err(format!("the controller at {url} does not answer: {}", status.message())));
+                readiness.set(Err(format!(
+                    "the controller at {url} does not answer: {}",
+                    status.message()
+                )));
                 registered = false;
             }
         }

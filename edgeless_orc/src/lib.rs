@@ -48,10 +48,13 @@ pub async fn run(
         server::bind_url("node_register_url", &general.node_register_url).await?;
     general.node_register_url = bound;
     let metrics = edgeless_api::telemetry::registry();
-    let (handle, _task) =
-        orchestrator::spawn(config.clone(), metrics::OrchestratorMetrics::register(&metrics))?;
-    let readiness =
-        edgeless_api::telemetry::Readiness::waiting("the domain is not registered with the controller yet");
+    let (handle, _task) = orchestrator::spawn(
+        config.clone(),
+        metrics::OrchestratorMetrics::register(&metrics),
+    )?;
+    let readiness = edgeless_api::telemetry::Readiness::waiting(
+        "the domain is not registered with the controller yet",
+    );
     let telemetry = edgeless_api::telemetry::start(
         &config.telemetry,
         metrics,
@@ -65,13 +68,13 @@ pub async fn run(
         node_register = %config.general.node_register_url,
         "orchestrator started"
     );
-    let mut listening = Listening::default()
-        .with("orchestrator_url", &config.general.orchestrator_url)
-        .with("node_register_url", &config.general.node_register_url);
-    if let Some(url) = &telemetry.url {
-        listening = listening.with("metrics_url", url);
-    }
-    report.send(&listening);
+    report.send(
+        &telemetry.listed(
+            Listening::default()
+                .with("orchestrator_url", &config.general.orchestrator_url)
+                .with("node_register_url", &config.general.node_register_url),
+        ),
+    );
     let api = edgeless_api::server::builder(policy::ORCHESTRATOR_API)?
         .add_service(service::function_instance_server(handle.clone()))
         .add_service(service::resource_configuration_server(handle.clone()))

@@ -11,7 +11,7 @@ mod domain;
 
 pub use builder::ClusterBuilder;
 pub use domain::Domain;
-use domain::{grpc_url, security_sections, start_domain, tls_section};
+use domain::{config_sections, grpc_url, start_domain, tls_section};
 
 /// A running cluster: a controller and one or more domains.
 pub struct Cluster {
@@ -115,7 +115,7 @@ impl Cluster {
                 "controller_url = \"{}\"\ndomain_register_url = \"{}\"\n{data_dir}{}",
                 grpc_url(&options, 0),
                 grpc_url(&options, 0),
-                security_sections(&options, dir.path(), "controller")
+                config_sections(&options, dir.path(), "controller")
             ),
         )
         .expect("config written");

@@ -85,7 +85,17 @@ impl Lab {
         // Docker's FORWARD policy drops bridged traffic it does not know of.
         let _ = run(
             "iptables",
-            &["-w", "-I", "FORWARD", "-i", &lab.bridge, "-o", &lab.bridge, "-j", "ACCEPT"],
+            &[
+                "-w",
+                "-I",
+                "FORWARD",
+                "-i",
+                &lab.bridge,
+                "-o",
+                &lab.bridge,
+                "-j",
+                "ACCEPT",
+            ],
         );
         for index in 0..count {
             let netns = format!("edgeless-{tag}-{index}");
@@ -97,12 +107,22 @@ impl Lab {
                 netns: netns.clone(),
                 address: address.clone(),
             });
-            ip(&["link", "add", &outside, "type", "veth", "peer", "name", &inside]);
+            ip(&[
+                "link", "add", &outside, "type", "veth", "peer", "name", &inside,
+            ]);
             ip(&["link", "set", &inside, "netns", &netns]);
             ip(&["link", "set", &outside, "master", &lab.bridge]);
             ip(&["link", "set", &outside, "up"]);
             ip(&["-n", &netns, "link", "set", &inside, "name", "eth0"]);
-            ip(&["-n", &netns, "addr", "add", &format!("{address}/24"), "dev", "eth0"]);
+            ip(&[
+                "-n",
+                &netns,
+                "addr",
+                "add",
+                &format!("{address}/24"),
+                "dev",
+                "eth0",
+            ]);
             ip(&["-n", &netns, "link", "set", "eth0", "up"]);
             ip(&["-n", &netns, "link", "set", "lo", "up"]);
         }
@@ -144,7 +164,17 @@ impl Drop for Lab {
         }
         let _ = run(
             "iptables",
-            &["-w", "-D", "FORWARD", "-i", &self.bridge, "-o", &self.bridge, "-j", "ACCEPT"],
+            &[
+                "-w",
+                "-D",
+                "FORWARD",
+                "-i",
+                &self.bridge,
+                "-o",
+                &self.bridge,
+                "-j",
+                "ACCEPT",
+            ],
         );
         let _ = run("ip", &["link", "del", &self.bridge]);
     }

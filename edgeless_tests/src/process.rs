@@ -60,9 +60,9 @@ impl Daemon {
         let child = command
             .arg("-c")
             .arg(config)
-            .env("XDG_STATE_HOME", state)
             .arg("--listening-file")
             .arg(&listening_file)
+            .env("XDG_STATE_HOME", state)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)

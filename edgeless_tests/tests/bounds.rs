@@ -177,22 +177,30 @@ fn a_node_that_stops_answering_holds_up_only_the_requests_sent_to_it() {
     // Both functions of a ping-pong workflow with `annotation`, in `dir`.
     let pinned = |dir: &std::path::Path, annotation: &str| {
         let pong = format!("\"output_mapping\": {{}},\n      \"annotations\": {{{annotation}}}");
-        let ping = format!("\"annotations\": {{ \"init-payload\": \"period=1000\", {annotation} }}");
+        let ping =
+            format!("\"annotations\": {{ \"init-payload\": \"period=1000\", {annotation} }}");
         example_in(
             dir,
             "ping_pong",
             &[
                 ("\"output_mapping\": {},\n      \"annotations\": {}", &pong),
-                ("\"annotations\": { \"init-payload\": \"period=1000\" }", &ping),
+                (
+                    "\"annotations\": { \"init-payload\": \"period=1000\" }",
+                    &ping,
+                ),
             ],
         )
     };
     let to_frozen = pinned(frozen_dir.path(), r#""label_match_all": "frozen""#);
-    let to_live = pinned(live_dir.path(), &format!(r#""node_id_match_any": "{}""#, cluster.node_ids[0]));
+    let to_live = pinned(
+        live_dir.path(),
+        &format!(r#""node_id_match_any": "{}""#, cluster.node_ids[0]),
+    );
     // The node keeps its lease and its port, and answers nothing.
     cluster.nodes[1].signal("STOP");
     std::thread::scope(|scope| {
-        let frozen_start = scope.spawn(|| cluster.cli(&["workflow", "start", &to_frozen, "--name", "frozen"]));
+        let frozen_start =
+            scope.spawn(|| cluster.cli(&["workflow", "start", &to_frozen, "--name", "frozen"]));
         // The start waiting for the frozen node does not hold up another
         // workflow's start, nor the domain view.
         std::thread::sleep(Duration::from_millis(500));

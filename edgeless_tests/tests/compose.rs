@@ -97,7 +97,10 @@ fn the_compose_cluster_runs_a_workflow_started_from_the_host_and_leaves_nothing(
     let sizes = String::from_utf8_lossy(&images.stdout).into_owned();
     eprintln!("images built in {:?}:\n{sizes}", built.elapsed());
     for role in ["con", "orc", "node", "bal", "cli"] {
-        assert!(sizes.contains(&format!("edgeless-{role}:latest ")), "{sizes}");
+        assert!(
+            sizes.contains(&format!("edgeless-{role}:latest ")),
+            "{sizes}"
+        );
     }
 
     let port = free_port();
@@ -124,7 +127,10 @@ fn the_compose_cluster_runs_a_workflow_started_from_the_host_and_leaves_nothing(
         })
     });
     assert!(ready, "the cluster did not come up:\n{}", project.logs());
-    eprintln!("docker-compose up → two nodes registered: {:?}", up.elapsed());
+    eprintln!(
+        "docker-compose up → two nodes registered: {:?}",
+        up.elapsed()
+    );
 
     let started = project.cli(&["workflow", "start", &example("ping_pong")]);
     succeeded("workflow start", &started);
@@ -138,8 +144,15 @@ fn the_compose_cluster_runs_a_workflow_started_from_the_host_and_leaves_nothing(
     let listed = eventually(Duration::from_secs(30), || {
         String::from_utf8_lossy(&project.cli(&["workflow", "list"]).stdout).contains("ping_pong")
     });
-    assert!(listed, "the workflow is gone after a restart:\n{}", project.logs());
+    assert!(
+        listed,
+        "the workflow is gone after a restart:\n{}",
+        project.logs()
+    );
 
-    succeeded("docker-compose down", &project.compose(&["down", "-v", "--timeout", "5"]));
+    succeeded(
+        "docker-compose down",
+        &project.compose(&["down", "-v", "--timeout", "5"]),
+    );
     assert_eq!(project.leftovers(), "", "left behind after down");
 }

@@ -11,7 +11,11 @@ use edgeless_tests::{bin, repo_root};
 /// The units, the binary each runs, and its configuration file.
 const UNITS: [(&str, &str, &str); 4] = [
     ("edgeless-con.service", "edgeless_con_d", "controller.toml"),
-    ("edgeless-orc.service", "edgeless_orc_d", "orchestrator.toml"),
+    (
+        "edgeless-orc.service",
+        "edgeless_orc_d",
+        "orchestrator.toml",
+    ),
     ("edgeless-node.service", "edgeless_node_d", "node.toml"),
     ("edgeless-bal.service", "edgeless_bal_d", "balancer.toml"),
 ];
@@ -19,7 +23,11 @@ const UNITS: [(&str, &str, &str); 4] = [
 /// Runs `binary -t` into a file and returns the template.
 fn template(binary: &str, dir: &Path) -> String {
     let path = dir.join(format!("{binary}.toml"));
-    let output = Command::new(bin(binary)).arg("-t").arg(&path).output().unwrap();
+    let output = Command::new(bin(binary))
+        .arg("-t")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{binary} -t: {output:?}");
     std::fs::read_to_string(path).unwrap()
 }
@@ -45,7 +53,8 @@ fn names_a_key(variable: &str, template: &str) -> bool {
 fn the_systemd_units_are_valid_and_match_the_daemons() {
     let dir = tempfile::tempdir().unwrap();
     for (unit, binary, config) in UNITS {
-        let text = std::fs::read_to_string(repo_root().join("deployment/systemd").join(unit)).unwrap();
+        let text =
+            std::fs::read_to_string(repo_root().join("deployment/systemd").join(unit)).unwrap();
         assert!(
             text.contains(&format!(
                 "ExecStart=/usr/local/bin/{binary} -c /etc/edgeless/{config}"
@@ -53,9 +62,15 @@ fn the_systemd_units_are_valid_and_match_the_daemons() {
             "{unit}"
         );
         let template = template(binary, dir.path());
-        for line in text.lines().filter(|l| l.starts_with("Environment=EDGELESS_")) {
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("Environment=EDGELESS_"))
+        {
             let variable = line["Environment=".len()..].split('=').next().unwrap();
-            assert!(names_a_key(variable, &template), "{unit}: {variable} sets no key");
+            assert!(
+                names_a_key(variable, &template),
+                "{unit}: {variable} sets no key"
+            );
         }
         // Verified as installed: the binary where ExecStart looks for it.
         let copy = dir.path().join(unit);
@@ -113,7 +128,10 @@ fn the_compose_file_is_valid_and_its_variables_set_keys() {
             && variable != "EDGELESS_PORT"
         {
             let (image, template) = current.expect("a service with an image");
-            assert!(names_a_key(variable, template), "{image}: {variable} sets no key");
+            assert!(
+                names_a_key(variable, template),
+                "{image}: {variable} sets no key"
+            );
         }
     }
 }

@@ -165,12 +165,16 @@ fn a_controller_restarted_without_state_leaves_running_functions_alone() {
     // data_dir = "": the restarted controller knows no workflow.
     let mut cluster = Cluster::builder().nodes(1).refresh_sec(1).start();
     cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
-    cluster.wait_for(Duration::from_secs(20), "the first pongs", |c| answered(c) >= 2);
+    cluster.wait_for(Duration::from_secs(20), "the first pongs", |c| {
+        answered(c) >= 2
+    });
     cluster.controller.kill();
     cluster.restart_controller();
-    cluster.wait_for(Duration::from_secs(20), "the unknown components reported", |c| {
-        c.controller.log().contains("left running, unmanaged")
-    });
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "the unknown components reported",
+        |c| c.controller.log().contains("left running, unmanaged"),
+    );
     let before = answered(&cluster);
     cluster.wait_for(Duration::from_secs(10), "pongs after the restart", |c| {
         answered(c) >= before + 2

@@ -48,7 +48,14 @@ fn http_ingress_turns_requests_into_calls_and_replies_into_responses() {
     let body: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
     std::fs::write(&sent, &body).unwrap();
     let status = std::process::Command::new("curl")
-        .args(["-s", "-f", "-H", host, "-H", "content-type: application/octet-stream"])
+        .args([
+            "-s",
+            "-f",
+            "-H",
+            host,
+            "-H",
+            "content-type: application/octet-stream",
+        ])
         .arg("--data-binary")
         .arg(format!("@{}", sent.display()))
         .arg("-o")

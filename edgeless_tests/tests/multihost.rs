@@ -151,12 +151,19 @@ impl Cluster {
     fn domain_nodes(&self) -> Option<u64> {
         let listing = self.cli(&["domain", "list", "-o", "json"]);
         let domains: serde_json::Value = serde_json::from_slice(&listing.stdout).ok()?;
-        domains.as_array()?.iter().find(|d| d["domain_id"] == "lab")?["num_nodes"].as_u64()
+        domains
+            .as_array()?
+            .iter()
+            .find(|d| d["domain_id"] == "lab")?["num_nodes"]
+            .as_u64()
     }
 
     fn logs(&self) -> String {
         let mut all = format!("----- controller -----\n{}", self.controller.log());
-        all.push_str(&format!("----- orchestrator -----\n{}", self._orchestrator.log()));
+        all.push_str(&format!(
+            "----- orchestrator -----\n{}",
+            self._orchestrator.log()
+        ));
         for (index, node) in self.nodes.iter().enumerate() {
             all.push_str(&format!("----- node {} -----\n{}", index + 1, node.log()));
         }
@@ -165,7 +172,10 @@ impl Cluster {
 
     fn wait_for(&self, timeout: Duration, what: &str, mut check: impl FnMut(&Self) -> bool) {
         if !eventually(timeout, || check(self)) {
-            panic!("timed out after {timeout:?} waiting for {what}\n{}", self.logs());
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                self.logs()
+            );
         }
     }
 }
@@ -180,7 +190,9 @@ fn a_cluster_over_three_hosts_survives_a_node_and_a_controller_restart() {
     let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
     // Round robin: ping on one node host, pong on the other.
     cluster.wait_for(Duration::from_secs(30), "pongs across the hosts", |c| {
-        c.nodes.iter().any(|n| count(&n.log(), "answered PONG") >= 2)
+        c.nodes
+            .iter()
+            .any(|n| count(&n.log(), "answered PONG") >= 2)
     });
     let pong_host = (0..2)
         .find(|&i| cluster.nodes[i].log().contains("pong: PING"))
@@ -197,11 +209,18 @@ fn a_cluster_over_three_hosts_survives_a_node_and_a_controller_restart() {
     cluster.nodes[pong_host].kill();
     let killed = Instant::now();
     let answered = count(&cluster.nodes[ping_host].log(), "answered PONG");
-    cluster.wait_for(Duration::from_secs(30), "pong re-created on the surviving host", |c| {
-        let log = c.nodes[ping_host].log();
-        log.contains("pong: PING") && count(&log, "answered PONG") > answered
-    });
-    eprintln!("node killed → pong answering again from the other host: {:?}", killed.elapsed());
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "pong re-created on the surviving host",
+        |c| {
+            let log = c.nodes[ping_host].log();
+            log.contains("pong: PING") && count(&log, "answered PONG") > answered
+        },
+    );
+    eprintln!(
+        "node killed → pong answering again from the other host: {:?}",
+        killed.elapsed()
+    );
 
     // The controller keeps its state by default.
     cluster.controller.kill();
@@ -212,9 +231,11 @@ fn a_cluster_over_three_hosts_survives_a_node_and_a_controller_restart() {
         &cluster.dir.path().join("controller.toml"),
         cluster.dir.path().join("controller-restarted.log"),
     );
-    cluster.wait_for(Duration::from_secs(30), "the workflow checked after the restart", |c| {
-        c.controller.log().contains("saved workflow still runs")
-    });
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the workflow checked after the restart",
+        |c| c.controller.log().contains("saved workflow still runs"),
+    );
     let listed = cluster.cli_ok(&["workflow", "list", "-o", "json"]);
     assert!(listed.contains(&workflow), "{listed}");
     let log = cluster.controller.log();
@@ -246,7 +267,9 @@ fn a_node_cut_off_the_network_is_replaced_and_rejoins_clean() {
     let cluster = Cluster::start();
     let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
     cluster.wait_for(Duration::from_secs(30), "pongs across the hosts", |c| {
-        c.nodes.iter().any(|n| count(&n.log(), "answered PONG") >= 2)
+        c.nodes
+            .iter()
+            .any(|n| count(&n.log(), "answered PONG") >= 2)
     });
     let pong_node = (0..2)
         .find(|&i| cluster.nodes[i].log().contains("pong: PING"))
@@ -256,21 +279,32 @@ fn a_node_cut_off_the_network_is_replaced_and_rejoins_clean() {
     cluster.lab.cut(pong_node + 1);
     let cut = Instant::now();
     let answered = count(&cluster.nodes[ping_node].log(), "answered PONG");
-    cluster.wait_for(Duration::from_secs(30), "pong re-created beside ping", |c| {
-        let log = c.nodes[ping_node].log();
-        log.contains("pong: PING") && count(&log, "answered PONG") > answered
-    });
-    eprintln!("link cut → pong answering again from the other host: {:?}", cut.elapsed());
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "pong re-created beside ping",
+        |c| {
+            let log = c.nodes[ping_node].log();
+            log.contains("pong: PING") && count(&log, "answered PONG") > answered
+        },
+    );
+    eprintln!(
+        "link cut → pong answering again from the other host: {:?}",
+        cut.elapsed()
+    );
     cluster.lab.heal(pong_node + 1);
-    cluster.wait_for(Duration::from_secs(30), "the cut node back in the domain", |c| {
-        c.domain_nodes() == Some(2)
-    });
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the cut node back in the domain",
+        |c| c.domain_nodes() == Some(2),
+    );
     // It came back empty: the orchestrator reset it, so pong runs once.
     let stale = count(&cluster.nodes[pong_node].log(), "pong: PING");
     let answered = count(&cluster.nodes[ping_node].log(), "answered PONG");
-    cluster.wait_for(Duration::from_secs(20), "more pongs after the rejoin", |c| {
-        count(&c.nodes[ping_node].log(), "answered PONG") >= answered + 3
-    });
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "more pongs after the rejoin",
+        |c| count(&c.nodes[ping_node].log(), "answered PONG") >= answered + 3,
+    );
     assert_eq!(
         count(&cluster.nodes[pong_node].log(), "pong: PING"),
         stale,

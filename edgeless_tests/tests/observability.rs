@@ -40,18 +40,27 @@ fn daemons_write_json_log_lines_when_asked() {
     let by_variable = log_of(
         "edgeless_con_d",
         &[],
-        &[controller_env.as_slice(), &[("EDGELESS_LOG_FORMAT", "json")]].concat(),
+        &[
+            controller_env.as_slice(),
+            &[("EDGELESS_LOG_FORMAT", "json")],
+        ]
+        .concat(),
     );
     for log in [by_flag, by_variable] {
         let lines: Vec<&str> = log.lines().collect();
         assert!(!lines.is_empty());
         for line in &lines {
-            let value: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-            assert!(value["level"].is_string() && value["timestamp"].is_string(), "{line}");
+            let value: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            assert!(
+                value["level"].is_string() && value["timestamp"].is_string(),
+                "{line}"
+            );
         }
         assert!(
-            lines.iter().any(|l| l.contains("\"message\":\"controller started\"")),
+            lines
+                .iter()
+                .any(|l| l.contains("\"message\":\"controller started\"")),
             "{log}"
         );
         // The settings taken from the environment are logged too.
@@ -59,7 +68,8 @@ fn daemons_write_json_log_lines_when_asked() {
     }
     let text = log_of("edgeless_con_d", &[], &controller_env);
     assert!(
-        text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_err()),
+        text.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_err()),
         "text by default:\n{text}"
     );
 }
@@ -82,13 +92,22 @@ fn get(url: &str) -> (String, String) {
 fn daemons_serve_metrics_health_and_readiness() {
     edgeless_tests::build_function("ping");
     edgeless_tests::build_function("pong");
-    let mut cluster = edgeless_tests::Cluster::builder().nodes(1).metrics().start();
+    let mut cluster = edgeless_tests::Cluster::builder()
+        .nodes(1)
+        .metrics()
+        .start();
     let node = cluster.nodes[0].listening()["metrics_url"].clone();
     let orchestrator = cluster.orchestrator.listening()["metrics_url"].clone();
     let controller = cluster.controller.listening()["metrics_url"].clone();
     for url in [&node, &orchestrator, &controller] {
-        assert_eq!(get(&format!("{url}/healthz")), ("ok\n".into(), "200".into()));
-        assert_eq!(get(&format!("{url}/readyz")), ("ready\n".into(), "200".into()));
+        assert_eq!(
+            get(&format!("{url}/healthz")),
+            ("ok\n".into(), "200".into())
+        );
+        assert_eq!(
+            get(&format!("{url}/readyz")),
+            ("ready\n".into(), "200".into())
+        );
     }
     let workflow = cluster.cli_ok(&["workflow", "start", &edgeless_tests::example("ping_pong")]);
     cluster.wait_for(Duration::from_secs(20), "three pongs", |c| {
@@ -98,20 +117,46 @@ fn daemons_serve_metrics_health_and_readiness() {
     let answered = edgeless_tests::count(&cluster.nodes[0].log(), "answered PONG") as f64;
     let page = get(&format!("{node}/metrics")).0;
     let workflow_label = format!("workflow=\"{workflow}\"");
-    let handled = sample(&page, "edgeless_function_events_handled_total", &[&workflow_label, "function=\"ponger\"", "class=\"pong\""]);
-    assert!(handled.is_some_and(|n| n >= answered), "pong handled {handled:?} < {answered}:\n{page}");
-    let sent = sample(&page, "edgeless_function_events_sent_total", &[&workflow_label, "class=\"ping\""]);
-    assert!(sent.is_some_and(|n| n >= answered), "ping sent {sent:?} < {answered}:\n{page}");
-    let timed = sample(&page, "edgeless_function_handling_seconds_count", &[&workflow_label, "class=\"pong\""]);
+    let handled = sample(
+        &page,
+        "edgeless_function_events_handled_total",
+        &[&workflow_label, "function=\"ponger\"", "class=\"pong\""],
+    );
+    assert!(
+        handled.is_some_and(|n| n >= answered),
+        "pong handled {handled:?} < {answered}:\n{page}"
+    );
+    let sent = sample(
+        &page,
+        "edgeless_function_events_sent_total",
+        &[&workflow_label, "class=\"ping\""],
+    );
+    assert!(
+        sent.is_some_and(|n| n >= answered),
+        "ping sent {sent:?} < {answered}:\n{page}"
+    );
+    let timed = sample(
+        &page,
+        "edgeless_function_handling_seconds_count",
+        &[&workflow_label, "class=\"pong\""],
+    );
     assert_eq!(timed, handled, "{page}");
     assert!(page.contains("edgeless_instances 2"), "{page}");
 
     let page = get(&format!("{orchestrator}/metrics")).0;
     assert_eq!(sample(&page, "edgeless_nodes", &[]), Some(1.0), "{page}");
-    assert_eq!(sample(&page, "edgeless_components", &["state=\"running\""]), Some(2.0), "{page}");
+    assert_eq!(
+        sample(&page, "edgeless_components", &["state=\"running\""]),
+        Some(2.0),
+        "{page}"
+    );
 
     let page = get(&format!("{controller}/metrics")).0;
-    assert_eq!(sample(&page, "edgeless_workflows", &["state=\"running\""]), Some(1.0), "{page}");
+    assert_eq!(
+        sample(&page, "edgeless_workflows", &["state=\"running\""]),
+        Some(1.0),
+        "{page}"
+    );
     assert_eq!(sample(&page, "edgeless_domains", &[]), Some(1.0), "{page}");
     let starts = sample(
         &page,
@@ -132,7 +177,10 @@ fn a_node_without_its_orchestrator_is_alive_but_not_ready() {
         .arg(&listening)
         .env("EDGELESS_GENERAL_AGENT_URL", "http://127.0.0.1:0")
         .env("EDGELESS_GENERAL_INVOCATION_URL", "http://127.0.0.1:0")
-        .env("EDGELESS_GENERAL_NODE_REGISTER_URL", format!("http://127.0.0.1:{refused}"))
+        .env(
+            "EDGELESS_GENERAL_NODE_REGISTER_URL",
+            format!("http://127.0.0.1:{refused}"),
+        )
         .env("EDGELESS_TELEMETRY_METRICS_URL", "http://127.0.0.1:0")
         .stderr(Stdio::null())
         .spawn()
@@ -140,7 +188,11 @@ fn a_node_without_its_orchestrator_is_alive_but_not_ready() {
     let listens = eventually(Duration::from_secs(30), || listening.exists());
     let text = std::fs::read_to_string(&listening).unwrap_or_default();
     let table: toml::Table = toml::from_str(&text).unwrap_or_default();
-    let url = table.get("metrics_url").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let url = table
+        .get("metrics_url")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
     let health = get(&format!("{url}/healthz"));
     let ready = get(&format!("{url}/readyz"));
     let _ = child.kill();
@@ -148,7 +200,10 @@ fn a_node_without_its_orchestrator_is_alive_but_not_ready() {
     assert!(listens, "the node did not start");
     assert_eq!(health.1, "200");
     assert_eq!(ready.1, "503", "{ready:?}");
-    assert!(ready.0.contains("registered") || ready.0.contains("does not answer"), "{ready:?}");
+    assert!(
+        ready.0.contains("registered") || ready.0.contains("does not answer"),
+        "{ready:?}"
+    );
 }
 
 #[test]
@@ -159,20 +214,27 @@ fn a_metrics_port_in_use_stops_the_daemon_naming_it() {
         .env("EDGELESS_CONTROLLER_URL", "http://127.0.0.1:0")
         .env("EDGELESS_DOMAIN_REGISTER_URL", "http://127.0.0.1:0")
         .env("EDGELESS_DATA_DIR", "")
-        .env("EDGELESS_TELEMETRY_METRICS_URL", format!("http://127.0.0.1:{port}"))
+        .env(
+            "EDGELESS_TELEMETRY_METRICS_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
-        stderr.contains(&format!("[telemetry] metrics_url = \"http://127.0.0.1:{port}\"")),
+        stderr.contains(&format!(
+            "[telemetry] metrics_url = \"http://127.0.0.1:{port}\""
+        )),
         "{stderr}"
     );
 }
 
 #[test]
 fn every_grpc_server_answers_the_standard_health_check_without_credentials() {
-    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
     // Tokens required everywhere: the check needs none.
     let cluster = edgeless_tests::Cluster::builder().nodes(1).tokens().start();
     let urls = [
@@ -192,19 +254,32 @@ fn every_grpc_server_answers_the_standard_health_check_without_credentials() {
                 .await
                 .unwrap();
             HealthClient::new(channel)
-                .check(HealthCheckRequest { service: String::new() })
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
                 .await
         });
-        let status = status.unwrap_or_else(|e| panic!("{url}: {e}")).into_inner().status;
+        let status = status
+            .unwrap_or_else(|e| panic!("{url}: {e}"))
+            .into_inner()
+            .status;
         assert_eq!(status, ServingStatus::Serving as i32, "{url}");
     }
     // Anything else still needs a token.
     let output = std::process::Command::new(bin("edgeless_cli"))
-        .args(["--controller-url", &cluster.controller_url, "workflow", "list"])
+        .args([
+            "--controller-url",
+            &cluster.controller_url,
+            "workflow",
+            "list",
+        ])
         .env_remove("EDGELESS_TOKEN")
         .current_dir(tempfile::tempdir().unwrap().path())
         .output()
         .unwrap();
     assert!(!output.status.success(), "listed without a token");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("token"), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("token"),
+        "{output:?}"
+    );
 }

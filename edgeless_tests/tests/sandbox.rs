@@ -63,9 +63,11 @@ fn misbehaving_with(
             .map(|w| w["state"].as_str().unwrap_or_default().to_string())
             .unwrap_or_default()
     };
-    cluster.wait_for(Duration::from_secs(30), "the workflow listed as degraded", |c| {
-        listed_state(c) == format!("degraded: spinner: restarting: {expected_reason}")
-    });
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the workflow listed as degraded",
+        |c| listed_state(c) == format!("degraded: spinner: restarting: {expected_reason}"),
+    );
     cluster.wait_for(
         Duration::from_secs(30),
         &format!("`{mode}` to be stopped, restarted and given up on"),
@@ -142,7 +144,11 @@ fn misbehaving_functions_are_stopped_reported_and_given_up_on() {
     );
     // A panic is named by its message (the function reports it before it
     // traps); the log line has its location.
-    let panic = misbehaving(&cluster, "panic", "panicked: misbehave: panicking on purpose");
+    let panic = misbehaving(
+        &cluster,
+        "panic",
+        "panicked: misbehave: panicking on purpose",
+    );
     assert!(panic.contains("location=\"src/lib.rs:"), "{panic}");
     assert!(!panic.contains("misbehave: holding"), "{panic}");
     let dir = tempfile::tempdir().unwrap();

@@ -277,7 +277,10 @@ async fn run_instance(
     let cpu_ticks = store.data().cpu_ticks;
     arm_budget(&mut store);
     if let Err(error) = init(&mut store, &entry, init_payload, saved_state).await {
-        let reason = format!("handle_init {}", failure(&error, cpu_ticks, store.data().host.panic_message()));
+        let reason = format!(
+            "handle_init {}",
+            failure(&error, cpu_ticks, store.data().host.panic_message())
+        );
         tracing::error!(instance = %id, %reason, "function failed; instance stopped");
         return Some(reason);
     }

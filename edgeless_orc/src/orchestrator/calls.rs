@@ -89,13 +89,17 @@ pub fn start(
             }
             request.serialized_state = state;
             let mut client = node.functions.clone();
-            with_deadline(START_DEADLINE, "a start", async move { client.start(request).await })
+            with_deadline(START_DEADLINE, "a start", async move {
+                client.start(request).await
+            })
         }
         Spec::Resource(request) => {
             let mut request = request.clone();
             request.component_id = function_id.to_string();
             let mut client = node.resources.clone();
-            with_deadline(START_DEADLINE, "a start", async move { client.start(request).await })
+            with_deadline(START_DEADLINE, "a start", async move {
+                client.start(request).await
+            })
         }
     };
     Box::pin(async move {
@@ -122,11 +126,15 @@ pub fn stop(node: &Node, spec: &Spec, instance: InstanceId) -> Call<()> {
     let sent = match spec {
         Spec::Function(_) => {
             let mut client = node.functions.clone();
-            with_deadline(CONTROL_DEADLINE, "a stop", async move { client.stop(request).await })
+            with_deadline(CONTROL_DEADLINE, "a stop", async move {
+                client.stop(request).await
+            })
         }
         Spec::Resource(_) => {
             let mut client = node.resources.clone();
-            with_deadline(CONTROL_DEADLINE, "a stop", async move { client.stop(request).await })
+            with_deadline(CONTROL_DEADLINE, "a stop", async move {
+                client.stop(request).await
+            })
         }
     };
     Box::pin(async move {
@@ -150,10 +158,14 @@ pub fn patch(
     let node_id = instance.node_id;
     let sent = if is_function {
         let mut client = node.functions.clone();
-        with_deadline(CONTROL_DEADLINE, "a patch", async move { client.patch(request).await })
+        with_deadline(CONTROL_DEADLINE, "a patch", async move {
+            client.patch(request).await
+        })
     } else {
         let mut client = node.resources.clone();
-        with_deadline(CONTROL_DEADLINE, "a patch", async move { client.patch(request).await })
+        with_deadline(CONTROL_DEADLINE, "a patch", async move {
+            client.patch(request).await
+        })
     };
     Box::pin(async move {
         match sent.await {

@@ -151,11 +151,17 @@ impl Orchestrator {
             if still_wanted {
                 self.components.remove(&lid);
             }
-            let stops = started.into_iter().filter_map(|i| self.stop_call(spec, i)).collect();
+            let stops = started
+                .into_iter()
+                .filter_map(|i| self.stop_call(spec, i))
+                .collect();
             calls::spawn(vec![stops]);
             return Err(error);
         }
-        let component = self.components.get_mut(&lid).ok_or(OrcError::NotFound(lid))?;
+        let component = self
+            .components
+            .get_mut(&lid)
+            .ok_or(OrcError::NotFound(lid))?;
         component.instances.clone_from(&started);
         component.starting.clear();
         super::persistence::save_component(&self.store, lid, component);
@@ -188,7 +194,10 @@ impl Orchestrator {
         spec: &Spec,
         node_id: Uuid,
     ) -> Result<Call<InstanceId>, OrcError> {
-        let node = self.nodes.get(&node_id).ok_or(OrcError::NotFound(node_id))?;
+        let node = self
+            .nodes
+            .get(&node_id)
+            .ok_or(OrcError::NotFound(node_id))?;
         let state = match spec {
             Spec::Function(request) if request.state_id.is_empty() => {
                 self.states.get(&lid.to_string()).cloned()
@@ -196,7 +205,14 @@ impl Orchestrator {
             Spec::Function(request) => self.states.get(&request.state_id).cloned(),
             Spec::Resource(_) => None,
         };
-        Ok(calls::start(node_id, node, Uuid::new_v4(), lid, spec, state))
+        Ok(calls::start(
+            node_id,
+            node,
+            Uuid::new_v4(),
+            lid,
+            spec,
+            state,
+        ))
     }
 
     fn place(&mut self, spec: &Spec, avoid: &[Uuid]) -> Result<Uuid, OrcError> {
@@ -370,7 +386,13 @@ impl Orchestrator {
                 inputs: inputs.clone(),
                 inputs_only,
             };
-            patches.push(calls::patch(node, is_function, *instance, request, required));
+            patches.push(calls::patch(
+                node,
+                is_function,
+                *instance,
+                request,
+                required,
+            ));
         }
         Ok(patches)
     }
@@ -398,10 +420,12 @@ impl Orchestrator {
             .collect();
         let patches = |lids: Vec<Uuid>| -> Vec<Call<()>> {
             lids.into_iter()
-                .flat_map(|lid| self.outputs_patch(lid, false).unwrap_or_else(|error| {
-                    tracing::warn!(component = %lid, %error, "re-patch failed");
-                    Vec::new()
-                }))
+                .flat_map(|lid| {
+                    self.outputs_patch(lid, false).unwrap_or_else(|error| {
+                        tracing::warn!(component = %lid, %error, "re-patch failed");
+                        Vec::new()
+                    })
+                })
                 .collect()
         };
         vec![patches(targets), patches(sources)]
@@ -467,7 +491,11 @@ impl Orchestrator {
         component.instances.retain(|i| Some(*i) != old);
         component.instances.push(new);
         let mut plan = self.repatch(&[lid]);
-        plan.push(old.and_then(|old| self.stop_call(spec, old)).into_iter().collect());
+        plan.push(
+            old.and_then(|old| self.stop_call(spec, old))
+                .into_iter()
+                .collect(),
+        );
         tracing::info!(component = %lid, to = %new, "component migrated");
         Ok(plan)
     }

@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::placement::{PlacementError, Placer};
 use crate::metrics::{OrchestratorMetrics, STATES, StateLabel};
+use crate::placement::{PlacementError, Placer};
 use crate::registry::{Node, Registry};
 use calls::{Call, Plan};
 
@@ -315,7 +315,9 @@ impl OrchestratorHandle {
     pub async fn migrate(&self, lid: Uuid, nodes: Vec<Uuid>) -> Result<(), OrcError> {
         let this = self.clone();
         tokio::spawn(async move {
-            let (spec, start) = this.ask(|tx| Command::PlanMigrate(lid, nodes, tx)).await??;
+            let (spec, start) = this
+                .ask(|tx| Command::PlanMigrate(lid, nodes, tx))
+                .await??;
             let started = start.await;
             let rest = this
                 .ask(|tx| Command::FinishMigrate(lid, spec, started, tx))
@@ -395,7 +397,9 @@ pub fn spawn(
     metrics: OrchestratorMetrics,
 ) -> Result<(OrchestratorHandle, tokio::task::JoinHandle<()>), edgeless_api::store::StoreError> {
     if config.general.data_dir.is_empty() {
-        tracing::warn!("data_dir is empty: components and synced states are not kept; after a restart the orchestrator resets its nodes and the controller deploys its workflows again");
+        tracing::warn!(
+            "data_dir is empty: components and synced states are not kept; after a restart the orchestrator resets its nodes and the controller deploys its workflows again"
+        );
     }
     let store = persistence::open(&config.general.data_dir)?;
     let persistence::Saved { components, states } = persistence::load(&store)?;
@@ -425,7 +429,6 @@ pub fn spawn(
     let task = tokio::spawn(async move {
         while let Some(command) = rx.recv().await {
             orchestrator.handle(command);
-            orchestrator.update_gauges();
             *snapshot.lock().unwrap_or_else(|e| e.into_inner()) =
                 crate::registry::domain_capabilities(&orchestrator.nodes);
         }
@@ -447,7 +450,8 @@ fn node_error(node: Uuid) -> impl Fn(tonic::Status) -> OrcError {
 }
 
 impl Orchestrator {
-    /// Sets the gauges of nodes and components by state.
+    /// Sets the gauges of nodes and components by state (every tick, not
+    /// after every command: refreshes come far more often).
     fn update_gauges(&self) {
         self.metrics.nodes.set(self.nodes.len() as i64);
         let mut counts = [0i64; STATES.len()];
@@ -463,7 +467,10 @@ impl Orchestrator {
             }
         }
         for (state, count) in STATES.iter().zip(counts) {
-            self.metrics.components.get_or_create(&StateLabel { state }).set(count);
+            self.metrics
+                .components
+                .get_or_create(&StateLabel { state })
+                .set(count);
         }
     }
 
@@ -513,7 +520,10 @@ impl Orchestrator {
                 }
                 let _ = reply.send(stops);
             }
-            Command::Tick => self.check_leases(),
+            Command::Tick => {
+                self.check_leases();
+                self.update_gauges();
+            }
         }
     }
 }

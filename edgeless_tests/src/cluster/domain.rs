@@ -38,7 +38,7 @@ pub(super) fn grpc_url(options: &ClusterBuilder, port: u16) -> String {
 
 /// The `[telemetry]`, `[tls]` and `[auth]` sections of component `name`'s
 /// configuration.
-pub(super) fn security_sections(options: &ClusterBuilder, dir: &Path, name: &str) -> String {
+pub(super) fn config_sections(options: &ClusterBuilder, dir: &Path, name: &str) -> String {
     let mut sections = tls_section(options, dir, name);
     if options.metrics {
         sections.push_str("[telemetry]\nmetrics_url = \"http://127.0.0.1:0\"\n");
@@ -118,7 +118,7 @@ pub(super) fn start_domain(
             grpc_url(options, 0),
             grpc_url(options, 0),
             options.max_restarts.unwrap_or(5),
-            security_sections(options, dir, "orchestrator")
+            config_sections(options, dir, "orchestrator")
         ),
     )
     .expect("config written");
@@ -211,7 +211,7 @@ pub(super) fn start_domain(
             grpc_url(options, 0),
             grpc_url(options, 0),
             node_register_url,
-            security_sections(options, dir, "node")
+            config_sections(options, dir, "node")
         );
         std::fs::write(&path, text).expect("node config written");
         let log = dir.join(format!("node{index}-{i}.log"));

@@ -41,19 +41,18 @@ fn iptables(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Adds `rule` to the chain (at the top, or at the end with `append`)
+/// Adds `rule` to `chain` (at the top, or at the end with `append`)
 /// unless it is there already.
-fn ensure(rule: &[&str], append: bool) -> Result<(), String> {
-    let check: Vec<&str> = ["-C", CHAIN].iter().copied().chain(rule.iter().copied()).collect();
-    if iptables(&check).is_ok() {
+fn ensure(chain: &str, rule: &[&str], append: bool) -> Result<(), String> {
+    if iptables(&[&["-C", chain], rule].concat()).is_ok() {
         return Ok(());
     }
-    let add: Vec<&str> = if append {
-        ["-A", CHAIN].iter().copied().chain(rule.iter().copied()).collect()
+    let position: &[&str] = if append {
+        &["-A", chain]
     } else {
-        ["-I", CHAIN, "1"].iter().copied().chain(rule.iter().copied()).collect()
+        &["-I", chain, "1"]
     };
-    iptables(&add)
+    iptables(&[position, rule].concat())
 }
 
 impl GuestFirewall {
@@ -65,20 +64,24 @@ impl GuestFirewall {
             // Another node may create it meanwhile: only the result counts.
             let _ = iptables(&["-N", CHAIN]);
         }
-        ensure(&["-j", "REJECT"], true)?;
-        ensure(
-            &["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
-            false,
-        )?;
+        ensure(CHAIN, &["-j", "REJECT"], true)?;
+        let replies = [
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "ESTABLISHED,RELATED",
+            "-j",
+            "ACCEPT",
+        ];
+        ensure(CHAIN, &replies, false)?;
         remove_dead(gateway, port);
         let port_text = port.to_string();
-        ensure(&["-p", "tcp", "--dport", &port_text, "-j", "ACCEPT"], false)?;
-        let jump = ["INPUT", "-i", bridge, "-j", CHAIN];
-        let check: Vec<&str> = ["-C"].iter().copied().chain(jump).collect();
-        if iptables(&check).is_err() {
-            let insert: Vec<&str> = ["-I"].iter().copied().chain([jump[0], "1"]).chain(jump[1..].iter().copied()).collect();
-            iptables(&insert)?;
-        }
+        ensure(
+            CHAIN,
+            &["-p", "tcp", "--dport", &port_text, "-j", "ACCEPT"],
+            false,
+        )?;
+        ensure("INPUT", &["-i", bridge, "-j", CHAIN], false)?;
         Ok(Self { port })
     }
 }

@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 use super::GuestClient;
 use super::docker::Engine;
 use super::host_service::Guests;
-use crate::runtime::instance_host::InstanceHost;
 use crate::metrics::InstanceMeter;
+use crate::runtime::instance_host::InstanceHost;
 
 /// How long the container may take to handle one event.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
