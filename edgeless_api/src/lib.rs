@@ -12,6 +12,8 @@ pub mod client;
 pub mod config_env;
 pub mod daemon;
 pub mod event;
+pub mod fanout;
+pub mod feed;
 pub mod grpc_metrics;
 mod ids;
 pub mod limits;

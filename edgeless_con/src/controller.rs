@@ -134,6 +134,8 @@ pub struct Controller {
     /// When the controller started: workflows of a domain that has not
     /// registered within [`DOMAIN_GRACE`] of it are deployed elsewhere.
     started: std::time::Instant,
+    /// What happened (for `edgeless_cli events` and the dashboard).
+    events: edgeless_api::feed::EventJournal,
 }
 
 /// How many stopped workflows the controller remembers.
@@ -154,6 +156,7 @@ impl Default for Controller {
             store: Store::default(),
             retired: Arc::default(),
             started: std::time::Instant::now(),
+            events: edgeless_api::feed::EventJournal::new(edgeless_api::feed::KEPT_EVENTS),
         }
     }
 }
@@ -213,6 +216,40 @@ impl Controller {
         };
         lock(&controller.workflows).extend(saved);
         Ok(controller)
+    }
+
+    /// What the controller recorded.
+    pub fn events(&self) -> &edgeless_api::feed::EventJournal {
+        &self.events
+    }
+
+    /// Records that `kind` happened to a workflow (or, with an empty id,
+    /// to the cluster).
+    pub(crate) fn record(&self, kind: &str, workflow_id: &str, message: String) {
+        let happened = edgeless_api::feed::Happened {
+            kind,
+            workflow_id,
+            component: "",
+            node_id: "",
+            message,
+        };
+        self.events.record(happened.at("controller"));
+    }
+
+    /// The orchestrator URL of every registered domain, by domain id.
+    pub fn orchestrator_urls(&self) -> Vec<(String, String)> {
+        lock(&self.domains)
+            .iter()
+            .map(|(id, d)| (id.clone(), d.orchestrator_url.clone()))
+            .collect()
+    }
+
+    /// Whether `scope` may see running workflow `workflow_id`.
+    pub fn is_visible(&self, workflow_id: &str, scope: Option<&str>) -> bool {
+        Uuid::parse_str(workflow_id)
+            .ok()
+            .and_then(|id| lock(&self.workflows).get(&id).map(|w| w.visible_to(scope)))
+            .unwrap_or(false)
     }
 
     /// How many workflows run, how many failed, and how many domains are
@@ -281,6 +318,12 @@ impl Controller {
         let (domain_id, components) = self.deploy(workflow_id, &request, &lids).await?;
         let status = status::started_status(workflow_id, &domain_id, &components);
         tracing::info!(workflow = %workflow_id, domain = %domain_id, components = components.len(), "workflow started");
+        let message = format!(
+            "{:?} in domain {domain_id}, {} components",
+            request.name,
+            components.len()
+        );
+        self.record("workflow-started", &workflow_id.to_string(), message);
         let workflow = Workflow {
             request,
             lids,
@@ -349,6 +392,8 @@ impl Controller {
             stop_components(&mut clients, &workflow.components).await;
         }
         tracing::info!(workflow = %id, "workflow stopped");
+        let message = format!("{:?}", workflow.request.name);
+        self.record("workflow-stopped", &id.to_string(), message);
         Ok(())
     }
 

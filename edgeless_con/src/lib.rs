@@ -7,6 +7,7 @@
 pub mod config;
 mod controller;
 mod domains;
+mod feeds;
 mod metrics;
 mod persistence;
 mod service;

@@ -7,6 +7,9 @@ use edgeless_api::proto::{
     domain_registration_server::DomainRegistrationServer,
     workflow_instance_server::WorkflowInstance, workflow_instance_server::WorkflowInstanceServer,
 };
+use edgeless_api::fanout::Merge;
+use edgeless_api::feed::Source;
+use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
 use crate::controller::{Controller, ControllerError};
@@ -46,6 +49,60 @@ pub fn domain_registration_server(
 
 #[tonic::async_trait]
 impl WorkflowInstance for Service {
+    type LogsStream = Source<proto::LogLines>;
+    type EventsStream = Source<proto::ClusterEvents>;
+
+    async fn logs(
+        &self,
+        request: Request<proto::LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
+        let caller = caller(&request);
+        let request = request.into_inner();
+        if !self.0.is_visible(&request.workflow_id, caller.tenant_scope()) {
+            return Err(ControllerError::NotFound(request.workflow_id).into());
+        }
+        let merge = Merge {
+            since_unix_ms: request.since_unix_ms,
+            tail: request.tail as usize,
+            follow: request.follow,
+        };
+        let sources = crate::feeds::DomainLogs {
+            controller: self.0.clone(),
+            request,
+        };
+        Ok(Response::new(edgeless_api::fanout::merge(sources, merge)))
+    }
+
+    async fn events(
+        &self,
+        request: Request<proto::EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
+        let scope = caller(&request).tenant_scope().map(str::to_string);
+        let request = request.into_inner();
+        let merge = Merge {
+            tail: request.tail as usize,
+            follow: request.follow,
+            ..Merge::default()
+        };
+        let sources = crate::feeds::ClusterEvents {
+            controller: self.0.clone(),
+            request,
+        };
+        let merged = edgeless_api::fanout::merge(sources, merge);
+        let Some(tenant) = scope else {
+            return Ok(Response::new(merged));
+        };
+        // A tenant sees the events of its own workflows only.
+        let controller = self.0.clone();
+        Ok(Response::new(Box::pin(merged.map(move |part| {
+            part.map(|mut part| {
+                let own = controller.workflow_ids_of(&tenant);
+                part.events.retain(|e| own.contains(&e.workflow_id));
+                part
+            })
+        }))))
+    }
+
     async fn start(
         &self,
         request: Request<proto::SpawnWorkflowRequest>,

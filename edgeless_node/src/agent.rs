@@ -148,6 +148,8 @@ struct Inner {
     /// Instances that failed since the last report, and a wake-up for the reporter.
     failures: Mutex<Vec<edgeless_api::proto::InstanceFailure>>,
     failed: tokio::sync::Notify,
+    /// The functions' log lines.
+    logs: crate::logs::LogBook,
 }
 
 /// The node agent. Cheap to clone.
@@ -179,6 +181,7 @@ impl Agent {
                 samples: PerformanceSamples::default(),
                 failures: Mutex::default(),
                 failed: tokio::sync::Notify::new(),
+                logs: crate::logs::LogBook::default(),
             }),
         }
     }
@@ -229,6 +232,11 @@ impl Agent {
         self.inner.samples.drain()
     }
 
+    /// The log lines of the functions on this node.
+    pub fn logs(&self) -> &crate::logs::LogBook {
+        &self.inner.logs
+    }
+
     /// The ids of the running instances.
     pub fn instance_ids(&self) -> Vec<Uuid> {
         self.instances().keys().copied().collect()
@@ -277,7 +285,12 @@ impl Agent {
             },
             self.inner.samples.clone(),
         );
+        let log = |logs: &crate::logs::LogBook| {
+            logs.instance(id, &request.workflow_id, &request.function_name)
+        };
+        let failure_log = log(&self.inner.logs);
         let context = InstanceContext {
+            log: log(&self.inner.logs),
             id,
             workflow_id: request.workflow_id,
             class_id: request.class_id,
@@ -314,7 +327,7 @@ impl Agent {
                 return Err(error.into());
             }
         };
-        self.track(id, outputs, running);
+        self.track(id, outputs, (running, failure_log));
         tracing::info!(instance = %id, "function instance started");
         Ok(id)
     }
@@ -350,7 +363,9 @@ impl Agent {
         let running = provider
             .start(context)
             .inspect_err(|_| self.inner.dataplane.unregister(id))?;
-        self.track(id, outputs, running);
+        // Resources log through the node's own log.
+        let log = crate::logs::InstanceLog::detached(id);
+        self.track(id, outputs, (running, log));
         tracing::info!(instance = %id, class, "resource instance started");
         Ok(id)
     }
@@ -361,7 +376,12 @@ impl Agent {
     }
 
     /// Keeps a started instance until it ends, whatever ends it.
-    fn track(&self, id: InstanceId, outputs: OutputMapping, running: RunningInstance) {
+    fn track(
+        &self,
+        id: InstanceId,
+        outputs: OutputMapping,
+        (running, log): (RunningInstance, crate::logs::InstanceLog),
+    ) {
         let (done_tx, done_rx) = watch::channel(false);
         self.instances().insert(
             id.function_id,
@@ -380,9 +400,11 @@ impl Agent {
             agent.inner.dataplane.unregister(id);
             let _ = done_tx.send(true);
             let removed = agent.instances().remove(&id.function_id);
+            agent.inner.logs.retire(id.function_id);
             if removed.is_some_and(|i| i.stop.is_some()) {
                 let reason = reason.unwrap_or_else(|| "ended without being stopped".to_string());
                 tracing::warn!(instance = %id, %reason, "instance failed; reporting it");
+                log.write(1, "", &format!("instance failed: {reason}"));
                 agent
                     .inner
                     .failures

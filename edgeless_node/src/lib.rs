@@ -6,6 +6,7 @@
 //! service and the registration loop. Read `agent.rs` first.
 
 pub mod agent;
+pub mod logs;
 mod capabilities;
 pub mod config;
 pub mod metrics;
@@ -167,6 +168,7 @@ pub async fn run(
         .add_service(service::function_instance_server(agent.clone()))
         .add_service(service::resource_configuration_server(agent.clone()))
         .add_service(service::node_management_server(agent.clone()))
+        .add_service(service::function_logs_server(agent.clone()))
         .serve_with_incoming_shutdown(
             server::incoming(agent_listener),
             shutdown.clone().cancelled_owned(),

@@ -210,3 +210,22 @@ impl NodeManagement for Service {
         Ok(Response::new(proto::Empty {}))
     }
 }
+
+pub fn function_logs_server(
+    agent: Agent,
+) -> proto::function_logs_server::FunctionLogsServer<impl proto::function_logs_server::FunctionLogs>
+{
+    proto::function_logs_server::FunctionLogsServer::new(Service(agent))
+}
+
+#[tonic::async_trait]
+impl proto::function_logs_server::FunctionLogs for Service {
+    type LogsStream = edgeless_api::feed::Source<proto::LogLines>;
+
+    async fn logs(
+        &self,
+        request: Request<proto::LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
+        Ok(Response::new(self.0.logs().stream(request.get_ref())))
+    }
+}

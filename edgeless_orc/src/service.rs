@@ -12,6 +12,8 @@ use edgeless_api::proto::{
     resource_configuration_server::ResourceConfiguration,
     resource_configuration_server::ResourceConfigurationServer,
 };
+use edgeless_api::feed::Source;
+use edgeless_api::proto::function_logs_client::FunctionLogsClient;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -168,8 +170,46 @@ pub fn domain_inspection_server(
     DomainInspectionServer::new(Service(handle))
 }
 
+/// The logs of one workflow on the domain's nodes.
+struct NodeLogs {
+    handle: OrchestratorHandle,
+    request: proto::LogsRequest,
+    /// Agent URLs by node id, as last listed.
+    agents: HashMap<String, String>,
+}
+
+impl edgeless_api::fanout::Sources<proto::LogLines> for NodeLogs {
+    async fn keys(&mut self) -> Vec<String> {
+        let nodes = match self.handle.view().await {
+            Ok(view) => view.nodes,
+            Err(_) => Vec::new(),
+        };
+        self.agents = nodes.into_iter().map(|n| (n.node_id, n.agent_url)).collect();
+        self.agents.keys().cloned().collect()
+    }
+
+    fn open(&mut self, key: &str, since: u64, follow: bool) -> Source<proto::LogLines> {
+        let request = proto::LogsRequest {
+            since_unix_ms: since.max(self.request.since_unix_ms),
+            follow,
+            // A node found while following sends what it logged since.
+            tail: if since > self.request.since_unix_ms { 0 } else { self.request.tail },
+            ..self.request.clone()
+        };
+        let url = self.agents.get(key).cloned().unwrap_or_default();
+        edgeless_api::fanout::remote(async move {
+            let channel = edgeless_api::client::stream_channel(&url)
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            FunctionLogsClient::new(channel).logs(request).await
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl DomainInspection for Service {
+    type LogsStream = Source<proto::LogLines>;
+    type EventsStream = Source<proto::ClusterEvents>;
+
     async fn view(
         &self,
         _request: Request<proto::Empty>,
@@ -192,5 +232,30 @@ impl DomainInspection for Service {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         self.0.migrate(lid, nodes).await?;
         Ok(Response::new(proto::Empty {}))
+    }
+
+    async fn logs(
+        &self,
+        request: Request<proto::LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
+        let request = request.into_inner();
+        let merge = edgeless_api::fanout::Merge {
+            since_unix_ms: request.since_unix_ms,
+            tail: request.tail as usize,
+            follow: request.follow,
+        };
+        let sources = NodeLogs {
+            handle: self.0.clone(),
+            request,
+            agents: HashMap::new(),
+        };
+        Ok(Response::new(edgeless_api::fanout::merge(sources, merge)))
+    }
+
+    async fn events(
+        &self,
+        request: Request<proto::EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
+        Ok(Response::new(self.0.events().events(request.get_ref())))
     }
 }

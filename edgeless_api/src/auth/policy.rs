@@ -85,6 +85,7 @@ pub const NODE_AGENT: Policy = Policy {
         ("/edgeless_api.FunctionInstance/", &[Orchestrator]),
         ("/edgeless_api.ResourceConfiguration/", &[Orchestrator]),
         ("/edgeless_api.NodeManagement/", &[Orchestrator]),
+        ("/edgeless_api.FunctionLogs/", &[Orchestrator]),
     ],
     streams: false,
 };

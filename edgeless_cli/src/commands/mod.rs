@@ -5,6 +5,7 @@ mod container_image;
 mod context;
 mod domain;
 mod function;
+mod logs;
 mod node;
 mod scaffold;
 mod tls;
@@ -60,6 +61,22 @@ pub enum Command {
     /// Named clusters in the user's configuration file, and the current one.
     #[command(subcommand)]
     Context(context::ContextCommand),
+    /// What happened in the cluster: workflows started and stopped,
+    /// instances placed, re-created and failed, nodes and domains joining
+    /// and lost.
+    #[command(after_help = "Example: edgeless_cli events -f --workflow ping_pong")]
+    Events {
+        /// Only the events of this workflow (a name, id or unique id prefix
+        /// of a running workflow, or a full id of a stopped one).
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only the last N events recorded so far.
+        #[arg(long)]
+        tail: Option<u32>,
+        /// Keep printing new events until interrupted (Ctrl-C).
+        #[arg(short, long)]
+        follow: bool,
+    },
     /// This CLI's version and the controller's (with their API versions).
     #[command(after_help = "Example: edgeless_cli version -o json")]
     Version,
@@ -92,7 +109,11 @@ pub enum Output {
 pub fn needs_cluster(command: &Command) -> bool {
     matches!(
         command,
-        Command::Workflow(_) | Command::Domain(_) | Command::Node(_) | Command::Version
+        Command::Workflow(_)
+            | Command::Domain(_)
+            | Command::Node(_)
+            | Command::Version
+            | Command::Events { .. }
     )
 }
 
@@ -107,6 +128,17 @@ pub async fn run(command: Command, session: &Session) -> Result<(), CliError> {
         Command::Token(command) => token::run(command, session.output),
         Command::Context(command) => context::run(command, session.output),
         Command::Version => version::run(session).await,
+        Command::Events {
+            workflow,
+            tail,
+            follow,
+        } => {
+            let workflow = match workflow {
+                Some(given) => Some(workflow::resolve_or_id(session, &given).await?),
+                None => None,
+            };
+            logs::events(session, workflow, tail, follow).await
+        }
         Command::Completions { shell } => {
             completions::print(shell);
             Ok(())

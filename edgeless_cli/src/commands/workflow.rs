@@ -53,6 +53,29 @@ pub enum WorkflowCommand {
     /// List running workflows: NAME, ID, STATE, DOMAIN, FUNCTIONS, AGE.
     #[command(after_help = "Example: edgeless_cli workflow list -o wide")]
     List,
+    /// Print the log lines of a workflow's functions, wherever they run,
+    /// each prefixed with the function's name and instance.
+    #[command(after_help = "Example: edgeless_cli workflow logs ping_pong --function ponger -f")]
+    Logs {
+        /// A name, id or unique id prefix.
+        workflow: String,
+        /// Only this function's lines (its name in the workflow).
+        #[arg(long)]
+        function: Option<String>,
+        /// Keep printing new lines until interrupted (Ctrl-C), also from
+        /// instances re-created on other nodes.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only lines of the last SECONDS seconds.
+        #[arg(long, value_name = "SECONDS")]
+        since: Option<u64>,
+        /// Only the last N lines kept so far.
+        #[arg(long, value_name = "N")]
+        tail: Option<u32>,
+        /// Prefix each line with its time (UTC).
+        #[arg(long)]
+        timestamps: bool,
+    },
     /// Show a workflow's functions, resources, domain and instances.
     #[command(after_help = "Example: edgeless_cli workflow inspect ping_pong -o json")]
     Inspect {
@@ -249,6 +272,15 @@ fn resolve(given: &str, workflows: &[proto::WorkflowSummary]) -> Result<String, 
     }
 }
 
+/// The id of the running workflow `given` names, or `given` itself when it
+/// is a full id (of a workflow that may have stopped).
+pub async fn resolve_or_id(session: &Session, given: &str) -> Result<String, CliError> {
+    match resolve(given, &summaries(session).await?) {
+        Err(CliError::NotFound(_)) if uuid::Uuid::parse_str(given).is_ok() => Ok(given.to_string()),
+        resolved => resolved,
+    }
+}
+
 pub async fn run(command: WorkflowCommand, session: &Session) -> Result<(), CliError> {
     let url = &session.cluster.controller_url;
     let status = |s| CliError::from_status(url, s);
@@ -321,6 +353,25 @@ pub async fn run(command: WorkflowCommand, session: &Session) -> Result<(), CliE
                     .map_err(status)?;
                 eprintln!("workflow {id} stopped");
             }
+        }
+        WorkflowCommand::Logs {
+            workflow,
+            function,
+            follow,
+            since,
+            tail,
+            timestamps,
+        } => {
+            let workflow_id = resolve(&workflow, &summaries(session).await?)?;
+            let query = super::logs::LogsQuery {
+                workflow_id,
+                function,
+                follow,
+                since_seconds: since,
+                tail,
+                timestamps,
+            };
+            super::logs::logs(session, query).await?;
         }
         WorkflowCommand::List => {
             let rows: Vec<WorkflowRow> = summaries(session)

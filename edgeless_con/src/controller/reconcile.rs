@@ -26,9 +26,11 @@ impl Controller {
             Registration::Refreshed => return Ok(false),
             Registration::New => {
                 tracing::info!(domain = %id, orchestrator = %url, "domain registered");
+                self.record("domain-registered", "", format!("domain {id} at {url}"));
             }
             Registration::Restarted => {
                 tracing::warn!(domain = %id, "the domain's orchestrator restarted; checking its workflows");
+                self.record("domain-restarted", "", format!("domain {id} at {url}"));
             }
         }
         // Workflows it lost, not deployed elsewhere since, go back to it.
@@ -170,6 +172,7 @@ impl Controller {
         let expired = domains::expire(&mut lock(&self.domains), edgeless_api::now_secs());
         for id in &expired {
             tracing::warn!(domain = %id, "domain lease expired");
+            self.record("domain-lost", "", format!("domain {id}: its lease expired"));
             self.orphan_workflows_of(id);
         }
         self.verify_saved_workflows().await;
@@ -194,6 +197,7 @@ impl Controller {
                     (None, Err(_)) => None,
                     (Some(workflow), Ok((domain_id, components))) => {
                         tracing::info!(workflow = %id, domain = %domain_id, "workflow deployed again");
+                        self.record("workflow-redeployed", &id.to_string(), format!("to domain {domain_id}"));
                         workflow.domain_id = domain_id;
                         workflow.components = components;
                         workflow.state = State::Running;
@@ -204,6 +208,7 @@ impl Controller {
                         let state = State::Failed(error.to_string());
                         if state != old_state {
                             tracing::error!(workflow = %id, %error, "workflow cannot be deployed again; will retry");
+                            self.record("workflow-failed", &id.to_string(), error.to_string());
                         }
                         workflow.state = state;
                         None

@@ -186,6 +186,11 @@ impl Controller {
             kept = summary.kept.len(),
             "workflow updated"
         );
+        let message = format!(
+            "added {:?}, changed {:?}, removed {:?}",
+            summary.added, summary.changed, summary.removed
+        );
+        self.record("workflow-updated", &id.to_string(), message);
         Ok(summary)
     }
 }

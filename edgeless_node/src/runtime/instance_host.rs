@@ -44,6 +44,8 @@ pub struct InstanceHost {
     pub state: (StateStore, String),
     /// Counts the events it sends.
     meter: crate::metrics::InstanceMeter,
+    /// Keeps its log lines for `workflow logs`.
+    log: crate::logs::InstanceLog,
     /// The message of the guest's last panic, if it reported one.
     panic: Mutex<Option<String>>,
     /// Delayed casts not yet sent (with their payload bytes); aborted when
@@ -59,7 +61,7 @@ impl InstanceHost {
         sender: EventSender,
         outputs: OutputTable,
         state: (StateStore, String),
-        meter: crate::metrics::InstanceMeter,
+        (meter, log): (crate::metrics::InstanceMeter, crate::logs::InstanceLog),
     ) -> Self {
         Self {
             id,
@@ -69,6 +71,7 @@ impl InstanceHost {
             outputs,
             state,
             meter,
+            log,
             panic: Mutex::default(),
             timers: Mutex::default(),
         }
@@ -188,15 +191,18 @@ impl InstanceHost {
         saved
     }
 
-    /// A log line of the function: 1 error, 2 warn, 3 info, 4 debug, else trace.
+    /// A log line of the function: 1 error, 2 warn, 3 info, 4 debug, else
+    /// trace. It goes to the node's log and is kept for `workflow logs`.
     pub fn log(&self, level: i32, target: &str, message: &str) {
         if target == PANIC_TARGET {
             let (text, location) = message.split_once('\n').unwrap_or((message, ""));
             *self.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.to_string());
             let (id, class, workflow) = (&self.id, &self.class_id, &self.workflow_id);
             tracing::error!(target: "function", instance = %id, class, workflow, location, "panicked: {text}");
+            self.log.write(1, "", &format!("panicked at {location}: {text}"));
             return;
         }
+        self.log.write(level, target, message);
         let (id, class) = (&self.id, &self.class_id);
         let workflow = &self.workflow_id;
         match level {
@@ -246,7 +252,10 @@ mod tests {
             handle.sender().clone(),
             table,
             (StateStore::default(), "k".into()),
-            crate::metrics::InstanceMeter::unregistered(me.function_id, Default::default()),
+            (
+                crate::metrics::InstanceMeter::unregistered(me.function_id, Default::default()),
+                crate::logs::InstanceLog::detached(me),
+            ),
         );
         let later = Duration::from_secs(600);
         for _ in 0..MAX_DELAYED_CASTS {

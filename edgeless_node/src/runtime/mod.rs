@@ -120,6 +120,8 @@ pub struct InstanceContext {
     pub outputs: OutputTable,
     /// Where execution times and event counts are recorded.
     pub meter: crate::metrics::InstanceMeter,
+    /// Where its log lines are kept.
+    pub log: crate::logs::InstanceLog,
     /// Memory and CPU limits.
     pub limits: InstanceLimits,
 }
@@ -147,7 +149,7 @@ impl InstanceContext {
                 self.dataplane.sender().clone(),
                 self.outputs,
                 self.state,
-                self.meter.clone(),
+                (self.meter.clone(), self.log),
             ),
             init_payload: self.init_payload,
             saved_state,

@@ -26,7 +26,15 @@ impl Spec {
         }
     }
 
-    fn workflow_id(&self) -> &str {
+    /// The component's name in its workflow (resources: the logical id).
+    pub(super) fn name(&self, lid: Uuid) -> String {
+        match self {
+            Spec::Function(f) if !f.function_name.is_empty() => f.function_name.clone(),
+            _ => lid.to_string(),
+        }
+    }
+
+    pub(super) fn workflow_id(&self) -> &str {
         match self {
             Spec::Function(f) => &f.workflow_id,
             Spec::Resource(r) => &r.workflow_id,
@@ -165,6 +173,10 @@ impl Orchestrator {
         component.instances.clone_from(&started);
         component.starting.clear();
         super::persistence::save_component(&self.store, lid, component);
+        for instance in &started {
+            let message = format!("instance {instance} of {}", spec.describe());
+            self.record("instance-started", Some((lid, spec)), Some(instance.node_id), message);
+        }
         Ok(started)
     }
 
@@ -266,9 +278,11 @@ impl Orchestrator {
         super::persistence::remove_component(&self.store, lid);
         let stops = component
             .instances
-            .into_iter()
-            .filter_map(|instance| self.stop_call(&component.spec, instance))
+            .iter()
+            .filter_map(|instance| self.stop_call(&component.spec, *instance))
             .collect();
+        let message = format!("{} instances stopped", component.instances.len());
+        self.record("component-stopped", Some((lid, &component.spec)), None, message);
         Ok(vec![stops])
     }
 
@@ -497,6 +511,8 @@ impl Orchestrator {
                 .collect(),
         );
         tracing::info!(component = %lid, to = %new, "component migrated");
+        let message = format!("moved to instance {new}");
+        self.record("instance-migrated", Some((lid, spec)), Some(new.node_id), message);
         Ok(plan)
     }
 

@@ -155,6 +155,7 @@ pub struct OrchestratorHandle {
     capabilities: CapabilitiesSnapshot,
     /// `node_lease_sec` (0: the nodes' own deadlines).
     lease_sec: u64,
+    events: edgeless_api::feed::EventJournal,
 }
 
 impl OrchestratorHandle {
@@ -340,6 +341,11 @@ impl OrchestratorHandle {
         calls::run(stops).await
     }
 
+    /// What the orchestrator recorded.
+    pub fn events(&self) -> &edgeless_api::feed::EventJournal {
+        &self.events
+    }
+
     /// Checks node leases now.
     pub async fn tick(&self) {
         let _ = self.commands.send(Command::Tick).await;
@@ -369,6 +375,8 @@ struct Failures {
     /// No restart before this.
     retry_at: Option<std::time::Instant>,
     gave_up: bool,
+    /// Why the last re-creation could not be placed (recorded once).
+    placement_error: String,
 }
 
 struct Orchestrator {
@@ -388,6 +396,8 @@ struct Orchestrator {
     commands: mpsc::WeakSender<Command>,
     /// What operators see of it.
     metrics: OrchestratorMetrics,
+    /// What happened (for `edgeless_cli events`).
+    events: edgeless_api::feed::EventJournal,
 }
 
 /// Starts the orchestrator task, with the components and states saved in
@@ -412,7 +422,9 @@ pub fn spawn(
     let (tx, mut rx) = mpsc::channel(256);
     let shared_leases = Leases::default();
     let lease_sec = config.general.node_lease_sec;
+    let events = edgeless_api::feed::EventJournal::new(edgeless_api::feed::KEPT_EVENTS);
     let mut orchestrator = Orchestrator {
+        events: events.clone(),
         leases: shared_leases.clone(),
         config,
         nodes: Registry::new(),
@@ -434,6 +446,7 @@ pub fn spawn(
         }
     });
     let handle = OrchestratorHandle {
+        events,
         commands: tx,
         leases: shared_leases,
         capabilities,
@@ -450,6 +463,30 @@ fn node_error(node: Uuid) -> impl Fn(tonic::Status) -> OrcError {
 }
 
 impl Orchestrator {
+    /// Records that `kind` happened to a component (its workflow and name
+    /// come from `spec`) and/or a node.
+    fn record(
+        &self,
+        kind: &str,
+        component: Option<(Uuid, &Spec)>,
+        node: Option<Uuid>,
+        message: String,
+    ) {
+        let (workflow_id, name) = component
+            .map(|(lid, spec)| (spec.workflow_id().to_string(), spec.name(lid)))
+            .unwrap_or_default();
+        let node_id = node.map(|n| n.to_string()).unwrap_or_default();
+        let happened = edgeless_api::feed::Happened {
+            kind,
+            workflow_id: &workflow_id,
+            component: &name,
+            node_id: &node_id,
+            message,
+        };
+        let source = format!("domain {}", self.config.general.domain_id);
+        self.events.record(happened.at(&source));
+    }
+
     /// Sets the gauges of nodes and components by state (every tick, not
     /// after every command: refreshes come far more often).
     fn update_gauges(&self) {

@@ -84,15 +84,21 @@ impl Orchestrator {
             failures.count += 1;
             failures.last_at = Some(now);
             failures.last_reason = failure.reason.clone();
-            if failures.count > max_restarts {
+            let (kind, message) = if failures.count > max_restarts {
                 failures.gave_up = true;
                 component.desired = component.instances.len();
                 tracing::error!(component = %lid, reason = %failure.reason, restarts = max_restarts, "instance keeps failing; giving up");
+                let message = format!("gave up after {max_restarts} restarts: {}", failure.reason);
+                ("instance-gave-up", message)
             } else {
                 let delay = std::time::Duration::from_secs(1 << (failures.count - 1).min(5));
                 failures.retry_at = Some(now + delay);
                 tracing::warn!(component = %lid, reason = %failure.reason, ?delay, attempt = failures.count, "instance failed; restarting after back-off");
-            }
+                let message = format!("{} (restart {} in {delay:?})", failure.reason, failures.count);
+                ("instance-failed", message)
+            };
+            let (lid, spec) = (*lid, component.spec.clone());
+            self.record(kind, Some((lid, &spec)), Some(node_id), message);
             return;
         }
     }
@@ -124,6 +130,7 @@ impl Orchestrator {
                 return Ok(None);
             }
             tracing::info!(node = %node_id, "node restarted");
+            self.record("node-restarted", None, Some(node_id), String::new());
             self.node_lost(node_id);
         }
         let node = Node::from_registration(&request).map_err(OrcError::Invalid)?;
@@ -152,6 +159,7 @@ impl Orchestrator {
             peers.push(calls::peer(node_id, &node, *peer_id, &peer.invocation_url));
         }
         tracing::info!(node = %node_id, agent = %node.agent_url, "node joined the domain");
+        self.record("node-joined", None, Some(node_id), node.agent_url.clone());
         self.nodes.insert(node_id, node);
         super::leases(&self.leases).insert(
             node_id,
@@ -181,6 +189,8 @@ impl Orchestrator {
             .collect();
         for node_id in expired {
             tracing::warn!(node = %node_id, "node lease expired");
+            let message = "its lease expired (no refresh in time)".to_string();
+            self.record("node-lost", None, Some(node_id), message);
             self.metrics.lease_expiries.inc();
             self.node_lost(node_id);
         }
@@ -233,6 +243,13 @@ impl Orchestrator {
                 Ok(planned) => planned,
                 Err(error) => {
                     tracing::error!(component = %lid, %error, "cannot re-create instance; will retry");
+                    let error = error.to_string();
+                    let known = self.components.get_mut(&lid).map(|c| {
+                        std::mem::replace(&mut c.failures.placement_error, error.clone())
+                    });
+                    if known.is_some_and(|known| known != error) {
+                        self.record("placement-failed", Some((lid, &spec)), None, error);
+                    }
                     continue;
                 }
             };
@@ -260,6 +277,7 @@ impl Orchestrator {
         results: Vec<Result<InstanceId, OrcError>>,
     ) {
         let mut unwanted = Vec::new();
+        let mut recreated = Vec::new();
         let mut added = false;
         let component = self.components.get_mut(&lid);
         let mut component = component.filter(|c| !c.starting.is_empty());
@@ -271,13 +289,19 @@ impl Orchestrator {
                 (Ok(instance), Some(c)) if c.instances.len() < c.desired => {
                     tracing::info!(component = %lid, %instance, "instance re-created");
                     c.instances.push(instance);
+                    c.failures.placement_error.clear();
                     added = true;
+                    recreated.push(instance);
                 }
                 (Ok(instance), _) => unwanted.push(instance),
                 (Err(error), _) => {
                     tracing::error!(component = %lid, %error, "cannot re-create instance; will retry");
                 }
             }
+        }
+        for instance in recreated {
+            let message = format!("instance {instance} of {}", spec.describe());
+            self.record("instance-re-created", Some((lid, spec)), Some(instance.node_id), message);
         }
         let stops = unwanted
             .into_iter()
