@@ -101,6 +101,21 @@ fn misbehaving_with(
         orchestrator.contains("instance keeps failing; giving up"),
         "{orchestrator}"
     );
+    // `workflow logs` has the lines of all three attempts (ended instances
+    // keep theirs), each failure with its reason, a panic with its location.
+    let logs = cluster.cli_ok(&["workflow", "logs", &workflow]);
+    assert_eq!(
+        count(&logs, &format!("misbehave: starting, mode {mode}")),
+        3,
+        "{logs}"
+    );
+    assert!(
+        count(&logs, &format!("ERROR instance failed: {expected_reason}")) >= 3,
+        "{logs}"
+    );
+    if mode == "panic" {
+        assert!(logs.contains("ERROR panicked at src/lib.rs:"), "{logs}");
+    }
     cluster.cli_ok(&["workflow", "stop", &workflow]);
     cluster.wait_for(Duration::from_secs(10), "the failed instance to go", |c| {
         !c.cli_ok(&["domain", "view", "domain-test"])
