@@ -67,6 +67,8 @@ if [ -z "$controller" ]; then
 fi
 echo "controller_url = \"$controller\"" >"$work/cli.toml"
 echo "== controller at $controller (edgeless_cli -c $work/cli.toml ...)" >&2
+dashboard=$(sed -n 's/^controller\.dashboard_url = "\(.*\)"$/\1/p' "$work/listening.toml")
+[ -n "$dashboard" ] && echo "== dashboard at $dashboard/" >&2
 for _ in $(seq 1 100); do
   if "$bin/edgeless_cli" -c "$work/cli.toml" domain list -o json 2>/dev/null | grep -q '"num_nodes": 2'; then break; fi
   if ! kill -0 "$inabox" 2>/dev/null; then
@@ -80,7 +82,7 @@ sed "s|\.\./\.\./functions/|$modules/|g" "examples/$example/workflow.json" >"$wo
 workflow=$("$bin/edgeless_cli" -c "$work/cli.toml" workflow start "$work/workflow.json" --name "$example")
 echo "== workflow $workflow started; function logs for ${duration}s:" >&2
 "$bin/edgeless_cli" -c "$work/cli.toml" workflow inspect "$workflow"
-timeout "$duration" tail -n +1 -f "$work/inabox.log" | grep --line-buffered -E " function: | (WARN|ERROR) " | sed -u 's/ instance=[^ ]*//; s/ class=.*//' || true
+timeout "$duration" "$bin/edgeless_cli" -c "$work/cli.toml" workflow logs "$workflow" -f || true
 echo "== stopping workflow $workflow" >&2
 "$bin/edgeless_cli" -c "$work/cli.toml" workflow stop "$workflow"
 workflow=""

@@ -74,10 +74,12 @@ fn render(metrics: &Metrics) -> Response {
     }
 }
 
-/// The telemetry server of a daemon: where it listens (none when
-/// `metrics_url` is empty) and the future that serves until shutdown (or
-/// just waits for it).
+/// An HTTP server of a daemon (telemetry, dashboard): the configuration
+/// key it was set by, where it listens (none when its URL is empty) and the
+/// future that serves until shutdown (or just waits for it).
 pub struct Served {
+    /// The configuration key of its URL, e.g. `metrics_url`.
+    pub key: &'static str,
     /// The bound URL (a configured port 0 replaced by the one taken).
     pub url: Option<String>,
     /// Serves until shutdown.
@@ -85,13 +87,48 @@ pub struct Served {
 }
 
 impl Served {
-    /// `listening` with the telemetry URL (`metrics_url`), when served.
+    /// `listening` with this server's URL, when served.
     pub fn listed(&self, listening: crate::server::Listening) -> crate::server::Listening {
         match &self.url {
-            Some(url) => listening.with("metrics_url", url),
+            Some(url) => listening.with(self.key, url),
             None => listening,
         }
     }
+}
+
+/// Serves `app` over plain HTTP at `url`, set by configuration key `key`
+/// (nothing when `url` is empty). A URL that cannot be bound (a port in
+/// use) is an error naming the key.
+pub async fn serve_http(
+    key: &'static str,
+    url: &str,
+    app: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Served> {
+    if url.is_empty() {
+        return Ok(Served {
+            key,
+            url: None,
+            serve: Box::pin(async move {
+                shutdown.cancelled().await;
+                Ok(())
+            }),
+        });
+    }
+    let listener = crate::server::bind(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("{key} = {url:?}: {e}"))?;
+    let bound = crate::server::bound_url(url, &listener);
+    Ok(Served {
+        key,
+        url: Some(bound),
+        serve: Box::pin(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+                .map_err(|e| anyhow::anyhow!("the server of {key} failed: {e}"))
+        }),
+    })
 }
 
 /// Binds `config.metrics_url` (when set). A URL that cannot be bound (a
@@ -102,21 +139,6 @@ pub async fn start(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Served> {
-    if config.metrics_url.is_empty() {
-        return Ok(Served {
-            url: None,
-            serve: Box::pin(async move {
-                shutdown.cancelled().await;
-                Ok(())
-            }),
-        });
-    }
-    // Read-only, so served on any address without --insecure: put it where
-    // only the scraper reaches it.
-    let listener = crate::server::bind(&config.metrics_url)
-        .await
-        .map_err(|e| anyhow::anyhow!("[telemetry] metrics_url = {:?}: {e}", config.metrics_url))?;
-    let bound = crate::server::bound_url(&config.metrics_url, &listener);
     let app = Router::new()
         .route("/metrics", get(move || async move { render(&metrics) }))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -129,14 +151,11 @@ pub async fn start(
                 }
             }),
         );
-    tracing::info!(url = %bound, "serving /metrics, /healthz and /readyz");
-    Ok(Served {
-        url: Some(bound),
-        serve: Box::pin(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-                .map_err(|e| anyhow::anyhow!("the metrics server failed: {e}"))
-        }),
-    })
+    let served = serve_http("metrics_url", &config.metrics_url, app, shutdown)
+        .await
+        .map_err(|e| anyhow::anyhow!("[telemetry] {e}"))?;
+    if let Some(url) = &served.url {
+        tracing::info!(%url, "serving /metrics, /healthz and /readyz");
+    }
+    Ok(served)
 }

@@ -27,6 +27,8 @@ pub struct Config {
     /// Where workflows are kept across restarts (`controller.redb`); empty:
     /// nowhere. Default: [`default_data_dir`].
     pub data_dir: String,
+    /// Where the web dashboard is served (plain HTTP); empty: not served.
+    pub dashboard_url: String,
     /// Where metrics and health are served.
     pub telemetry: edgeless_api::telemetry::TelemetryConfig,
     /// TLS for every link (empty: plain TCP).
@@ -41,6 +43,7 @@ impl Default for Config {
             controller_url: "http://127.0.0.1:7001".into(),
             domain_register_url: "http://127.0.0.1:7002".into(),
             data_dir: default_data_dir(),
+            dashboard_url: "http://127.0.0.1:7080".into(),
             telemetry: Default::default(),
             tls: Default::default(),
             auth: Default::default(),

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::domains::{self, DomainClients, Domains};
 
 mod names;
+mod overview;
 mod reconcile;
 mod status;
 mod update;

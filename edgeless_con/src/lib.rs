@@ -6,6 +6,7 @@
 
 pub mod config;
 mod controller;
+mod dashboard;
 mod domains;
 mod feeds;
 mod metrics;
@@ -52,12 +53,19 @@ pub async fn run(
         shutdown.clone(),
     )
     .await?;
+    let dashboard =
+        dashboard::start(&config.dashboard_url, controller.clone(), shutdown.clone()).await?;
+    if let Some(url) = &dashboard.url {
+        tracing::info!(%url, "dashboard served");
+    }
     tracing::info!(workflows = %config.controller_url, domains = %config.domain_register_url, "controller started");
     report.send(
-        &telemetry.listed(
-            Listening::default()
-                .with("controller_url", &config.controller_url)
-                .with("domain_register_url", &config.domain_register_url),
+        &dashboard.listed(
+            telemetry.listed(
+                Listening::default()
+                    .with("controller_url", &config.controller_url)
+                    .with("domain_register_url", &config.domain_register_url),
+            ),
         ),
     );
     let workflows = edgeless_api::server::builder(policy::CONTROLLER_WORKFLOWS)?
@@ -89,5 +97,6 @@ pub async fn run(
         r = domains => r.context("domain registration server failed"),
         r = leases => r,
         r = telemetry.serve => r,
+        r = dashboard.serve => r,
     }
 }

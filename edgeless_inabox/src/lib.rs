@@ -96,6 +96,15 @@ impl Layout {
         controller.telemetry.metrics_url = url(take());
         orchestrator.telemetry.metrics_url = url(take());
         balancer.telemetry.metrics_url = url(take());
+        // The dashboard on the initial port + 80 (7080 from 7000), unless
+        // the ports above reached it.
+        let after = take();
+        let usual = initial_port.saturating_add(80);
+        controller.dashboard_url = url(match after {
+            0 => 0,
+            _ if after <= usual => usual,
+            _ => after,
+        });
         Self {
             controller,
             orchestrator,
@@ -260,6 +269,9 @@ pub async fn run(
         all = merge(all, &name, &listening(node, &mut components).await?);
     }
     report.send(&all);
+    if let Some(url) = all.get("controller.dashboard_url") {
+        tracing::info!("the dashboard is at {url}/");
+    }
 
     let mut result = Ok(());
     while let Some(finished) = components.join_next().await {
@@ -426,9 +438,11 @@ mod tests {
             layout.orchestrator.general.domain_register_url,
             layout.controller.domain_register_url
         );
+        assert_eq!(layout.controller.dashboard_url, "http://127.0.0.1:9180");
         let zero = Layout::new(2, 0);
         assert_eq!(zero.controller.controller_url, "http://127.0.0.1:0");
         assert_eq!(zero.nodes[1].general.agent_url, "http://127.0.0.1:0");
+        assert_eq!(zero.controller.dashboard_url, "http://127.0.0.1:0");
     }
 
     #[tokio::test]

@@ -127,6 +127,8 @@ enum Runtime<'a> {
 }
 
 struct Instance {
+    /// Its series (none for resources).
+    labels: Option<crate::metrics::FunctionLabels>,
     outputs: OutputMapping,
     stop: Option<oneshot::Sender<()>>,
     finished: watch::Receiver<bool>,
@@ -232,6 +234,23 @@ impl Agent {
         self.inner.samples.drain()
     }
 
+    /// How many events each function running here handled so far.
+    pub fn function_events(&self) -> Vec<edgeless_api::proto::FunctionEventCount> {
+        let labels: std::collections::HashSet<crate::metrics::FunctionLabels> = self
+            .instances()
+            .values()
+            .filter_map(|i| i.labels.clone())
+            .collect();
+        labels
+            .into_iter()
+            .map(|l| edgeless_api::proto::FunctionEventCount {
+                handled: self.inner.metrics.handled(&l),
+                workflow_id: l.workflow,
+                function_name: l.function,
+            })
+            .collect()
+    }
+
     /// The log lines of the functions on this node.
     pub fn logs(&self) -> &crate::logs::LogBook {
         &self.inner.logs
@@ -276,15 +295,15 @@ impl Agent {
         }
         self.check_room()?;
         let (outputs, table) = crate::runtime::outputs_pair();
-        let meter = self.inner.metrics.meter(
-            function_id,
-            crate::metrics::FunctionLabels {
-                workflow: request.workflow_id.clone(),
-                function: request.function_name.clone(),
-                class: request.class_id.clone(),
-            },
-            self.inner.samples.clone(),
-        );
+        let labels = crate::metrics::FunctionLabels {
+            workflow: request.workflow_id.clone(),
+            function: request.function_name.clone(),
+            class: request.class_id.clone(),
+        };
+        let meter = self
+            .inner
+            .metrics
+            .meter(function_id, labels.clone(), self.inner.samples.clone());
         let log = |logs: &crate::logs::LogBook| {
             logs.instance(id, &request.workflow_id, &request.function_name)
         };
@@ -327,7 +346,7 @@ impl Agent {
                 return Err(error.into());
             }
         };
-        self.track(id, outputs, (running, failure_log));
+        self.track(id, (outputs, Some(labels)), (running, failure_log));
         tracing::info!(instance = %id, "function instance started");
         Ok(id)
     }
@@ -365,7 +384,7 @@ impl Agent {
             .inspect_err(|_| self.inner.dataplane.unregister(id))?;
         // Resources log through the node's own log.
         let log = crate::logs::InstanceLog::detached(id);
-        self.track(id, outputs, (running, log));
+        self.track(id, (outputs, None), (running, log));
         tracing::info!(instance = %id, class, "resource instance started");
         Ok(id)
     }
@@ -379,13 +398,14 @@ impl Agent {
     fn track(
         &self,
         id: InstanceId,
-        outputs: OutputMapping,
+        (outputs, labels): (OutputMapping, Option<crate::metrics::FunctionLabels>),
         (running, log): (RunningInstance, crate::logs::InstanceLog),
     ) {
         let (done_tx, done_rx) = watch::channel(false);
         self.instances().insert(
             id.function_id,
             Instance {
+                labels,
                 outputs,
                 stop: Some(running.stop),
                 finished: done_rx,

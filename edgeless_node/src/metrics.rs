@@ -87,6 +87,11 @@ impl NodeMetrics {
         all
     }
 
+    /// How many events the functions of `labels` handled on this node.
+    pub fn handled(&self, labels: &FunctionLabels) -> u64 {
+        self.handled.get_or_create(labels).get()
+    }
+
     /// The meter of one instance of `labels`.
     pub fn meter(
         &self,

@@ -50,7 +50,10 @@ pub async fn run(
             capabilities: Some(capabilities.clone()),
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             nonce,
-            health_status: Some(telemetry::health(instances, &mut cpu)),
+            health_status: Some(proto::NodeHealthStatus {
+                function_events: agent.function_events(),
+                ..telemetry::health(instances, &mut cpu)
+            }),
             performance_samples: Some(agent.drain_samples()),
             synced_states: agent.take_synced_states(),
             failed_instances: {

@@ -127,6 +127,7 @@ pub fn health(num_instances: usize, cpu: &mut CpuMeter) -> proto::NodeHealthStat
         tot_rx_bytes: rx,
         tot_tx_bytes: tx,
         num_instances: num_instances as u32,
+        function_events: Vec::new(),
     }
 }
 

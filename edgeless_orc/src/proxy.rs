@@ -70,7 +70,7 @@ pub fn mirror(view: &proto::DomainView) -> BTreeMap<String, String> {
             format!("node:capabilities:{}", node.node_id),
             capabilities_json(&caps).to_string(),
         );
-        let health = node.health.unwrap_or_default();
+        let health = node.health.clone().unwrap_or_default();
         keys.insert(
             format!("node:health:{}", node.node_id),
             health_json(&health).to_string(),

@@ -45,7 +45,7 @@ impl Node {
             invocation_url: request.invocation_url.clone(),
             capabilities: request.capabilities.clone().unwrap_or_default(),
             providers: request.resource_providers.clone(),
-            health: request.health_status.unwrap_or_default(),
+            health: request.health_status.clone().unwrap_or_default(),
             functions: FunctionInstanceClient::new(channel.clone())
                 .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE),
             resources: ResourceConfigurationClient::new(channel.clone()),
@@ -88,7 +88,7 @@ pub fn view(node_id: &Uuid, node: &Node, lease_remaining: i64) -> proto::NodeVie
         agent_url: node.agent_url.clone(),
         invocation_url: node.invocation_url.clone(),
         capabilities: Some(node.capabilities.clone()),
-        health: Some(node.health),
+        health: Some(node.health.clone()),
         resource_providers: node.providers.clone(),
         lease_remaining,
     }

@@ -112,7 +112,7 @@ impl Cluster {
         std::fs::write(
             &controller_config,
             format!(
-                "controller_url = \"{}\"\ndomain_register_url = \"{}\"\n{data_dir}{}",
+                "controller_url = \"{}\"\ndomain_register_url = \"{}\"\ndashboard_url = \"http://127.0.0.1:0\"\n{data_dir}{}",
                 grpc_url(&options, 0),
                 grpc_url(&options, 0),
                 config_sections(&options, dir.path(), "controller")

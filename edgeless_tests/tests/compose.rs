@@ -15,6 +15,7 @@ use edgeless_tests::{bin, build_function, eventually, example, free_port, repo_r
 struct Project {
     name: String,
     port: u16,
+    dashboard_port: u16,
     cli_config: tempfile::NamedTempFile,
 }
 
@@ -26,6 +27,7 @@ impl Project {
             .args(["-p", &self.name])
             .args(args)
             .env("EDGELESS_PORT", self.port.to_string())
+            .env("EDGELESS_DASHBOARD_PORT", self.dashboard_port.to_string())
             .output()
             .expect("docker-compose runs")
     }
@@ -113,6 +115,7 @@ fn the_compose_cluster_runs_a_workflow_started_from_the_host_and_leaves_nothing(
     let project = Project {
         name: format!("edgelesstest{}", std::process::id()),
         port,
+        dashboard_port: free_port(),
         cli_config,
     };
     let up = Instant::now();
@@ -138,6 +141,13 @@ fn the_compose_cluster_runs_a_workflow_started_from_the_host_and_leaves_nothing(
         project.logs().contains("answered PONG")
     });
     assert!(flowing, "no pong in the logs:\n{}", project.logs());
+    // The dashboard is published on the host's loopback too.
+    let overview = format!("http://127.0.0.1:{}/api/overview", project.dashboard_port);
+    let (body, _) = edgeless_tests::curl(&[&overview]);
+    assert!(
+        body.contains("\"name\":\"ping_pong\"") && body.contains("\"id\":\"compose\""),
+        "{body}"
+    );
     // The state is on the controller's volume: a restarted controller
     // still lists the workflow.
     succeeded("restart", &project.compose(&["restart", "controller"]));

@@ -62,7 +62,7 @@ impl Cluster {
             d,
             "controller.toml",
             format!(
-                "controller_url = \"https://0.0.0.0:7001\"\ndomain_register_url = \"https://0.0.0.0:7002\"\n{}",
+                "controller_url = \"https://0.0.0.0:7001\"\ndomain_register_url = \"https://0.0.0.0:7002\"\ndashboard_url = \"\"\n{}",
                 tls(d, "controller")
             ),
         );

@@ -35,6 +35,7 @@ fn daemons_write_json_log_lines_when_asked() {
         ("EDGELESS_CONTROLLER_URL", "http://127.0.0.1:0"),
         ("EDGELESS_DOMAIN_REGISTER_URL", "http://127.0.0.1:0"),
         ("EDGELESS_DATA_DIR", ""),
+        ("EDGELESS_DASHBOARD_URL", ""),
     ];
     let by_flag = log_of("edgeless_con_d", &["--log-format", "json"], &controller_env);
     let by_variable = log_of(
@@ -214,6 +215,7 @@ fn a_metrics_port_in_use_stops_the_daemon_naming_it() {
         .env("EDGELESS_CONTROLLER_URL", "http://127.0.0.1:0")
         .env("EDGELESS_DOMAIN_REGISTER_URL", "http://127.0.0.1:0")
         .env("EDGELESS_DATA_DIR", "")
+        .env("EDGELESS_DASHBOARD_URL", "")
         .env(
             "EDGELESS_TELEMETRY_METRICS_URL",
             format!("http://127.0.0.1:{port}"),

@@ -21,12 +21,16 @@ fn quickstart_runs_ping_pong_and_cleans_up() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    // The functions' log lines, as the README shows them.
-    assert!(stdout.contains("function: pong: PING #1 from"), "{stdout}");
-    assert!(
-        stdout.contains("function: ping: PING #1 answered PONG"),
-        "{stdout}"
-    );
+    // The functions' log lines (`workflow logs -f`), as the README shows
+    // them, and where the dashboard is.
+    let line_of = |function: &str, text: &str| {
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("[{function} ")) && l.contains(text))
+    };
+    assert!(line_of("ponger", "] pong: PING #1 from"), "{stdout}");
+    assert!(line_of("pinger", "] ping: PING #1 answered PONG"), "{stdout}");
+    assert!(stderr.contains("== dashboard at http://127.0.0.1:"), "{stderr}");
     assert!(stderr.contains("== stopping workflow"), "{stderr}");
     // Its modules were built under target/, not into the source tree.
     let workflow = std::fs::read_to_string(work.path().join("workflow.json")).unwrap();

@@ -470,7 +470,7 @@ fn an_open_daemon_refuses_to_listen_where_other_hosts_reach_it() {
     let config = dir.path().join("controller.toml");
     std::fs::write(
         &config,
-        "controller_url = \"http://0.0.0.0:0\"\ndomain_register_url = \"http://127.0.0.1:0\"\n",
+        "controller_url = \"http://0.0.0.0:0\"\ndomain_register_url = \"http://127.0.0.1:0\"\ndashboard_url = \"\"\n",
     )
     .unwrap();
     let log = dir.path().join("refused.log");

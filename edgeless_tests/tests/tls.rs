@@ -229,7 +229,7 @@ fn bad_certificate_files_and_mixed_schemes_are_refused_at_start() {
     let plain = dir.path().join("plain.toml");
     std::fs::write(
         &plain,
-        "controller_url = \"https://127.0.0.1:0\"\ndomain_register_url = \"http://127.0.0.1:0\"\n",
+        "controller_url = \"https://127.0.0.1:0\"\ndomain_register_url = \"http://127.0.0.1:0\"\ndashboard_url = \"\"\n",
     )
     .unwrap();
     let stderr = refused_config("edgeless_con_d", &plain);

@@ -17,6 +17,9 @@ const MAX_SAMPLES: usize = 1000;
 /// The most nodes of one domain.
 pub const MAX_NODES: usize = 10_000;
 
+/// The most per-function event counts kept of one node's report.
+const MAX_FUNCTION_COUNTS: usize = 10_000;
+
 impl Orchestrator {
     /// Takes in what a refresh reports besides the lease.
     pub(super) fn absorb(&mut self, mut request: proto::UpdateNodeRequest) {
@@ -53,6 +56,8 @@ impl Orchestrator {
             node.capabilities = request.capabilities.unwrap_or_default();
             node.providers = request.resource_providers;
             node.health = request.health_status.unwrap_or_default();
+            // One count per running function at most.
+            node.health.function_events.truncate(MAX_FUNCTION_COUNTS);
         }
     }
 
