@@ -11,6 +11,7 @@
 //! [`bin`] builds the workspace's binaries from the current sources the
 //! first time a test process asks for one.
 
+pub mod browser;
 mod cluster;
 pub mod docker;
 pub mod lab;
