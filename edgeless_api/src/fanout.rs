@@ -63,7 +63,10 @@ where
 /// A source's parts tagged with its key, and `None` when it ended.
 type Tagged<P> = (String, Option<Result<P, Status>>);
 
-fn tagged<P: Part>(key: String, source: Source<P>) -> futures::stream::BoxStream<'static, Tagged<P>> {
+fn tagged<P: Part>(
+    key: String,
+    source: Source<P>,
+) -> futures::stream::BoxStream<'static, Tagged<P>> {
     let end = futures::stream::once(std::future::ready((key.clone(), None)));
     Box::pin(source.map(move |item| (key.clone(), Some(item))).chain(end))
 }
@@ -75,7 +78,10 @@ pub fn merge<P: Part, S: Sources<P>>(mut sources: S, merge: Merge) -> Source<P> 
         let mut open = SelectAll::new();
         let mut known = HashSet::new();
         for key in sources.keys().await {
-            open.push(tagged(key.clone(), sources.open(&key, merge.since_unix_ms, merge.follow)));
+            open.push(tagged(
+                key.clone(),
+                sources.open(&key, merge.since_unix_ms, merge.follow),
+            ));
             known.insert(key);
         }
         let mut history = Vec::new();
@@ -124,7 +130,10 @@ pub fn merge<P: Part, S: Sources<P>>(mut sources: S, merge: Merge) -> Source<P> 
 /// every [`DISCOVERY_PERIOD`].
 async fn follow<P: Part, S: Sources<P>>(
     mut sources: S,
-    (mut open, mut known): (SelectAll<futures::stream::BoxStream<'static, Tagged<P>>>, HashSet<String>),
+    (mut open, mut known): (
+        SelectAll<futures::stream::BoxStream<'static, Tagged<P>>>,
+        HashSet<String>,
+    ),
     sender: tokio::sync::mpsc::Sender<Result<P, Status>>,
 ) {
     let mut discovery = tokio::time::interval(DISCOVERY_PERIOD);
@@ -183,7 +192,12 @@ mod tests {
 
     impl Sources<proto::ClusterEvents> for Journals {
         async fn keys(&mut self) -> Vec<String> {
-            self.0.lock().unwrap().iter().map(|(k, _)| k.clone()).collect()
+            self.0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect()
         }
         fn open(&mut self, key: &str, since: u64, follow: bool) -> Source<proto::ClusterEvents> {
             let journals = self.0.lock().unwrap();

@@ -103,7 +103,10 @@ pub fn replay<P: Part>(
     (tail, follow): (usize, bool),
 ) -> Source<P> {
     let seen = snapshot.iter().map(|(seq, _)| *seq).max();
-    let items = snapshot.into_iter().map(|(_, item)| (*item).clone()).collect();
+    let items = snapshot
+        .into_iter()
+        .map(|(_, item)| (*item).clone())
+        .collect();
     let history = futures::stream::iter(history_parts::<P>(items, tail).into_iter().map(Ok));
     if !follow {
         return Box::pin(history);

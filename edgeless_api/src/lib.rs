@@ -30,6 +30,11 @@ pub use ids::{InstanceId, InvalidId, parse_uuid};
 #[allow(missing_docs, clippy::all)]
 pub mod proto {
     tonic::include_proto!("edgeless_api");
+
+    /// The encoded descriptors of `proto/edgeless.proto`, served by the
+    /// gRPC reflection service of every server.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/edgeless_descriptor.bin"));
 }
 
 /// The function type of WebAssembly functions.

@@ -210,13 +210,21 @@ pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::t
     // load balancers can check the server (it answers SERVING while the
     // server runs; no credentials needed).
     let (_reporter, health) = tonic_health::server::health_reporter();
+    // Reflection, so that grpcurl lists and calls the services without the
+    // .proto file.
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the descriptors built into this binary are valid");
     Ok(builder
         .layer(crate::grpc_metrics::MetricsLayer::new(
             policy.server,
             policy.streams,
         ))
         .layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier()))
-        .add_service(health))
+        .add_service(health)
+        .add_service(reflection))
 }
 
 /// The most concurrent calls (HTTP/2 streams) on one connection.

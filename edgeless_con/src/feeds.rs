@@ -14,7 +14,10 @@ use crate::controller::Controller;
 const CONTROLLER: &str = "controller";
 
 /// A client of a domain's orchestrator for a long-lived stream.
-fn inspection(controller: &Controller, domain: &str) -> Result<DomainInspectionClient<edgeless_api::client::Channel>, Status> {
+fn inspection(
+    controller: &Controller,
+    domain: &str,
+) -> Result<DomainInspectionClient<edgeless_api::client::Channel>, Status> {
     let url = controller
         .orchestrator_urls()
         .into_iter()
@@ -49,7 +52,11 @@ impl Sources<proto::LogLines> for DomainLogs {
         let request = proto::LogsRequest {
             since_unix_ms: since.max(self.request.since_unix_ms),
             follow,
-            tail: if since > self.request.since_unix_ms { 0 } else { self.request.tail },
+            tail: if since > self.request.since_unix_ms {
+                0
+            } else {
+                self.request.tail
+            },
             ..self.request.clone()
         };
         let client = inspection(&self.controller, key);

@@ -2,13 +2,13 @@
 //! `DomainRegistration` for orchestrators.
 
 use edgeless_api::auth::caller;
+use edgeless_api::fanout::Merge;
+use edgeless_api::feed::Source;
 use edgeless_api::proto::{
     self, domain_registration_server::DomainRegistration,
     domain_registration_server::DomainRegistrationServer,
     workflow_instance_server::WorkflowInstance, workflow_instance_server::WorkflowInstanceServer,
 };
-use edgeless_api::fanout::Merge;
-use edgeless_api::feed::Source;
 use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
@@ -58,7 +58,10 @@ impl WorkflowInstance for Service {
     ) -> Result<Response<Self::LogsStream>, Status> {
         let caller = caller(&request);
         let request = request.into_inner();
-        if !self.0.is_visible(&request.workflow_id, caller.tenant_scope()) {
+        if !self
+            .0
+            .is_visible(&request.workflow_id, caller.tenant_scope())
+        {
             return Err(ControllerError::NotFound(request.workflow_id).into());
         }
         let merge = Merge {

@@ -17,8 +17,8 @@ mod service;
 
 pub use error::DeliveryError;
 pub use handle::{CallOutcome, DataplaneHandle, EventSender};
-pub use peer::{GrpcPeerLink, PeerLink};
-pub use router::Dataplane;
+pub use peer::{GrpcPeerLink, LinkStats, PeerLink};
+pub use router::{Dataplane, PeerStats};
 pub use service::InvocationService;
 
 /// How many events may wait in an instance's mailbox before senders are told

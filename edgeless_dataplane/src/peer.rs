@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use edgeless_api::event::Event;
@@ -18,6 +19,33 @@ use crate::{DeliveryError, PEER_QUEUE_CAPACITY};
 pub trait PeerLink: Send + Sync {
     /// Queues `event` for the peer; fails at once when it cannot.
     fn send(&self, event: Event) -> Result<(), DeliveryError>;
+
+    /// What went through the link so far (for metrics).
+    fn stats(&self) -> LinkStats {
+        LinkStats::default()
+    }
+}
+
+/// What went through a peer link so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Events handed to the peer's stream.
+    pub events: u64,
+    /// Their payload bytes.
+    pub bytes: u64,
+    /// Events refused because the link's queue was full.
+    pub refused: u64,
+    /// Events waiting in the queue now.
+    pub queued: u64,
+}
+
+/// A link's counters, updated once per batch (sent) or per refusal, never
+/// per delivered event.
+#[derive(Default)]
+struct Counters {
+    events: AtomicU64,
+    bytes: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// The largest number of events sent in one batch.
@@ -47,6 +75,7 @@ pub struct GrpcPeerLink {
     node_id: Uuid,
     queue: mpsc::Sender<Event>,
     task: tokio::task::JoinHandle<()>,
+    counters: Arc<Counters>,
 }
 
 impl GrpcPeerLink {
@@ -58,11 +87,14 @@ impl GrpcPeerLink {
         let channel = edgeless_api::client::stream_channel(invocation_url)?;
         let (queue, rx) = mpsc::channel(PEER_QUEUE_CAPACITY);
         let url = invocation_url.to_string();
-        let task = tokio::spawn(run_link(node_id, url, channel, Arc::new(Mutex::new(rx))));
+        let counters = Arc::<Counters>::default();
+        let queued = (Arc::new(Mutex::new(rx)), counters.clone());
+        let task = tokio::spawn(run_link(node_id, url, channel, queued));
         Ok(Self {
             node_id,
             queue,
             task,
+            counters,
         })
     }
 }
@@ -75,9 +107,19 @@ impl Drop for GrpcPeerLink {
 
 impl PeerLink for GrpcPeerLink {
     fn send(&self, event: Event) -> Result<(), DeliveryError> {
-        self.queue
-            .try_send(event)
-            .map_err(|_| DeliveryError::PeerCongested(self.node_id))
+        self.queue.try_send(event).map_err(|_| {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            DeliveryError::PeerCongested(self.node_id)
+        })
+    }
+
+    fn stats(&self) -> LinkStats {
+        LinkStats {
+            events: self.counters.events.load(Ordering::Relaxed),
+            bytes: self.counters.bytes.load(Ordering::Relaxed),
+            refused: self.counters.refused.load(Ordering::Relaxed),
+            queued: (self.queue.max_capacity() - self.queue.capacity()) as u64,
+        }
     }
 }
 
@@ -85,13 +127,13 @@ async fn run_link(
     node_id: Uuid,
     url: String,
     channel: edgeless_api::client::Channel,
-    queue: Arc<Mutex<mpsc::Receiver<Event>>>,
+    (queue, counters): (Arc<Mutex<mpsc::Receiver<Event>>>, Arc<Counters>),
 ) {
     let mut client = FunctionInvocationClient::new(channel);
     let mut backoff = Duration::from_millis(50);
     loop {
-        let start = (queue.clone(), VecDeque::new());
-        let batches = futures::stream::unfold(start, |(queue, mut waiting)| async move {
+        let start = (queue.clone(), counters.clone(), VecDeque::new());
+        let batches = futures::stream::unfold(start, |(queue, counters, mut waiting)| async move {
             if waiting.is_empty() {
                 let mut events = Vec::new();
                 if queue.lock().await.recv_many(&mut events, MAX_BATCH).await == 0 {
@@ -100,7 +142,12 @@ async fn run_link(
                 waiting.extend(events);
             }
             let batch = take_batch(&mut waiting);
-            Some((batch, (queue, waiting)))
+            let bytes: usize = batch.events.iter().map(|e| e.payload.len()).sum();
+            counters
+                .events
+                .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+            counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            Some((batch, (queue, counters, waiting)))
         });
         match client.stream(batches).await {
             Ok(_) => {

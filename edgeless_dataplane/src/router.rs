@@ -27,6 +27,22 @@ struct Inner {
     node_id: Uuid,
     local: RwLock<HashMap<Uuid, Mailbox>>,
     peers: RwLock<HashMap<Uuid, Arc<dyn PeerLink>>>,
+    /// Events and payload bytes received from each peer (counted per batch).
+    received: Mutex<HashMap<Uuid, (u64, u64)>>,
+}
+
+/// The most peers whose received traffic is counted.
+const MAX_COUNTED_PEERS: usize = 10_000;
+
+/// The traffic with one peer so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// What this node sent it (zero when no link to it exists now).
+    pub sent: crate::LinkStats,
+    /// Events received from it.
+    pub received_events: u64,
+    /// Their payload bytes.
+    pub received_bytes: u64,
 }
 
 /// The routing table of one node. Cheap to clone.
@@ -43,6 +59,7 @@ impl Dataplane {
                 node_id,
                 local: RwLock::default(),
                 peers: RwLock::default(),
+                received: Mutex::default(),
             }),
         }
     }
@@ -116,6 +133,41 @@ impl Dataplane {
                 }
             }
         }
+    }
+
+    /// Counts `events` events of `bytes` payload bytes received from
+    /// `peer`.
+    pub fn count_received(&self, peer: Uuid, events: u64, bytes: u64) {
+        let mut received = lock(&self.inner.received);
+        if received.len() >= MAX_COUNTED_PEERS && !received.contains_key(&peer) {
+            return;
+        }
+        let entry = received.entry(peer).or_default();
+        entry.0 += events;
+        entry.1 += bytes;
+    }
+
+    /// The traffic with every peer that has a link or sent something.
+    pub fn peer_stats(&self) -> HashMap<Uuid, PeerStats> {
+        let mut stats: HashMap<Uuid, PeerStats> = read(&self.inner.peers)
+            .iter()
+            .map(|(id, link)| {
+                let sent = link.stats();
+                (
+                    *id,
+                    PeerStats {
+                        sent,
+                        ..PeerStats::default()
+                    },
+                )
+            })
+            .collect();
+        for (id, (events, bytes)) in lock(&self.inner.received).iter() {
+            let entry = stats.entry(*id).or_default();
+            entry.received_events = *events;
+            entry.received_bytes = *bytes;
+        }
+        stats
     }
 
     /// Forgets every peer.

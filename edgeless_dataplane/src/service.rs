@@ -25,6 +25,11 @@ impl InvocationService {
     }
 }
 
+/// The node an event on the wire comes from.
+fn source_node(event: &proto::Event) -> &str {
+    event.source.as_ref().map_or("", |s| s.node_id.as_str())
+}
+
 #[tonic::async_trait]
 impl FunctionInvocation for InvocationService {
     async fn handle(
@@ -46,6 +51,13 @@ impl FunctionInvocation for InvocationService {
     ) -> Result<Response<proto::Empty>, Status> {
         let mut batches = request.into_inner();
         while let Some(batch) = batches.message().await? {
+            if let Some(first) = batch.events.first()
+                && let Ok(source) = edgeless_api::parse_uuid("node_id", source_node(first))
+            {
+                let bytes: usize = batch.events.iter().map(|e| e.payload.len()).sum();
+                self.dataplane
+                    .count_received(source, batch.events.len() as u64, bytes as u64);
+            }
             for event in batch.events {
                 match Event::try_from(event) {
                     Ok(event) => self.dataplane.deliver_from_peer(event),

@@ -300,10 +300,10 @@ impl Agent {
             function: request.function_name.clone(),
             class: request.class_id.clone(),
         };
-        let meter = self
-            .inner
-            .metrics
-            .meter(function_id, labels.clone(), self.inner.samples.clone());
+        let meter =
+            self.inner
+                .metrics
+                .meter(function_id, labels.clone(), self.inner.samples.clone());
         let log = |logs: &crate::logs::LogBook| {
             logs.instance(id, &request.workflow_id, &request.function_name)
         };

@@ -6,9 +6,9 @@
 //! service and the registration loop. Read `agent.rs` first.
 
 pub mod agent;
-pub mod logs;
 mod capabilities;
 pub mod config;
+pub mod logs;
 pub mod metrics;
 mod registration;
 pub mod resources;
@@ -125,6 +125,10 @@ pub async fn run(
     .map_err(|e| anyhow::anyhow!(e))?;
     let metrics = edgeless_api::telemetry::registry();
     let node_metrics = metrics::NodeMetrics::register(&metrics);
+    metrics
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .register_collector(Box::new(metrics::PeerTraffic(dataplane.clone())));
     let readiness = edgeless_api::telemetry::Readiness::waiting(
         "the node is not registered with its orchestrator yet",
     );

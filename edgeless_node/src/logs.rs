@@ -286,7 +286,11 @@ mod tests {
         for _ in 0..200 {
             big.write(3, "", &"x".repeat(MAX_MESSAGE));
         }
-        let kept: usize = messages(&book, request("w", "big")).await.iter().map(String::len).sum();
+        let kept: usize = messages(&book, request("w", "big"))
+            .await
+            .iter()
+            .map(String::len)
+            .sum();
         assert!(kept <= BYTES_PER_INSTANCE, "{kept}");
     }
 

@@ -6,9 +6,13 @@
 
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use uuid::Uuid;
@@ -36,6 +40,10 @@ fn handling_histogram() -> Histogram {
 pub struct NodeMetrics {
     /// Instances running on the node.
     pub instances: Gauge,
+    /// The node process's resident memory (bytes).
+    pub memory: Gauge,
+    /// The node process's CPU use (percent of one core).
+    pub cpu: Gauge,
     handled: Family<FunctionLabels, Counter>,
     seconds: Family<FunctionLabels, Histogram, fn() -> Histogram>,
     sent: Family<FunctionLabels, Counter>,
@@ -46,6 +54,8 @@ impl Default for NodeMetrics {
     fn default() -> Self {
         Self {
             instances: Gauge::default(),
+            memory: Gauge::default(),
+            cpu: Gauge::default(),
             handled: Family::default(),
             seconds: Family::new_with_constructor(handling_histogram),
             sent: Family::default(),
@@ -63,6 +73,16 @@ impl NodeMetrics {
             "instances",
             "function and resource instances on this node",
             all.instances.clone(),
+        );
+        registry.register(
+            "node_memory_bytes",
+            "resident memory of the node process",
+            all.memory.clone(),
+        );
+        registry.register(
+            "node_cpu_percent",
+            "CPU use of the node process since the previous refresh, in percent of one core",
+            all.cpu.clone(),
         );
         registry.register(
             "function_events_handled",
@@ -148,5 +168,100 @@ impl InstanceMeter {
         } else {
             self.refused.inc();
         }
+    }
+}
+
+/// The label of a peer's series: its node id.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabel {
+    peer: String,
+}
+
+/// The dataplane's traffic with each peer, read from its links' counters
+/// at each scrape (nothing is added to the event path).
+pub struct PeerTraffic(pub edgeless_dataplane::Dataplane);
+
+impl std::fmt::Debug for PeerTraffic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerTraffic")
+    }
+}
+
+/// One series per peer of `value`, as a counter or a gauge.
+fn encode_per_peer(
+    encoder: &mut DescriptorEncoder,
+    (name, help, counter): (&str, &str, bool),
+    stats: &[(String, edgeless_dataplane::PeerStats)],
+    value: impl Fn(&edgeless_dataplane::PeerStats) -> u64,
+) -> Result<(), std::fmt::Error> {
+    let kind = if counter {
+        MetricType::Counter
+    } else {
+        MetricType::Gauge
+    };
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for (peer, stats) in stats {
+        let label = PeerLabel { peer: peer.clone() };
+        let series = family.encode_family(&label)?;
+        if counter {
+            ConstCounter::new(value(stats)).encode(series)?;
+        } else {
+            ConstGauge::new(value(stats) as i64).encode(series)?;
+        }
+    }
+    Ok(())
+}
+
+impl Collector for PeerTraffic {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut stats: Vec<(String, edgeless_dataplane::PeerStats)> = self
+            .0
+            .peer_stats()
+            .into_iter()
+            .map(|(id, s)| (id.to_string(), s))
+            .collect();
+        stats.sort_by(|a, b| a.0.cmp(&b.0));
+        let families: [(&str, &str, bool, fn(&edgeless_dataplane::PeerStats) -> u64); 6] = [
+            (
+                "dataplane_peer_events_sent",
+                "events sent to a peer node",
+                true,
+                |s| s.sent.events,
+            ),
+            (
+                "dataplane_peer_bytes_sent",
+                "payload bytes sent to a peer node",
+                true,
+                |s| s.sent.bytes,
+            ),
+            (
+                "dataplane_peer_events_refused",
+                "events refused because the link to a peer was congested",
+                true,
+                |s| s.sent.refused,
+            ),
+            (
+                "dataplane_peer_queue_depth",
+                "events waiting in the queue of the link to a peer",
+                false,
+                |s| s.sent.queued,
+            ),
+            (
+                "dataplane_peer_events_received",
+                "events received from a peer node",
+                true,
+                |s| s.received_events,
+            ),
+            (
+                "dataplane_peer_bytes_received",
+                "payload bytes received from a peer node",
+                true,
+                |s| s.received_bytes,
+            ),
+        ];
+        for (name, help, counter, value) in families {
+            encode_per_peer(&mut encoder, (name, help, counter), &stats, value)?;
+        }
+        Ok(())
     }
 }

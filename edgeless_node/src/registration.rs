@@ -42,6 +42,12 @@ pub async fn run(
         }
         let instances = agent.instance_ids().len();
         metrics.instances.set(instances as i64);
+        let health = proto::NodeHealthStatus {
+            function_events: agent.function_events(),
+            ..telemetry::health(instances, &mut cpu)
+        };
+        metrics.memory.set(health.proc_memory.max(0) * 1024);
+        metrics.cpu.set(i64::from(health.proc_cpu_usage));
         let request = proto::UpdateNodeRequest {
             node_id: config.general.node_id.to_string(),
             agent_url: config.announced_agent_url().to_string(),
@@ -50,10 +56,7 @@ pub async fn run(
             capabilities: Some(capabilities.clone()),
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             nonce,
-            health_status: Some(proto::NodeHealthStatus {
-                function_events: agent.function_events(),
-                ..telemetry::health(instances, &mut cpu)
-            }),
+            health_status: Some(health),
             performance_samples: Some(agent.drain_samples()),
             synced_states: agent.take_synced_states(),
             failed_instances: {

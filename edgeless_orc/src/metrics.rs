@@ -14,6 +14,15 @@ pub struct StateLabel {
     pub state: &'static str,
 }
 
+/// The labels of a function's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FunctionLabel {
+    /// The workflow id.
+    pub workflow: String,
+    /// The component's name in the workflow.
+    pub function: String,
+}
+
 /// The orchestrator's metrics. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct OrchestratorMetrics {
@@ -27,6 +36,8 @@ pub struct OrchestratorMetrics {
     pub lease_expiries: Counter,
     /// Instances that failed on their own (and were restarted or given up).
     pub instance_failures: Counter,
+    /// Restarts of failed instances, by workflow and function.
+    pub restarts: Family<FunctionLabel, Counter>,
 }
 
 /// The component states counted.
@@ -57,6 +68,11 @@ impl OrchestratorMetrics {
             "instance_failures",
             "instances that failed while running (traps, limits, crashes)",
             all.instance_failures.clone(),
+        );
+        registry.register(
+            "function_restarts",
+            "restarts of a function's instances after they failed",
+            all.restarts.clone(),
         );
         all
     }

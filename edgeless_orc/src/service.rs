@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
+use edgeless_api::feed::Source;
 use edgeless_api::parse_uuid;
+use edgeless_api::proto::function_logs_client::FunctionLogsClient;
 use edgeless_api::proto::{
     self, domain_inspection_server::DomainInspection,
     domain_inspection_server::DomainInspectionServer, function_instance_server::FunctionInstance,
@@ -12,8 +14,6 @@ use edgeless_api::proto::{
     resource_configuration_server::ResourceConfiguration,
     resource_configuration_server::ResourceConfigurationServer,
 };
-use edgeless_api::feed::Source;
-use edgeless_api::proto::function_logs_client::FunctionLogsClient;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -184,7 +184,10 @@ impl edgeless_api::fanout::Sources<proto::LogLines> for NodeLogs {
             Ok(view) => view.nodes,
             Err(_) => Vec::new(),
         };
-        self.agents = nodes.into_iter().map(|n| (n.node_id, n.agent_url)).collect();
+        self.agents = nodes
+            .into_iter()
+            .map(|n| (n.node_id, n.agent_url))
+            .collect();
         self.agents.keys().cloned().collect()
     }
 
@@ -193,7 +196,11 @@ impl edgeless_api::fanout::Sources<proto::LogLines> for NodeLogs {
             since_unix_ms: since.max(self.request.since_unix_ms),
             follow,
             // A node found while following sends what it logged since.
-            tail: if since > self.request.since_unix_ms { 0 } else { self.request.tail },
+            tail: if since > self.request.since_unix_ms {
+                0
+            } else {
+                self.request.tail
+            },
             ..self.request.clone()
         };
         let url = self.agents.get(key).cloned().unwrap_or_default();

@@ -41,10 +41,16 @@ fn the_dashboard_shows_nodes_and_a_workflow_until_it_stops() {
     let page_url = format!("{dashboard}/");
 
     let before = rendered(&page_url);
-    assert!(table(&before, "workflows").contains("no workflows"), "{before}");
+    assert!(
+        table(&before, "workflows").contains("no workflows"),
+        "{before}"
+    );
     let nodes = table(&before, "nodes");
     for id in &cluster.node_ids {
-        assert!(nodes.contains(&format!("data-node=\"{id}\"")), "{id} in\n{nodes}");
+        assert!(
+            nodes.contains(&format!("data-node=\"{id}\"")),
+            "{id} in\n{nodes}"
+        );
     }
 
     let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
@@ -56,12 +62,17 @@ fn the_dashboard_shows_nodes_and_a_workflow_until_it_stops() {
     let workflows = table(&page, "workflows");
     for component in ["pinger", "ponger"] {
         assert!(
-            workflows.contains(&format!("data-workflow=\"{workflow}\" data-component=\"{component}\"")),
+            workflows.contains(&format!(
+                "data-workflow=\"{workflow}\" data-component=\"{component}\""
+            )),
             "{component} in\n{workflows}"
         );
     }
     assert!(workflows.contains("ping_pong"), "{workflows}");
-    assert!(workflows.contains("<span class=\"state running\">running</span>"), "{workflows}");
+    assert!(
+        workflows.contains("<span class=\"state running\">running</span>"),
+        "{workflows}"
+    );
     let ponger_node = &cluster.nodes_of(&workflow, "ponger")[0];
     assert!(workflows.contains(&ponger_node[..8]), "{workflows}");
 
@@ -77,9 +88,16 @@ fn the_dashboard_shows_nodes_and_a_workflow_until_it_stops() {
     });
 
     cluster.cli_ok(&["workflow", "stop", &workflow]);
-    cluster.wait_for(Duration::from_secs(20), "the workflow gone from the page", |_| {
-        page = rendered(&page_url);
-        !table(&page, "workflows").contains(&workflow)
-    });
-    assert!(table(&page, "events").contains("workflow-stopped"), "{page}");
+    cluster.wait_for(
+        Duration::from_secs(20),
+        "the workflow gone from the page",
+        |_| {
+            page = rendered(&page_url);
+            !table(&page, "workflows").contains(&workflow)
+        },
+    );
+    assert!(
+        table(&page, "events").contains("workflow-stopped"),
+        "{page}"
+    );
 }

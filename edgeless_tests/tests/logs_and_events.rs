@@ -91,12 +91,22 @@ fn workflow_logs_gather_every_node_and_follow_a_function_across_a_node_kill() {
         "{logs}"
     );
     let only_pong = cluster.cli_ok(&["workflow", "logs", "ping_pong", "--function", "ponger"]);
-    assert!(only_pong.lines().all(|l| l.starts_with("[ponger ")), "{only_pong}");
+    assert!(
+        only_pong.lines().all(|l| l.starts_with("[ponger ")),
+        "{only_pong}"
+    );
     assert!(only_pong.contains("pong: started as"), "{only_pong}");
     let tail = cluster.cli_ok(&["workflow", "logs", &workflow, "--tail", "3"]);
     assert_eq!(tail.lines().count(), 3, "{tail}");
     std::thread::sleep(Duration::from_secs(2));
-    let recent = cluster.cli_ok(&["workflow", "logs", &workflow, "--since", "1", "--timestamps"]);
+    let recent = cluster.cli_ok(&[
+        "workflow",
+        "logs",
+        &workflow,
+        "--since",
+        "1",
+        "--timestamps",
+    ]);
     assert!(recent.contains("pong: PING"), "{recent}");
     assert!(!recent.contains("started as"), "{recent}");
     assert!(recent.starts_with("20"), "{recent}");
@@ -106,9 +116,11 @@ fn workflow_logs_gather_every_node_and_follow_a_function_across_a_node_kill() {
         &cluster,
         &["workflow", "logs", &workflow, "--function", "ponger", "-f"],
     );
-    cluster.wait_for(Duration::from_secs(10), "the follower's first lines", |_| {
-        follower.text().contains("pong: PING")
-    });
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "the follower's first lines",
+        |_| follower.text().contains("pong: PING"),
+    );
     let before = instances_of(&follower.text(), "ponger");
     assert_eq!(before.len(), 1, "{}", follower.text());
     let victim = cluster.node_index(&pong_node);
@@ -137,12 +149,21 @@ fn workflow_logs_gather_every_node_and_follow_a_function_across_a_node_kill() {
             .position(|k| *k == kind)
             .unwrap_or_else(|| panic!("no {kind} in\n{events}"))
     };
-    assert!(position("workflow-started") < position("instance-re-created"), "{events}");
-    assert!(position("instance-started") < position("instance-re-created"), "{events}");
+    assert!(
+        position("workflow-started") < position("instance-re-created"),
+        "{events}"
+    );
+    assert!(
+        position("instance-started") < position("instance-re-created"),
+        "{events}"
+    );
     assert!(events.contains("component=ponger"), "{events}");
     let all = cluster.cli_ok(&["events", "-o", "json"]);
     for kind in ["domain-registered", "node-joined", "node-lost"] {
-        assert!(all.contains(&format!("\"kind\":\"{kind}\"")), "{kind} in\n{all}");
+        assert!(
+            all.contains(&format!("\"kind\":\"{kind}\"")),
+            "{kind} in\n{all}"
+        );
     }
     let lost: serde_json::Value = all
         .lines()

@@ -232,6 +232,35 @@ fn a_metrics_port_in_use_stops_the_daemon_naming_it() {
     );
 }
 
+/// The services a server lists through gRPC reflection.
+async fn list_services(url: &str) -> Vec<String> {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+        .into_inner();
+    let response = responses.message().await.unwrap().expect("an answer");
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("{url}: {other:?}"),
+    }
+}
+
 #[test]
 fn every_grpc_server_answers_the_standard_health_check_without_credentials() {
     use tonic_health::pb::{
@@ -267,6 +296,18 @@ fn every_grpc_server_answers_the_standard_health_check_without_credentials() {
             .status;
         assert_eq!(status, ServingStatus::Serving as i32, "{url}");
     }
+    // Reflection lists the services without credentials too (grpcurl).
+    for (url, service) in [
+        (&cluster.controller_url, "edgeless_api.WorkflowInstance"),
+        (&cluster.agent_urls[0], "edgeless_api.FunctionLogs"),
+    ] {
+        let services = runtime.block_on(list_services(url));
+        assert!(services.iter().any(|s| s == service), "{url}: {services:?}");
+        assert!(
+            services.iter().any(|s| s == "grpc.health.v1.Health"),
+            "{url}: {services:?}"
+        );
+    }
     // Anything else still needs a token.
     let output = std::process::Command::new(bin("edgeless_cli"))
         .args([
@@ -284,4 +325,110 @@ fn every_grpc_server_answers_the_standard_health_check_without_credentials() {
         String::from_utf8_lossy(&output.stderr).contains("token"),
         "{output:?}"
     );
+}
+
+#[test]
+fn nodes_count_traffic_per_peer_and_the_orchestrator_counts_restarts() {
+    for function in ["ping", "pong", "misbehave"] {
+        edgeless_tests::build_function(function);
+    }
+    let mut cluster = edgeless_tests::Cluster::builder()
+        .nodes(2)
+        .round_robin()
+        .max_restarts(1)
+        .metrics()
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec =
+        edgeless_tests::example_in(dir.path(), "ping_pong", &[("period=1000", "period=100")]);
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    let ping_node = cluster.nodes_of(&workflow, "pinger")[0].clone();
+    let pong_node = cluster.nodes_of(&workflow, "ponger")[0].clone();
+    assert_ne!(ping_node, pong_node);
+    let metrics_urls: Vec<String> = (0..2)
+        .map(|i| cluster.nodes[i].listening()["metrics_url"].clone())
+        .collect();
+    let orchestrator = cluster.orchestrator.listening()["metrics_url"].clone();
+    let metrics_of = |node: &str| {
+        let url = &metrics_urls[cluster.node_index(node)];
+        get(&format!("{url}/metrics")).0
+    };
+    let ping = cluster.node_index(&ping_node);
+    cluster.wait_for(Duration::from_secs(20), "five pongs", |c| {
+        edgeless_tests::count(&c.nodes[ping].log(), "answered PONG") >= 5
+    });
+    let answered = edgeless_tests::count(&cluster.nodes[ping].log(), "answered PONG") as f64;
+    // Every call went to the pong node, and every reply came back from it.
+    let to_pong = format!("peer=\"{pong_node}\"");
+    let page = metrics_of(&ping_node);
+    let sent = sample(
+        &page,
+        "edgeless_dataplane_peer_events_sent_total",
+        &[&to_pong],
+    );
+    assert!(
+        sent.is_some_and(|n| n >= answered),
+        "{sent:?} < {answered}:\n{page}"
+    );
+    let bytes = sample(
+        &page,
+        "edgeless_dataplane_peer_bytes_sent_total",
+        &[&to_pong],
+    );
+    assert!(
+        bytes.is_some_and(|b| b >= answered * 6.0),
+        "{bytes:?}:\n{page}"
+    );
+    let received = sample(
+        &page,
+        "edgeless_dataplane_peer_events_received_total",
+        &[&to_pong],
+    );
+    assert!(
+        received.is_some_and(|n| n >= answered),
+        "{received:?}:\n{page}"
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "edgeless_dataplane_peer_events_refused_total",
+            &[&to_pong]
+        ),
+        Some(0.0),
+        "{page}"
+    );
+    assert!(
+        sample(&page, "edgeless_dataplane_peer_queue_depth", &[&to_pong]).is_some(),
+        "{page}"
+    );
+    let from_ping = format!("peer=\"{ping_node}\"");
+    let page = metrics_of(&pong_node);
+    let received = sample(
+        &page,
+        "edgeless_dataplane_peer_events_received_total",
+        &[&from_ping],
+    );
+    assert!(
+        received.is_some_and(|n| n >= answered),
+        "{received:?}:\n{page}"
+    );
+    let memory = sample(&page, "edgeless_node_memory_bytes", &[]);
+    assert!(memory.is_some_and(|m| m > 1e6), "{memory:?}:\n{page}");
+
+    // A function that panics at once is restarted once, then given up on.
+    let spec = edgeless_tests::example_in(dir.path(), "misbehave", &[("mode=loop", "mode=panic")]);
+    let failing = cluster.cli_ok(&["workflow", "start", &spec, "--name", "panics"]);
+    let restarts = || {
+        let page = get(&format!("{orchestrator}/metrics")).0;
+        sample(
+            &page,
+            "edgeless_function_restarts_total",
+            &[&format!("workflow=\"{failing}\""), "function=\"spinner\""],
+        )
+    };
+    cluster.wait_for(Duration::from_secs(30), "the given up event", |c| {
+        c.cli_ok(&["events", "--workflow", &failing])
+            .contains("instance-gave-up")
+    });
+    assert_eq!(restarts(), Some(1.0));
 }

@@ -29,8 +29,14 @@ fn quickstart_runs_ping_pong_and_cleans_up() {
             .any(|l| l.starts_with(&format!("[{function} ")) && l.contains(text))
     };
     assert!(line_of("ponger", "] pong: PING #1 from"), "{stdout}");
-    assert!(line_of("pinger", "] ping: PING #1 answered PONG"), "{stdout}");
-    assert!(stderr.contains("== dashboard at http://127.0.0.1:"), "{stderr}");
+    assert!(
+        line_of("pinger", "] ping: PING #1 answered PONG"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("== dashboard at http://127.0.0.1:"),
+        "{stderr}"
+    );
     assert!(stderr.contains("== stopping workflow"), "{stderr}");
     // Its modules were built under target/, not into the source tree.
     let workflow = std::fs::read_to_string(work.path().join("workflow.json")).unwrap();

@@ -113,9 +113,10 @@ pub struct AuthService<S> {
 
 impl<S> AuthService<S> {
     fn authorize<B>(&self, request: &http::Request<B>) -> Result<Identity, Status> {
-        // Health checks need no credentials (they reveal only whether the
-        // server serves).
-        if request.uri().path().starts_with(HEALTH_SERVICE) {
+        // Health checks and reflection need no credentials: they reveal
+        // only whether the server serves, and the (public) API schema.
+        let path = request.uri().path();
+        if path.starts_with(HEALTH_SERVICE) || path.starts_with(REFLECTION_SERVICE) {
             return Ok(Identity::anonymous());
         }
         let identity = self
@@ -136,6 +137,8 @@ impl<S> AuthService<S> {
 
 /// The standard gRPC health service's path prefix.
 const HEALTH_SERVICE: &str = "/grpc.health.v1.Health/";
+/// The standard gRPC reflection service's path prefix.
+const REFLECTION_SERVICE: &str = "/grpc.reflection.v1.ServerReflection/";
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 

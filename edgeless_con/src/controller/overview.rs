@@ -102,7 +102,9 @@ impl Controller {
     /// The cluster now (every domain asked once, with a deadline).
     pub async fn overview(&self) -> Overview {
         let urls = self.orchestrator_urls();
-        let views = self.domain_views(urls.iter().map(|(id, _)| id.clone())).await;
+        let views = self
+            .domain_views(urls.iter().map(|(id, _)| id.clone()))
+            .await;
         let domains = urls
             .into_iter()
             .map(|(id, orchestrator_url)| {
@@ -126,7 +128,15 @@ impl Controller {
             .collect();
         let workflows = super::lock(&self.workflows)
             .iter()
-            .map(|(id, w)| (id.to_string(), w.request.name.clone(), w.state.clone(), w.domain_id.clone(), w.components.clone()))
+            .map(|(id, w)| {
+                (
+                    id.to_string(),
+                    w.request.name.clone(),
+                    w.state.clone(),
+                    w.domain_id.clone(),
+                    w.components.clone(),
+                )
+            })
             .collect::<Vec<_>>()
             .into_iter()
             .map(|(id, name, state, domain, components)| {

@@ -197,7 +197,11 @@ impl Controller {
                     (None, Err(_)) => None,
                     (Some(workflow), Ok((domain_id, components))) => {
                         tracing::info!(workflow = %id, domain = %domain_id, "workflow deployed again");
-                        self.record("workflow-redeployed", &id.to_string(), format!("to domain {domain_id}"));
+                        self.record(
+                            "workflow-redeployed",
+                            &id.to_string(),
+                            format!("to domain {domain_id}"),
+                        );
                         workflow.domain_id = domain_id;
                         workflow.components = components;
                         workflow.state = State::Running;

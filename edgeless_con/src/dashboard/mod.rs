@@ -8,8 +8,8 @@
 //! authenticates.
 
 use axum::Router;
-use axum::http::header;
 use axum::http::StatusCode;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use edgeless_api::fanout::{Merge, merge};

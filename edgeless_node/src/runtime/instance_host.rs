@@ -199,7 +199,8 @@ impl InstanceHost {
             *self.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.to_string());
             let (id, class, workflow) = (&self.id, &self.class_id, &self.workflow_id);
             tracing::error!(target: "function", instance = %id, class, workflow, location, "panicked: {text}");
-            self.log.write(1, "", &format!("panicked at {location}: {text}"));
+            self.log
+                .write(1, "", &format!("panicked at {location}: {text}"));
             return;
         }
         self.log.write(level, target, message);

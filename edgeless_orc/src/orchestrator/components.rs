@@ -175,7 +175,12 @@ impl Orchestrator {
         super::persistence::save_component(&self.store, lid, component);
         for instance in &started {
             let message = format!("instance {instance} of {}", spec.describe());
-            self.record("instance-started", Some((lid, spec)), Some(instance.node_id), message);
+            self.record(
+                "instance-started",
+                Some((lid, spec)),
+                Some(instance.node_id),
+                message,
+            );
         }
         Ok(started)
     }
@@ -282,7 +287,12 @@ impl Orchestrator {
             .filter_map(|instance| self.stop_call(&component.spec, *instance))
             .collect();
         let message = format!("{} instances stopped", component.instances.len());
-        self.record("component-stopped", Some((lid, &component.spec)), None, message);
+        self.record(
+            "component-stopped",
+            Some((lid, &component.spec)),
+            None,
+            message,
+        );
         Ok(vec![stops])
     }
 
@@ -512,7 +522,12 @@ impl Orchestrator {
         );
         tracing::info!(component = %lid, to = %new, "component migrated");
         let message = format!("moved to instance {new}");
-        self.record("instance-migrated", Some((lid, spec)), Some(new.node_id), message);
+        self.record(
+            "instance-migrated",
+            Some((lid, spec)),
+            Some(new.node_id),
+            message,
+        );
         Ok(plan)
     }
 

@@ -99,7 +99,15 @@ impl Orchestrator {
                 let delay = std::time::Duration::from_secs(1 << (failures.count - 1).min(5));
                 failures.retry_at = Some(now + delay);
                 tracing::warn!(component = %lid, reason = %failure.reason, ?delay, attempt = failures.count, "instance failed; restarting after back-off");
-                let message = format!("{} (restart {} in {delay:?})", failure.reason, failures.count);
+                let message = format!(
+                    "{} (restart {} in {delay:?})",
+                    failure.reason, failures.count
+                );
+                let label = crate::metrics::FunctionLabel {
+                    workflow: component.spec.workflow_id().to_string(),
+                    function: component.spec.name(*lid),
+                };
+                self.metrics.restarts.get_or_create(&label).inc();
                 ("instance-failed", message)
             };
             let (lid, spec) = (*lid, component.spec.clone());
@@ -249,9 +257,10 @@ impl Orchestrator {
                 Err(error) => {
                     tracing::error!(component = %lid, %error, "cannot re-create instance; will retry");
                     let error = error.to_string();
-                    let known = self.components.get_mut(&lid).map(|c| {
-                        std::mem::replace(&mut c.failures.placement_error, error.clone())
-                    });
+                    let known = self
+                        .components
+                        .get_mut(&lid)
+                        .map(|c| std::mem::replace(&mut c.failures.placement_error, error.clone()));
                     if known.is_some_and(|known| known != error) {
                         self.record("placement-failed", Some((lid, &spec)), None, error);
                     }
@@ -306,7 +315,12 @@ impl Orchestrator {
         }
         for instance in recreated {
             let message = format!("instance {instance} of {}", spec.describe());
-            self.record("instance-re-created", Some((lid, spec)), Some(instance.node_id), message);
+            self.record(
+                "instance-re-created",
+                Some((lid, spec)),
+                Some(instance.node_id),
+                message,
+            );
         }
         let stops = unwanted
             .into_iter()
