@@ -131,6 +131,11 @@ pub fn serve_with<F: EdgeFunction + 'static>(settings: Settings) -> Result<(), S
     let instance = host.instance_slot();
     edgeless_function::native::install(Box::new(host));
     let handlers = guest::spawn_handlers::<F>(instance);
+    // The node keeps what the container prints with the function's log.
+    println!(
+        "edgeless container function: serving on {}",
+        settings.listen
+    );
     runtime.block_on(guest::serve(settings, handlers))
 }
 

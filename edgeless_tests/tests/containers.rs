@@ -63,6 +63,14 @@ fn wasm_and_container_functions_exchange_events_and_leave_nothing_behind() {
         2,
         "one container per container function"
     );
+    // `workflow logs` has the container's lines: those it logs through the
+    // platform and what it prints.
+    let logs = cluster.cli_ok(&["workflow", "logs", &workflow, "--function", "ponger"]);
+    assert!(logs.contains("] pong: PING #2 from"), "{logs}");
+    assert!(
+        logs.contains("] edgeless container function: serving on 0.0.0.0:"),
+        "{logs}"
+    );
     // Each container got the limits its annotations ask for, or the node's
     // defaults (256 MiB, one CPU).
     for (image, memory_mb, nano_cpus) in [

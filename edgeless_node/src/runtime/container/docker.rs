@@ -311,6 +311,30 @@ impl Engine {
         }
     }
 
+    /// Hands every line the container writes to `line` (`true` for
+    /// stderr) until the container ends.
+    pub async fn follow_output(&self, name: &str, line: impl Fn(bool, &str)) {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .build();
+        let mut logs = self.docker.logs(name, Some(options));
+        while let Some(Ok(output)) = logs.next().await {
+            let (stderr, bytes) = match output {
+                bollard::container::LogOutput::StdErr { message } => (true, message),
+                bollard::container::LogOutput::StdOut { message }
+                | bollard::container::LogOutput::Console { message } => (false, message),
+                bollard::container::LogOutput::StdIn { .. } => continue,
+            };
+            for text in String::from_utf8_lossy(&bytes).lines() {
+                if !text.trim().is_empty() {
+                    line(stderr, text);
+                }
+            }
+        }
+    }
+
     /// The last lines the container wrote, for error messages.
     pub async fn last_output(&self, name: &str) -> String {
         let options = LogsOptionsBuilder::new()

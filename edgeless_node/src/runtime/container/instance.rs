@@ -43,6 +43,18 @@ pub async fn run(mut instance: Instance) -> Option<String> {
     let name = instance.name.clone();
     let exited = engine.wait(&name);
     tokio::pin!(exited);
+    // What the container prints is kept with its log lines.
+    let output = {
+        let (engine, name, host) = (engine.clone(), name.clone(), instance.host.clone());
+        tokio::spawn(async move {
+            engine
+                .follow_output(&name, |stderr, line| {
+                    let (level, stream) = if stderr { (2, "stderr") } else { (3, "stdout") };
+                    host.log(level, stream, line);
+                })
+                .await;
+        })
+    };
     let mut failed = None;
     loop {
         tokio::select! {
@@ -72,6 +84,7 @@ pub async fn run(mut instance: Instance) -> Option<String> {
     if let Some(reason) = &failed {
         tracing::error!(instance = %id, %reason, "container function failed; instance stopped");
     }
+    output.abort();
     instance.guests.remove(&instance.token);
     instance.host.cancel_timers();
     engine.remove(&instance.name).await;
