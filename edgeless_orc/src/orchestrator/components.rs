@@ -174,7 +174,11 @@ impl Orchestrator {
         component.starting.clear();
         super::persistence::save_component(&self.store, lid, component);
         for instance in &started {
-            let message = format!("instance {instance} of {}", spec.describe());
+            let message = format!(
+                "class {}, instance {}",
+                spec.describe(),
+                instance.function_id
+            );
             self.record(
                 "instance-started",
                 Some((lid, spec)),

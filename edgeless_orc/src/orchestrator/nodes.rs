@@ -314,7 +314,11 @@ impl Orchestrator {
             }
         }
         for instance in recreated {
-            let message = format!("instance {instance} of {}", spec.describe());
+            let message = format!(
+                "class {}, instance {}",
+                spec.describe(),
+                instance.function_id
+            );
             self.record(
                 "instance-re-created",
                 Some((lid, spec)),
