@@ -187,6 +187,15 @@ impl std::fmt::Debug for PeerTraffic {
     }
 }
 
+/// A per-peer metric: name, help, whether it is a counter (else a gauge),
+/// and its value.
+type PeerFamily = (
+    &'static str,
+    &'static str,
+    bool,
+    fn(&edgeless_dataplane::PeerStats) -> u64,
+);
+
 /// One series per peer of `value`, as a counter or a gauge.
 fn encode_per_peer(
     encoder: &mut DescriptorEncoder,
@@ -221,7 +230,7 @@ impl Collector for PeerTraffic {
             .map(|(id, s)| (id.to_string(), s))
             .collect();
         stats.sort_by(|a, b| a.0.cmp(&b.0));
-        let families: [(&str, &str, bool, fn(&edgeless_dataplane::PeerStats) -> u64); 6] = [
+        let families: [PeerFamily; 6] = [
             (
                 "dataplane_peer_events_sent",
                 "events sent to a peer node",
