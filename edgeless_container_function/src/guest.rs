@@ -106,7 +106,7 @@ impl FunctionGuest for GuestService {
             },
             CallRet::Reply(payload) => CallResult {
                 kind: Kind::Reply as i32,
-                payload: payload.into(),
+                payload: payload.into_vec().into(),
                 ..Default::default()
             },
             CallRet::Err => CallResult {
@@ -202,7 +202,7 @@ mod tests {
         }
         fn handle_call(_src: InstanceId, message: &[u8]) -> CallRet {
             HANDLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            CallRet::Reply(message.iter().rev().copied().collect())
+            CallRet::Reply(message.iter().rev().copied().collect::<Vec<u8>>().into())
         }
         fn handle_stop() {}
     }

@@ -95,7 +95,7 @@ impl GrpcHost {
 pub(crate) fn call_ret(result: proto::CallResult) -> CallRet {
     use proto::call_result::Kind;
     match Kind::try_from(result.kind) {
-        Ok(Kind::Reply) => CallRet::Reply(result.payload.to_vec()),
+        Ok(Kind::Reply) => CallRet::Reply(result.payload.to_vec().into()),
         Ok(Kind::NoReply) => CallRet::NoReply,
         _ => CallRet::Err,
     }

@@ -202,7 +202,8 @@ macro_rules! export {
                 $crate::CallRet::NoReply => $crate::abi::CALL_NO_REPLY,
                 $crate::CallRet::Err => $crate::abi::CALL_ERR,
                 $crate::CallRet::Reply(bytes) => {
-                    let (ptr, len) = $crate::abi::leak_reply(&bytes);
+                    // The host frees the reply with `edgeless_free`.
+                    let (ptr, len) = unsafe { bytes.consume() };
                     unsafe {
                         *out_ptr = ptr as usize as u32;
                         *out_ptr.add(1) = len as u32;

@@ -40,7 +40,7 @@ mod imp {
     fn call_ret(code: i32, out: &[u32; 2]) -> CallRet {
         match code {
             abi::CALL_NO_REPLY => CallRet::NoReply,
-            abi::CALL_REPLY => CallRet::Reply(unsafe { abi::take_reply(out) }),
+            abi::CALL_REPLY => CallRet::Reply(unsafe { abi::take_reply(out) }.into()),
             _ => CallRet::Err,
         }
     }
@@ -162,14 +162,27 @@ mod imp {
     }
 }
 
-/// Sends `message` on output channel `output` (or to this instance for `"self"`).
-/// Fails when the output is not mapped or its target is unknown.
-pub fn cast(output: &str, message: &[u8]) -> Result<(), SendError> {
+/// Sends `message` on output channel `output` (or to this instance for
+/// `"self"`). An event that cannot be sent (unmapped output, unknown
+/// target, full queue) is logged and counted by the node; [`try_cast`] also
+/// tells the function.
+pub fn cast(output: &str, message: &[u8]) {
+    let _ = imp::cast(output, message);
+}
+
+/// [`cast`], telling whether the event was sent.
+pub fn try_cast(output: &str, message: &[u8]) -> Result<(), SendError> {
     imp::cast(output, message)
 }
 
-/// Sends `message` to a specific instance, e.g. the source of an event.
-pub fn cast_raw(target: InstanceId, message: &[u8]) -> Result<(), SendError> {
+/// Sends `message` to a specific instance, e.g. the source of an event
+/// (failures as for [`cast`]).
+pub fn cast_raw(target: InstanceId, message: &[u8]) {
+    let _ = imp::cast_raw(target, message);
+}
+
+/// [`cast_raw`], telling whether the event was sent.
+pub fn try_cast_raw(target: InstanceId, message: &[u8]) -> Result<(), SendError> {
     imp::cast_raw(target, message)
 }
 
@@ -184,15 +197,27 @@ pub fn call_raw(target: InstanceId, message: &[u8]) -> CallRet {
     imp::call_raw(target, message)
 }
 
-/// Sends `message` on `output` after `delay_ms` milliseconds.
-pub fn delayed_cast(delay_ms: u64, output: &str, message: &[u8]) -> Result<(), SendError> {
+/// Sends `message` on `output` after `delay_ms` milliseconds (failures as
+/// for [`cast`]).
+pub fn delayed_cast(delay_ms: u64, output: &str, message: &[u8]) {
+    let _ = imp::delayed_cast(delay_ms, output, message);
+}
+
+/// [`delayed_cast`], telling whether the cast was scheduled.
+pub fn try_delayed_cast(delay_ms: u64, output: &str, message: &[u8]) -> Result<(), SendError> {
     imp::delayed_cast(delay_ms, output, message)
 }
 
 /// Saves the instance's state; it is handed to `handle_init` if the instance
-/// is re-created. A state larger than the node allows (1 MiB) is refused:
-/// the function keeps running, with the state saved before.
-pub fn sync(state: &[u8]) -> Result<(), SyncError> {
+/// is re-created. A state larger than the node allows (1 MiB) is refused
+/// (and logged by the node): the function keeps running, with the state
+/// saved before. [`try_sync`] also tells the function.
+pub fn sync(state: &[u8]) {
+    let _ = imp::sync(state);
+}
+
+/// [`sync`], telling whether the state was saved.
+pub fn try_sync(state: &[u8]) -> Result<(), SyncError> {
     imp::sync(state)
 }
 

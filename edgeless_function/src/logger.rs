@@ -8,13 +8,7 @@ impl log::Log for HostLogger {
     }
 
     fn log(&self, record: &log::Record) {
-        let level = match record.level() {
-            log::Level::Error => 1,
-            log::Level::Warn => 2,
-            log::Level::Info => 3,
-            log::Level::Debug => 4,
-            log::Level::Trace => 5,
-        };
+        let level = rust_to_api(record.level()) as usize;
         crate::telemetry_log(level, record.target(), &record.args().to_string());
     }
 
@@ -22,6 +16,18 @@ impl log::Log for HostLogger {
 }
 
 static LOGGER: HostLogger = HostLogger;
+
+/// The level number the node's log takes for a `log` level: 1 error,
+/// 2 warn, 3 info, 4 debug, 5 trace.
+pub fn rust_to_api(level: log::Level) -> u32 {
+    match level {
+        log::Level::Error => 1,
+        log::Level::Warn => 2,
+        log::Level::Info => 3,
+        log::Level::Debug => 4,
+        log::Level::Trace => 5,
+    }
+}
 
 /// Routes the `log` macros to the node's log. Call it in `handle_init`;
 /// calling it again is harmless.

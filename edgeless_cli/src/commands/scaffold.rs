@@ -90,7 +90,7 @@ pub fn new_rust(name: &str, dir: &Path, sdk: &Path) -> anyhow::Result<PathBuf> {
 /// The function's code: every handler, each with a log line.
 const LIB_RS: &str = r#"//! NAME: an edgeless function. Build it with
 //! `edgeless_cli function build function.json`.
-use edgeless_function::{CallRet, EdgeFunction, InstanceId, log};
+use edgeless_function::{CallRet, EdgeFunction, InstanceId, OwnedByteBuff, log};
 
 struct Function;
 
@@ -106,16 +106,19 @@ impl EdgeFunction for Function {
         );
     }
 
-    /// An event that wants no answer; passed on to the output `out`.
+    /// An event that wants no answer; passed on to the output `out`
+    /// (`try_cast` tells whether it could be sent).
     fn handle_cast(src: InstanceId, message: &[u8]) {
         log::info!("NAME: cast from {src}: {}", String::from_utf8_lossy(message));
-        let _ = edgeless_function::cast("out", message);
+        if edgeless_function::try_cast("out", message).is_err() {
+            log::warn!("NAME: output `out` is not mapped");
+        }
     }
 
     /// An event that wants an answer: the message back.
     fn handle_call(src: InstanceId, message: &[u8]) -> CallRet {
         log::info!("NAME: call from {src}: {}", String::from_utf8_lossy(message));
-        CallRet::Reply(message.to_vec())
+        CallRet::Reply(OwnedByteBuff::new_from_slice(message))
     }
 
     /// Once, when the instance stops.

@@ -18,7 +18,7 @@ impl EdgeFunction for Bounce {
         if let Some(report) = args.get("report").and_then(|r| r.parse::<u64>().ok()) {
             REPORT.store(report.max(1), Ordering::Relaxed);
         }
-        if edgeless_function::arg_to_bool("serve", &args) && edgeless_function::cast("peer", b"ball").is_err() {
+        if edgeless_function::arg_to_bool("serve", &args) && edgeless_function::try_cast("peer", b"ball").is_err() {
             log::error!("bounce: cannot serve, `peer` is not mapped");
         }
     }
@@ -28,11 +28,11 @@ impl EdgeFunction for Bounce {
         if n % REPORT.load(Ordering::Relaxed) == 0 {
             log::info!("bounce: {n} events");
         }
-        let _ = edgeless_function::cast_raw(src, message);
+        edgeless_function::cast_raw(src, message);
     }
 
     fn handle_call(_src: InstanceId, message: &[u8]) -> CallRet {
-        CallRet::Reply(message.to_vec())
+        CallRet::Reply(message.to_vec().into())
     }
 
     fn handle_stop() {

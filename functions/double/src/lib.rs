@@ -18,7 +18,7 @@ impl EdgeFunction for Op {
         match apply(message) {
             Some(result) => {
                 log::info!("double: {} -> {result}", String::from_utf8_lossy(message));
-                let _ = edgeless_function::cast("result", result.to_string().as_bytes());
+                edgeless_function::cast("result", result.to_string().as_bytes());
             }
             None => log::warn!("double: not an integer: {:?}", String::from_utf8_lossy(message)),
         }
@@ -26,7 +26,7 @@ impl EdgeFunction for Op {
 
     fn handle_call(_src: InstanceId, message: &[u8]) -> CallRet {
         match apply(message) {
-            Some(result) => CallRet::Reply(result.to_string().into_bytes()),
+            Some(result) => CallRet::Reply(result.to_string().into_bytes().into()),
             None => CallRet::Err,
         }
     }

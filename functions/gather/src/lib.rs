@@ -36,7 +36,7 @@ impl EdgeFunction for Gather {
         if entry.1 >= INPUTS.load(Ordering::Relaxed) {
             open.remove(message);
             log::info!("gather: {} complete", String::from_utf8_lossy(message));
-            let _ = edgeless_function::cast("result", message);
+            edgeless_function::cast("result", message);
         } else if open.len() > MAX_OPEN {
             let oldest = open
                 .iter()

@@ -16,14 +16,14 @@ impl EdgeFunction for HttpExtractor {
         let Some(request) = HttpRequest::from_bytes(message) else {
             return CallRet::Err;
         };
-        let response = match edgeless_function::cast("out", &request.body) {
+        let response = match edgeless_function::try_cast("out", &request.body) {
             Ok(()) => HttpResponse::new(200, "accepted\n"),
             Err(error) => {
                 log::warn!("http_extractor: {error}");
                 HttpResponse::new(502, format!("{error}\n"))
             }
         };
-        CallRet::Reply(response.to_bytes())
+        CallRet::Reply(response.to_bytes().into())
     }
 
     fn handle_stop() {}

@@ -27,7 +27,7 @@ impl EdgeFunction for HttpProcessor {
             ("POST", "/echo") => HttpResponse::new(200, request.body),
             _ => HttpResponse::new(404, format!("no route for {} {}", request.method, request.path)),
         };
-        CallRet::Reply(response.to_bytes())
+        CallRet::Reply(response.to_bytes().into())
     }
 
     fn handle_stop() {}

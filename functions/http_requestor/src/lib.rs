@@ -25,15 +25,15 @@ impl EdgeFunction for HttpRequestor {
             return;
         };
         if let Ok(mut slot) = URL.lock() {
-            *slot = url.clone();
+            *slot = url.to_string();
         }
         if let (Some(body), Ok(mut slot)) = (args.get("body"), BODY.lock()) {
-            *slot = body.clone();
+            *slot = body.to_string();
         }
         if let Some(period) = args.get("period").and_then(|p| p.parse().ok()) {
             PERIOD_MS.store(period, Ordering::Relaxed);
         }
-        let _ = edgeless_function::cast("self", b"go");
+        edgeless_function::cast("self", b"go");
     }
 
     fn handle_cast(_src: InstanceId, _message: &[u8]) {
@@ -60,7 +60,7 @@ impl EdgeFunction for HttpRequestor {
             CallRet::NoReply => log::warn!("http_requestor: no reply"),
             CallRet::Err => log::warn!("http_requestor: {method} {url} failed"),
         }
-        let _ = edgeless_function::delayed_cast(PERIOD_MS.load(Ordering::Relaxed), "self", b"go");
+        edgeless_function::delayed_cast(PERIOD_MS.load(Ordering::Relaxed), "self", b"go");
     }
 
     fn handle_call(_src: InstanceId, _message: &[u8]) -> CallRet {

@@ -15,24 +15,24 @@ impl EdgeFunction for MessageGenerator {
     fn handle_init(payload: Option<&[u8]>, _state: Option<&[u8]>) {
         edgeless_function::init_logger();
         let args = edgeless_function::init_payload_to_args(payload);
-        let message = args.get("message").cloned().unwrap_or_else(|| "hello".to_string());
+        let message = args.get("message").unwrap_or(&"hello").to_string();
         if let Ok(mut slot) = MESSAGE.lock() {
             *slot = message;
         }
         if let Some(period) = args.get("period").and_then(|p| p.parse().ok()) {
             PERIOD_MS.store(period, Ordering::Relaxed);
         }
-        let _ = edgeless_function::cast("self", b"tick");
+        edgeless_function::cast("self", b"tick");
     }
 
     fn handle_cast(_src: InstanceId, _message: &[u8]) {
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
         let text = MESSAGE.lock().map(|m| m.clone()).unwrap_or_default();
         let line = format!("from {} [#{n}]: {text}", edgeless_function::slf());
-        if edgeless_function::cast("output", line.as_bytes()).is_err() {
+        if edgeless_function::try_cast("output", line.as_bytes()).is_err() {
             log::warn!("message_generator: output is not mapped");
         }
-        let _ = edgeless_function::delayed_cast(PERIOD_MS.load(Ordering::Relaxed), "self", b"tick");
+        edgeless_function::delayed_cast(PERIOD_MS.load(Ordering::Relaxed), "self", b"tick");
     }
 
     fn handle_call(_src: InstanceId, _message: &[u8]) -> CallRet {

@@ -19,15 +19,15 @@ impl EdgeFunction for Misbehave {
     fn handle_init(payload: Option<&[u8]>, _state: Option<&[u8]>) {
         edgeless_function::init_logger();
         let args = edgeless_function::init_payload_to_args(payload);
-        let mode = args.get("mode").cloned().unwrap_or_default();
+        let mode = args.get("mode").unwrap_or(&"").to_string();
         log::info!("misbehave: starting, mode {mode}");
         if let Ok(mut slot) = MODE.lock() {
             *slot = mode;
         }
         if let (Some(target), Ok(mut slot)) = (args.get("target"), TARGET.lock()) {
-            slot.clone_from(target);
+            *slot = target.to_string();
         }
-        let _ = edgeless_function::cast("self", b"go");
+        edgeless_function::cast("self", b"go");
     }
 
     fn handle_cast(_src: InstanceId, _message: &[u8]) {
@@ -65,7 +65,7 @@ impl EdgeFunction for Misbehave {
             }
             "sync" => {
                 for (what, size) in [("large", 2 << 20), ("small", 16)] {
-                    match edgeless_function::sync(&vec![7u8; size]) {
+                    match edgeless_function::try_sync(&vec![7u8; size]) {
                         Ok(()) => log::info!("misbehave: {what} state saved"),
                         Err(error) => log::info!("misbehave: {what} state refused: {error}"),
                     }

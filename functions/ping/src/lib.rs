@@ -22,7 +22,7 @@ impl EdgeFunction for Ping {
             .unwrap_or(0);
         COUNT.store(restored, Ordering::Relaxed);
         log::info!("ping: started at count {restored}");
-        let _ = edgeless_function::cast("self", b"tick");
+        edgeless_function::cast("self", b"tick");
     }
 
     fn handle_cast(_src: InstanceId, _message: &[u8]) {
@@ -35,10 +35,10 @@ impl EdgeFunction for Ping {
             CallRet::NoReply => log::warn!("ping: {request} got no reply"),
             CallRet::Err => log::warn!("ping: {request} failed"),
         }
-        if let Err(error) = edgeless_function::sync(n.to_string().as_bytes()) {
+        if let Err(error) = edgeless_function::try_sync(n.to_string().as_bytes()) {
             log::warn!("ping: {error}");
         }
-        let _ = edgeless_function::delayed_cast(PERIOD_MS.load(Ordering::Relaxed), "self", b"tick");
+        edgeless_function::delayed_cast(PERIOD_MS.load(Ordering::Relaxed), "self", b"tick");
     }
 
     fn handle_call(_src: InstanceId, _message: &[u8]) -> CallRet {

@@ -16,7 +16,7 @@ impl EdgeFunction for Pong {
 
     fn handle_call(src: InstanceId, message: &[u8]) -> CallRet {
         log::info!("pong: {} from {src}", String::from_utf8_lossy(message));
-        CallRet::Reply(b"PONG".to_vec())
+        CallRet::Reply(b"PONG".to_vec().into())
     }
 
     fn handle_stop() {

@@ -27,7 +27,7 @@ impl EdgeFunction for Scatter {
 
     fn handle_cast(_src: InstanceId, message: &[u8]) {
         for i in 0..OUTPUTS.load(Ordering::Relaxed) {
-            if let Err(error) = edgeless_function::cast(&format!("out-{i}"), message) {
+            if let Err(error) = edgeless_function::try_cast(&format!("out-{i}"), message) {
                 log::warn!("scatter: out-{i}: {error:?}");
             }
         }
