@@ -20,6 +20,28 @@ pub struct TelemetryConfig {
     /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP);
     /// empty: nowhere.
     pub metrics_url: String,
+    /// Nodes: the lowest level of the functions' log lines the node writes
+    /// into its own log (`error` … `trace`); empty: none. Absent: all.
+    /// The lines are kept for `workflow logs` whatever it says.
+    pub log_level: Option<String>,
+    /// Nodes: whether function execution times go to the orchestrator with
+    /// every refresh (absent: yes).
+    pub performance_samples: Option<bool>,
+}
+
+impl TelemetryConfig {
+    /// Notes for the keys set that only nodes use (for the other daemons
+    /// to log at start).
+    pub fn node_only_keys(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.log_level.is_some() {
+            notes.push("[telemetry] log_level: applies to nodes only".to_string());
+        }
+        if self.performance_samples.is_some() {
+            notes.push("[telemetry] performance_samples: applies to nodes only".to_string());
+        }
+        notes
+    }
 }
 
 /// Whether a daemon is ready, and why not. Cheap to clone.

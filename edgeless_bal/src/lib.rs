@@ -41,6 +41,9 @@ pub async fn run(
     shutdown: CancellationToken,
     report: ListeningReport,
 ) -> anyhow::Result<()> {
+    for note in config.telemetry.node_only_keys() {
+        tracing::warn!("{note}");
+    }
     edgeless_api::auth::install(&config.auth)?;
     let (listener, bound) =
         edgeless_api::server::bind_url("invocation_url", &config.invocation_url).await?;

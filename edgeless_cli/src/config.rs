@@ -62,6 +62,22 @@ pub struct Config {
     pub token_file: String,
     /// TLS towards the controller, when no context is current.
     pub tls: edgeless_api::tls::TlsFiles,
+    /// Accepted from the original's files; there is no function repository
+    /// (`function get|download|push` say what to use instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_repository: Option<FunctionRepository>,
+}
+
+/// The original's `[function_repository]` (accepted, without effect).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FunctionRepository {
+    /// The repository's URL.
+    pub url: String,
+    /// Basic authentication user.
+    pub basic_auth_user: String,
+    /// Basic authentication password.
+    pub basic_auth_pass: String,
 }
 
 impl Default for Config {
@@ -72,6 +88,7 @@ impl Default for Config {
             contexts: BTreeMap::new(),
             token_file: String::new(),
             tls: Default::default(),
+            function_repository: None,
         }
     }
 }

@@ -29,6 +29,9 @@ pub async fn run(
     shutdown: CancellationToken,
     report: ListeningReport,
 ) -> anyhow::Result<()> {
+    for note in config.telemetry.node_only_keys() {
+        tracing::warn!("{note}");
+    }
     edgeless_api::tls::set_up(
         &config.tls,
         &[

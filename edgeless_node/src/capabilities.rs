@@ -33,11 +33,19 @@ pub fn detect(config: &Config) -> NodeCapabilities {
                 .map(|kb| kb / 1024)
                 .unwrap_or(0)
         }),
+        clock_freq_cpu: user.clock_freq_cpu.unwrap_or_else(|| {
+            field(&cpuinfo, "cpu MHz")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        }),
         labels: user.labels.clone(),
         is_tee_running: user.is_tee_running,
         has_tpm: user.has_tpm,
         runtimes,
-        ..Default::default()
+        disk_tot_space: user.disk_tot_space.unwrap_or(0),
+        num_gpus: user.num_gpus.unwrap_or(0),
+        model_name_gpu: user.model_name_gpu.clone().unwrap_or_default(),
+        mem_size_gpu: user.mem_size_gpu.unwrap_or(0),
     }
 }
 
@@ -58,8 +66,16 @@ mod tests {
         let mut config = Config::default();
         config.user_node_capabilities.num_cpus = Some(64);
         config.user_node_capabilities.labels = vec!["gpu".into()];
+        config.user_node_capabilities.num_gpus = Some(2);
+        config.user_node_capabilities.model_name_gpu = Some("A2".into());
+        config.user_node_capabilities.mem_size_gpu = Some(16384);
+        config.user_node_capabilities.disk_tot_space = Some(500);
+        config.user_node_capabilities.clock_freq_cpu = Some(1500.0);
         let caps = detect(&config);
         assert_eq!(caps.num_cpus, 64);
+        assert_eq!((caps.num_gpus, caps.model_name_gpu.as_str()), (2, "A2"));
+        assert_eq!((caps.mem_size_gpu, caps.disk_tot_space), (16384, 500));
+        assert_eq!(caps.clock_freq_cpu, 1500.0);
         assert_eq!(caps.labels, vec!["gpu"]);
         assert_eq!(caps.runtimes, vec!["RUST_WASM"]);
         assert!(caps.num_cores >= 1);

@@ -60,6 +60,11 @@ pub struct ResourcesConfig {
     pub ollama_provider: Option<OllamaProvider>,
     /// The `metrics-collector` provider and where it records.
     pub metrics_collector_provider: Option<MetricsCollectorProvider>,
+    /// Accepted from the original's files; there is no `dda` resource (a
+    /// warning says so when set).
+    pub dda_provider: String,
+    /// Provider id of `kafka-egress`.
+    pub kafka_egress_provider: String,
 }
 
 /// The `ollama` provider.
@@ -128,6 +133,11 @@ pub struct General {
     /// Seconds between registrations; the orchestrator drops a node after
     /// two missed periods.
     pub subscription_refresh_interval_sec: u64,
+    /// Accepted from the original's files; CoAP is not served (a warning
+    /// says so when set).
+    pub invocation_url_coap: String,
+    /// Accepted from the original's files; unused.
+    pub invocation_url_announced_coap: String,
 }
 
 impl Default for General {
@@ -140,6 +150,8 @@ impl Default for General {
             invocation_url_announced: String::new(),
             node_register_url: "http://127.0.0.1:7004".into(),
             subscription_refresh_interval_sec: 2,
+            invocation_url_coap: String::new(),
+            invocation_url_announced_coap: String::new(),
         }
     }
 }
@@ -258,9 +270,38 @@ pub struct UserNodeCapabilities {
     pub model_name_cpu: Option<String>,
     /// Overrides the detected memory size (MiB).
     pub mem_size: Option<u64>,
+    /// The CPU frequency (MHz); detected when absent.
+    pub clock_freq_cpu: Option<f32>,
+    /// Disk space (MiB), reported as configured.
+    pub disk_tot_space: Option<u64>,
+    /// Number of GPUs, reported as configured.
+    pub num_gpus: Option<u32>,
+    /// The GPU model, reported as configured.
+    pub model_name_gpu: Option<String>,
+    /// GPU memory (MiB), reported as configured.
+    pub mem_size_gpu: Option<u64>,
 }
 
 impl Config {
+    /// The keys of the original EDGELESS that this node accepts but that
+    /// have no effect here, with the reason (logged as warnings at start).
+    pub fn without_effect(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.general.invocation_url_coap.is_empty() {
+            notes.push("[general] invocation_url_coap: CoAP is not served; events arrive over gRPC (invocation_url)".to_string());
+        }
+        if !self.general.invocation_url_announced_coap.is_empty() {
+            notes.push("[general] invocation_url_announced_coap: CoAP is not served".to_string());
+        }
+        if !self.resources.kafka_egress_provider.is_empty() {
+            notes.push("[resources] kafka_egress_provider: this node has no kafka-egress resource; workflows that use one are refused by placement".to_string());
+        }
+        if !self.resources.dda_provider.is_empty() {
+            notes.push("[resources] dda_provider: there is no dda resource (Data Distribution Agent); workflows that use one are refused by placement".to_string());
+        }
+        notes
+    }
+
     /// Parses a configuration.
     pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)
@@ -313,6 +354,70 @@ mod tests {
         assert!(
             err.to_string().contains("unknown field `agent_ulr`"),
             "{err}"
+        );
+    }
+
+    /// A node.toml as the original EDGELESS writes it (every key it knows).
+    const ORIGINAL_NODE_TOML: &str = r#"
+[general]
+node_id = "fda6ce79-46df-4f96-a0d2-456f720f606c"
+agent_url = "http://0.0.0.0:7021"
+agent_url_announced = "http://127.0.0.1:7021"
+invocation_url = "http://0.0.0.0:7002"
+invocation_url_announced = "http://127.0.0.1:7002"
+invocation_url_coap = "coap://127.0.0.1:7002"
+invocation_url_announced_coap = ""
+node_register_url = "http://127.0.0.1:7012"
+subscription_refresh_interval_sec = 10
+
+[telemetry]
+metrics_url = "http://127.0.0.1:7003"
+log_level = "info"
+performance_samples = true
+
+[wasm_runtime]
+enabled = true
+
+[container_runtime]
+enabled = false
+guest_api_host_url = "http://127.0.0.1:7100"
+
+[resources]
+http_ingress_url = "http://127.0.0.1:7035"
+http_ingress_provider = "http-ingress-1"
+http_egress_provider = "http-egress-1"
+file_log_provider = "file-log-1"
+redis_provider = "redis-1"
+dda_provider = "dda-1"
+kafka_egress_provider = "kafka-egress-1"
+
+[user_node_capabilities]
+num_cpus = 4
+model_name_cpu = "ARMv8 Processor rev 3 (v8l)"
+clock_freq_cpu = 1500.0
+num_cores = 4
+mem_size = 3794
+labels = []
+is_tee_running = false
+has_tpm = false
+disk_tot_space = 120000
+num_gpus = 0
+model_name_gpu = ""
+mem_size_gpu = 0
+"#;
+
+    #[test]
+    fn the_original_node_file_is_accepted_and_its_unused_keys_named() {
+        let config = Config::parse(ORIGINAL_NODE_TOML).unwrap();
+        assert_eq!(config.user_node_capabilities.clock_freq_cpu, Some(1500.0));
+        assert_eq!(config.telemetry.log_level.as_deref(), Some("info"));
+        let notes = config.without_effect().join("\n");
+        for key in ["invocation_url_coap", "dda_provider"] {
+            assert!(notes.contains(key), "{key} in {notes}");
+        }
+        assert!(
+            !notes.contains("invocation_url_announced_coap"),
+            "empty: no note"
         );
     }
 

@@ -43,6 +43,16 @@ pub async fn run(
     shutdown: CancellationToken,
     report: ListeningReport,
 ) -> anyhow::Result<()> {
+    for note in config.without_effect() {
+        tracing::warn!("{note}");
+    }
+    let echo = config
+        .telemetry
+        .log_level
+        .as_deref()
+        .map(logs::level_number)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!(e))?;
     let general = &config.general;
     edgeless_api::tls::set_up(
         &config.tls,
@@ -147,6 +157,9 @@ pub async fn run(
         providers,
         node_metrics.clone(),
     );
+    if let Some(level) = echo {
+        agent.logs().set_echo(level);
+    }
     let http_ingress = async {
         match ingress {
             Some((server, listener)) => server

@@ -10,6 +10,7 @@
 //! instances go first).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use edgeless_api::InstanceId;
@@ -68,6 +69,9 @@ fn size_of(line: &proto::LogLine) -> usize {
 pub struct LogBook {
     book: Arc<Mutex<Book>>,
     live: broadcast::Sender<Numbered<proto::LogLine>>,
+    /// The highest level (1 error … 5 trace) of lines also written to the
+    /// node's own log; 0: none.
+    echo: Arc<AtomicU8>,
 }
 
 impl Default for LogBook {
@@ -75,11 +79,34 @@ impl Default for LogBook {
         Self {
             book: Arc::default(),
             live: broadcast::channel(1024).0,
+            echo: Arc::new(AtomicU8::new(5)),
         }
     }
 }
 
+/// The level number of `[telemetry] log_level`: `error` 1 … `trace` 5, an
+/// empty name 0 (no line).
+pub fn level_number(name: &str) -> Result<u8, String> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(0),
+        "error" => Ok(1),
+        "warn" | "warning" => Ok(2),
+        "info" => Ok(3),
+        "debug" => Ok(4),
+        "trace" => Ok(5),
+        _ => Err(format!(
+            "[telemetry] log_level = {name:?}: not a level (error, warn, info, debug, trace, or empty for none)"
+        )),
+    }
+}
+
 impl LogBook {
+    /// Writes the functions' lines up to `level` (see [`level_number`])
+    /// into the node's own log too.
+    pub fn set_echo(&self, level: u8) {
+        self.echo.store(level, Ordering::Relaxed);
+    }
+
     fn book(&self) -> std::sync::MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -189,6 +216,11 @@ impl InstanceLog {
     /// A writer whose lines go nowhere (tools and tests).
     pub fn detached(id: InstanceId) -> Self {
         LogBook::default().instance(id, "", "")
+    }
+
+    /// Whether a line of `level` goes to the node's own log too.
+    pub fn echoed(&self, level: i32) -> bool {
+        level.clamp(1, 5) <= i32::from(self.book.echo.load(Ordering::Relaxed))
     }
 
     /// Keeps one line: `level` is 1 error, 2 warn, 3 info, 4 debug, else trace.
@@ -307,6 +339,18 @@ mod tests {
             book.retire(id.function_id);
         }
         assert!(messages(&book, request("w", "f")).await.is_empty());
+    }
+
+    #[test]
+    fn the_echo_level_follows_the_original_names() {
+        let book = LogBook::default();
+        let log = book.instance(instance(), "w", "f");
+        assert!(log.echoed(5), "all by default");
+        book.set_echo(level_number("warn").unwrap());
+        assert!(log.echoed(1) && log.echoed(2) && !log.echoed(3));
+        book.set_echo(level_number("").unwrap());
+        assert!(!log.echoed(1));
+        assert!(level_number("loud").unwrap_err().contains("log_level"));
     }
 
     #[tokio::test]

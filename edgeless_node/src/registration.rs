@@ -57,7 +57,9 @@ pub async fn run(
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             nonce,
             health_status: Some(health),
-            performance_samples: Some(agent.drain_samples()),
+            // Taken either way, so that they do not pile up.
+            performance_samples: Some(agent.drain_samples())
+                .filter(|_| config.telemetry.performance_samples != Some(false)),
             synced_states: agent.take_synced_states(),
             failed_instances: {
                 unreported.extend(agent.drain_failures());

@@ -43,6 +43,23 @@ pub struct Proxy {
     pub proxy_type: ProxyType,
     /// The Redis server, e.g. `redis://127.0.0.1:6379`.
     pub redis_url: String,
+    /// Accepted from the original's files; this orchestrator writes no CSV
+    /// datasets (`edgeless_orc_proxy_cli dump` reads them from Redis).
+    pub dataset_settings: Option<DatasetSettings>,
+}
+
+/// The original's `[proxy.dataset_settings]` (accepted, without effect).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatasetSettings {
+    /// Prefix of the CSV files.
+    pub dataset_path: String,
+    /// Append to existing files.
+    pub append: bool,
+    /// Fields prefixed to every row.
+    pub additional_fields: String,
+    /// Columns prefixed to every header.
+    pub additional_header: String,
 }
 
 /// Where the state is mirrored.
@@ -50,8 +67,10 @@ pub struct Proxy {
 pub enum ProxyType {
     /// No mirroring.
     #[default]
+    #[serde(alias = "none", alias = "NONE")]
     None,
     /// Mirror to Redis.
+    #[serde(alias = "redis", alias = "REDIS")]
     Redis,
 }
 
@@ -80,6 +99,30 @@ pub struct General {
     /// Where components and function states are kept across restarts
     /// (`orchestrator.redb`); empty: nowhere.
     pub data_dir: String,
+    /// Accepted from the original's files; CoAP is not served (a warning
+    /// says so when set).
+    pub node_register_coap_url: String,
+}
+
+impl Config {
+    /// The keys of the original EDGELESS that this orchestrator accepts but
+    /// that have no effect here, with the reason (logged at start).
+    pub fn without_effect(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.general.node_register_coap_url.is_empty() {
+            notes.push("[general] node_register_coap_url: CoAP is not served; nodes register over gRPC (node_register_url)".to_string());
+        }
+        if self
+            .proxy
+            .dataset_settings
+            .as_ref()
+            .is_some_and(|d| !d.dataset_path.is_empty())
+        {
+            notes.push("[proxy.dataset_settings]: no CSV datasets are written; `edgeless_orc_proxy_cli dump performance` reads the mirrored samples from Redis".to_string());
+        }
+        notes.extend(self.telemetry.node_only_keys());
+        notes
+    }
 }
 
 impl Default for General {
@@ -94,6 +137,7 @@ impl Default for General {
             node_lease_sec: 0,
             max_restarts: 5,
             data_dir: default_data_dir(),
+            node_register_coap_url: String::new(),
         }
     }
 }
@@ -133,6 +177,38 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_original_orchestrator_file_is_accepted_and_its_unused_keys_named() {
+        let original = r#"
+[general]
+domain_register_url = "http://127.0.0.1:7004"
+subscription_refresh_interval_sec = 10
+domain_id = "domain-1"
+orchestrator_url = "http://0.0.0.0:7011"
+orchestrator_url_announced = "http://127.0.0.1:7011"
+node_register_url = "http://0.0.0.0:7012"
+node_register_coap_url = "coap://0.0.0.0:7050"
+
+[baseline]
+orchestration_strategy = "Random"
+
+[proxy]
+proxy_type = "redis"
+redis_url = "redis://127.0.0.1:6379"
+
+[proxy.dataset_settings]
+dataset_path = "dataset/"
+append = true
+additional_fields = "a,b"
+additional_header = "h1,h2"
+"#;
+        let config: Config = toml::from_str(original).unwrap();
+        assert_eq!(config.proxy.proxy_type, ProxyType::Redis);
+        let notes = config.without_effect().join("\n");
+        assert!(notes.contains("node_register_coap_url"), "{notes}");
+        assert!(notes.contains("[proxy.dataset_settings]"), "{notes}");
+    }
 
     #[test]
     fn the_template_parses_to_the_defaults() {

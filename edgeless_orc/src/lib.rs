@@ -26,6 +26,9 @@ pub async fn run(
     shutdown: CancellationToken,
     report: ListeningReport,
 ) -> anyhow::Result<()> {
+    for note in config.without_effect() {
+        tracing::warn!("{note}");
+    }
     let general = &config.general;
     edgeless_api::tls::set_up(
         &config.tls,

@@ -372,6 +372,29 @@ fn shell_completions_are_printed() {
 }
 
 #[test]
+fn the_original_cli_file_is_read_and_repository_commands_say_what_to_use() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("cli.toml"),
+        "controller_url = \"http://127.0.0.1:7001\"\n\n[function_repository]\nurl = \"http://repo\"\nbasic_auth_user = \"u\"\nbasic_auth_pass = \"p\"\n",
+    )
+    .unwrap();
+    for args in [
+        &["function", "get", "noop"][..],
+        &["function", "download", "42"],
+        &["function", "push", "noop", "RUST_WASM"],
+    ] {
+        let output = cli_in(work.path(), work.path(), &[], args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("no function repository") && stderr.contains("docker push"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_new_function_builds_and_runs_outside_the_repository() {
     let cluster = Cluster::builder().nodes(1).start();
     let work = tempfile::tempdir().unwrap();

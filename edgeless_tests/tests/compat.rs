@@ -21,7 +21,11 @@ fn workflow(dir: &std::path::Path, wasm: &std::path::Path) -> std::path::PathBuf
     };
     let spec = format!(
         r#"{{ "functions": [{}, {}], "resources": [], "annotations": {{}} }}"#,
-        function("starter", "responder", "role=starter,sizes=1:2:x:4,verbose=TRUE"),
+        function(
+            "starter",
+            "responder",
+            "role=starter,sizes=1:2:x:4,verbose=TRUE"
+        ),
         function("responder", "starter", "role=responder"),
     );
     let path = dir.join("compat.json");

@@ -77,7 +77,31 @@ pub enum FunctionCommand {
         /// The payload.
         payload: String,
     },
+    /// Not supported: there is no function repository (see
+    /// documentation/migrating.md).
+    #[command(hide = true)]
+    Get {
+        /// The function's name.
+        function_name: String,
+    },
+    /// Not supported: there is no function repository.
+    #[command(hide = true)]
+    Download {
+        /// The code file's id.
+        code_file_id: String,
+    },
+    /// Not supported: there is no function repository.
+    #[command(hide = true)]
+    Push {
+        /// The binary's name.
+        binary_name: String,
+        /// The function type.
+        function_type: String,
+    },
 }
+
+/// Why `function get|download|push` are refused, and what to do instead.
+pub const NO_REPOSITORY: &str = "edgeless has no function repository: a workflow carries its functions' code (`function build` writes the .wasm its workflow file names, and `workflow start` sends it); container functions are images, shared through a Docker registry (`function build-container`, then `docker push`). See documentation/migrating.md";
 
 /// Languages `function new` knows.
 #[derive(Clone, Copy, Default, ValueEnum)]
@@ -96,6 +120,9 @@ pub enum EventType {
 
 pub async fn run(command: FunctionCommand, session: &Session) -> Result<(), CliError> {
     match command {
+        FunctionCommand::Get { .. }
+        | FunctionCommand::Download { .. }
+        | FunctionCommand::Push { .. } => Err(CliError::Usage(NO_REPOSITORY.to_string())),
         FunctionCommand::New {
             name,
             lang: Lang::Rust,

@@ -194,18 +194,19 @@ impl InstanceHost {
     /// A log line of the function: 1 error, 2 warn, 3 info, 4 debug, else
     /// trace. It goes to the node's log and is kept for `workflow logs`.
     pub fn log(&self, level: i32, target: &str, message: &str) {
+        let (id, class, workflow) = (&self.id, &self.class_id, &self.workflow_id);
         if target == PANIC_TARGET {
             let (text, location) = message.split_once('\n').unwrap_or((message, ""));
             *self.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.to_string());
-            let (id, class, workflow) = (&self.id, &self.class_id, &self.workflow_id);
             tracing::error!(target: "function", instance = %id, class, workflow, location, "panicked: {text}");
             self.log
                 .write(1, "", &format!("panicked at {location}: {text}"));
             return;
         }
         self.log.write(level, target, message);
-        let (id, class) = (&self.id, &self.class_id);
-        let workflow = &self.workflow_id;
+        if !self.log.echoed(level) {
+            return;
+        }
         match level {
             1 => {
                 tracing::error!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
