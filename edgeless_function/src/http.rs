@@ -5,11 +5,18 @@
 //! an `HttpResponse` is sent as a 200 body). `http-egress` is called with an
 //! [`EgressRequest`] and replies with an [`HttpResponse`].
 //!
-//! On the wire each message is a line of JSON with everything but the body
-//! (`{"method":"POST","path":"/echo","host":"h","headers":{...}}`), a
-//! newline, and the body's bytes as they are: binary bodies pass unchanged
-//! and no larger. Compact JSON has no raw newline, so the first newline
-//! ends the head.
+//! Two encodings are read everywhere:
+//! - the original EDGELESS JSON of the `edgeless_http` crate (one JSON
+//!   object, bodies as arrays of byte values): what `http-ingress` sends its
+//!   function and `http-egress` replies, so functions written for the
+//!   original work unchanged;
+//! - a line of JSON with everything but the body
+//!   (`{"method":"POST","path":"/echo","host":"h","headers":{...}}`), a
+//!   newline, and the body's bytes as they are: what `to_bytes` writes, so
+//!   binary bodies pass unchanged and no larger.
+//!
+//! Compact JSON has no raw newline: a message with one is the second kind,
+//! and its first newline ends the head.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -117,6 +124,24 @@ fn unframe<H: DeserializeOwned>(bytes: &[u8]) -> Option<(H, Vec<u8>)> {
     Some((head, bytes[end + 1..].to_vec()))
 }
 
+/// The original EDGELESS message in `bytes`, when it is one (a JSON object
+/// without a raw newline).
+fn original<T, E>(bytes: &[u8], parse: fn(&str) -> Result<T, E>) -> Option<T> {
+    if bytes.first() != Some(&b'{') || bytes.contains(&b'\n') {
+        return None;
+    }
+    parse(core::str::from_utf8(bytes).ok()?).ok()
+}
+
+fn sorted(headers: std::collections::HashMap<String, String>) -> BTreeMap<String, String> {
+    headers.into_iter().collect()
+}
+
+/// A body as the original format holds it: none when empty.
+fn optional(body: &[u8]) -> Option<Vec<u8>> {
+    (!body.is_empty()).then(|| body.to_vec())
+}
+
 /// A body as text (invalid UTF-8 replaced).
 fn text(body: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(body)
@@ -146,8 +171,26 @@ impl HttpResponse {
         frame(&head, &self.body)
     }
 
-    /// Parses a reply; `None` when it is not a response.
+    /// The response in the original EDGELESS format (what `http-egress`
+    /// replies).
+    pub fn to_edgeless_http(&self) -> Vec<u8> {
+        let response = edgeless_http::EdgelessHTTPResponse {
+            body: optional(&self.body),
+            status: self.status,
+            headers: self.headers.clone().into_iter().collect(),
+        };
+        edgeless_http::response_to_string(&response).into_bytes()
+    }
+
+    /// Parses a reply in either encoding; `None` when it is not a response.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if let Some(response) = original(bytes, edgeless_http::response_from_string) {
+            return Some(Self {
+                status: response.status,
+                headers: sorted(response.headers),
+                body: response.body.unwrap_or_default(),
+            });
+        }
         let (head, body) = unframe::<ResponseHead>(bytes)?;
         Some(Self {
             status: head.status,
@@ -163,8 +206,32 @@ impl HttpRequest {
         text(&self.body)
     }
 
-    /// Parses the payload `http-ingress` sends; `None` when it is not one.
+    /// The request in the original EDGELESS format (what `http-ingress`
+    /// sends); `None` for a method that format has no name for (it knows
+    /// GET, HEAD, POST, PUT, DELETE and PATCH).
+    pub fn to_edgeless_http(&self) -> Option<Vec<u8>> {
+        let request = edgeless_http::EdgelessHTTPRequest {
+            method: edgeless_http::string_method_to_edgeless(&self.method).ok()?,
+            protocol: edgeless_http::EdgelessHTTPProtocol::Unknown,
+            host: self.host.clone(),
+            path: self.path.clone(),
+            body: optional(&self.body),
+            headers: self.headers.clone().into_iter().collect(),
+        };
+        Some(edgeless_http::request_to_string(&request).into_bytes())
+    }
+
+    /// Parses a request in either encoding; `None` when it is not one.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if let Some(request) = original(bytes, edgeless_http::request_from_string) {
+            return Some(Self {
+                method: edgeless_http::edgeless_method_to_string(request.method),
+                path: request.path,
+                host: request.host,
+                headers: sorted(request.headers),
+                body: request.body.unwrap_or_default(),
+            });
+        }
         let (head, body) = unframe::<RequestHead>(bytes)?;
         Some(Self {
             method: head.method,
@@ -207,8 +274,22 @@ impl EgressRequest {
         frame(&head, &self.body)
     }
 
-    /// Parses a payload; `None` when it is not one.
+    /// Parses a payload in either encoding (the original's URL is `http://`
+    /// or, for protocol HTTPS, `https://`, then host and path); `None` when
+    /// it is not one.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if let Some(request) = original(bytes, edgeless_http::request_from_string) {
+            let scheme = match request.protocol {
+                edgeless_http::EdgelessHTTPProtocol::HTTPS => "https",
+                _ => "http",
+            };
+            return Some(Self {
+                method: edgeless_http::edgeless_method_to_string(request.method),
+                url: format!("{scheme}://{}{}", request.host, request.path),
+                headers: sorted(request.headers),
+                body: request.body.unwrap_or_default(),
+            });
+        }
         let (head, body) = unframe::<EgressHead>(bytes)?;
         Some(Self {
             method: head.method,
@@ -238,6 +319,39 @@ mod tests {
         assert_eq!(
             EgressRequest::from_bytes(&request.to_bytes()),
             Some(request)
+        );
+    }
+
+    #[test]
+    fn the_original_format_is_read_and_written() {
+        let request = HttpRequest {
+            method: "POST".into(),
+            path: "/p?q=1".into(),
+            host: "h".into(),
+            headers: BTreeMap::from([("a".into(), "b".into())]),
+            body: vec![1, 2],
+        };
+        let json = request.to_edgeless_http().unwrap();
+        let original =
+            edgeless_http::request_from_string(core::str::from_utf8(&json).unwrap()).unwrap();
+        assert_eq!(original.method, edgeless_http::EdgelessHTTPMethod::Post);
+        assert_eq!(original.body, Some(vec![1, 2]));
+        assert_eq!(HttpRequest::from_bytes(&json), Some(request));
+        let options = HttpRequest {
+            method: "OPTIONS".into(),
+            ..Default::default()
+        };
+        assert_eq!(options.to_edgeless_http(), None);
+        let response = HttpResponse::new(201, "made");
+        assert_eq!(
+            HttpResponse::from_bytes(&response.to_edgeless_http()),
+            Some(response)
+        );
+        let egress = br#"{"method":"Get","protocol":"HTTPS","host":"x:8","path":"/a","body":null,"headers":{}}"#;
+        let read = EgressRequest::from_bytes(egress).unwrap();
+        assert_eq!(
+            (read.method.as_str(), read.url.as_str()),
+            ("GET", "https://x:8/a")
         );
     }
 

@@ -57,3 +57,83 @@ fn a_function_in_the_original_sdk_style_builds_and_runs() {
     assert!(!logs.contains("WARN") && !logs.contains("ERROR"), "{logs}");
     cluster.cli_ok(&["workflow", "stop", &id]);
 }
+
+/// A server on a free port that answers every request with `hello from
+/// the outside`; the receiver gets each request as it arrived.
+fn backend() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (seen, requests) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = seen.send(edgeless_tests::read_http_request(&mut stream));
+            let body = "hello from the outside";
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (port, requests)
+}
+
+#[test]
+fn an_http_function_in_the_original_style_serves_and_calls_out() {
+    let wasm = build_function("compat_http");
+    let (port, requests) = backend();
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("compat_http.json");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"{{ "functions": [{{ "name": "web",
+  "class_specification": {{ "id": "compat_http", "function_type": "RUST_WASM", "version": "0.1",
+    "code": "{}", "outputs": ["egress"] }},
+  "output_mapping": {{ "egress": "out" }}, "annotations": {{}} }}],
+  "resources": [
+    {{ "name": "in", "class_type": "http-ingress", "output_mapping": {{ "new_request": "web" }},
+       "configurations": {{ "host": "compat.edgeless.com" }} }},
+    {{ "name": "out", "class_type": "http-egress", "output_mapping": {{}}, "configurations": {{}} }}
+  ], "annotations": {{}} }}"#,
+            wasm.display()
+        ),
+    )
+    .unwrap();
+    let id = cluster.cli_ok(&["workflow", "start", spec.to_str().unwrap()]);
+    let url = cluster.http_ingress_url.clone().unwrap();
+    let host = "Host: compat.edgeless.com";
+    let mut answer = (String::new(), String::new());
+    let served = edgeless_tests::eventually(Duration::from_secs(10), || {
+        answer = edgeless_tests::curl(&["-H", host, &format!("{url}/hello?x=1")]);
+        answer.1 == "200"
+    });
+    assert!(served, "{answer:?}");
+    assert_eq!(answer.0, "GET /hello?x=1 from compat.edgeless.com");
+    let fetched = edgeless_tests::curl(&[
+        "-H",
+        host,
+        "-d",
+        &format!("127.0.0.1:{port}"),
+        &format!("{url}/fetch"),
+    ]);
+    assert_eq!(
+        fetched,
+        (
+            "backend said 200: hello from the outside".into(),
+            "200".into()
+        )
+    );
+    let request = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("POST /submit HTTP/1.1"), "{request}");
+    assert!(
+        head.to_ascii_lowercase().contains("x-compat: 1"),
+        "{request}"
+    );
+    assert_eq!(body, "from compat");
+    cluster.cli_ok(&["workflow", "stop", &id]);
+}

@@ -1,5 +1,7 @@
-//! `http-egress`: a call carrying an [`EgressRequest`] is performed as a
-//! real HTTP request (plain http) and answered with an [`HttpResponse`].
+//! `http-egress`: a call carrying a request (the original EDGELESS JSON of
+//! `edgeless_http`, or an [`EgressRequest`]) is performed as a real HTTP
+//! request (plain http) and answered with the response in the original
+//! JSON (read with [`HttpResponse::from_bytes`]).
 //! Requests run concurrently, each with a deadline for the whole exchange
 //! and a bound on the response body; where they may go is the node's
 //! [`EgressPolicy`].
@@ -117,7 +119,7 @@ impl ResourceProvider for HttpEgress {
                             let outcome = match EgressRequest::from_bytes(&event.payload) {
                                 None => CallOutcome::Err("http-egress: the payload is not an EgressRequest".into()),
                                 Some(request) => match perform(&client, &policy, request).await {
-                                    Ok(response) => CallOutcome::Reply(response.to_bytes().into()),
+                                    Ok(response) => CallOutcome::Reply(response.to_edgeless_http().into()),
                                     Err(error) => {
                                         tracing::warn!(instance = %id, %error, "http-egress request failed");
                                         CallOutcome::Err(error)

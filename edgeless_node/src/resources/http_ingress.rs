@@ -1,8 +1,11 @@
 //! `http-ingress`: the node's HTTP server. Each resource instance adds a
 //! route (a `host` and its `methods`); a matching request becomes a call to
-//! the instance's `new_request` output carrying an [`HttpRequest`], and the
-//! reply becomes the response. No matching route: 404; the target failed or
-//! did not answer in time: 502.
+//! the instance's `new_request` output carrying the request in the original
+//! EDGELESS JSON (`edgeless_http`; read with [`HttpRequest::from_bytes`]),
+//! and the reply (that JSON, or an [`HttpResponse`] in either encoding, or
+//! any other bytes as a 200 body) becomes the response. No matching route:
+//! 404; a method the format cannot name: 405; the target failed or did not
+//! answer in time: 502.
 //!
 //! The server is bounded: at most [`MAX_CONNECTIONS`] connections (more are
 //! closed at once), request headers within [`HEADER_TIMEOUT`], bodies of at
@@ -166,6 +169,16 @@ async fn handle(State(server): State<IngressServer>, request: Request) -> Respon
         headers,
         body: body.to_vec(),
     };
+    // The function gets the original EDGELESS JSON (edgeless_http).
+    let Some(payload) = event.to_edgeless_http() else {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "{} is not served (GET, HEAD, POST, PUT, DELETE, PATCH are)\n",
+                event.method
+            ),
+        );
+    };
     let target = match route
         .outputs
         .resolve("new_request", Duration::from_secs(5))
@@ -176,7 +189,7 @@ async fn handle(State(server): State<IngressServer>, request: Request) -> Respon
     };
     match route
         .sender
-        .call(target, Bytes::from(event.to_bytes()), CALL_DEADLINE)
+        .call(target, Bytes::from(payload), CALL_DEADLINE)
         .await
     {
         CallOutcome::Reply(reply) => match HttpResponse::from_bytes(&reply) {
