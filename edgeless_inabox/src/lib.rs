@@ -83,6 +83,7 @@ impl Layout {
                         http_egress_provider: "http-egress-1".into(),
                         file_log_provider: "file-log-1".into(),
                         redis_provider: "redis-1".into(),
+                        kafka_egress_provider: "kafka-egress-1".into(),
                         // A single-host cluster: its workflows may reach
                         // local services (not the node's own ports).
                         egress_allow: vec!["127.0.0.1".into(), "localhost".into()],

@@ -293,8 +293,8 @@ impl Config {
         if !self.general.invocation_url_announced_coap.is_empty() {
             notes.push("[general] invocation_url_announced_coap: CoAP is not served".to_string());
         }
-        if !self.resources.kafka_egress_provider.is_empty() {
-            notes.push("[resources] kafka_egress_provider: this node has no kafka-egress resource; workflows that use one are refused by placement".to_string());
+        if !self.resources.kafka_egress_provider.is_empty() && !cfg!(feature = "kafka") {
+            notes.push("[resources] kafka_egress_provider: this node was built without the `kafka` feature; workflows that use kafka-egress are refused by placement".to_string());
         }
         if !self.resources.dda_provider.is_empty() {
             notes.push("[resources] dda_provider: there is no dda resource (Data Distribution Agent); workflows that use one are refused by placement".to_string());

@@ -19,7 +19,10 @@ pub mod link;
 mod process;
 
 pub use cluster::{CliOutput, Cluster, ClusterBuilder, Domain, count};
-pub use process::{Daemon, KillOnDrop, Listening, pin_ports, redis_server, spawn_redis};
+pub use process::{
+    Daemon, KillOnDrop, Listening, create_topic, kafka_broker, pin_ports, redis_server,
+    require_tansu, spawn_redis,
+};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

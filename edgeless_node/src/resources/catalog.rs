@@ -75,6 +75,20 @@ pub const CATALOG: &[ProviderInfo] = &[
         description: "sets `key` to each event's payload",
     },
     ProviderInfo {
+        class_type: "kafka-egress",
+        version: "1.0",
+        node_config: "[resources] kafka_egress_provider (cargo feature `kafka`, on by default)",
+        configuration: &[
+            (
+                "brokers",
+                "the Kafka brokers, host:port, comma-separated (required)",
+            ),
+            ("topic", "the topic to produce to (required)"),
+        ],
+        outputs: &[],
+        description: "produces each event's payload (no key) to the topic, partition 0",
+    },
+    ProviderInfo {
         class_type: "ollama",
         version: "1.0",
         node_config: "[resources.ollama_provider] host, port, messages_number_limit, provider",

@@ -12,6 +12,8 @@ mod egress_policy;
 mod file_log;
 mod http_egress;
 mod http_ingress;
+#[cfg(feature = "kafka")]
+mod kafka_egress;
 mod metrics_collector;
 use metrics_collector as metrics;
 mod ollama;
@@ -165,6 +167,12 @@ impl Providers {
             &config.http_egress_provider,
             http_egress::CLASS,
             Arc::new(http_egress::HttpEgress::new(egress_policy.clone())),
+        );
+        #[cfg(feature = "kafka")]
+        add(
+            &config.kafka_egress_provider,
+            kafka_egress::CLASS,
+            Arc::new(kafka_egress::KafkaEgress::new(egress_policy.clone())),
         );
         if let Some(ollama) = &config.ollama_provider {
             add(

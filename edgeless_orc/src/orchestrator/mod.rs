@@ -398,6 +398,10 @@ struct Orchestrator {
     metrics: OrchestratorMetrics,
     /// What happened (for `edgeless_cli events`).
     events: edgeless_api::feed::EventJournal,
+    /// Failures of instances whose start is not recorded yet (an instance
+    /// can fail in `handle_init` before its start's answer is handled),
+    /// with when they arrived: applied once the start is recorded.
+    early_failures: Vec<(Uuid, proto::InstanceFailure, std::time::Instant)>,
 }
 
 /// Starts the orchestrator task, with the components and states saved in
@@ -424,6 +428,7 @@ pub fn spawn(
     let lease_sec = config.general.node_lease_sec;
     let events = edgeless_api::feed::EventJournal::new(edgeless_api::feed::KEPT_EVENTS);
     let mut orchestrator = Orchestrator {
+        early_failures: Vec::new(),
         events: events.clone(),
         leases: shared_leases.clone(),
         config,
@@ -520,8 +525,12 @@ impl Orchestrator {
             }
             Command::FinishStart(lid, spec, results, reply) => {
                 let _ = reply.send(self.finish_start(lid, &spec, results));
+                self.apply_early_failures();
             }
-            Command::Recreated(lid, spec, results) => self.recreated(lid, &spec, results),
+            Command::Recreated(lid, spec, results) => {
+                self.recreated(lid, &spec, results);
+                self.apply_early_failures();
+            }
             Command::Stop(lid, reply) => {
                 let _ = reply.send(self.stop(lid));
             }
@@ -545,6 +554,7 @@ impl Orchestrator {
             }
             Command::FinishMigrate(lid, spec, started, reply) => {
                 let _ = reply.send(self.finish_migrate(lid, &spec, started));
+                self.apply_early_failures();
             }
             Command::TakeSamples(reply) => {
                 let _ = reply.send(std::mem::take(&mut self.samples));

@@ -17,6 +17,11 @@ const MAX_SAMPLES: usize = 1000;
 /// The most nodes of one domain.
 pub const MAX_NODES: usize = 10_000;
 
+/// How long a failure waits for its instance's start to be recorded.
+const EARLY_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
+/// The most failures that wait so.
+const MAX_EARLY_FAILURES: usize = 1024;
+
 /// The most per-function event counts kept of one node's report.
 const MAX_FUNCTION_COUNTS: usize = 10_000;
 
@@ -61,9 +66,30 @@ impl Orchestrator {
         }
     }
 
+    /// Failures that arrived before their instance's start was recorded,
+    /// tried again now; those still unmatched after [`EARLY_FAILURE_MEMORY`]
+    /// are dropped.
+    pub(super) fn apply_early_failures(&mut self) {
+        for (node_id, failure, at) in std::mem::take(&mut self.early_failures) {
+            if at.elapsed() < EARLY_FAILURE_MEMORY {
+                self.instance_failed_since(node_id, failure, at);
+            }
+        }
+    }
+
     /// An instance ended on its own: forget it and schedule its restart with
     /// back-off, or give up after `max_restarts`.
     fn instance_failed(&mut self, node_id: Uuid, failure: proto::InstanceFailure) {
+        self.instance_failed_since(node_id, failure, std::time::Instant::now());
+    }
+
+    /// [`Self::instance_failed`] for a failure reported at `at`.
+    fn instance_failed_since(
+        &mut self,
+        node_id: Uuid,
+        failure: proto::InstanceFailure,
+        at: std::time::Instant,
+    ) {
         let Ok(function_id) = Uuid::parse_str(&failure.function_id) else {
             return;
         };
@@ -77,7 +103,7 @@ impl Orchestrator {
                 continue;
             }
             self.metrics.instance_failures.inc();
-            let now = std::time::Instant::now();
+            let now = at;
             let failures = &mut component.failures;
             // A failure long after the previous one starts a new count.
             if failures
@@ -113,6 +139,12 @@ impl Orchestrator {
             let (lid, spec) = (*lid, component.spec.clone());
             self.record(kind, Some((lid, &spec)), Some(node_id), message);
             return;
+        }
+        // No component has the instance yet: its start may still be on its
+        // way back from the node.
+        let starting = self.components.values().any(|c| c.starting.contains(&node_id));
+        if starting && self.early_failures.len() < MAX_EARLY_FAILURES {
+            self.early_failures.push((node_id, failure, at));
         }
     }
 

@@ -180,7 +180,7 @@ pub(super) fn start_domain(
             let ingress = url(0);
             resources = format!(
                 "[resources]\nhttp_ingress_url = \"{ingress}\"\nhttp_ingress_provider = \"http-ingress-1\"\n\
-                 http_egress_provider = \"http-egress-1\"\nfile_log_provider = \"file-log-1\"\nredis_provider = \"redis-1\"\n\
+                 http_egress_provider = \"http-egress-1\"\nfile_log_provider = \"file-log-1\"\nredis_provider = \"redis-1\"\nkafka_egress_provider = \"kafka-egress-1\"\n\
                  file_log_dir = \"{}\"\negress_allow = [\"127.0.0.1\"]\n",
                 dir.join("file-log").display()
             );
