@@ -369,6 +369,15 @@ impl Agent {
             function_id,
         };
         let provider = self.inner.providers.get(class)?;
+        let unknown = crate::resources::unknown_keys(class, configuration.keys());
+        if !unknown.is_empty() {
+            tracing::warn!(
+                instance = %id,
+                class,
+                keys = ?unknown,
+                "configuration keys this resource does not know are ignored"
+            );
+        }
         if self.instances().contains_key(&function_id) {
             return Err(AgentError::AlreadyRunning(function_id));
         }

@@ -275,7 +275,13 @@ pub fn require_tansu() {
 pub fn kafka_broker(port: u16, log: std::fs::File) -> KillOnDrop {
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(tansu_program())
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .stdout(log.try_clone().expect("log file"))
         .stderr(log)
         .spawn()
@@ -297,7 +303,15 @@ pub fn create_topic(port: u16, topic: &str) {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     };
     let created = crate::eventually(std::time::Duration::from_secs(10), || {
-        let _ = tansu(&["topic", "create", "--broker", &broker, "--partitions", "1", topic]);
+        let _ = tansu(&[
+            "topic",
+            "create",
+            "--broker",
+            &broker,
+            "--partitions",
+            "1",
+            topic,
+        ]);
         tansu(&["topic", "list", "--broker", &broker])
             .is_some_and(|list| list.contains(&format!("\"name\":\"{topic}\"")))
     });

@@ -35,7 +35,9 @@ fn records(port: u16) -> Vec<String> {
             Some(
                 records
                     .into_iter()
-                    .map(|r| String::from_utf8_lossy(&r.record.value.unwrap_or_default()).into_owned())
+                    .map(|r| {
+                        String::from_utf8_lossy(&r.record.value.unwrap_or_default()).into_owned()
+                    })
                     .collect(),
             )
         };
@@ -91,7 +93,9 @@ fn events_reach_a_topic_and_delivery_resumes_after_a_broker_restart() {
     // The broker goes away: sends fail, are reported, the node runs on.
     drop(broker);
     cluster.wait_for(Duration::from_secs(20), "failed sends reported", |c| {
-        c.nodes[0].log().contains("kafka-egress: record not produced")
+        c.nodes[0]
+            .log()
+            .contains("kafka-egress: record not produced")
     });
     assert!(cluster.cli_ok(&["workflow", "list"]).contains("running"));
     // Back (empty: it keeps topics in memory): delivery resumes.
@@ -113,8 +117,14 @@ fn events_reach_a_topic_and_delivery_resumes_after_a_broker_restart() {
     cluster.cli_ok(&["workflow", "stop", &id]);
     // Bad settings are refused at start, naming the key.
     for (configuration, key) in [
-        (format!("\"brokers\": \"127.0.0.1\", \"topic\": \"{TOPIC}\""), "brokers"),
-        (format!("\"brokers\": \"127.0.0.1:{port}\", \"topic\": \"a b\""), "topic"),
+        (
+            format!("\"brokers\": \"127.0.0.1\", \"topic\": \"{TOPIC}\""),
+            "brokers",
+        ),
+        (
+            format!("\"brokers\": \"127.0.0.1:{port}\", \"topic\": \"a b\""),
+            "topic",
+        ),
         (format!("\"topic\": \"{TOPIC}\""), "brokers"),
     ] {
         let spec = workflow(dir.path(), &configuration);

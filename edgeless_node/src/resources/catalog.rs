@@ -51,10 +51,13 @@ pub const CATALOG: &[ProviderInfo] = &[
         node_config: "[resources] file_log_provider",
         configuration: &[
             ("filename", "the file to append to (required)"),
-            ("add-timestamp", "true: prefix each line with the UTC time"),
+            (
+                "add-timestamp",
+                "present (any value but false, no, off, 0): prefix each line with the UTC time",
+            ),
             (
                 "add-source-id",
-                "true: prefix each line with the sender's instance id",
+                "present (any value but false, no, off, 0): prefix each line with the sender's instance id",
             ),
         ],
         outputs: &[],
@@ -115,6 +118,24 @@ pub const CATALOG: &[ProviderInfo] = &[
     },
 ];
 
+/// The configuration keys of `configuration` that resource class `class`
+/// does not know (they have no effect).
+pub fn unknown_keys<'a>(
+    class: &str,
+    configuration: impl IntoIterator<Item = &'a String>,
+) -> Vec<&'a str> {
+    let Some(info) = CATALOG.iter().find(|c| c.class_type == class) else {
+        return Vec::new();
+    };
+    let mut unknown: Vec<&str> = configuration
+        .into_iter()
+        .map(String::as_str)
+        .filter(|key| !info.configuration.iter().any(|(known, _)| known == key))
+        .collect();
+    unknown.sort_unstable();
+    unknown
+}
+
 /// Prints the catalogue for people.
 pub fn print_catalog() {
     for info in CATALOG {
@@ -128,5 +149,21 @@ pub fn print_catalog() {
             println!("  configuration `{key}`: {meaning}");
         }
         println!("  outputs: [{}]", info.outputs.join(", "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_a_class_does_not_know_are_named() {
+        let keys = [
+            "filename".to_string(),
+            "colour".to_string(),
+            "add-timestamp".to_string(),
+        ];
+        assert_eq!(unknown_keys("file-log", keys.iter()), vec!["colour"]);
+        assert!(unknown_keys("no-such-class", keys.iter()).is_empty());
     }
 }

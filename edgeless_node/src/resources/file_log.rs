@@ -71,8 +71,8 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
 impl ResourceProvider for FileLog {
     fn start(&self, context: ResourceContext) -> Result<RunningInstance, ResourceError> {
         let filename = context.required(CLASS, "filename")?;
-        let add_timestamp = context.flag(CLASS, "add-timestamp")?;
-        let add_source = context.flag(CLASS, "add-source-id")?;
+        let add_timestamp = context.flag("add-timestamp");
+        let add_source = context.flag("add-source-id");
         let bad_file = |reason: String| ResourceError::BadValue {
             class: CLASS,
             key: "filename",

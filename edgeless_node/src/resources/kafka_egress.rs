@@ -117,7 +117,10 @@ impl Producer {
                 .await
                 .map_err(|e| format!("cannot list the topics: {e}"))?;
             if !topics.iter().any(|t| t.name == self.topic) {
-                return Err(format!("topic `{}` does not exist on the brokers", self.topic));
+                return Err(format!(
+                    "topic `{}` does not exist on the brokers",
+                    self.topic
+                ));
             }
             client
                 .partition_client(self.topic.clone(), 0, UnknownTopicHandling::Error)
@@ -155,7 +158,9 @@ impl Producer {
                 Ok(())
             }
             Ok(Err(error)) => Err(format!("topic `{}`: {error}", self.topic)),
-            Err(_) => Err(format!("the brokers did not store the record within {TIMEOUT:?}")),
+            Err(_) => Err(format!(
+                "the brokers did not store the record within {TIMEOUT:?}"
+            )),
         }
     }
 }
@@ -167,7 +172,8 @@ impl ResourceProvider for KafkaEgress {
             key,
             reason,
         };
-        let brokers = brokers(&context.required(CLASS, "brokers")?).map_err(|e| bad("brokers", e))?;
+        let brokers =
+            brokers(&context.required(CLASS, "brokers")?).map_err(|e| bad("brokers", e))?;
         for (host, port) in &brokers {
             self.policy
                 .check_target(host, *port)
@@ -188,7 +194,9 @@ impl ResourceProvider for KafkaEgress {
             let mut producer = first.lock().await;
             match producer.connect().await {
                 Ok(client) => producer.client = Some(client),
-                Err(error) => tracing::error!(instance = %id, %error, "kafka-egress cannot produce yet"),
+                Err(error) => {
+                    tracing::error!(instance = %id, %error, "kafka-egress cannot produce yet")
+                }
             }
         });
         Ok(serve(context.dataplane, move |event| {

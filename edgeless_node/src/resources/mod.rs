@@ -27,7 +27,7 @@ use edgeless_api::event::{Event, EventKind};
 use edgeless_dataplane::{CallOutcome, DataplaneHandle};
 use tokio::sync::oneshot;
 
-pub use catalog::{CATALOG, print_catalog};
+pub use catalog::{CATALOG, print_catalog, unknown_keys};
 pub use http_ingress::IngressServer;
 
 use crate::config::ResourcesConfig;
@@ -85,22 +85,16 @@ impl ResourceContext {
             .ok_or(ResourceError::MissingKey { class, key })
     }
 
-    /// An optional boolean (`true`/`false`, default false).
-    pub fn flag(&self, class: &'static str, key: &'static str) -> Result<bool, ResourceError> {
-        match self
-            .configuration
-            .get(key)
-            .map(|v| v.trim().to_ascii_lowercase())
-        {
-            None => Ok(false),
-            Some(v) if v == "true" => Ok(true),
-            Some(v) if v == "false" || v.is_empty() => Ok(false),
-            Some(v) => Err(ResourceError::BadValue {
-                class,
-                key,
-                reason: format!("expected true or false, got {v:?}"),
-            }),
-        }
+    /// A switch: on when the key is present (as in the original EDGELESS,
+    /// whatever the value: `""`, `true`, `yes`), off when absent or
+    /// `false`, `no`, `off` or `0`.
+    pub fn flag(&self, key: &'static str) -> bool {
+        self.configuration.get(key).is_some_and(|v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "false" | "no" | "off" | "0"
+            )
+        })
     }
 }
 

@@ -142,7 +142,10 @@ impl Orchestrator {
         }
         // No component has the instance yet: its start may still be on its
         // way back from the node.
-        let starting = self.components.values().any(|c| c.starting.contains(&node_id));
+        let starting = self
+            .components
+            .values()
+            .any(|c| c.starting.contains(&node_id));
         if starting && self.early_failures.len() < MAX_EARLY_FAILURES {
             self.early_failures.push((node_id, failure, at));
         }
