@@ -114,6 +114,30 @@ impl Layout {
         }
     }
 
+    /// Adds a node that hosts only a `metrics-collector` provider recording
+    /// into Redis at `redis_url`, and mirrors the orchestrator's state there
+    /// (the original's `--metrics-collector`).
+    pub fn with_metrics_collector(mut self, redis_url: &str) -> Self {
+        let mut node = edgeless_node::Config::default();
+        let first = &self.nodes[0].general;
+        // Free ports of the system's choice: it needs no fixed ones.
+        node.general.agent_url = url(0);
+        node.general.invocation_url = url(0);
+        node.general.node_register_url = first.node_register_url.clone();
+        node.general.subscription_refresh_interval_sec = 10;
+        node.wasm_runtime.enabled = false;
+        node.resources.metrics_collector_provider =
+            Some(edgeless_node::config::MetricsCollectorProvider {
+                collector_type: "Redis".into(),
+                redis_url: redis_url.to_string(),
+                provider: "metrics-collector-1".into(),
+            });
+        self.nodes.push(node);
+        self.orchestrator.proxy.proxy_type = edgeless_orc::config::ProxyType::Redis;
+        self.orchestrator.proxy.redis_url = redis_url.to_string();
+        self
+    }
+
     fn node_file(count: usize, index: usize) -> String {
         if count == 1 {
             "node.toml".to_string()
@@ -424,6 +448,30 @@ mod tests {
         let layout = Layout::read(dir.path()).unwrap();
         assert_eq!(layout.nodes.len(), 1);
         assert_eq!(layout.controller.controller_url, "http://127.0.0.1:7001");
+    }
+
+    #[test]
+    fn the_metrics_collector_adds_a_node_and_the_redis_proxy() {
+        let layout = Layout::new(2, 7000).with_metrics_collector("redis://127.0.0.1:6379");
+        assert_eq!(layout.nodes.len(), 3);
+        let collector = &layout.nodes[2];
+        assert!(!collector.wasm_runtime.enabled);
+        assert_eq!(
+            collector
+                .resources
+                .metrics_collector_provider
+                .as_ref()
+                .unwrap()
+                .provider,
+            "metrics-collector-1"
+        );
+        assert_eq!(
+            layout.orchestrator.proxy.proxy_type,
+            edgeless_orc::config::ProxyType::Redis
+        );
+        let dir = tempfile::tempdir().unwrap();
+        layout.write(dir.path()).unwrap();
+        assert_eq!(Layout::read(dir.path()).unwrap().nodes.len(), 3);
     }
 
     #[test]

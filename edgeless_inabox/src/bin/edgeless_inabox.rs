@@ -37,6 +37,10 @@ struct Args {
     /// /var/run/docker.sock).
     #[arg(long)]
     containers: bool,
+    /// With -t: add a node with a metrics-collector provider and mirror the
+    /// orchestrator's state, both into Redis at redis://127.0.0.1:6379.
+    #[arg(long)]
+    metrics_collector: bool,
     /// How log lines look: text, or json (default: EDGELESS_LOG_FORMAT,
     /// else text).
     #[arg(long, value_enum)]
@@ -51,6 +55,9 @@ async fn main() -> ExitCode {
         let mut layout = Layout::new(args.num_of_nodes.max(1), args.initial_port);
         for node in &mut layout.nodes {
             node.container_runtime.enabled = args.containers;
+        }
+        if args.metrics_collector {
+            layout = layout.with_metrics_collector("redis://127.0.0.1:6379");
         }
         return match layout.write(&args.config_path) {
             Ok(files) => {

@@ -12,13 +12,20 @@ struct Args {
     /// Print every resource provider type (version, configuration, outputs) and exit.
     #[arg(long)]
     available_resources: bool,
+    /// With --available-resources: print them as a JSON array.
+    #[arg(long, requires = "available_resources")]
+    output_json: bool,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     if args.available_resources {
-        edgeless_node::resources::print_catalog();
+        if args.output_json {
+            println!("{}", edgeless_node::resources::catalog_json());
+        } else {
+            edgeless_node::resources::print_catalog();
+        }
         return std::process::ExitCode::SUCCESS;
     }
     daemon::main(

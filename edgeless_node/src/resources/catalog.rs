@@ -136,6 +136,29 @@ pub fn unknown_keys<'a>(
     unknown
 }
 
+/// The catalogue as a JSON array of `{class_type, version, outputs,
+/// configurations}` (configurations: key → meaning), as the original
+/// EDGELESS prints it with `--output-json`.
+pub fn catalog_json() -> String {
+    let entries: Vec<serde_json::Value> = CATALOG
+        .iter()
+        .map(|info| {
+            let configurations: serde_json::Map<String, serde_json::Value> = info
+                .configuration
+                .iter()
+                .map(|(key, meaning)| (key.to_string(), serde_json::Value::from(*meaning)))
+                .collect();
+            serde_json::json!({
+                "class_type": info.class_type,
+                "version": info.version,
+                "outputs": info.outputs,
+                "configurations": configurations,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&entries).unwrap_or_default()
+}
+
 /// Prints the catalogue for people.
 pub fn print_catalog() {
     for info in CATALOG {
@@ -155,6 +178,18 @@ pub fn print_catalog() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_json_catalogue_lists_every_class_with_its_keys() {
+        let parsed: serde_json::Value = serde_json::from_str(&catalog_json()).unwrap();
+        let all = parsed.as_array().unwrap();
+        assert_eq!(all.len(), CATALOG.len());
+        let kafka = all
+            .iter()
+            .find(|c| c["class_type"] == "kafka-egress")
+            .unwrap();
+        assert!(kafka["configurations"]["topic"].is_string(), "{kafka}");
+    }
 
     #[test]
     fn keys_a_class_does_not_know_are_named() {

@@ -27,7 +27,7 @@ use edgeless_api::event::{Event, EventKind};
 use edgeless_dataplane::{CallOutcome, DataplaneHandle};
 use tokio::sync::oneshot;
 
-pub use catalog::{CATALOG, print_catalog, unknown_keys};
+pub use catalog::{CATALOG, catalog_json, print_catalog, unknown_keys};
 pub use http_ingress::IngressServer;
 
 use crate::config::ResourcesConfig;
