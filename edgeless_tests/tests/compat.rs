@@ -43,7 +43,7 @@ fn a_function_in_the_original_sdk_style_builds_and_runs() {
     let mut logs = String::new();
     cluster.wait_for(Duration::from_secs(20), "the exchange to finish", |c| {
         logs = c.cli_ok(&["workflow", "logs", &id]);
-        logs.contains("compat: thanks from the peer")
+        logs.contains("compat: raw reply")
     });
     for line in [
         "[starter ",
@@ -51,6 +51,8 @@ fn a_function_in_the_original_sdk_style_builds_and_runs() {
         "compat: responder sizes [] verbose false",
         "compat: I am ",
         "compat: reply answer to question",
+        "compat: raw reply answer to direct question",
+        "compat: parsed 2 pairs",
     ] {
         assert!(logs.contains(line), "{line} in\n{logs}");
     }

@@ -24,7 +24,12 @@ impl EdgeFunction for CompatProbe {
                 cast("peer", b"note")
             }
             "note" => cast_raw(src, b"thanks"),
-            "thanks" => log::info!("compat: thanks from the peer"),
+            "thanks" => {
+                log::info!("compat: thanks from the peer");
+                if let CallRet::Reply(answer) = call_raw(src, b"direct question") {
+                    log::info!("compat: raw reply {}", String::from_utf8_lossy(&answer));
+                }
+            }
             _ => output_api::telemetry_log(2, "compat", "unexpected message"),
         }
     }
@@ -43,13 +48,16 @@ impl EdgeFunction for CompatProbe {
         let verbose = arg_to_bool("verbose", &args);
         let mut generator = lcg::Lcg::new(7);
         let matrix = lcg::random_matrix(&mut generator, 2);
-        let in_range = matrix.iter().all(|x| (0.0..1.0).contains(x));
+        let vector = lcg::random_vector(&mut generator, 3);
+        let in_range = matrix.iter().chain(&vector).all(|x| (0.0..1.0).contains(x));
+        let parsed = parse_init_payload("a=1,b=2");
         log::info!(
             "compat: {role} sizes {sizes:?} verbose {verbose} matrix {} in range {in_range} level {}",
             matrix.len(),
             logging::rust_to_api(log::Level::Warn)
         );
         telemetry_log(3, "compat", &format!("compat: I am {}", slf()));
+        log::info!("compat: parsed {} pairs", parsed.len());
         sync(role.as_bytes());
         if let Some(state) = serialized_state {
             log::info!("compat: restored {}", String::from_utf8_lossy(state));
