@@ -43,6 +43,14 @@ pub enum WorkflowError {
         source: serde_json::Error,
     },
     /// The workflow has nothing to run.
+    /// A workflow-level annotation is unknown or has a bad value.
+    #[error("workflow annotation `{key}`: {reason}")]
+    BadAnnotation {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
     #[error("the workflow has no functions and no resources")]
     Empty,
     /// The workflow is larger than a cluster accepts.
@@ -359,6 +367,22 @@ pub fn validate(request: &proto::SpawnWorkflowRequest) -> Result<(), WorkflowErr
         }
     }
     check_sizes("the workflow", "annotations", &request.annotations)?;
+    let placement = crate::annotations::workflow_placement(&request.annotations).map_err(|e| {
+        WorkflowError::BadAnnotation {
+            key: e.key,
+            reason: e.reason,
+        }
+    })?;
+    if let Some(missing) = placement
+        .colocate
+        .iter()
+        .find(|c| !names.contains(c.as_str()))
+    {
+        return Err(WorkflowError::BadAnnotation {
+            key: "colocate".into(),
+            reason: format!("no function or resource is named `{}`", short(missing)),
+        });
+    }
     for function in &request.workflow_functions {
         let component = format!("function `{}`", short(&function.name));
         check_sizes(&component, "annotations", &function.annotations)?;

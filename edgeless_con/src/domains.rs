@@ -141,8 +141,25 @@ pub fn select(domains: &Domains, request: &proto::SpawnWorkflowRequest) -> Resul
     if domains.is_empty() {
         return Err("no orchestration domain is registered (is an orchestrator running?)".into());
     }
+    // Validated with the request: a bad annotation cannot get here.
+    let placement =
+        edgeless_api::annotations::workflow_placement(&request.annotations).unwrap_or_default();
     let mut reasons = Vec::new();
     for (id, domain) in domains {
+        if !placement.domains.is_empty() && !placement.domains.contains(id) {
+            reasons.push(format!(
+                "domain `{id}` is not in domain_match_any ({})",
+                placement.domains.join(", ")
+            ));
+            continue;
+        }
+        let labels = &domain.capabilities.labels;
+        if let Some(label) = placement.domain_labels.iter().find(|l| !labels.contains(l)) {
+            reasons.push(format!(
+                "domain `{id}` has no node labelled `{label}` (domain_label_match_all)"
+            ));
+            continue;
+        }
         match missing(&domain.capabilities, request) {
             None => return Ok(id.clone()),
             Some(reason) => reasons.push(format!("domain `{id}` {reason}")),
@@ -251,6 +268,34 @@ mod tests {
             clients: DomainClients::new(channel),
             owner: String::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn workflow_annotations_choose_among_domains_and_say_why_not() {
+        let mut domains = Domains::new();
+        domains.insert("site-a".into(), domain(1, &["RUST_WASM"], &[]));
+        let mut labelled = domain(1, &["RUST_WASM"], &[]);
+        labelled.capabilities.labels = vec!["gpu".into()];
+        domains.insert("site-b".into(), labelled);
+        let mut pinned = request("RUST_WASM", None);
+        pinned
+            .annotations
+            .insert("domain_match_any".into(), "site-b".into());
+        assert_eq!(select(&domains, &pinned).unwrap(), "site-b");
+        let mut by_label = request("RUST_WASM", None);
+        by_label
+            .annotations
+            .insert("domain_label_match_all".into(), "gpu".into());
+        assert_eq!(select(&domains, &by_label).unwrap(), "site-b");
+        by_label
+            .annotations
+            .insert("domain_match_any".into(), "site-a".into());
+        let error = select(&domains, &by_label).unwrap_err();
+        assert!(
+            error.contains("domain `site-a` has no node labelled `gpu` (domain_label_match_all)")
+                && error.contains("domain `site-b` is not in domain_match_any (site-a)"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -76,6 +76,30 @@ fn bad_workflows_are_rejected_and_a_good_one_still_runs() {
             2,
             "cannot read",
         ),
+        (
+            write(
+                dir.path(),
+                "unknown_annotation.json",
+                &workflow(&ping, "RUST_WASM", "pinger").replace(
+                    r#""resources": [], "annotations": {}"#,
+                    r#""resources": [], "annotations": {"domain_matchany": "x"}"#,
+                ),
+            ),
+            2,
+            "workflow annotation `domain_matchany`: not a workflow annotation (known: domain_match_any",
+        ),
+        (
+            write(
+                dir.path(),
+                "unplaceable.json",
+                &workflow(&ping, "RUST_WASM", "pinger").replace(
+                    r#""resources": [], "annotations": {}"#,
+                    r#""resources": [], "annotations": {"domain_match_any": "elsewhere"}"#,
+                ),
+            ),
+            1,
+            "domain `domain-test` is not in domain_match_any (elsewhere)",
+        ),
     ];
     for (file, code, message) in &cases {
         let output = cluster.cli(&["workflow", "start", file]);
