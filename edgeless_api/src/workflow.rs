@@ -42,7 +42,6 @@ pub enum WorkflowError {
         /// What serde found.
         source: serde_json::Error,
     },
-    /// The workflow has nothing to run.
     /// A workflow-level annotation is unknown or has a bad value.
     #[error("workflow annotation `{key}`: {reason}")]
     BadAnnotation {
@@ -51,6 +50,7 @@ pub enum WorkflowError {
         /// What is wrong.
         reason: String,
     },
+    /// The workflow has nothing to run.
     #[error("the workflow has no functions and no resources")]
     Empty,
     /// The workflow is larger than a cluster accepts.

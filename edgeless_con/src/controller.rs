@@ -298,6 +298,39 @@ impl Controller {
         Ok(view.into_inner())
     }
 
+    /// Cordons, uncordons or drains node `node_id`, wherever it is.
+    pub async fn set_node_state(&self, node_id: &str, action: &str) -> Result<(), ControllerError> {
+        let domains: Vec<String> = self
+            .orchestrator_urls()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let views = self.domain_views(domains).await;
+        let domain = views
+            .iter()
+            .find(|(_, view)| {
+                view.as_ref()
+                    .is_ok_and(|v| v.nodes.iter().any(|n| n.node_id == node_id))
+            })
+            .map(|(id, _)| id.clone())
+            .ok_or_else(|| ControllerError::NotFound(format!("node {node_id}")))?;
+        let mut clients = self
+            .clients(&domain)
+            .ok_or_else(|| ControllerError::NotFound(format!("domain {domain}")))?;
+        clients
+            .inspection
+            .set_node_state(proto::NodeStateRequest {
+                node_id: node_id.to_string(),
+                action: action.to_string(),
+            })
+            .await
+            .map_err(|s| ControllerError::Domain {
+                domain,
+                message: s.message().to_string(),
+            })?;
+        Ok(())
+    }
+
     /// Starts a workflow for `tenant`; returns its status (id and
     /// component mapping).
     pub async fn start(

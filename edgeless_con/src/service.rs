@@ -76,6 +76,23 @@ impl WorkflowInstance for Service {
         Ok(Response::new(edgeless_api::fanout::merge(sources, merge)))
     }
 
+    async fn set_node_state(
+        &self,
+        request: Request<proto::NodeStateRequest>,
+    ) -> Result<Response<proto::Empty>, Status> {
+        let request = request.into_inner();
+        if !matches!(request.action.as_str(), "cordon" | "uncordon" | "drain") {
+            return Err(Status::invalid_argument(format!(
+                "`{}` is not a node action (cordon, uncordon, drain)",
+                request.action
+            )));
+        }
+        self.0
+            .set_node_state(&request.node_id, &request.action)
+            .await?;
+        Ok(Response::new(proto::Empty {}))
+    }
+
     async fn events(
         &self,
         request: Request<proto::EventsRequest>,

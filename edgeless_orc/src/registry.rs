@@ -91,6 +91,7 @@ pub fn view(node_id: &Uuid, node: &Node, lease_remaining: i64) -> proto::NodeVie
         health: Some(node.health.clone()),
         resource_providers: node.providers.clone(),
         lease_remaining,
+        cordoned: false,
     }
 }
 

@@ -265,4 +265,16 @@ impl DomainInspection for Service {
     ) -> Result<Response<Self::EventsStream>, Status> {
         Ok(Response::new(self.0.events().events(request.get_ref())))
     }
+
+    async fn set_node_state(
+        &self,
+        request: Request<proto::NodeStateRequest>,
+    ) -> Result<Response<proto::Empty>, Status> {
+        let request = request.into_inner();
+        let node = parse_uuid("node_id", &request.node_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let action = request.action.parse().map_err(Status::invalid_argument)?;
+        self.0.set_node_state(node, action).await?;
+        Ok(Response::new(proto::Empty {}))
+    }
 }

@@ -48,7 +48,10 @@ impl Policy {
 /// The controller's workflow API (`controller_url`): users.
 pub const CONTROLLER_WORKFLOWS: Policy = Policy {
     server: "controller's workflow API",
-    rules: &[("/edgeless_api.WorkflowInstance/", &[Client, Admin])],
+    rules: &[
+        ("/edgeless_api.WorkflowInstance/", &[Client, Admin]),
+        ("/edgeless_api.WorkflowInstance/SetNodeState", &[Admin]),
+    ],
     streams: false,
 };
 

@@ -14,6 +14,23 @@ pub enum NodeCommand {
     /// INSTANCES, LEASE (`-o wide`: also AGENT, LABELS, RUNTIMES).
     #[command(after_help = "Example: edgeless_cli node list -o wide")]
     List,
+    /// Stop placing new instances on a node (its running ones stay).
+    #[command(after_help = "Example: edgeless_cli node cordon 3f2a9c1b-...")]
+    Cordon {
+        /// The node's id.
+        node_id: String,
+    },
+    /// Let a cordoned node take instances again.
+    Uncordon {
+        /// The node's id.
+        node_id: String,
+    },
+    /// Cordon a node and re-create its instances on other nodes (their
+    /// synced state goes with them).
+    Drain {
+        /// The node's id.
+        node_id: String,
+    },
 }
 
 /// A node as `node list` and `domain view` show it.
@@ -30,6 +47,7 @@ pub(super) struct NodeRow {
     /// Instances the node itself reported running, at its last refresh.
     pub instances: u32,
     pub lease_remaining_sec: i64,
+    pub cordoned: bool,
     pub labels: Vec<String>,
     pub runtimes: Vec<String>,
 }
@@ -48,6 +66,7 @@ impl NodeRow {
             load_avg_1: f64::from(health.load_avg_1) / 100.0,
             instances: health.num_instances,
             lease_remaining_sec: node.lease_remaining,
+            cordoned: node.cordoned,
             labels: capabilities.labels,
             runtimes: capabilities.runtimes,
         }
@@ -55,7 +74,27 @@ impl NodeRow {
 }
 
 pub async fn run(command: NodeCommand, session: &Session) -> Result<(), CliError> {
-    let NodeCommand::List = command;
+    let url = &session.cluster.controller_url;
+    let status = |s| CliError::from_status(url, s);
+    let (node_id, action) = match command {
+        NodeCommand::List => return list(session).await,
+        NodeCommand::Cordon { node_id } => (node_id, "cordon"),
+        NodeCommand::Uncordon { node_id } => (node_id, "uncordon"),
+        NodeCommand::Drain { node_id } => (node_id, "drain"),
+    };
+    super::deploying_controller(session)?
+        .set_node_state(proto::NodeStateRequest {
+            node_id: node_id.clone(),
+            action: action.to_string(),
+        })
+        .await
+        .map_err(status)?;
+    eprintln!("node {node_id}: {action}ed");
+    Ok(())
+}
+
+/// `node list`.
+async fn list(session: &Session) -> Result<(), CliError> {
     let url = &session.cluster.controller_url;
     let status = |s| CliError::from_status(url, s);
     let mut client = controller(session)?;
@@ -113,7 +152,11 @@ pub async fn run(command: NodeCommand, session: &Session) -> Result<(), CliError
                 format!("{} kB", n.mem_available_kb),
                 format!("{:.2}", n.load_avg_1),
                 n.instances.to_string(),
-                format!("{}s", n.lease_remaining_sec),
+                if n.cordoned {
+                    format!("{}s (cordoned)", n.lease_remaining_sec)
+                } else {
+                    format!("{}s", n.lease_remaining_sec)
+                },
             ];
             if wide {
                 row.extend([n.agent_url, n.labels.join(","), n.runtimes.join(",")]);

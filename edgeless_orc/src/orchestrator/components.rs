@@ -92,7 +92,9 @@ impl Orchestrator {
                 *counts.entry(*node).or_default() += 1;
             }
         }
-        registry::views(&self.nodes, &counts)
+        let mut views = registry::views(&self.nodes, &counts);
+        views.retain(|v| !self.cordoned.contains(&v.node_id));
+        views
     }
 
     /// Places a new component and records it as starting; returns the
@@ -545,7 +547,9 @@ impl Orchestrator {
                 .map(|(id, node)| {
                     let leases = super::leases(&self.leases);
                     let deadline = leases.get(id).map(|l| l.deadline).unwrap_or(0);
-                    registry::view(id, node, deadline as i64 - now as i64)
+                    let mut view = registry::view(id, node, deadline as i64 - now as i64);
+                    view.cordoned = self.cordoned.contains(id);
+                    view
                 })
                 .collect(),
             components: self

@@ -100,11 +100,39 @@ enum Command {
     PlanMigrate(Uuid, Vec<Uuid>, Reply<(Spec, Call<InstanceId>)>),
     FinishMigrate(Uuid, Spec, Result<InstanceId, OrcError>, Reply<Plan>),
     TakeSamples(oneshot::Sender<HashMap<String, Vec<f64>>>),
+    /// Cordons, uncordons or drains a node; answers with the stops of a
+    /// drained node's instances.
+    NodeState(Uuid, NodeAction, Reply<Plan>),
     Reset(oneshot::Sender<Plan>),
     Tick,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, OrcError>>;
+
+/// What an operator does to a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeAction {
+    /// It takes no new instances.
+    Cordon,
+    /// It takes instances again.
+    Uncordon,
+    /// Cordon, and re-create its instances on other nodes.
+    Drain,
+}
+
+impl std::str::FromStr for NodeAction {
+    type Err = String;
+    fn from_str(action: &str) -> Result<Self, String> {
+        match action {
+            "cordon" => Ok(Self::Cordon),
+            "uncordon" => Ok(Self::Uncordon),
+            "drain" => Ok(Self::Drain),
+            other => Err(format!(
+                "`{other}` is not a node action (cordon, uncordon, drain)"
+            )),
+        }
+    }
+}
 
 /// A node's lease: renewed by every refresh with the same nonce.
 struct Lease {
@@ -329,6 +357,15 @@ impl OrchestratorHandle {
         .map_err(|_| OrcError::Stopped)?
     }
 
+    /// Cordons, uncordons or drains `node_id`; a drain returns once the
+    /// node's instances are stopped (they are re-created elsewhere).
+    pub async fn set_node_state(&self, node_id: Uuid, action: NodeAction) -> Result<(), OrcError> {
+        let stops = self
+            .ask(|tx| Command::NodeState(node_id, action, tx))
+            .await??;
+        calls::run(stops).await
+    }
+
     /// The function execution times received since the last call, by
     /// physical function id.
     pub async fn take_samples(&self) -> Result<HashMap<String, Vec<f64>>, OrcError> {
@@ -398,6 +435,11 @@ struct Orchestrator {
     metrics: OrchestratorMetrics,
     /// What happened (for `edgeless_cli events`).
     events: edgeless_api::feed::EventJournal,
+    /// Nodes that take no new instances.
+    cordoned: std::collections::HashSet<Uuid>,
+    /// (node, component) pairs a drain moved, until when the node's state
+    /// reports for them are still taken.
+    drained: HashMap<(Uuid, Uuid), std::time::Instant>,
     /// Failures of instances whose start is not recorded yet (an instance
     /// can fail in `handle_init` before its start's answer is handled),
     /// with when they arrived: applied once the start is recorded.
@@ -428,6 +470,8 @@ pub fn spawn(
     let lease_sec = config.general.node_lease_sec;
     let events = edgeless_api::feed::EventJournal::new(edgeless_api::feed::KEPT_EVENTS);
     let mut orchestrator = Orchestrator {
+        cordoned: Default::default(),
+        drained: HashMap::new(),
         early_failures: Vec::new(),
         events: events.clone(),
         leases: shared_leases.clone(),
@@ -555,6 +599,9 @@ impl Orchestrator {
             Command::FinishMigrate(lid, spec, started, reply) => {
                 let _ = reply.send(self.finish_migrate(lid, &spec, started));
                 self.apply_early_failures();
+            }
+            Command::NodeState(node_id, action, reply) => {
+                let _ = reply.send(self.set_node_state(node_id, action));
             }
             Command::TakeSamples(reply) => {
                 let _ = reply.send(std::mem::take(&mut self.samples));

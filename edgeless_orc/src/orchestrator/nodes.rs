@@ -46,10 +46,14 @@ impl Orchestrator {
             // Only states of components that still exist, sent by a node
             // that runs one of their instances, are kept: a node cannot
             // write another node's states.
+            // A drained node still reports the last states of the
+            // instances it handed over.
             let runs_here = Uuid::parse_str(&synced.state_id).is_ok_and(|lid| {
-                self.components
-                    .get(&lid)
-                    .is_some_and(|c| c.instances.iter().any(|i| i.node_id == node_id))
+                self.drained.contains_key(&(node_id, lid))
+                    || self
+                        .components
+                        .get(&lid)
+                        .is_some_and(|c| c.instances.iter().any(|i| i.node_id == node_id))
             });
             if runs_here {
                 saved.push((synced.state_id.clone(), synced.state.clone()));
@@ -218,6 +222,63 @@ impl Orchestrator {
             },
         );
         Ok(vec![peers])
+    }
+
+    /// Cordons, uncordons or drains a node (see [`super::NodeAction`]).
+    pub(super) fn set_node_state(
+        &mut self,
+        node_id: Uuid,
+        action: super::NodeAction,
+    ) -> Result<Plan, OrcError> {
+        if !self.nodes.contains_key(&node_id) {
+            return Err(OrcError::Invalid(format!(
+                "no node {node_id} in this domain"
+            )));
+        }
+        let kind = match action {
+            super::NodeAction::Uncordon => {
+                self.cordoned.remove(&node_id);
+                self.record("node-uncordoned", None, Some(node_id), String::new());
+                self.recreate_missing();
+                return Ok(Plan::new());
+            }
+            super::NodeAction::Cordon => "node-cordoned",
+            super::NodeAction::Drain => "node-drained",
+        };
+        self.cordoned.insert(node_id);
+        let mut stops = Vec::new();
+        let now = std::time::Instant::now();
+        let hand_over = std::time::Duration::from_secs(
+            self.config.general.subscription_refresh_interval_sec.max(1) + 1,
+        );
+        self.drained.retain(|_, until| *until > now);
+        if action == super::NodeAction::Drain {
+            let lids: Vec<Uuid> = self.components.keys().copied().collect();
+            for lid in lids {
+                let Some(component) = self.components.get_mut(&lid) else {
+                    continue;
+                };
+                let (gone, kept): (Vec<InstanceId>, Vec<InstanceId>) = component
+                    .instances
+                    .iter()
+                    .partition(|i| i.node_id == node_id);
+                if gone.is_empty() {
+                    continue;
+                }
+                component.instances = kept;
+                // Re-created once the node has reported the instances'
+                // last synced states (it does with its next refresh).
+                component.failures.retry_at = Some(now + hand_over);
+                let spec = component.spec.clone();
+                self.drained.insert((node_id, lid), now + hand_over * 2);
+                stops.extend(gone.into_iter().filter_map(|i| self.stop_call(&spec, i)));
+            }
+        }
+        let message = format!("{} instances to move", stops.len());
+        self.record(kind, None, Some(node_id), message);
+        // The stopped instances come back on other nodes.
+        self.recreate_missing();
+        Ok(vec![stops])
     }
 
     /// A joined node knows its peers: it may take instances.
