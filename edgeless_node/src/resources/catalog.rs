@@ -118,6 +118,14 @@ pub const CATALOG: &[ProviderInfo] = &[
     },
 ];
 
+/// The provider types this build of the node has (`kafka-egress` only with
+/// the `kafka` feature).
+pub fn compiled() -> impl Iterator<Item = &'static ProviderInfo> {
+    CATALOG
+        .iter()
+        .filter(|info| info.class_type != "kafka-egress" || cfg!(feature = "kafka"))
+}
+
 /// The configuration keys of `configuration` that resource class `class`
 /// does not know (they have no effect).
 pub fn unknown_keys<'a>(
@@ -140,8 +148,7 @@ pub fn unknown_keys<'a>(
 /// configurations}` (configurations: key → meaning), as the original
 /// EDGELESS prints it with `--output-json`.
 pub fn catalog_json() -> String {
-    let entries: Vec<serde_json::Value> = CATALOG
-        .iter()
+    let entries: Vec<serde_json::Value> = compiled()
         .map(|info| {
             let configurations: serde_json::Map<String, serde_json::Value> = info
                 .configuration
@@ -161,7 +168,7 @@ pub fn catalog_json() -> String {
 
 /// Prints the catalogue for people.
 pub fn print_catalog() {
-    for info in CATALOG {
+    for info in compiled() {
         println!("{} (version {})", info.class_type, info.version);
         println!("  {}", info.description);
         println!("  node configuration: {}", info.node_config);
@@ -183,7 +190,7 @@ mod tests {
     fn the_json_catalogue_lists_every_class_with_its_keys() {
         let parsed: serde_json::Value = serde_json::from_str(&catalog_json()).unwrap();
         let all = parsed.as_array().unwrap();
-        assert_eq!(all.len(), CATALOG.len());
+        assert_eq!(all.len(), compiled().count());
         let kafka = all
             .iter()
             .find(|c| c["class_type"] == "kafka-egress")
