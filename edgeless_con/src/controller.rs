@@ -660,9 +660,11 @@ async fn patch_one(
                 )
             })
             .collect(),
-        // The orchestrator works out each instance's sources.
+        // The orchestrator works out each instance's sources, and orders
+        // its own patches.
         inputs: Vec::new(),
         inputs_only: record_only,
+        generation: 0,
     };
     let result = if kind == "function" {
         clients.functions.patch(patch).await

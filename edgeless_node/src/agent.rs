@@ -127,6 +127,8 @@ enum Runtime<'a> {
 }
 
 struct Instance {
+    /// The generation of the last patch applied.
+    generation: u64,
     /// Its series (none for resources).
     labels: Option<crate::metrics::FunctionLabels>,
     outputs: OutputMapping,
@@ -414,6 +416,7 @@ impl Agent {
         self.instances().insert(
             id.function_id,
             Instance {
+                generation: 0,
                 labels,
                 outputs,
                 stop: Some(running.stop),
@@ -470,25 +473,28 @@ impl Agent {
         Ok(())
     }
 
-    /// Replaces an instance's output mapping.
+    /// Replaces an instance's output mapping (unless `None`) and the
+    /// instances whose events it takes (those its workflow maps to it). A
+    /// patch of a `generation` older than the last one applied is ignored
+    /// (0: always applied).
     pub fn patch(
         &self,
         function_id: Uuid,
-        mapping: HashMap<String, Vec<InstanceId>>,
+        generation: u64,
+        mapping: Option<HashMap<String, Vec<InstanceId>>>,
+        inputs: Vec<InstanceId>,
     ) -> Result<(), AgentError> {
-        let instances = self.instances();
+        let mut instances = self.instances();
         let instance = instances
-            .get(&function_id)
+            .get_mut(&function_id)
             .ok_or(AgentError::NotFound(function_id))?;
-        instance.outputs.patch(mapping);
-        Ok(())
-    }
-
-    /// Sets the instances whose events an instance takes: those its
-    /// workflow maps to it.
-    pub fn set_inputs(&self, function_id: Uuid, inputs: Vec<InstanceId>) -> Result<(), AgentError> {
-        if !self.instances().contains_key(&function_id) {
-            return Err(AgentError::NotFound(function_id));
+        if generation != 0 && generation < instance.generation {
+            tracing::debug!(%function_id, generation, "an older patch arrived late; ignored");
+            return Ok(());
+        }
+        instance.generation = generation.max(instance.generation);
+        if let Some(mapping) = mapping {
+            instance.outputs.patch(mapping);
         }
         self.inner.dataplane.set_inputs(function_id, inputs);
         Ok(())

@@ -135,11 +135,12 @@ impl FunctionInstance for Service {
             .map(|i| InstanceId::try_from(&i))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Status::invalid_argument(format!("inputs: {e}")))?;
-        if !request.inputs_only {
-            self.0
-                .patch(id, mapping_from_proto(request.output_mapping)?)?;
-        }
-        self.0.set_inputs(id, inputs)?;
+        let outputs = if request.inputs_only {
+            None
+        } else {
+            Some(mapping_from_proto(request.output_mapping)?)
+        };
+        self.0.patch(id, request.generation, outputs, inputs)?;
         Ok(Response::new(proto::Empty {}))
     }
 }

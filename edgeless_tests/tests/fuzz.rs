@@ -106,6 +106,7 @@ fn patch(rng: &mut StdRng) -> PatchRequest {
             .collect(),
         inputs: (0..rng.random_range(0..3)).map(|_| instance(rng)).collect(),
         inputs_only: rng.random_bool(0.5),
+        generation: rng.random(),
     }
 }
 

@@ -405,6 +405,9 @@ impl Orchestrator {
     ) -> Result<Vec<Call<()>>, OrcError> {
         let component = self.components.get(&lid).ok_or(OrcError::NotFound(lid))?;
         let is_function = matches!(component.spec, Spec::Function(_));
+        let generation = self
+            .patch_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut patches = Vec::new();
         for instance in &component.instances {
             let Some(node) = self.nodes.get(&instance.node_id) else {
@@ -415,6 +418,7 @@ impl Orchestrator {
                 output_mapping: physical.clone(),
                 inputs: inputs.clone(),
                 inputs_only,
+                generation,
             };
             patches.push(calls::patch(
                 node,

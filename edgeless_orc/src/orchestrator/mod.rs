@@ -435,6 +435,10 @@ struct Orchestrator {
     metrics: OrchestratorMetrics,
     /// What happened (for `edgeless_cli events`).
     events: edgeless_api::feed::EventJournal,
+    /// The generation of the next patch: rising, and from the clock so
+    /// that a restarted orchestrator's patches are newer than its
+    /// predecessor's.
+    patch_generation: std::sync::atomic::AtomicU64,
     /// Nodes that take no new instances.
     cordoned: std::collections::HashSet<Uuid>,
     /// (node, component) pairs a drain moved, until when the node's state
@@ -470,6 +474,7 @@ pub fn spawn(
     let lease_sec = config.general.node_lease_sec;
     let events = edgeless_api::feed::EventJournal::new(edgeless_api::feed::KEPT_EVENTS);
     let mut orchestrator = Orchestrator {
+        patch_generation: std::sync::atomic::AtomicU64::new(edgeless_api::feed::now_ms() << 10),
         cordoned: Default::default(),
         drained: HashMap::new(),
         early_failures: Vec::new(),
