@@ -99,9 +99,12 @@ fn max_instances_beyond_the_cap_is_refused_with_the_value() {
         let spec = example_in(
             dir.path(),
             "ping_pong",
+            // Pong's annotations (the workflow's own stay empty).
             &[(
-                "\"annotations\": {}",
-                &format!("\"annotations\": {{ \"max_instances\": \"{value}\" }}"),
+                "\"output_mapping\": {},\n      \"annotations\": {}",
+                &format!(
+                    "\"output_mapping\": {{}},\n      \"annotations\": {{ \"max_instances\": \"{value}\" }}"
+                ),
             )],
         );
         let output = cluster.cli(&["workflow", "start", &spec]);
