@@ -497,6 +497,9 @@ mod tests {
     #[tokio::test]
     async fn with_port_zero_components_find_each_other() {
         let mut layout = Layout::new(2, 0);
+        // Nothing kept: state would land in the working directory.
+        layout.controller.data_dir = String::new();
+        layout.orchestrator.general.data_dir = String::new();
         for node in &mut layout.nodes {
             node.wasm_runtime.module_cache = false;
         }
