@@ -60,6 +60,46 @@ where
     )
 }
 
+impl From<&crate::proto::LogsRequest> for Merge {
+    fn from(request: &crate::proto::LogsRequest) -> Self {
+        Self {
+            since_unix_ms: request.since_unix_ms,
+            tail: request.tail as usize,
+            follow: request.follow,
+        }
+    }
+}
+
+impl From<&crate::proto::EventsRequest> for Merge {
+    fn from(request: &crate::proto::EventsRequest) -> Self {
+        Self {
+            since_unix_ms: 0,
+            tail: request.tail as usize,
+            follow: request.follow,
+        }
+    }
+}
+
+/// `request` as one of its sources is asked it: from `since` (when later
+/// than asked), following or not; a source found while following sends
+/// everything since, not just a tail.
+pub fn logs_from(
+    request: &crate::proto::LogsRequest,
+    since: u64,
+    follow: bool,
+) -> crate::proto::LogsRequest {
+    crate::proto::LogsRequest {
+        since_unix_ms: since.max(request.since_unix_ms),
+        follow,
+        tail: if since > request.since_unix_ms {
+            0
+        } else {
+            request.tail
+        },
+        ..request.clone()
+    }
+}
+
 /// A source's parts tagged with its key, and `None` when it ended.
 type Tagged<P> = (String, Option<Result<P, Status>>);
 

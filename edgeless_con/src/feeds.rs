@@ -49,16 +49,7 @@ impl Sources<proto::LogLines> for DomainLogs {
     }
 
     fn open(&mut self, key: &str, since: u64, follow: bool) -> Source<proto::LogLines> {
-        let request = proto::LogsRequest {
-            since_unix_ms: since.max(self.request.since_unix_ms),
-            follow,
-            tail: if since > self.request.since_unix_ms {
-                0
-            } else {
-                self.request.tail
-            },
-            ..self.request.clone()
-        };
+        let request = edgeless_api::fanout::logs_from(&self.request, since, follow);
         let client = inspection(&self.controller, key);
         remote(async move { client?.logs(request).await })
     }

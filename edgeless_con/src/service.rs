@@ -64,11 +64,7 @@ impl WorkflowInstance for Service {
         {
             return Err(ControllerError::NotFound(request.workflow_id).into());
         }
-        let merge = Merge {
-            since_unix_ms: request.since_unix_ms,
-            tail: request.tail as usize,
-            follow: request.follow,
-        };
+        let merge = Merge::from(&request);
         let sources = crate::feeds::DomainLogs {
             controller: self.0.clone(),
             request,
@@ -99,11 +95,7 @@ impl WorkflowInstance for Service {
     ) -> Result<Response<Self::EventsStream>, Status> {
         let scope = caller(&request).tenant_scope().map(str::to_string);
         let request = request.into_inner();
-        let merge = Merge {
-            tail: request.tail as usize,
-            follow: request.follow,
-            ..Merge::default()
-        };
+        let merge = Merge::from(&request);
         let sources = crate::feeds::ClusterEvents {
             controller: self.0.clone(),
             request,

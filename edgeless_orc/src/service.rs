@@ -192,17 +192,7 @@ impl edgeless_api::fanout::Sources<proto::LogLines> for NodeLogs {
     }
 
     fn open(&mut self, key: &str, since: u64, follow: bool) -> Source<proto::LogLines> {
-        let request = proto::LogsRequest {
-            since_unix_ms: since.max(self.request.since_unix_ms),
-            follow,
-            // A node found while following sends what it logged since.
-            tail: if since > self.request.since_unix_ms {
-                0
-            } else {
-                self.request.tail
-            },
-            ..self.request.clone()
-        };
+        let request = edgeless_api::fanout::logs_from(&self.request, since, follow);
         let url = self.agents.get(key).cloned().unwrap_or_default();
         edgeless_api::fanout::remote(async move {
             let channel = edgeless_api::client::stream_channel(&url)
@@ -246,11 +236,7 @@ impl DomainInspection for Service {
         request: Request<proto::LogsRequest>,
     ) -> Result<Response<Self::LogsStream>, Status> {
         let request = request.into_inner();
-        let merge = edgeless_api::fanout::Merge {
-            since_unix_ms: request.since_unix_ms,
-            tail: request.tail as usize,
-            follow: request.follow,
-        };
+        let merge = edgeless_api::fanout::Merge::from(&request);
         let sources = NodeLogs {
             handle: self.0.clone(),
             request,

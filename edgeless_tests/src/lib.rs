@@ -248,6 +248,27 @@ pub fn curl(args: &[&str]) -> (String, String) {
     (body.to_string(), code.to_string())
 }
 
+/// A one-route HTTP server on a free port answering every request with
+/// `body`; the receiver gets each request as it arrived (head and body).
+pub fn http_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (seen, requests) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = seen.send(read_http_request(&mut stream));
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (port, requests)
+}
+
 /// One HTTP/1.1 request: the head, then as many body bytes as its
 /// Content-Length says.
 pub fn read_http_request(stream: &mut std::net::TcpStream) -> String {

@@ -60,32 +60,10 @@ fn a_function_in_the_original_sdk_style_builds_and_runs() {
     cluster.cli_ok(&["workflow", "stop", &id]);
 }
 
-/// A server on a free port that answers every request with `hello from
-/// the outside`; the receiver gets each request as it arrived.
-fn backend() -> (u16, std::sync::mpsc::Receiver<String>) {
-    use std::io::Write;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (seen, requests) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let _ = seen.send(edgeless_tests::read_http_request(&mut stream));
-            let body = "hello from the outside";
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    (port, requests)
-}
-
 #[test]
 fn an_http_function_in_the_original_style_serves_and_calls_out() {
     let wasm = build_function("compat_http");
-    let (port, requests) = backend();
+    let (port, requests) = edgeless_tests::http_server("hello from the outside");
     let cluster = Cluster::builder().nodes(1).resources().start();
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("compat_http.json");

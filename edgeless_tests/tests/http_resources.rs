@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use edgeless_tests::{Cluster, build_function, curl, eventually, example_in, read_http_request};
+use edgeless_tests::{Cluster, build_function, curl, eventually, example_in, http_server};
 
 const INGRESS_HOST: &str = "Host: demo.edgeless.com";
 
@@ -154,26 +154,6 @@ fn http_ingress_is_bounded_and_hosts_are_claimed_once() {
         assert!(closed, "a slow client's connection is still open: {read:?}");
     }
     cluster.cli_ok(&["workflow", "stop", &workflow]);
-}
-
-/// A one-route HTTP server on a free port answering every request with
-/// `body`; the receiver gets each request as it arrived (head and body).
-fn http_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (seen, requests) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let _ = seen.send(read_http_request(&mut stream));
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    (port, requests)
 }
 
 #[test]

@@ -126,22 +126,13 @@ impl Controller {
             .filter_map(|v| v.as_ref().ok())
             .flat_map(handled_counts)
             .collect();
+        // Nothing awaits below: the lock is held for the pass only.
         let workflows = super::lock(&self.workflows)
             .iter()
             .map(|(id, w)| {
-                (
-                    id.to_string(),
-                    w.request.name.clone(),
-                    w.state.clone(),
-                    w.domain_id.clone(),
-                    w.components.clone(),
-                )
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|(id, name, state, domain, components)| {
-                let observed =
-                    status::observe(&state, &domain, &components, status::sight(&domain, &views));
+                let id = id.to_string();
+                let sight = status::sight(&w.domain_id, &views);
+                let observed = status::observe(&w.state, &w.domain_id, &w.components, sight);
                 let components = observed
                     .components
                     .into_iter()
@@ -158,9 +149,9 @@ impl Controller {
                     .collect();
                 WorkflowPanel {
                     id,
-                    name,
+                    name: w.request.name.clone(),
                     state: observed.state,
-                    domain,
+                    domain: w.domain_id.clone(),
                     components,
                 }
             })

@@ -53,19 +53,16 @@ impl From<proto::ClusterEvent> for EventRow {
 
 /// The most recent events of the controller and every domain.
 async fn recent_events(controller: Controller) -> Vec<EventRow> {
-    let sources = crate::feeds::ClusterEvents {
-        controller,
-        request: proto::EventsRequest {
-            tail: SHOWN_EVENTS as u32,
-            ..Default::default()
-        },
+    let request = proto::EventsRequest {
+        tail: SHOWN_EVENTS as u32,
+        ..Default::default()
     };
     let merged = merge(
-        sources,
-        Merge {
-            tail: SHOWN_EVENTS,
-            ..Merge::default()
+        crate::feeds::ClusterEvents {
+            controller,
+            request: request.clone(),
         },
+        Merge::from(&request),
     );
     merged
         .filter_map(|part| std::future::ready(part.ok()))

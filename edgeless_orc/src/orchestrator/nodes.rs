@@ -49,7 +49,9 @@ impl Orchestrator {
             // A drained node still reports the last states of the
             // instances it handed over.
             let runs_here = Uuid::parse_str(&synced.state_id).is_ok_and(|lid| {
-                self.drained.contains_key(&(node_id, lid))
+                self.drained
+                    .get(&(node_id, lid))
+                    .is_some_and(|until| *until > std::time::Instant::now())
                     || self
                         .components
                         .get(&lid)
