@@ -1,7 +1,20 @@
-//! The edgeless balancer (ε-BAL). It has an identity and a dataplane
-//! endpoint of its own, so it can take part in the mesh; it does not yet make
-//! any balancing decisions. Events sent to it are reported as undeliverable.
+//! The edgeless balancer (ε-BAL): the door of an orchestration domain for
+//! events from and to other domains.
+//!
+//! When a domain's nodes cannot reach other domains' nodes (or should not),
+//! its orchestrator has a balancer (`[balancer]` in its configuration): it
+//! tells the balancer where its own nodes are and where the nodes of other
+//! domains that its workflows talk to are (their own balancer, or the node
+//! itself), and points its nodes' links to those remote nodes at the
+//! balancer. The balancer relays every event by its target node over the
+//! same bounded, batched peer links nodes use between themselves; what it
+//! cannot deliver goes back to the sender as an error (a call) or is logged
+//! (a cast). The orchestrator sets its peers through `NodeManagement` on
+//! `agent_url`, exactly as it sets a node's.
 
+use std::sync::Arc;
+
+use edgeless_api::proto;
 use edgeless_api::server::{Listening, ListeningReport};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +31,8 @@ pub struct Config {
     pub balancer_id: Uuid,
     /// Where its dataplane endpoint listens.
     pub invocation_url: String,
+    /// Where its orchestrator sets its peers.
+    pub agent_url: String,
     /// Where metrics and health are served.
     pub telemetry: edgeless_api::telemetry::TelemetryConfig,
     /// Who may call it, and the token it presents.
@@ -29,6 +44,7 @@ impl Default for Config {
         Self {
             balancer_id: Uuid::from_u128(0x2bb0867f_e9ee_4a3a_8872_dbaa5228ee23),
             invocation_url: "http://127.0.0.1:7000".into(),
+            agent_url: "http://127.0.0.1:7020".into(),
             telemetry: Default::default(),
             auth: Default::default(),
         }
@@ -48,6 +64,9 @@ pub async fn run(
     let (listener, bound) =
         edgeless_api::server::bind_url("invocation_url", &config.invocation_url).await?;
     config.invocation_url = bound;
+    let (agent_listener, bound) =
+        edgeless_api::server::bind_url("agent_url", &config.agent_url).await?;
+    config.agent_url = bound;
     let telemetry = edgeless_api::telemetry::start(
         &config.telemetry,
         edgeless_api::telemetry::registry(),
@@ -56,19 +75,57 @@ pub async fn run(
     )
     .await?;
     report.send(
-        &telemetry.listed(Listening::default().with("invocation_url", &config.invocation_url)),
+        &telemetry.listed(
+            Listening::default()
+                .with("invocation_url", &config.invocation_url)
+                .with("agent_url", &config.agent_url),
+        ),
     );
     let dataplane = edgeless_dataplane::Dataplane::new(config.balancer_id);
-    tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, "balancer started");
-    let server = edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?
+    let peers = Arc::new(edgeless_dataplane::PeerDirectory::new(dataplane.clone()));
+    tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, agent = %config.agent_url, "balancer started");
+    let relay = edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?
         .add_service(edgeless_dataplane::InvocationService::new(dataplane).into_server())
         .serve_with_incoming_shutdown(
             edgeless_api::server::incoming(listener),
+            shutdown.clone().cancelled_owned(),
+        );
+    let agent = edgeless_api::server::builder(edgeless_api::auth::policy::BALANCER_AGENT)?
+        .add_service(proto::node_management_server::NodeManagementServer::new(
+            PeerService(peers),
+        ))
+        .serve_with_incoming_shutdown(
+            edgeless_api::server::incoming(agent_listener),
             shutdown.cancelled_owned(),
         );
     tokio::select! {
-        r = server => Ok(r?),
+        r = relay => Ok(r?),
+        r = agent => Ok(r?),
         r = telemetry.serve => r,
+    }
+}
+
+/// The balancer's `NodeManagement`: its orchestrator sets its peers.
+struct PeerService(Arc<edgeless_dataplane::PeerDirectory>);
+
+#[tonic::async_trait]
+impl proto::node_management_server::NodeManagement for PeerService {
+    async fn update_peers(
+        &self,
+        request: tonic::Request<proto::UpdatePeersRequest>,
+    ) -> Result<tonic::Response<proto::Empty>, tonic::Status> {
+        self.0
+            .apply(&request.into_inner())
+            .map_err(tonic::Status::invalid_argument)?;
+        Ok(tonic::Response::new(proto::Empty {}))
+    }
+
+    async fn reset(
+        &self,
+        _request: tonic::Request<proto::Empty>,
+    ) -> Result<tonic::Response<proto::Empty>, tonic::Status> {
+        self.0.clear();
+        Ok(tonic::Response::new(proto::Empty {}))
     }
 }
 

@@ -12,12 +12,14 @@
 mod error;
 mod handle;
 mod peer;
+mod peers;
 mod router;
 mod service;
 
 pub use error::DeliveryError;
 pub use handle::{CallOutcome, DataplaneHandle, EventSender};
 pub use peer::{GrpcPeerLink, LinkStats, PeerLink};
+pub use peers::PeerDirectory;
 pub use router::{Dataplane, PeerStats};
 pub use service::InvocationService;
 

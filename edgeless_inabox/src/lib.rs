@@ -97,6 +97,7 @@ impl Layout {
         controller.telemetry.metrics_url = url(take());
         orchestrator.telemetry.metrics_url = url(take());
         balancer.telemetry.metrics_url = url(take());
+        balancer.agent_url = url(take());
         // The dashboard on the initial port + 80 (7080 from 7000), unless
         // the ports above reached it.
         let after = take();

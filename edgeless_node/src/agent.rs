@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use edgeless_api::InstanceId;
-use edgeless_dataplane::{Dataplane, GrpcPeerLink};
+use edgeless_dataplane::Dataplane;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
@@ -145,7 +145,7 @@ struct Inner {
     instances: Mutex<HashMap<Uuid, Instance>>,
     states: StateStore,
     /// Links to peers, so a re-added peer with the same URL keeps its link.
-    peer_urls: Mutex<HashMap<Uuid, String>>,
+    peers: edgeless_dataplane::PeerDirectory,
     samples: PerformanceSamples,
     /// The node's metrics (each instance gets its meter from them).
     metrics: crate::metrics::NodeMetrics,
@@ -174,14 +174,14 @@ impl Agent {
         Self {
             inner: Arc::new(Inner {
                 metrics,
-                dataplane,
                 wasm,
                 wasm_limits,
                 containers,
                 providers,
                 instances: Mutex::default(),
                 states: StateStore::default(),
-                peer_urls: Mutex::default(),
+                peers: edgeless_dataplane::PeerDirectory::new(dataplane.clone()),
+                dataplane,
                 samples: PerformanceSamples::default(),
                 failures: Mutex::default(),
                 failed: tokio::sync::Notify::new(),
@@ -500,46 +500,20 @@ impl Agent {
         Ok(())
     }
 
-    /// Adds (or replaces) the dataplane link to a peer node.
+    /// Links (or re-links) the dataplane to a peer node.
     pub fn add_peer(&self, node_id: Uuid, invocation_url: &str) -> Result<(), AgentError> {
-        if node_id == self.inner.dataplane.node_id() {
-            return Ok(());
-        }
-        let mut urls = self
-            .inner
-            .peer_urls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if urls.get(&node_id).map(String::as_str) == Some(invocation_url) {
-            return Ok(());
-        }
-        let link = GrpcPeerLink::connect(node_id, invocation_url)
-            .map_err(|e| AgentError::Invalid(e.to_string()))?;
-        self.inner.dataplane.add_peer(node_id, Arc::new(link));
-        urls.insert(node_id, invocation_url.to_string());
-        tracing::info!(peer = %node_id, url = invocation_url, "peer added");
-        Ok(())
+        self.inner
+            .peers
+            .add(node_id, invocation_url)
+            .map_err(|e| AgentError::Invalid(e.to_string()))
     }
 
-    /// Removes the link to a peer.
-    pub fn remove_peer(&self, node_id: Uuid) {
-        self.inner
-            .peer_urls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&node_id);
-        self.inner.dataplane.remove_peer(node_id);
-        tracing::info!(peer = %node_id, "peer removed");
-    }
-
-    /// Removes every peer.
-    pub fn clear_peers(&self) {
-        self.inner
-            .peer_urls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.inner.dataplane.clear_peers();
+    /// Applies an orchestrator's peer update.
+    pub fn update_peers(
+        &self,
+        request: &edgeless_api::proto::UpdatePeersRequest,
+    ) -> Result<(), AgentError> {
+        self.inner.peers.apply(request).map_err(AgentError::Invalid)
     }
 
     /// Stops every instance and forgets every peer: back to a clean node.
@@ -547,7 +521,7 @@ impl Agent {
         for function_id in self.instance_ids() {
             let _ = self.stop(function_id).await;
         }
-        self.clear_peers();
+        self.inner.peers.clear();
     }
 }
 

@@ -182,24 +182,7 @@ impl NodeManagement for Service {
         &self,
         request: Request<proto::UpdatePeersRequest>,
     ) -> Result<Response<proto::Empty>, Status> {
-        let request = request.into_inner();
-        match proto::UpdatePeersRequestType::try_from(request.request_type) {
-            Ok(proto::UpdatePeersRequestType::Add) => {
-                let node_id = parse_uuid("node_id", &request.node_id).map_err(invalid)?;
-                self.0.add_peer(node_id, &request.invocation_url)?;
-            }
-            Ok(proto::UpdatePeersRequestType::Del) => {
-                self.0
-                    .remove_peer(parse_uuid("node_id", &request.node_id).map_err(invalid)?);
-            }
-            Ok(proto::UpdatePeersRequestType::Clear) => self.0.clear_peers(),
-            Err(_) => {
-                return Err(invalid(format!(
-                    "unknown request type {}",
-                    request.request_type
-                )));
-            }
-        }
+        self.0.update_peers(&request.into_inner())?;
         Ok(Response::new(proto::Empty {}))
     }
 

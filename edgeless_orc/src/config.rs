@@ -27,12 +27,45 @@ pub struct Config {
     pub baseline: Baseline,
     /// Mirroring of the orchestrator's state for delegated orchestration.
     pub proxy: Proxy,
+    /// The domain's ε-BAL, through which events cross to other domains.
+    pub balancer: Balancer,
     /// Where metrics and health are served.
     pub telemetry: edgeless_api::telemetry::TelemetryConfig,
     /// TLS for every link (empty: plain TCP).
     pub tls: edgeless_api::tls::TlsFiles,
     /// Who may call this daemon, and the token it presents.
     pub auth: edgeless_api::auth::AuthConfig,
+}
+
+/// The domain's ε-BAL. With `agent_url` empty, the domain has none: its
+/// nodes reach other domains' nodes (or their balancers) directly, and
+/// other domains reach its nodes at their `invocation_url`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Balancer {
+    /// Where the balancer takes peer updates (its `agent_url`).
+    pub agent_url: String,
+    /// Where this domain's nodes reach its dataplane (its `invocation_url`).
+    pub invocation_url: String,
+    /// Where other domains' nodes and balancers reach it (empty:
+    /// `invocation_url`).
+    pub public_url: String,
+}
+
+impl Balancer {
+    /// Whether the domain has a balancer.
+    pub fn enabled(&self) -> bool {
+        !self.agent_url.is_empty()
+    }
+
+    /// Where other domains reach the balancer (empty without one).
+    pub fn announced_url(&self) -> &str {
+        match (self.enabled(), self.public_url.is_empty()) {
+            (false, _) => "",
+            (true, true) => &self.invocation_url,
+            (true, false) => &self.public_url,
+        }
+    }
 }
 
 /// Delegated orchestration: the state mirrored to Redis, intents read back.

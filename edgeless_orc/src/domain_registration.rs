@@ -47,6 +47,8 @@ pub async fn run(
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             counter,
             nonce,
+            balancer_url: config.balancer.announced_url().to_string(),
+            balancer_healthy: handle.balancer_healthy(),
         };
         match client.update_domain(request).await {
             Ok(response) => {

@@ -82,6 +82,7 @@ pub async fn run(
         .add_service(service::function_instance_server(handle.clone()))
         .add_service(service::resource_configuration_server(handle.clone()))
         .add_service(service::domain_inspection_server(handle.clone()))
+        .add_service(service::workflow_wiring_server(handle.clone()))
         .serve_with_incoming_shutdown(
             server::incoming(api_listener),
             shutdown.clone().cancelled_owned(),

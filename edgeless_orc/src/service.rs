@@ -264,3 +264,33 @@ impl DomainInspection for Service {
         Ok(Response::new(proto::Empty {}))
     }
 }
+
+pub fn workflow_wiring_server(
+    handle: OrchestratorHandle,
+) -> proto::workflow_wiring_server::WorkflowWiringServer<
+    impl proto::workflow_wiring_server::WorkflowWiring,
+> {
+    proto::workflow_wiring_server::WorkflowWiringServer::new(Service(handle))
+        .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE)
+}
+
+#[tonic::async_trait]
+impl proto::workflow_wiring_server::WorkflowWiring for Service {
+    async fn set_remotes(
+        &self,
+        request: Request<proto::RemoteComponents>,
+    ) -> Result<Response<proto::Empty>, Status> {
+        self.0.set_remotes(request.into_inner()).await?;
+        Ok(Response::new(proto::Empty {}))
+    }
+
+    async fn last_state(
+        &self,
+        request: Request<proto::ComponentId>,
+    ) -> Result<Response<proto::ComponentState>, Status> {
+        let lid = parse_uuid("component_id", &request.into_inner().component_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let state = self.0.last_state(lid).await?;
+        Ok(Response::new(proto::ComponentState { state }))
+    }
+}

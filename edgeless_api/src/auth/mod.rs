@@ -66,13 +66,14 @@ impl Role {
     }
 
     /// The role a component name implies: `controller`, `orchestrator*`,
-    /// `node*`; anything else is a client.
+    /// `node*` and `balancer*` (a balancer speaks the dataplane as a node);
+    /// anything else is a client.
     pub fn implied_by(name: &str) -> Role {
         if name == "controller" {
             Role::Controller
         } else if name.starts_with("orchestrator") {
             Role::Orchestrator
-        } else if name.starts_with("node") {
+        } else if name.starts_with("node") || name.starts_with("balancer") {
             Role::Node
         } else {
             Role::Client

@@ -70,6 +70,7 @@ pub const ORCHESTRATOR_API: Policy = Policy {
         ("/edgeless_api.FunctionInstance/", &[Controller]),
         ("/edgeless_api.ResourceConfiguration/", &[Controller]),
         ("/edgeless_api.DomainInspection/", &[Controller, Admin]),
+        ("/edgeless_api.WorkflowWiring/", &[Controller]),
     ],
     streams: false,
 };
@@ -93,6 +94,14 @@ pub const NODE_AGENT: Policy = Policy {
     streams: false,
 };
 
+/// A balancer's agent API (`agent_url`): the orchestrator of its domain
+/// tells it where the nodes are.
+pub const BALANCER_AGENT: Policy = Policy {
+    server: "balancer's agent API",
+    rules: &[("/edgeless_api.NodeManagement/", &[Orchestrator])],
+    streams: false,
+};
+
 /// A node's or balancer's dataplane (`invocation_url`): peer nodes stream
 /// events; an administrator may inject one (`edgeless_cli function invoke`).
 pub const DATAPLANE: Policy = Policy {
@@ -105,12 +114,13 @@ pub const DATAPLANE: Policy = Policy {
 };
 
 /// Every server's policy, for the documentation and its test.
-pub const ALL: [Policy; 6] = [
+pub const ALL: [Policy; 7] = [
     CONTROLLER_WORKFLOWS,
     CONTROLLER_DOMAINS,
     ORCHESTRATOR_API,
     ORCHESTRATOR_NODES,
     NODE_AGENT,
+    BALANCER_AGENT,
     DATAPLANE,
 ];
 

@@ -107,6 +107,18 @@ impl Orchestrator {
         if self.components.contains_key(&lid) {
             return Err(OrcError::Invalid(format!("component {lid} already exists")));
         }
+        // A function moved from another domain brings its last state.
+        if let Spec::Function(request) = &spec
+            && let Some(state) = &request.serialized_state
+        {
+            let key = match request.state_id.as_str() {
+                "" => lid.to_string(),
+                id => id.to_string(),
+            };
+            let saved = [(key.clone(), state.clone())];
+            super::persistence::save_states(&self.store, &saved);
+            self.states.insert(key, state.clone());
+        }
         let annotations = spec.annotations();
         let eligible = placement::eligible(&self.views(), spec.function_type(), &annotations)
             .map(|e| e.len())
@@ -356,12 +368,13 @@ impl Orchestrator {
             .values()
             .filter(|c| c.mapping.values().flatten().any(|t| *t == lid))
             .flat_map(|c| c.instances.iter().map(|i| proto::InstanceId::from(*i)))
+            .chain(self.remote_inputs_of(lid))
             .collect()
     }
 
     /// Patches that tell each instance of `lid` which instances may send
     /// to it (failures are logged).
-    fn inputs_patch(&self, lid: Uuid) -> Vec<Call<()>> {
+    pub(super) fn inputs_patch(&self, lid: Uuid) -> Vec<Call<()>> {
         let inputs = self.inputs_of(lid);
         self.patch_calls(lid, HashMap::new(), inputs, true, false)
             .unwrap_or_default()
@@ -370,23 +383,28 @@ impl Orchestrator {
     /// Patches that send a component's mapping, translated to physical
     /// instances, to each of its instances; with `required`, their failures
     /// are returned, else logged.
-    fn outputs_patch(&self, lid: Uuid, required: bool) -> Result<Vec<Call<()>>, OrcError> {
+    pub(super) fn outputs_patch(
+        &self,
+        lid: Uuid,
+        required: bool,
+    ) -> Result<Vec<Call<()>>, OrcError> {
         let component = self.components.get(&lid).ok_or(OrcError::NotFound(lid))?;
         let mut physical = HashMap::new();
         for (output, targets) in &component.mapping {
             let mut instances = Vec::new();
             for target in targets {
-                let target_component = self.components.get(target).ok_or_else(|| {
-                    OrcError::Invalid(format!(
-                        "output `{output}` of {lid} targets unknown component {target}"
-                    ))
-                })?;
-                instances.extend(
-                    target_component
-                        .instances
-                        .iter()
-                        .map(|i| proto::InstanceId::from(*i)),
-                );
+                let target_instances = match self.components.get(target) {
+                    Some(local) => &local.instances,
+                    None => match self.remotes.get(target) {
+                        Some(remote) => &remote.instances,
+                        None => {
+                            return Err(OrcError::Invalid(format!(
+                                "output `{output}` of {lid} targets unknown component {target}"
+                            )));
+                        }
+                    },
+                };
+                instances.extend(target_instances.iter().map(|i| proto::InstanceId::from(*i)));
             }
             physical.insert(output.clone(), proto::InstanceIdList { instances });
         }

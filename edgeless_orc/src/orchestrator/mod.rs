@@ -12,6 +12,7 @@ mod calls;
 mod components;
 mod nodes;
 mod persistence;
+mod remotes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -103,6 +104,11 @@ enum Command {
     /// Cordons, uncordons or drains a node; answers with the stops of a
     /// drained node's instances.
     NodeState(Uuid, NodeAction, Reply<Plan>),
+    /// The remote components of one workflow; answers with the peer
+    /// updates and patches to send.
+    SetRemotes(proto::RemoteComponents, Reply<Plan>),
+    /// A function's last synced state.
+    LastState(Uuid, oneshot::Sender<Option<Vec<u8>>>),
     Reset(oneshot::Sender<Plan>),
     Tick,
 }
@@ -184,6 +190,9 @@ pub struct OrchestratorHandle {
     /// `node_lease_sec` (0: the nodes' own deadlines).
     lease_sec: u64,
     events: edgeless_api::feed::EventJournal,
+    /// Whether the domain's balancer answered the last peer update (false
+    /// without one).
+    balancer_healthy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl OrchestratorHandle {
@@ -372,6 +381,24 @@ impl OrchestratorHandle {
         self.ask(Command::TakeSamples).await
     }
 
+    /// Replaces the components of other domains that a workflow's
+    /// components here exchange events with.
+    pub async fn set_remotes(&self, remotes: proto::RemoteComponents) -> Result<(), OrcError> {
+        let plan = self.ask(|tx| Command::SetRemotes(remotes, tx)).await??;
+        calls::run(plan).await
+    }
+
+    /// The last state function `lid` saved with `sync`, if any.
+    pub async fn last_state(&self, lid: Uuid) -> Result<Option<Vec<u8>>, OrcError> {
+        self.ask(|tx| Command::LastState(lid, tx)).await
+    }
+
+    /// Whether the domain's balancer answered the last peer update.
+    pub fn balancer_healthy(&self) -> bool {
+        self.balancer_healthy
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops every component.
     pub async fn reset(&self) -> Result<(), OrcError> {
         let stops = self.ask(Command::Reset).await?;
@@ -448,14 +475,20 @@ struct Orchestrator {
     /// can fail in `handle_init` before its start's answer is handled),
     /// with when they arrived: applied once the start is recorded.
     early_failures: Vec<(Uuid, proto::InstanceFailure, std::time::Instant)>,
+    /// Components of other domains that this domain's components exchange
+    /// events with, by logical id.
+    remotes: HashMap<Uuid, remotes::Remote>,
+    /// The domain's ε-BAL, if it has one.
+    balancer: Option<remotes::BalancerLink>,
 }
 
 /// Starts the orchestrator task, with the components and states saved in
 /// `[general] data_dir` (their instances are re-created as nodes join).
+/// Fails when the store cannot be opened or `[balancer]` is incomplete.
 pub fn spawn(
     config: Config,
     metrics: OrchestratorMetrics,
-) -> Result<(OrchestratorHandle, tokio::task::JoinHandle<()>), edgeless_api::store::StoreError> {
+) -> anyhow::Result<(OrchestratorHandle, tokio::task::JoinHandle<()>)> {
     if config.general.data_dir.is_empty() {
         tracing::warn!(
             "data_dir is empty: components and synced states are not kept; after a restart the orchestrator resets its nodes and the controller deploys its workflows again"
@@ -473,7 +506,14 @@ pub fn spawn(
     let shared_leases = Leases::default();
     let lease_sec = config.general.node_lease_sec;
     let events = edgeless_api::feed::EventJournal::new(edgeless_api::feed::KEPT_EVENTS);
+    let balancer = remotes::BalancerLink::new(&config.balancer).map_err(anyhow::Error::msg)?;
+    let balancer_healthy = balancer
+        .as_ref()
+        .map(|b| b.healthy.clone())
+        .unwrap_or_default();
     let mut orchestrator = Orchestrator {
+        remotes: HashMap::new(),
+        balancer,
         patch_generation: std::sync::atomic::AtomicU64::new(edgeless_api::feed::now_ms() << 10),
         cordoned: Default::default(),
         drained: HashMap::new(),
@@ -500,6 +540,7 @@ pub fn spawn(
         }
     });
     let handle = OrchestratorHandle {
+        balancer_healthy,
         events,
         commands: tx,
         leases: shared_leases,
@@ -611,15 +652,22 @@ impl Orchestrator {
             Command::TakeSamples(reply) => {
                 let _ = reply.send(std::mem::take(&mut self.samples));
             }
+            Command::SetRemotes(remotes, reply) => {
+                let _ = reply.send(self.set_remotes(remotes));
+            }
+            Command::LastState(lid, reply) => {
+                let _ = reply.send(self.last_state(lid));
+            }
             Command::Reset(reply) => {
                 let lids: Vec<Uuid> = self.components.keys().copied().collect();
-                let mut stops = Plan::new();
+                let mut stops = vec![self.clear_remotes()];
                 for lid in lids {
                     stops.extend(self.stop(lid).unwrap_or_default());
                 }
                 let _ = reply.send(stops);
             }
             Command::Tick => {
+                self.resync_balancer();
                 self.check_leases();
                 self.update_gauges();
             }

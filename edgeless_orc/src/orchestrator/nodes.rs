@@ -212,6 +212,7 @@ impl Orchestrator {
             peers.push(calls::peer(*peer_id, peer, node_id, &node.invocation_url));
             peers.push(calls::peer(node_id, &node, *peer_id, &peer.invocation_url));
         }
+        peers.extend(self.remote_peers_for(node_id, &node));
         tracing::info!(node = %node_id, agent = %node.agent_url, "node joined the domain");
         self.record("node-joined", None, Some(node_id), node.agent_url.clone());
         self.nodes.insert(node_id, node);
@@ -312,11 +313,12 @@ impl Orchestrator {
     fn node_lost(&mut self, node_id: Uuid) {
         self.nodes.remove(&node_id);
         super::leases(&self.leases).remove(&node_id);
-        let removals = self
+        let mut removals: Vec<_> = self
             .nodes
             .iter()
             .map(|(peer_id, peer)| calls::peer(*peer_id, peer, node_id, ""))
             .collect();
+        removals.extend(self.balancer_forget(node_id));
         calls::spawn(vec![removals]);
         // Starts in flight to the node are left to fail (within their
         // deadline): their results clear `starting`.
