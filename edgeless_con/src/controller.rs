@@ -1,16 +1,19 @@
 //! The controller's logic: start, stop, list and inspect workflows, keep the
 //! domain registry, and move workflows off domains that disappear.
 //!
-//! A workflow goes to one domain as a whole. Deploying it starts every
-//! function and resource at the domain's orchestrator under a logical id,
-//! then sends every component its output mapping (in logical ids), so events
-//! that functions cast during `handle_init` find their targets. If any step
-//! fails, what was started is stopped again and the error names the
-//! component. When a domain's lease runs out or its orchestrator restarts,
-//! its workflows are deployed again, with the same ids, on a domain that
-//! fits; when none fits the workflow is marked failed with the reason and
-//! tried again later (see `reconcile`). State sits behind short locks that
-//! are never held across a request.
+//! A workflow goes to one domain when one can host it, else its components
+//! are split across domains (`crate::placement`). Deploying it starts every
+//! function and resource at its domain's orchestrator under a logical id,
+//! tells each domain about the components of other domains its components
+//! exchange events with (`wiring`), then sends every component its output
+//! mapping (in logical ids), so events that functions cast during
+//! `handle_init` find their targets. If any step fails, what was started is
+//! stopped again and the error names the component. When a domain's lease
+//! runs out or its orchestrator restarts, its components are deployed
+//! again, with the same ids, on a domain that fits; when none fits the
+//! workflow is marked failed with the reason and tried again later (see
+//! `reconcile`). State sits behind short locks that are never held across a
+//! request.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -20,13 +23,15 @@ use edgeless_api::store::Store;
 use edgeless_api::workflow::{WorkflowError, validate};
 use uuid::Uuid;
 
-use crate::domains::{self, DomainClients, Domains};
+use crate::domains::{DomainClients, Domains};
 
+mod migrate;
 mod names;
 mod overview;
 mod reconcile;
 mod status;
 mod update;
+mod wiring;
 
 /// Why a workflow request failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +85,11 @@ pub(crate) struct Component {
     pub lid: Uuid,
     pub is_function: bool,
     pub instances: Vec<proto::InstanceId>,
+    /// The domain that runs it; empty while it waits for one.
+    pub domain_id: String,
+    /// The domain it ran on before that domain was lost; it goes back there
+    /// if the domain returns before it is deployed elsewhere.
+    pub previous_domain: String,
 }
 
 /// Where a workflow stands.
@@ -94,19 +104,33 @@ pub(crate) enum State {
 pub(crate) struct Workflow {
     pub request: proto::SpawnWorkflowRequest,
     pub lids: HashMap<String, Uuid>,
-    pub domain_id: String,
     pub components: Vec<Component>,
     pub state: State,
-    /// The domain it ran on before that domain was lost; it goes back there
-    /// if the domain returns before the workflow is deployed elsewhere.
-    pub previous_domain: String,
     /// When it was started (seconds since the Unix epoch).
     pub started_unix: u64,
     /// The tenant it belongs to (its starter's).
     pub tenant: String,
+    /// What each domain was last told about the workflow's components in
+    /// other domains (see `wiring`).
+    pub wired: wiring::Wired,
 }
 
 impl Workflow {
+    /// The domains its components run on, sorted.
+    pub fn domains(&self) -> Vec<String> {
+        domains_of(&self.components)
+    }
+
+    /// Whether every component has a domain.
+    pub fn is_placed(&self) -> bool {
+        self.components.iter().all(|c| !c.domain_id.is_empty())
+    }
+
+    /// Its domains as one string: "a", "a,b", or "" when none.
+    pub fn domain_label(&self) -> String {
+        self.domains().join(",")
+    }
+
     /// Whether a caller limited to `scope` (a tenant; `None`: every tenant)
     /// may see it.
     pub fn visible_to(&self, scope: Option<&str>) -> bool {
@@ -190,6 +214,18 @@ impl Drop for Deploying<'_> {
     }
 }
 
+/// The distinct domains of `components`, sorted.
+pub(crate) fn domains_of(components: &[Component]) -> Vec<String> {
+    let mut domains: Vec<String> = components
+        .iter()
+        .filter(|c| !c.domain_id.is_empty())
+        .map(|c| c.domain_id.clone())
+        .collect();
+    domains.sort();
+    domains.dedup();
+    domains
+}
+
 fn parse_id(id: &str) -> Result<Uuid, ControllerError> {
     Uuid::parse_str(id).map_err(|_| ControllerError::BadId(id.to_string()))
 }
@@ -265,13 +301,45 @@ impl Controller {
     }
 
     /// The capabilities of one domain, or of all when `domain_id` is empty.
+    /// With each: its ε-BAL, and its links to other domains (the domains
+    /// its split workflows also use).
     pub fn domains(&self, domain_id: &str) -> Vec<proto::DomainCapabilitiesEntry> {
-        lock(&self.domains)
+        let spans: Vec<Vec<String>> = lock(&self.workflows)
+            .values()
+            .map(Workflow::domains)
+            .filter(|d| d.len() > 1)
+            .collect();
+        let domains = lock(&self.domains);
+        let via = |a: &str, b: &str| {
+            let relayed = [a, b]
+                .iter()
+                .any(|d| domains.get(*d).is_some_and(|d| !d.balancer_url.is_empty()));
+            if relayed { "balancer" } else { "direct" }
+        };
+        domains
             .iter()
             .filter(|(id, _)| domain_id.is_empty() || *id == domain_id)
-            .map(|(id, d)| proto::DomainCapabilitiesEntry {
-                domain_id: id.clone(),
-                domain_capabilities: Some(d.capabilities.clone()),
+            .map(|(id, d)| {
+                let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+                for span in spans.iter().filter(|s| s.contains(id)) {
+                    for other in span.iter().filter(|o| *o != id) {
+                        *counts.entry(other).or_default() += 1;
+                    }
+                }
+                proto::DomainCapabilitiesEntry {
+                    domain_id: id.clone(),
+                    domain_capabilities: Some(d.capabilities.clone()),
+                    balancer_url: d.balancer_url.clone(),
+                    balancer_healthy: d.balancer_healthy,
+                    links: counts
+                        .into_iter()
+                        .map(|(other, workflows)| proto::DomainLink {
+                            domain_id: other.to_string(),
+                            via: via(id, other).to_string(),
+                            workflows,
+                        })
+                        .collect(),
+                }
             })
             .collect()
     }
@@ -349,11 +417,14 @@ impl Controller {
             .map(|name| (name, Uuid::new_v4()))
             .collect();
         let _deploying = Deploying::new(&self.deploying, &lids);
-        let (domain_id, components) = self.deploy(workflow_id, &request, &lids).await?;
-        let status = status::started_status(workflow_id, &domain_id, &components);
-        tracing::info!(workflow = %workflow_id, domain = %domain_id, components = components.len(), "workflow started");
+        let (components, wired) = self
+            .deploy(workflow_id, &request, &lids, &[], &wiring::Wired::new())
+            .await?;
+        let status = status::started_status(workflow_id, &components);
+        let domains = domains_of(&components).join(",");
+        tracing::info!(workflow = %workflow_id, domains = %domains, components = components.len(), "workflow started");
         let message = format!(
-            "{:?} in domain {domain_id}, {} components",
+            "{:?} in domain {domains}, {} components",
             request.name,
             components.len()
         );
@@ -361,40 +432,77 @@ impl Controller {
         let workflow = Workflow {
             request,
             lids,
-            domain_id,
             components,
             state: State::Running,
-            previous_domain: String::new(),
             started_unix: edgeless_api::now_secs(),
             tenant: tenant.to_string(),
+            wired,
         };
         crate::persistence::save(&self.store, workflow_id, &workflow);
         lock(&self.workflows).insert(workflow_id, workflow);
         Ok(status)
     }
 
-    /// Picks a domain and starts every component there; on failure stops
-    /// what was started.
+    /// Places every component of `request` not among `placed` (running
+    /// already), starts it in its domain, and wires the whole workflow
+    /// (`wired`: what the domains were told before). Returns the new
+    /// components and what the domains were told; on failure stops what
+    /// was started.
     async fn deploy(
         &self,
         workflow_id: Uuid,
         request: &proto::SpawnWorkflowRequest,
         lids: &HashMap<String, Uuid>,
-    ) -> Result<(String, Vec<Component>), ControllerError> {
-        let domain_id =
-            domains::select(&lock(&self.domains), request).map_err(ControllerError::NoDomain)?;
-        let mut clients = self.clients(&domain_id).ok_or_else(|| {
-            ControllerError::NoDomain(format!("domain `{domain_id}` disappeared"))
-        })?;
-        let mut components = Vec::new();
-        let started =
-            start_components(&mut clients, workflow_id, request, lids, &mut components).await;
-        match started {
-            Ok(()) => Ok((domain_id, components)),
+        placed: &[Component],
+        wired: &wiring::Wired,
+    ) -> Result<(Vec<Component>, wiring::Wired), ControllerError> {
+        let fixed: crate::placement::Placement = placed
+            .iter()
+            .map(|c| (c.name.clone(), c.domain_id.clone()))
+            .collect();
+        let wanted: Vec<String> = component_names(request)
+            .filter(|name| !fixed.contains_key(*name))
+            .cloned()
+            .collect();
+        let placement = crate::placement::plan(&lock(&self.domains), request, &fixed, &wanted)
+            .map_err(ControllerError::NoDomain)?;
+        let mut started = Vec::new();
+        let outcome = async {
+            let mut targets: Vec<&String> = placement.values().collect();
+            targets.sort();
+            targets.dedup();
+            for domain_id in targets {
+                let mut clients = self.clients(domain_id).ok_or_else(|| {
+                    ControllerError::NoDomain(format!("domain `{domain_id}` disappeared"))
+                })?;
+                let here = |name: &str| placement.get(name) == Some(domain_id);
+                let site = (domain_id.as_str(), &mut clients);
+                start_some(site, workflow_id, request, lids, here, &mut started).await?;
+            }
+            let all: Vec<Component> = placed.iter().chain(&started).cloned().collect();
+            self.wire(workflow_id, request, lids, &all, wired).await
+        }
+        .await;
+        match outcome {
+            Ok(wired) => Ok((started, wired)),
             Err(error) => {
                 tracing::warn!(workflow = %workflow_id, %error, "deployment failed; rolling back");
-                stop_components(&mut clients, &components).await;
+                self.stop_everywhere(&started).await;
                 Err(error)
+            }
+        }
+    }
+
+    /// Stops `components`, each in its domain.
+    pub(crate) async fn stop_everywhere(&self, components: &[Component]) {
+        for domain_id in domains_of(components) {
+            if let Some(mut clients) = self.clients(&domain_id) {
+                let here: Vec<Component> = components
+                    .iter()
+                    .filter(|c| c.domain_id == domain_id)
+                    .cloned()
+                    .collect();
+                stop_components(&mut clients, &here).await;
             }
         }
     }
@@ -422,9 +530,8 @@ impl Controller {
             }
             retired.push_back(id);
         }
-        if let Some(mut clients) = self.clients(&workflow.domain_id) {
-            stop_components(&mut clients, &workflow.components).await;
-        }
+        self.stop_everywhere(&workflow.components).await;
+        self.unwire(id, &workflow.wired).await;
         tracing::info!(workflow = %id, "workflow stopped");
         let message = format!("{:?}", workflow.request.name);
         self.record("workflow-stopped", &id.to_string(), message);
@@ -452,7 +559,7 @@ impl Controller {
                     workflow_id: id.to_string(),
                     name: w.request.name.clone(),
                     state: String::new(),
-                    domain_id: w.domain_id.clone(),
+                    domain_id: w.domain_label(),
                     functions: w.request.workflow_functions.len() as u32,
                     resources: w.request.workflow_resources.len() as u32,
                     started_unix: w.started_unix,
@@ -461,14 +568,16 @@ impl Controller {
             })
             .collect();
         let views = self
-            .domain_views(listed.iter().map(|(s, _, _)| s.domain_id.clone()))
+            .domain_views(
+                listed
+                    .iter()
+                    .flat_map(|(_, _, components)| domains_of(components)),
+            )
             .await;
         listed
             .into_iter()
             .map(|(mut summary, state, components)| {
-                let sight = status::sight(&summary.domain_id, &views);
-                summary.state =
-                    status::observe(&state, &summary.domain_id, &components, sight).state;
+                summary.state = status::observe(&state, &components, &views).state;
                 summary
             })
             .collect()
@@ -482,27 +591,16 @@ impl Controller {
         scope: Option<&str>,
     ) -> Result<proto::WorkflowInstanceInfo, ControllerError> {
         let id = parse_id(workflow_id)?;
-        let (request, domain_id, components, state) = {
+        let (request, components, state) = {
             let workflows = lock(&self.workflows);
-            let workflow = workflows
+            let w = workflows
                 .get(&id)
                 .filter(|w| w.visible_to(scope))
                 .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
-            let w = workflow;
-            (
-                w.request.clone(),
-                w.domain_id.clone(),
-                w.components.clone(),
-                w.state.clone(),
-            )
+            (w.request.clone(), w.components.clone(), w.state.clone())
         };
-        let views = self.domain_views([domain_id.clone()]).await;
-        let observed = status::observe(
-            &state,
-            &domain_id,
-            &components,
-            status::sight(&domain_id, &views),
-        );
+        let views = self.domain_views(domains_of(&components)).await;
+        let observed = status::observe(&state, &components, &views);
         // Secrets in resource settings (passwords, tokens) do not leave the
         // controller.
         let mut request = request;
@@ -530,26 +628,47 @@ fn refused(kind: &'static str, name: &str) -> impl FnOnce(tonic::Status) -> Cont
     }
 }
 
-/// Starts every component of `request` and gives each its mapping.
-async fn start_components(
-    clients: &mut DomainClients,
-    workflow_id: Uuid,
+/// The names of a workflow's components: functions, then resources.
+pub(crate) fn component_names(
     request: &proto::SpawnWorkflowRequest,
-    lids: &HashMap<String, Uuid>,
-    components: &mut Vec<Component>,
-) -> Result<(), ControllerError> {
-    start_some(clients, workflow_id, request, lids, |_| true, components).await?;
-    patch_mappings(clients, request, lids).await
+) -> impl Iterator<Item = &String> {
+    request
+        .workflow_functions
+        .iter()
+        .map(|f| &f.name)
+        .chain(request.workflow_resources.iter().map(|r| &r.name))
 }
 
 /// Starts the components of `request` whose name `wanted` picks (without
 /// their mappings), adding them to `components`.
 pub(crate) async fn start_some(
-    clients: &mut DomainClients,
+    (domain_id, clients): (&str, &mut DomainClients),
     workflow_id: Uuid,
     request: &proto::SpawnWorkflowRequest,
     lids: &HashMap<String, Uuid>,
     wanted: impl Fn(&str) -> bool,
+    components: &mut Vec<Component>,
+) -> Result<(), ControllerError> {
+    let no_states = HashMap::new();
+    start_with_states(
+        (domain_id, clients),
+        workflow_id,
+        (request, lids),
+        wanted,
+        &no_states,
+        components,
+    )
+    .await
+}
+
+/// [`start_some`], where functions named in `states` start from that
+/// state (they come from another domain).
+pub(crate) async fn start_with_states(
+    (domain_id, clients): (&str, &mut DomainClients),
+    workflow_id: Uuid,
+    (request, lids): (&proto::SpawnWorkflowRequest, &HashMap<String, Uuid>),
+    wanted: impl Fn(&str) -> bool,
+    states: &HashMap<String, Vec<u8>>,
     components: &mut Vec<Component>,
 ) -> Result<(), ControllerError> {
     let failed = refused;
@@ -565,7 +684,7 @@ pub(crate) async fn start_some(
             annotations: function.annotations.clone(),
             workflow_id: workflow_id.to_string(),
             state_id: String::new(),
-            serialized_state: None,
+            serialized_state: states.get(&function.name).cloned(),
             function_name: function.name.clone(),
         };
         let response = clients
@@ -578,6 +697,8 @@ pub(crate) async fn start_some(
             lid,
             is_function: true,
             instances: response.into_inner().instances,
+            domain_id: domain_id.to_string(),
+            previous_domain: String::new(),
         });
     }
     for resource in request
@@ -602,20 +723,29 @@ pub(crate) async fn start_some(
             lid,
             is_function: false,
             instances: response.into_inner().instances,
+            domain_id: domain_id.to_string(),
+            previous_domain: String::new(),
         });
     }
     Ok(())
 }
 
-/// Gives every component of `request` its mapping, to the logical ids in
-/// `lids`. Every component gets one, even an empty one: until then its
-/// sends wait, so nothing cast during start-up is lost.
+/// Gives the components of `request` that `wanted` picks their mapping, to
+/// the logical ids in `lids` (the orchestrator resolves those of other
+/// domains' components from what `wiring` told it). Every component gets
+/// one, even an empty one: until then its sends wait, so nothing cast
+/// during start-up is lost. With `record_only`, the mappings are recorded
+/// (each instance learns its sources) but not yet used: a workflow's
+/// mappings are all recorded before any is used, so a reply along a
+/// mapping patched later is never refused.
 pub(crate) async fn patch_mappings(
     clients: &mut DomainClients,
     request: &proto::SpawnWorkflowRequest,
     lids: &HashMap<String, Uuid>,
+    wanted: impl Fn(&str) -> bool,
+    record_only: bool,
 ) -> Result<(), ControllerError> {
-    let mappings: Vec<_> = request
+    let mappings = request
         .workflow_functions
         .iter()
         .map(|f| (&f.name, &f.output_mapping, "function"))
@@ -625,14 +755,9 @@ pub(crate) async fn patch_mappings(
                 .iter()
                 .map(|r| (&r.name, &r.output_mapping, "resource")),
         )
-        .collect();
-    // First every mapping is recorded (each instance learns its sources),
-    // then the components start sending along them: a reply along a
-    // mapping patched later is never refused.
-    for record_only in [true, false] {
-        for &(name, mapping, kind) in &mappings {
-            patch_one(clients, lids, name, mapping, kind, record_only).await?;
-        }
+        .filter(|(name, _, _)| wanted(name));
+    for (name, mapping, kind) in mappings {
+        patch_one(clients, lids, name, mapping, kind, record_only).await?;
     }
     Ok(())
 }

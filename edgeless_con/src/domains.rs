@@ -8,6 +8,7 @@ use edgeless_api::proto::{
     self, domain_inspection_client::DomainInspectionClient,
     function_instance_client::FunctionInstanceClient,
     resource_configuration_client::ResourceConfigurationClient,
+    workflow_wiring_client::WorkflowWiringClient,
 };
 
 /// A registered domain.
@@ -25,6 +26,10 @@ pub struct Domain {
     /// The name of the orchestrator identity that registered it: while its
     /// lease runs, no other identity may register the same domain id.
     pub owner: String,
+    /// Where other domains reach its nodes: its ε-BAL (empty: directly).
+    pub balancer_url: String,
+    /// Whether its ε-BAL answered its orchestrator.
+    pub balancer_healthy: bool,
 }
 
 /// The clients of one orchestrator.
@@ -36,6 +41,8 @@ pub struct DomainClients {
     pub resources: ResourceConfigurationClient<Channel>,
     /// Its view of nodes and instances.
     pub inspection: DomainInspectionClient<Channel>,
+    /// Wiring to components of other domains.
+    pub wiring: WorkflowWiringClient<Channel>,
 }
 
 impl DomainClients {
@@ -44,7 +51,9 @@ impl DomainClients {
             functions: FunctionInstanceClient::new(channel.clone())
                 .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE),
             resources: ResourceConfigurationClient::new(channel.clone()),
-            inspection: DomainInspectionClient::new(channel)
+            inspection: DomainInspectionClient::new(channel.clone())
+                .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE),
+            wiring: WorkflowWiringClient::new(channel)
                 .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE),
         }
     }
@@ -97,6 +106,8 @@ pub fn register(
     {
         domain.deadline = deadline;
         domain.capabilities = request.capabilities.unwrap_or_default();
+        domain.balancer_url = request.balancer_url;
+        domain.balancer_healthy = request.balancer_healthy;
         return Ok(Registration::Refreshed);
     }
     let channel =
@@ -115,6 +126,8 @@ pub fn register(
             nonce: request.nonce,
             clients: DomainClients::new(channel),
             owner: owner.to_string(),
+            balancer_url: request.balancer_url,
+            balancer_healthy: request.balancer_healthy,
         },
     );
     Ok(outcome)
@@ -178,51 +191,86 @@ fn missing(
     if caps.num_nodes == 0 {
         return Some("has no nodes".into());
     }
-    let labels: HashSet<&String> = caps.labels.iter().collect();
-    for function in &request.workflow_functions {
-        let name = &function.name;
-        let runtime = function
-            .class_spec
-            .as_ref()
-            .map(|c| c.function_class_type.as_str())
-            .unwrap_or("");
-        if !caps.runtimes.iter().any(|r| r == runtime) {
-            return Some(format!(
-                "has no node with runtime {runtime} (needed by `{name}`)"
-            ));
-        }
-        let annotations = &function.annotations;
-        if let Some(label) = edgeless_api::annotations::list(annotations, "label_match_all")
-            .into_iter()
-            .find(|l| !labels.contains(l))
-        {
-            return Some(format!(
-                "has no node labelled `{label}` (needed by `{name}`)"
-            ));
-        }
-        if let Some(provider) = edgeless_api::annotations::list(annotations, "resource_match_all")
-            .into_iter()
-            .find(|p| !caps.resource_providers.contains(p))
-        {
-            return Some(format!(
-                "has no resource provider `{provider}` (needed by `{name}`)"
-            ));
-        }
-        let required = |key: &str| edgeless_api::annotations::required(annotations, key);
-        if required("tee") && caps.num_tee == 0 {
-            return Some(format!("has no node with a TEE (needed by `{name}`)"));
-        }
-        if required("tpm") && caps.num_tpm == 0 {
-            return Some(format!("has no node with a TPM (needed by `{name}`)"));
-        }
+    request
+        .workflow_functions
+        .iter()
+        .find_map(|f| missing_for_function(caps, f))
+        .or_else(|| {
+            request
+                .workflow_resources
+                .iter()
+                .find_map(|r| missing_for_resource(caps, r))
+        })
+}
+
+/// What a domain lacks to host component `name` of `request`, if anything.
+pub(crate) fn missing_for(
+    caps: &proto::DomainCapabilities,
+    request: &proto::SpawnWorkflowRequest,
+    name: &str,
+) -> Option<String> {
+    if caps.num_nodes == 0 {
+        return Some("has no nodes".into());
     }
-    for resource in &request.workflow_resources {
-        if !caps.resource_classes.contains(&resource.class_type) {
-            return Some(format!(
-                "has no provider of resource class `{}` (needed by `{}`)",
-                resource.class_type, resource.name
-            ));
-        }
+    let function = request.workflow_functions.iter().find(|f| f.name == name);
+    let resource = request.workflow_resources.iter().find(|r| r.name == name);
+    function
+        .and_then(|f| missing_for_function(caps, f))
+        .or_else(|| resource.and_then(|r| missing_for_resource(caps, r)))
+}
+
+fn missing_for_function(
+    caps: &proto::DomainCapabilities,
+    function: &proto::WorkflowFunction,
+) -> Option<String> {
+    let name = &function.name;
+    let runtime = function
+        .class_spec
+        .as_ref()
+        .map(|c| c.function_class_type.as_str())
+        .unwrap_or("");
+    if !caps.runtimes.iter().any(|r| r == runtime) {
+        return Some(format!(
+            "has no node with runtime {runtime} (needed by `{name}`)"
+        ));
+    }
+    let annotations = &function.annotations;
+    let labels: HashSet<&String> = caps.labels.iter().collect();
+    if let Some(label) = edgeless_api::annotations::list(annotations, "label_match_all")
+        .into_iter()
+        .find(|l| !labels.contains(l))
+    {
+        return Some(format!(
+            "has no node labelled `{label}` (needed by `{name}`)"
+        ));
+    }
+    if let Some(provider) = edgeless_api::annotations::list(annotations, "resource_match_all")
+        .into_iter()
+        .find(|p| !caps.resource_providers.contains(p))
+    {
+        return Some(format!(
+            "has no resource provider `{provider}` (needed by `{name}`)"
+        ));
+    }
+    let required = |key: &str| edgeless_api::annotations::required(annotations, key);
+    if required("tee") && caps.num_tee == 0 {
+        return Some(format!("has no node with a TEE (needed by `{name}`)"));
+    }
+    if required("tpm") && caps.num_tpm == 0 {
+        return Some(format!("has no node with a TPM (needed by `{name}`)"));
+    }
+    None
+}
+
+fn missing_for_resource(
+    caps: &proto::DomainCapabilities,
+    resource: &proto::WorkflowResource,
+) -> Option<String> {
+    if !caps.resource_classes.contains(&resource.class_type) {
+        return Some(format!(
+            "has no provider of resource class `{}` (needed by `{}`)",
+            resource.class_type, resource.name
+        ));
     }
     None
 }
@@ -267,6 +315,8 @@ mod tests {
             nonce: 0,
             clients: DomainClients::new(channel),
             owner: String::new(),
+            balancer_url: String::new(),
+            balancer_healthy: false,
         }
     }
 

@@ -11,6 +11,7 @@ mod domains;
 mod feeds;
 mod metrics;
 mod persistence;
+mod placement;
 mod service;
 
 pub use config::Config;

@@ -26,7 +26,11 @@ pub fn save(store: &Store, id: Uuid, workflow: &Workflow) {
             .iter()
             .map(|(name, lid)| (name.clone(), lid.to_string()))
             .collect(),
-        domain_id: workflow.domain_id.clone(),
+        // Read by older controllers; each component names its own.
+        domain_id: match workflow.domains().as_slice() {
+            [one] => one.clone(),
+            _ => String::new(),
+        },
         started_unix: workflow.started_unix,
         tenant: workflow.tenant.clone(),
         components: workflow
@@ -36,6 +40,7 @@ pub fn save(store: &Store, id: Uuid, workflow: &Workflow) {
                 name: c.name.clone(),
                 lid: c.lid.to_string(),
                 is_function: c.is_function,
+                domain_id: c.domain_id.clone(),
             })
             .collect(),
     };
@@ -83,6 +88,12 @@ fn decode(key: &str, record: proto::StoredWorkflow) -> Result<(Uuid, Workflow), 
                 name: c.name,
                 is_function: c.is_function,
                 instances: Vec::new(),
+                domain_id: if c.domain_id.is_empty() {
+                    record.domain_id.clone()
+                } else {
+                    c.domain_id
+                },
+                previous_domain: String::new(),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -91,10 +102,9 @@ fn decode(key: &str, record: proto::StoredWorkflow) -> Result<(Uuid, Workflow), 
         Workflow {
             request,
             lids,
-            domain_id: record.domain_id,
             components,
             state: State::Running,
-            previous_domain: String::new(),
+            wired: Default::default(),
             started_unix: record.started_unix,
             tenant: if record.tenant.is_empty() {
                 edgeless_api::auth::DEFAULT_TENANT.to_string()

@@ -72,6 +72,23 @@ impl WorkflowInstance for Service {
         Ok(Response::new(edgeless_api::fanout::merge(sources, merge)))
     }
 
+    async fn migrate(
+        &self,
+        request: Request<proto::MigrateWorkflowRequest>,
+    ) -> Result<Response<proto::Empty>, Status> {
+        let scope = caller(&request).tenant_scope().map(str::to_string);
+        let request = request.into_inner();
+        self.0
+            .migrate(
+                &request.workflow_id,
+                &request.domain_id,
+                &request.component,
+                scope.as_deref(),
+            )
+            .await?;
+        Ok(Response::new(proto::Empty {}))
+    }
+
     async fn set_node_state(
         &self,
         request: Request<proto::NodeStateRequest>,

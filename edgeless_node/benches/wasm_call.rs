@@ -20,6 +20,7 @@ fn main() {
 struct Setup {
     rt: tokio::runtime::Runtime,
     agent: Agent,
+    dataplane: Dataplane,
     caller: edgeless_dataplane::DataplaneHandle,
     code: Vec<u8>,
 }
@@ -46,6 +47,7 @@ fn setup() -> Setup {
     Setup {
         rt,
         agent,
+        dataplane,
         caller,
         code,
     }
@@ -63,7 +65,7 @@ fn wasm_call_round_trip(bencher: divan::Bencher) {
         s.rt.block_on(s.agent.start_function(request(&s.code)))
             .unwrap();
     let caller = s.caller.sender().instance_id();
-    s.agent.set_inputs(pong.function_id, vec![caller]).unwrap();
+    s.dataplane.set_inputs(pong.function_id, vec![caller]);
     let payload = Bytes::from_static(b"PING");
     bencher.bench_local(|| {
         s.rt.block_on(
@@ -87,7 +89,7 @@ fn wasm_cold_start(bencher: divan::Bencher) {
         s.rt.block_on(async {
             let id = s.agent.start_function(request(&s.code)).await.unwrap();
             let caller = s.caller.sender().instance_id();
-            s.agent.set_inputs(id.function_id, vec![caller]).unwrap();
+            s.dataplane.set_inputs(id.function_id, vec![caller]);
             s.caller
                 .sender()
                 .call(id, payload.clone(), Duration::from_secs(1))

@@ -284,13 +284,13 @@ impl proto::workflow_wiring_server::WorkflowWiring for Service {
         Ok(Response::new(proto::Empty {}))
     }
 
-    async fn last_state(
+    async fn hand_over(
         &self,
         request: Request<proto::ComponentId>,
     ) -> Result<Response<proto::ComponentState>, Status> {
         let lid = parse_uuid("component_id", &request.into_inner().component_id)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let state = self.0.last_state(lid).await?;
+        let state = self.0.hand_over(lid).await?;
         Ok(Response::new(proto::ComponentState { state }))
     }
 }

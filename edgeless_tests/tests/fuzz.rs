@@ -271,6 +271,8 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
                         refresh_deadline: rng.random(),
                         counter: rng.random(),
                         nonce: rng.random(),
+                        balancer_url: text(&mut rng),
+                        balancer_healthy: rng.random(),
                     }),
                 )
                 .await;

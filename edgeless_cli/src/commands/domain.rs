@@ -12,7 +12,9 @@ use crate::error::CliError;
 /// Domain subcommands.
 #[derive(Subcommand)]
 pub enum DomainCommand {
-    /// The domains: DOMAIN, NODES, CPUS, MEMORY, RUNTIMES (`-o wide`: more).
+    /// The domains: DOMAIN, NODES, CPUS, MEMORY, RUNTIMES, BALANCER (its
+    /// ε-BAL and whether it answers), LINKS (the domains its workflows
+    /// exchange events with, and how) (`-o wide`: more).
     #[command(after_help = "Example: edgeless_cli domain list -o wide")]
     List,
     /// A domain's nodes (with health) and its components' instances, as its
@@ -45,12 +47,25 @@ struct DomainView {
     runtimes: Vec<String>,
     resource_classes: Vec<String>,
     resource_providers: Vec<String>,
+    /// Its ε-BAL's dataplane, when events from other domains go through it.
+    balancer_url: String,
+    balancer_healthy: bool,
+    /// "DOMAIN (direct|balancer, N workflows)".
+    links: Vec<String>,
 }
 
 impl From<proto::DomainCapabilitiesEntry> for DomainView {
     fn from(entry: proto::DomainCapabilitiesEntry) -> Self {
         let c = entry.domain_capabilities.unwrap_or_default();
+        let links = entry
+            .links
+            .iter()
+            .map(|l| format!("{} ({}, {} workflows)", l.domain_id, l.via, l.workflows))
+            .collect();
         Self {
+            balancer_url: entry.balancer_url,
+            balancer_healthy: entry.balancer_healthy,
+            links,
             domain_id: entry.domain_id,
             num_nodes: c.num_nodes,
             num_cpus: c.num_cpus,
@@ -155,7 +170,9 @@ async fn only_domain(
 }
 
 fn print_domains(domains: &[DomainView], wide: bool) {
-    let mut header = vec!["DOMAIN", "NODES", "CPUS", "MEMORY", "RUNTIMES"];
+    let mut header = vec![
+        "DOMAIN", "NODES", "CPUS", "MEMORY", "RUNTIMES", "BALANCER", "LINKS",
+    ];
     if wide {
         header.extend(["CORES", "LABELS", "TEE", "TPM", "RESOURCES"]);
     }
@@ -168,6 +185,15 @@ fn print_domains(domains: &[DomainView], wide: bool) {
                 d.num_cpus.to_string(),
                 format!("{} MiB", d.mem_size_mib),
                 d.runtimes.join(","),
+                match (d.balancer_url.as_str(), d.balancer_healthy) {
+                    ("", _) => "-".to_string(),
+                    (url, true) => format!("{url} (healthy)"),
+                    (url, false) => format!("{url} (not answering)"),
+                },
+                match d.links.as_slice() {
+                    [] => "-".to_string(),
+                    links => links.join("; "),
+                },
             ];
             if wide {
                 row.extend([

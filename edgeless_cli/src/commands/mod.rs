@@ -6,6 +6,7 @@ mod context;
 mod domain;
 mod function;
 mod logs;
+mod migrate;
 mod node;
 mod scaffold;
 mod tls;

@@ -76,7 +76,30 @@ pub enum WorkflowCommand {
         #[arg(long)]
         timestamps: bool,
     },
-    /// Show a workflow's functions, resources, domain and instances.
+    /// Move a workflow to another orchestration domain: each function is
+    /// stopped, then started there from its last synced state.
+    #[command(after_help = "Example: edgeless_cli workflow migrate ping_pong site-b")]
+    Migrate {
+        /// A name, id or unique id prefix.
+        workflow: String,
+        /// The domain to move to (as `domain list` shows it).
+        domain: String,
+    },
+    /// Move one component of a workflow to another orchestration domain;
+    /// the rest stays, and events cross between the domains.
+    #[command(
+        name = "migrate-component",
+        after_help = "Example: edgeless_cli workflow migrate-component ping_pong site-b pinger"
+    )]
+    MigrateComponent {
+        /// A name, id or unique id prefix.
+        workflow: String,
+        /// The domain to move to (as `domain list` shows it).
+        domain: String,
+        /// The component's name in the workflow.
+        component: String,
+    },
+    /// Show a workflow's functions, resources, domains and instances.
     #[command(after_help = "Example: edgeless_cli workflow inspect ping_pong -o json")]
     Inspect {
         /// A name, id or unique id prefix.
@@ -372,6 +395,16 @@ pub async fn run(command: WorkflowCommand, session: &Session) -> Result<(), CliE
                 timestamps,
             };
             super::logs::logs(session, query).await?;
+        }
+        WorkflowCommand::Migrate { workflow, domain } => {
+            super::migrate::migrate(session, &workflow, &domain, None).await?;
+        }
+        WorkflowCommand::MigrateComponent {
+            workflow,
+            domain,
+            component,
+        } => {
+            super::migrate::migrate(session, &workflow, &domain, Some(&component)).await?;
         }
         WorkflowCommand::List => {
             let rows: Vec<WorkflowRow> = summaries(session)

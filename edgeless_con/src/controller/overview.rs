@@ -131,8 +131,7 @@ impl Controller {
             .iter()
             .map(|(id, w)| {
                 let id = id.to_string();
-                let sight = status::sight(&w.domain_id, &views);
-                let observed = status::observe(&w.state, &w.domain_id, &w.components, sight);
+                let observed = status::observe(&w.state, &w.components, &views);
                 let components = observed
                     .components
                     .into_iter()
@@ -151,7 +150,7 @@ impl Controller {
                     id,
                     name: w.request.name.clone(),
                     state: observed.state,
-                    domain: w.domain_id.clone(),
+                    domain: w.domain_label(),
                     components,
                 }
             })

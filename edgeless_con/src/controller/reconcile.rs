@@ -1,10 +1,11 @@
 //! How the controller keeps domains and workflows in step: domains that
 //! register (new, back after a lost lease, or with a restarted
-//! orchestrator) are reconciled with the workflows saved on them; domains
-//! whose lease runs out lose their workflows, which are deployed again on a
-//! domain that fits.
+//! orchestrator) are reconciled with the components saved on them; domains
+//! whose lease runs out lose their components, which are deployed again on
+//! a domain that fits, while the workflow's components on other domains
+//! keep running and are wired to them anew.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use edgeless_api::proto;
 use uuid::Uuid;
@@ -33,22 +34,33 @@ impl Controller {
                 self.record("domain-restarted", "", format!("domain {id} at {url}"));
             }
         }
-        // Workflows it lost, not deployed elsewhere since, go back to it.
+        // Components it lost, not deployed elsewhere since, go back to it;
+        // a restarted orchestrator knows no remote components any more.
         for workflow in lock(&self.workflows).values_mut() {
-            if workflow.domain_id.is_empty() && workflow.previous_domain == id {
-                workflow.domain_id = id.clone();
+            let mut back = false;
+            for component in &mut workflow.components {
+                if component.domain_id.is_empty() && component.previous_domain == id {
+                    component.domain_id = id.clone();
+                    back = true;
+                }
+            }
+            if back && workflow.is_placed() {
                 workflow.state = State::Running;
             }
+            workflow.wired.remove(&id);
         }
         lock(&self.unverified).insert(id);
         Ok(false)
     }
 
-    fn orphan_workflows_of(&self, domain_id: &str) {
+    fn orphan_components_of(&self, domain_id: &str) {
         for workflow in lock(&self.workflows).values_mut() {
-            if workflow.domain_id == domain_id {
-                workflow.previous_domain = std::mem::take(&mut workflow.domain_id);
+            for component in &mut workflow.components {
+                if component.domain_id == domain_id {
+                    component.previous_domain = std::mem::take(&mut component.domain_id);
+                }
             }
+            workflow.wired.remove(domain_id);
         }
     }
 
@@ -73,9 +85,12 @@ impl Controller {
         if self.started.elapsed() > DOMAIN_GRACE {
             let registered: HashSet<String> = lock(&self.domains).keys().cloned().collect();
             for workflow in lock(&self.workflows).values_mut() {
-                if !workflow.domain_id.is_empty() && !registered.contains(&workflow.domain_id) {
-                    tracing::warn!(domain = %workflow.domain_id, "the domain of a saved workflow did not come back; deploying it elsewhere");
-                    workflow.domain_id.clear();
+                for component in &mut workflow.components {
+                    if !component.domain_id.is_empty() && !registered.contains(&component.domain_id)
+                    {
+                        tracing::warn!(domain = %component.domain_id, component = %component.name, "the domain of a saved component did not come back; deploying it elsewhere");
+                        component.domain_id.clear();
+                    }
                 }
             }
         }
@@ -100,8 +115,16 @@ impl Controller {
     async fn reconcile(&self, domain_id: &str, view: &proto::DomainView) {
         let on_domain: Vec<(Uuid, Vec<Component>)> = lock(&self.workflows)
             .iter()
-            .filter(|(_, w)| w.domain_id == domain_id)
-            .map(|(id, w)| (*id, w.components.clone()))
+            .map(|(id, w)| {
+                let here = w
+                    .components
+                    .iter()
+                    .filter(|c| c.domain_id == domain_id)
+                    .cloned()
+                    .collect::<Vec<_>>();
+                (*id, here)
+            })
+            .filter(|(_, here)| !here.is_empty())
             .collect();
         let expected: HashSet<String> = on_domain
             .iter()
@@ -135,6 +158,8 @@ impl Controller {
                     lid: Uuid::parse_str(&c.logical_id).ok()?,
                     is_function: c.kind == "function",
                     instances: Vec::new(),
+                    domain_id: domain_id.to_string(),
+                    previous_domain: String::new(),
                 })
             })
             .collect();
@@ -158,72 +183,102 @@ impl Controller {
                 tracing::info!(workflow = %id, domain = %domain_id, "saved workflow still runs");
                 continue;
             }
-            tracing::warn!(workflow = %id, domain = %domain_id, "saved workflow no longer runs; deploying it again");
+            tracing::warn!(workflow = %id, domain = %domain_id, "the domain no longer runs all of the workflow's components there; deploying them again");
             stop_components(&mut clients, &components).await;
             if let Some(workflow) = lock(&self.workflows).get_mut(&id) {
-                workflow.domain_id.clear();
+                for component in &mut workflow.components {
+                    if component.domain_id == domain_id {
+                        component.domain_id.clear();
+                    }
+                }
             }
         }
     }
 
-    /// Drops domains whose lease ran out and deploys their workflows again
-    /// elsewhere. Called every second.
+    /// Drops domains whose lease ran out and deploys their components
+    /// again elsewhere; tells split workflows' domains what changed. Called
+    /// every second.
     pub async fn check_domains(&self) {
         let expired = domains::expire(&mut lock(&self.domains), edgeless_api::now_secs());
         for id in &expired {
             tracing::warn!(domain = %id, "domain lease expired");
             self.record("domain-lost", "", format!("domain {id}: its lease expired"));
-            self.orphan_workflows_of(id);
+            self.orphan_components_of(id);
         }
         self.verify_saved_workflows().await;
-        let orphans: Vec<(
-            Uuid,
-            proto::SpawnWorkflowRequest,
-            HashMap<String, Uuid>,
-            State,
-        )> = lock(&self.workflows)
+        let orphans: Vec<Uuid> = lock(&self.workflows)
             .iter()
-            .filter(|(_, w)| w.domain_id.is_empty())
-            .map(|(id, w)| (*id, w.request.clone(), w.lids.clone(), w.state.clone()))
+            .filter(|(_, w)| !w.is_placed())
+            .map(|(id, _)| *id)
             .collect();
-        for (id, request, lids, old_state) in orphans {
-            let _deploying = Deploying::new(&self.deploying, &lids);
-            let deployed = self.deploy(id, &request, &lids).await;
-            let undo = {
-                let mut workflows = lock(&self.workflows);
-                match (workflows.get_mut(&id), deployed) {
-                    // Stopped while being deployed: undo below.
-                    (None, Ok(deployment)) => Some(deployment),
-                    (None, Err(_)) => None,
-                    (Some(workflow), Ok((domain_id, components))) => {
-                        tracing::info!(workflow = %id, domain = %domain_id, "workflow deployed again");
-                        self.record(
-                            "workflow-redeployed",
-                            &id.to_string(),
-                            format!("to domain {domain_id}"),
-                        );
-                        workflow.domain_id = domain_id;
-                        workflow.components = components;
-                        workflow.state = State::Running;
-                        crate::persistence::save(&self.store, id, workflow);
-                        None
-                    }
-                    (Some(workflow), Err(error)) => {
-                        let state = State::Failed(error.to_string());
-                        if state != old_state {
-                            tracing::error!(workflow = %id, %error, "workflow cannot be deployed again; will retry");
-                            self.record("workflow-failed", &id.to_string(), error.to_string());
+        for id in orphans {
+            self.redeploy(id).await;
+        }
+        self.refresh_wiring().await;
+    }
+
+    /// Deploys the components of workflow `id` that have no domain, and
+    /// wires them to those that kept theirs.
+    async fn redeploy(&self, id: Uuid) {
+        let Some((request, lids, old_state, placed, wired)) =
+            lock(&self.workflows).get(&id).map(|w| {
+                let placed: Vec<Component> = w
+                    .components
+                    .iter()
+                    .filter(|c| !c.domain_id.is_empty())
+                    .cloned()
+                    .collect();
+                (
+                    w.request.clone(),
+                    w.lids.clone(),
+                    w.state.clone(),
+                    placed,
+                    w.wired.clone(),
+                )
+            })
+        else {
+            return;
+        };
+        let _deploying = Deploying::new(&self.deploying, &lids);
+        let deployed = self.deploy(id, &request, &lids, &placed, &wired).await;
+        let undo = {
+            let mut workflows = lock(&self.workflows);
+            match (workflows.get_mut(&id), deployed) {
+                // Stopped while being deployed: undo below.
+                (None, Ok((started, wired))) => Some((started, wired)),
+                (None, Err(_)) => None,
+                (Some(workflow), Ok((started, wired))) => {
+                    let domains = super::domains_of(&started).join(",");
+                    tracing::info!(workflow = %id, domains = %domains, components = started.len(), "components deployed again");
+                    self.record(
+                        "workflow-redeployed",
+                        &id.to_string(),
+                        format!("{} components to domain {domains}", started.len()),
+                    );
+                    for component in &mut workflow.components {
+                        if let Some(new) = started.iter().find(|s| s.lid == component.lid) {
+                            *component = new.clone();
                         }
-                        workflow.state = state;
-                        None
                     }
+                    workflow.wired = wired;
+                    workflow.state = State::Running;
+                    crate::persistence::save(&self.store, id, workflow);
+                    None
                 }
-            };
-            if let Some((domain_id, components)) = undo
-                && let Some(mut clients) = self.clients(&domain_id)
-            {
-                stop_components(&mut clients, &components).await;
+                (Some(workflow), Err(error)) => {
+                    let state = State::Failed(error.to_string());
+                    if state != old_state {
+                        tracing::error!(workflow = %id, %error, "components cannot be deployed again; will retry");
+                        self.record("workflow-failed", &id.to_string(), error.to_string());
+                    }
+                    workflow.state = state;
+                    None
+                }
             }
+        };
+        if let Some((started, wired)) = undo {
+            self.stop_everywhere(&started).await;
+            self.unwire(id, &wired).await;
         }
     }
 }

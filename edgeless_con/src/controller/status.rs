@@ -17,9 +17,9 @@ pub(crate) struct Observed {
     pub components: Vec<proto::WorkflowComponentMapping>,
 }
 
-/// The view of the workflow's domain, as far as it could be had.
+/// The view of a component's domain, as far as it could be had.
 pub(crate) enum DomainSight<'a> {
-    /// The workflow has no domain (it waits for one).
+    /// The component has no domain (it waits for one).
     None,
     /// The domain did not answer.
     Unreachable(&'a str),
@@ -27,26 +27,23 @@ pub(crate) enum DomainSight<'a> {
     View(&'a proto::DomainView),
 }
 
-/// The workflow's state from `sight` of its domain `domain_id`.
-pub(crate) fn observe(
-    state: &State,
-    domain_id: &str,
-    components: &[Component],
-    sight: DomainSight<'_>,
-) -> Observed {
-    let views: HashMap<&str, &proto::ComponentView> = match &sight {
-        DomainSight::View(view) => view
-            .components
-            .iter()
-            .map(|c| (c.logical_id.as_str(), c))
-            .collect(),
-        _ => HashMap::new(),
-    };
+/// The views of the domains, as [`Controller::domain_views`] got them.
+pub(crate) type Views = HashMap<String, Result<proto::DomainView, String>>;
+
+/// The workflow's state from its components' domains' `views`.
+pub(crate) fn observe(state: &State, components: &[Component], views: &Views) -> Observed {
+    let mut unreachable = None;
+    let mut waiting = false;
     let mapped: Vec<proto::WorkflowComponentMapping> = components
         .iter()
         .map(|c| {
             let lid = c.lid.to_string();
-            let (state, instances, restarts) = match (&sight, views.get(lid.as_str())) {
+            let sight = sight(&c.domain_id, views);
+            let found = match &sight {
+                DomainSight::View(view) => view.components.iter().find(|v| v.logical_id == lid),
+                _ => None,
+            };
+            let (state, instances, restarts) = match (&sight, found) {
                 (DomainSight::View(_), Some(view))
                     if view.state == "running" && view.instances.is_empty() =>
                 {
@@ -56,27 +53,36 @@ pub(crate) fn observe(
                     (view.state.clone(), view.instances.clone(), view.restarts)
                 }
                 (DomainSight::View(_), None) => ("missing".to_string(), Vec::new(), 0),
-                _ => ("unknown".to_string(), c.instances.clone(), 0),
+                (DomainSight::Unreachable(why), _) => {
+                    unreachable.get_or_insert((c.domain_id.clone(), why.to_string()));
+                    ("unknown".to_string(), c.instances.clone(), 0)
+                }
+                (DomainSight::None, _) => {
+                    waiting = true;
+                    ("pending".to_string(), Vec::new(), 0)
+                }
             };
             proto::WorkflowComponentMapping {
                 name: c.name.clone(),
                 function_id: lid,
-                domain_id: domain_id.to_string(),
+                domain_id: c.domain_id.clone(),
                 instances,
                 state,
                 restarts,
             }
         })
         .collect();
-    let state = match (state, &sight) {
+    let placed = components.iter().any(|c| !c.domain_id.is_empty());
+    let state = match (state, unreachable) {
+        (State::Failed(reason), _) if placed => format!("degraded: {reason}"),
         (State::Failed(reason), _) => format!("failed: {reason}"),
-        (State::Running, DomainSight::None) => {
+        (State::Running, _) if waiting => {
             "pending: waiting for a domain that can host it".to_string()
         }
-        (State::Running, DomainSight::Unreachable(why)) => {
+        (State::Running, Some((domain_id, why))) => {
             format!("unknown: domain `{domain_id}` does not answer ({why})")
         }
-        (State::Running, DomainSight::View(_)) => workflow_state(&mapped),
+        (State::Running, None) => workflow_state(&mapped),
     };
     Observed {
         state,
@@ -122,7 +128,6 @@ impl Controller {
 /// instances.
 pub(crate) fn started_status(
     workflow_id: Uuid,
-    domain_id: &str,
     components: &[Component],
 ) -> proto::WorkflowInstanceStatus {
     proto::WorkflowInstanceStatus {
@@ -132,7 +137,7 @@ pub(crate) fn started_status(
             .map(|c| proto::WorkflowComponentMapping {
                 name: c.name.clone(),
                 function_id: c.lid.to_string(),
-                domain_id: domain_id.to_string(),
+                domain_id: c.domain_id.clone(),
                 instances: c.instances.clone(),
                 state: "running".to_string(),
                 restarts: 0,
@@ -146,10 +151,7 @@ pub(crate) fn started_status(
 const VIEW_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What the controller could see of `domain_id` in `views`.
-pub(crate) fn sight<'a>(
-    domain_id: &'a str,
-    views: &'a HashMap<String, Result<proto::DomainView, String>>,
-) -> DomainSight<'a> {
+fn sight<'a>(domain_id: &str, views: &'a Views) -> DomainSight<'a> {
     match views.get(domain_id) {
         _ if domain_id.is_empty() => DomainSight::None,
         Some(Ok(view)) => DomainSight::View(view),
@@ -163,12 +165,14 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
-    fn component(name: &str) -> Component {
+    fn component(name: &str, domain_id: &str) -> Component {
         Component {
             name: name.to_string(),
             lid: Uuid::new_v4(),
             is_function: true,
             instances: Vec::new(),
+            domain_id: domain_id.to_string(),
+            previous_domain: String::new(),
         }
     }
 
@@ -188,34 +192,41 @@ mod tests {
         }
     }
 
+    fn views(entries: &[(&str, Result<proto::DomainView, String>)]) -> Views {
+        entries
+            .iter()
+            .map(|(d, v)| (d.to_string(), v.clone()))
+            .collect()
+    }
+
     #[test]
     fn the_state_follows_the_components() {
-        let (a, b) = (component("a"), component("b"));
+        let (a, b) = (component("a", "d"), component("b", "d"));
         let both = [a.clone(), b.clone()];
-        let state = |view: &proto::DomainView| {
-            observe(&State::Running, "d", &both, DomainSight::View(view)).state
+        let state = |view: proto::DomainView| {
+            observe(&State::Running, &both, &views(&[("d", Ok(view))])).state
         };
         assert_eq!(
-            state(&view_of(&[(&a, "running", 1), (&b, "running", 1)])),
+            state(view_of(&[(&a, "running", 1), (&b, "running", 1)])),
             "running"
         );
         assert_eq!(
-            state(&view_of(&[
+            state(view_of(&[
                 (&a, "running", 1),
                 (&b, "restarting: trapped", 0)
             ])),
             "degraded: b: restarting: trapped"
         );
         assert_eq!(
-            state(&view_of(&[(&a, "running", 0), (&b, "running", 1)])),
+            state(view_of(&[(&a, "running", 0), (&b, "running", 1)])),
             "degraded: a: missing"
         );
         assert_eq!(
-            state(&view_of(&[(&a, "running", 1)])),
+            state(view_of(&[(&a, "running", 1)])),
             "degraded: b: missing"
         );
         assert_eq!(
-            state(&view_of(&[
+            state(view_of(&[
                 (&a, "failed: trapped (gave up after 5 restarts)", 0),
                 (&b, "running", 1)
             ])),
@@ -223,36 +234,54 @@ mod tests {
         );
         let observed = observe(
             &State::Running,
-            "d",
             &both,
-            DomainSight::View(&view_of(&[(&a, "restarting: x", 0), (&b, "running", 1)])),
+            &views(&[(
+                "d",
+                Ok(view_of(&[(&a, "restarting: x", 0), (&b, "running", 1)])),
+            )]),
         );
         assert_eq!(observed.components[0].state, "restarting: x");
         assert_eq!(observed.components[0].restarts, 2);
         assert_eq!(
             observe(
                 &State::Running,
-                "d",
                 &both,
-                DomainSight::Unreachable("timeout")
+                &views(&[("d", Err("timeout".into()))])
             )
             .state,
             "unknown: domain `d` does not answer (timeout)"
         );
+        let waiting = [component("a", ""), component("b", "")];
         assert!(
-            observe(&State::Running, "", &both, DomainSight::None)
+            observe(&State::Running, &waiting, &Views::new())
                 .state
                 .starts_with("pending")
         );
         assert_eq!(
-            observe(
-                &State::Failed("no domain".into()),
-                "",
-                &both,
-                DomainSight::None
-            )
-            .state,
+            observe(&State::Failed("no domain".into()), &waiting, &Views::new()).state,
             "failed: no domain"
+        );
+    }
+
+    #[test]
+    fn components_of_a_split_workflow_carry_their_own_domains() {
+        let (a, b) = (component("a", "site-1"), component("b", "site-2"));
+        let both = [a.clone(), b.clone()];
+        let seen = views(&[
+            ("site-1", Ok(view_of(&[(&a, "running", 1)]))),
+            ("site-2", Ok(view_of(&[(&b, "running", 1)]))),
+        ]);
+        let observed = observe(&State::Running, &both, &seen);
+        assert_eq!(observed.state, "running");
+        assert_eq!(observed.components[0].domain_id, "site-1");
+        assert_eq!(observed.components[1].domain_id, "site-2");
+        // One domain lost and its component not yet placed again: the rest
+        // runs, so the workflow is degraded, with the reason.
+        let lost = [a, component("b", "")];
+        let failed = State::Failed("no domain can host `b`".into());
+        assert_eq!(
+            observe(&failed, &lost, &seen).state,
+            "degraded: no domain can host `b`"
         );
     }
 }

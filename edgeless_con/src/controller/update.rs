@@ -14,10 +14,7 @@ use edgeless_api::proto;
 use edgeless_api::workflow::validate;
 use uuid::Uuid;
 
-use super::{
-    Component, Controller, ControllerError, Deploying, State, lock, parse_id, patch_mappings,
-    start_some, stop_components,
-};
+use super::{Component, Controller, ControllerError, Deploying, State, lock, parse_id};
 
 /// What an update did, by component name.
 #[derive(Debug, Default, PartialEq)]
@@ -97,13 +94,13 @@ impl Controller {
     ) -> Result<UpdateSummary, ControllerError> {
         validate(&request)?;
         let id = parse_id(workflow_id)?;
-        let (old_request, old_lids, old_components, domain_id) = {
+        let (old_request, old_lids, old_components, old_wired) = {
             let workflows = lock(&self.workflows);
             let workflow = workflows
                 .get(&id)
                 .filter(|w| w.visible_to(scope))
                 .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
-            if workflow.state != State::Running || workflow.domain_id.is_empty() {
+            if workflow.state != State::Running || !workflow.is_placed() {
                 return Err(ControllerError::NoDomain(format!(
                     "workflow {id} is not running on a domain now; stop it and start it again"
                 )));
@@ -112,7 +109,7 @@ impl Controller {
                 workflow.request.clone(),
                 workflow.lids.clone(),
                 workflow.components.clone(),
-                workflow.domain_id.clone(),
+                workflow.wired.clone(),
             )
         };
         if request.name.is_empty() {
@@ -130,44 +127,37 @@ impl Controller {
                 (name, lid)
             })
             .collect();
-        let mut clients = self.clients(&domain_id).ok_or_else(|| {
-            ControllerError::NoDomain(format!("domain `{domain_id}` disappeared"))
-        })?;
         let _deploying = Deploying::new(&self.deploying, &lids);
-        let mut started = Vec::new();
-        let outcome = async {
-            start_some(
-                &mut clients,
-                id,
-                &request,
-                &lids,
-                |name| fresh.contains(&name.to_string()),
-                &mut started,
-            )
-            .await?;
-            patch_mappings(&mut clients, &request, &lids).await
-        }
-        .await;
-        if let Err(error) = outcome {
-            tracing::warn!(workflow = %id, %error, "update failed; the workflow stays as it was");
-            stop_components(&mut clients, &started).await;
-            // Kept components may have been patched already: give them their
-            // old mapping back.
-            if let Err(again) = patch_mappings(&mut clients, &old_request, &old_lids).await {
-                tracing::error!(workflow = %id, error = %again, "old mappings not restored");
+        let kept: Vec<Component> = old_components
+            .iter()
+            .filter(|c| summary.kept.contains(&c.name))
+            .cloned()
+            .collect();
+        // New and changed components are placed (beside the kept ones when
+        // they fit there), started, and the whole workflow wired anew.
+        let deployed = self.deploy(id, &request, &lids, &kept, &old_wired).await;
+        let (started, wired) = match deployed {
+            Ok(deployed) => deployed,
+            Err(error) => {
+                tracing::warn!(workflow = %id, %error, "update failed; the workflow stays as it was");
+                // Kept components may have been patched already: give them
+                // their old mapping back.
+                let restored = self
+                    .wire(id, &old_request, &old_lids, &old_components, &old_wired)
+                    .await;
+                if let Err(again) = restored {
+                    tracing::error!(workflow = %id, error = %again, "old mappings not restored");
+                }
+                return Err(error);
             }
-            return Err(error);
-        }
+        };
         let leaving: Vec<Component> = old_components
             .iter()
             .filter(|c| summary.removed.contains(&c.name) || summary.changed.contains(&c.name))
             .cloned()
             .collect();
-        stop_components(&mut clients, &leaving).await;
-        let mut components: Vec<Component> = old_components
-            .into_iter()
-            .filter(|c| summary.kept.contains(&c.name))
-            .collect();
+        self.stop_everywhere(&leaving).await;
+        let mut components = kept;
         components.extend(started);
         {
             let mut workflows = lock(&self.workflows);
@@ -175,6 +165,7 @@ impl Controller {
                 workflow.request = request;
                 workflow.lids = lids;
                 workflow.components = components;
+                workflow.wired = wired;
                 crate::persistence::save(&self.store, id, workflow);
             }
         }

@@ -107,8 +107,12 @@ enum Command {
     /// The remote components of one workflow; answers with the peer
     /// updates and patches to send.
     SetRemotes(proto::RemoteComponents, Reply<Plan>),
-    /// A function's last synced state.
-    LastState(Uuid, oneshot::Sender<Option<Vec<u8>>>),
+    /// Stops a component that moves to another domain, keeping its state
+    /// until its nodes have reported it; answers with the stops.
+    HandOver(Uuid, Reply<Plan>),
+    /// The handed-over state, once every node that ran the component has
+    /// reported since (`None` while waiting).
+    HandedOver(Uuid, oneshot::Sender<Option<Option<Vec<u8>>>>),
     Reset(oneshot::Sender<Plan>),
     Tick,
 }
@@ -388,9 +392,18 @@ impl OrchestratorHandle {
         calls::run(plan).await
     }
 
-    /// The last state function `lid` saved with `sync`, if any.
-    pub async fn last_state(&self, lid: Uuid) -> Result<Option<Vec<u8>>, OrcError> {
-        self.ask(|tx| Command::LastState(lid, tx)).await
+    /// Stops component `lid`, which moves to another domain, and returns
+    /// its last synced state once the nodes that ran it have reported it
+    /// (they do with their next refresh).
+    pub async fn hand_over(&self, lid: Uuid) -> Result<Option<Vec<u8>>, OrcError> {
+        let stops = self.ask(|tx| Command::HandOver(lid, tx)).await??;
+        calls::run(stops).await?;
+        loop {
+            if let Some(state) = self.ask(|tx| Command::HandedOver(lid, tx)).await? {
+                return Ok(state);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Whether the domain's balancer answered the last peer update.
@@ -480,6 +493,11 @@ struct Orchestrator {
     remotes: HashMap<Uuid, remotes::Remote>,
     /// The domain's ε-BAL, if it has one.
     balancer: Option<remotes::BalancerLink>,
+    /// Components handed over to another domain: the nodes that ran them,
+    /// when they were stopped, and until when their reports are awaited.
+    handing_over: HashMap<Uuid, remotes::HandingOver>,
+    /// When each node's last refresh was taken in.
+    reported: HashMap<Uuid, std::time::Instant>,
 }
 
 /// Starts the orchestrator task, with the components and states saved in
@@ -514,6 +532,8 @@ pub fn spawn(
     let mut orchestrator = Orchestrator {
         remotes: HashMap::new(),
         balancer,
+        handing_over: HashMap::new(),
+        reported: HashMap::new(),
         patch_generation: std::sync::atomic::AtomicU64::new(edgeless_api::feed::now_ms() << 10),
         cordoned: Default::default(),
         drained: HashMap::new(),
@@ -655,8 +675,11 @@ impl Orchestrator {
             Command::SetRemotes(remotes, reply) => {
                 let _ = reply.send(self.set_remotes(remotes));
             }
-            Command::LastState(lid, reply) => {
-                let _ = reply.send(self.last_state(lid));
+            Command::HandOver(lid, reply) => {
+                let _ = reply.send(self.hand_over(lid));
+            }
+            Command::HandedOver(lid, reply) => {
+                let _ = reply.send(self.handed_over(lid));
             }
             Command::Reset(reply) => {
                 let lids: Vec<Uuid> = self.components.keys().copied().collect();

@@ -38,6 +38,7 @@ impl Orchestrator {
         let Ok(node_id) = Uuid::parse_str(&request.node_id) else {
             return;
         };
+        self.reported.insert(node_id, std::time::Instant::now());
         for failure in std::mem::take(&mut request.failed_instances) {
             self.instance_failed(node_id, failure);
         }
@@ -312,6 +313,7 @@ impl Orchestrator {
     /// Forgets a node and the instances it ran; the other nodes are told.
     fn node_lost(&mut self, node_id: Uuid) {
         self.nodes.remove(&node_id);
+        self.reported.remove(&node_id);
         super::leases(&self.leases).remove(&node_id);
         let mut removals: Vec<_> = self
             .nodes

@@ -295,15 +295,69 @@ impl Orchestrator {
     }
 }
 
+/// A component being handed over to another domain.
+pub(super) struct HandingOver {
+    nodes: Vec<Uuid>,
+    stopped: std::time::Instant,
+    until: std::time::Instant,
+    state_key: String,
+}
+
 impl Orchestrator {
-    /// The last state function `lid` saved with `sync`, if any.
-    pub(super) fn last_state(&self, lid: Uuid) -> Option<Vec<u8>> {
-        let key = match self.components.get(&lid).map(|c| &c.spec) {
-            Some(super::Spec::Function(request)) if !request.state_id.is_empty() => {
+    /// Stops component `lid` (it moves to another domain) but keeps taking
+    /// its nodes' state reports until they have all refreshed once.
+    pub(super) fn hand_over(&mut self, lid: Uuid) -> Result<Plan, OrcError> {
+        let component = self.components.get(&lid).ok_or(OrcError::NotFound(lid))?;
+        let state_key = match &component.spec {
+            super::Spec::Function(request) if !request.state_id.is_empty() => {
                 request.state_id.clone()
             }
             _ => lid.to_string(),
         };
-        self.states.get(&key).cloned()
+        let nodes: Vec<Uuid> = component.instances.iter().map(|i| i.node_id).collect();
+        let state = self.states.get(&state_key).cloned();
+        let stops = self.stop(lid)?;
+        let now = std::time::Instant::now();
+        let until = now
+            + std::time::Duration::from_secs(
+                2 * self.config.general.subscription_refresh_interval_sec.max(1) + 2,
+            );
+        for node in &nodes {
+            self.drained.insert((*node, lid), until);
+        }
+        if let Some(state) = state {
+            self.states.insert(state_key.clone(), state);
+        }
+        self.handing_over.insert(
+            lid,
+            HandingOver {
+                nodes,
+                stopped: now,
+                until,
+                state_key,
+            },
+        );
+        Ok(stops)
+    }
+
+    /// The handed-over state of `lid` once every node that ran it has
+    /// refreshed since it stopped (or they are gone, or the wait is over);
+    /// `None` while waiting.
+    pub(super) fn handed_over(&mut self, lid: Uuid) -> Option<Option<Vec<u8>>> {
+        let Some(handing) = self.handing_over.get(&lid) else {
+            return Some(None);
+        };
+        let waiting = handing.nodes.iter().any(|node| {
+            self.nodes.contains_key(node)
+                && self
+                    .reported
+                    .get(node)
+                    .is_none_or(|at| *at <= handing.stopped)
+        });
+        if waiting && std::time::Instant::now() < handing.until {
+            return None;
+        }
+        let handing = self.handing_over.remove(&lid)?;
+        Some(self.states.remove(&handing.state_key))
     }
 }
