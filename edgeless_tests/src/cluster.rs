@@ -44,6 +44,8 @@ pub struct Cluster {
     pub invocation_urls: Vec<String>,
     /// The first domain's agent URLs.
     pub agent_urls: Vec<String>,
+    /// The first domain's ε-BAL, with [`ClusterBuilder::balancer`].
+    pub balancer: Option<Daemon>,
     /// Its nodes run containers (removed when the cluster is dropped).
     containers: bool,
 }
@@ -77,7 +79,7 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         if options.tls {
             for (certs, names) in [
-                ("certs", "controller,orchestrator,node,cli"),
+                ("certs", "controller,orchestrator,node,cli,balancer"),
                 ("certs-other", "other"),
             ] {
                 let output = Command::new(bin("edgeless_cli"))
@@ -94,7 +96,14 @@ impl Cluster {
             }
         }
         if options.tokens {
-            for name in ["controller", "orchestrator", "node", "cli", "admin:admin"] {
+            for name in [
+                "controller",
+                "orchestrator",
+                "node",
+                "balancer",
+                "cli",
+                "admin:admin",
+            ] {
                 let token = create_token(&dir.path().join("tokens.toml"), name, "default");
                 let file = name.rsplit(':').next().unwrap_or(name);
                 std::fs::write(dir.path().join(format!("{file}.token")), token)
@@ -160,6 +169,7 @@ impl Cluster {
             http_ingress_url: first.http_ingress_url,
             invocation_urls: first.invocation_urls,
             agent_urls: first.agent_urls,
+            balancer: first.balancer,
             domains: Vec::new(),
             containers: options.containers,
             dir,

@@ -28,6 +28,9 @@ pub struct ClusterBuilder {
     pub(super) wasm_runtime: Option<String>,
     /// Node index → the port its dataplane URL is announced on.
     pub(super) announced_invocation: Vec<(usize, u16)>,
+    /// The domain has an ε-BAL: events from and to other domains go
+    /// through it.
+    pub(super) balancer: bool,
 }
 
 impl ClusterBuilder {
@@ -44,6 +47,13 @@ impl ClusterBuilder {
     /// `[wasm_runtime]`.
     pub fn wasm_runtime(mut self, lines: &str) -> Self {
         self.wasm_runtime = Some(lines.to_string());
+        self
+    }
+
+    /// The domain gets an ε-BAL (`edgeless_bal_d`, started before its
+    /// orchestrator): events between it and other domains go through it.
+    pub fn balancer(mut self) -> Self {
+        self.balancer = true;
         self
     }
 

@@ -28,6 +28,94 @@ pub struct Domain {
     pub invocation_urls: Vec<String>,
     /// The nodes' agent URLs.
     pub agent_urls: Vec<String>,
+    /// Its ε-BAL, with [`ClusterBuilder::balancer`].
+    pub balancer: Option<Daemon>,
+    /// The ε-BAL's configuration file (to restart it on the same ports).
+    pub balancer_config: Option<PathBuf>,
+    /// The ε-BAL's dataplane URL.
+    pub balancer_url: Option<String>,
+}
+
+impl Domain {
+    /// Starts the domain's ε-BAL again (after [`Daemon::kill`]), on the
+    /// same ports.
+    pub fn restart_balancer(&mut self) {
+        let config = self
+            .balancer_config
+            .clone()
+            .expect("the domain has a balancer");
+        let log = config.with_extension("restarted.log");
+        let mut balancer = Daemon::start(
+            &format!("balancer of {}", self.id),
+            "edgeless_bal_d",
+            &config,
+            log,
+        );
+        balancer.listening();
+        self.balancer = Some(balancer);
+    }
+
+    /// Kills the orchestrator, every node and the ε-BAL (the whole domain
+    /// loses power).
+    pub fn kill(&mut self) {
+        self.orchestrator.kill();
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        if let Some(balancer) = &mut self.balancer {
+            balancer.kill();
+        }
+    }
+}
+
+/// Starts a domain's ε-BAL; returns it, its configuration file and the
+/// orchestrator's `[balancer]` section.
+fn start_balancer(
+    dir: &Path,
+    options: &ClusterBuilder,
+    index: usize,
+) -> (Daemon, PathBuf, String, String) {
+    let config = dir.join(format!("balancer{index}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "balancer_id = \"{}\"\ninvocation_url = \"{}\"\nagent_url = \"{}\"\n{}",
+            uuid_like(index, 0xba1),
+            grpc_url(options, 0),
+            grpc_url(options, 0),
+            config_sections(options, dir, "balancer")
+        ),
+    )
+    .expect("config written");
+    let mut balancer = Daemon::start(
+        &format!("balancer {index}"),
+        "edgeless_bal_d",
+        &config,
+        dir.join(format!("balancer{index}.log")),
+    );
+    let listening = balancer.listening();
+    pin_ports(&config, &listening);
+    let section = format!(
+        "[balancer]\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n",
+        listening["agent_url"], listening["invocation_url"]
+    );
+    (
+        balancer,
+        config,
+        section,
+        listening["invocation_url"].clone(),
+    )
+}
+
+/// A node or balancer id unique per cluster: random, with `index` and
+/// `n` readable in it.
+fn uuid_like(index: usize, n: usize) -> String {
+    format!(
+        "{:08x}-0000-4000-8000-{:06x}{:06x}",
+        rand::random::<u32>(),
+        index,
+        n
+    )
 }
 
 /// The URL of a gRPC service: https with [`ClusterBuilder::tls`].
@@ -102,6 +190,10 @@ pub(super) fn start_domain(
         Some(redis) => format!("[proxy]\nproxy_type = \"Redis\"\nredis_url = \"{redis}\"\n"),
         None => String::new(),
     };
+    let balancer = options
+        .balancer
+        .then(|| start_balancer(dir, options, index));
+    let balancer_section = balancer.as_ref().map(|b| b.2.clone()).unwrap_or_default();
     let orc_config = dir.join(format!("orchestrator{index}.toml"));
     // Persistent: the default data_dir (see `Daemon::start`).
     let data_dir = if options.persistent {
@@ -114,7 +206,7 @@ pub(super) fn start_domain(
         format!(
             "[general]\ndomain_register_url = \"{domain_register_url}\"\nsubscription_refresh_interval_sec = {refresh}\n\
              domain_id = \"{id}\"\norchestrator_url = \"{}\"\nnode_register_url = \"{}\"\nmax_restarts = {}\n{lease}{data_dir}\
-             [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}{}",
+             [baseline]\norchestration_strategy = \"{strategy}\"\n{proxy}{balancer_section}{}",
             grpc_url(options, 0),
             grpc_url(options, 0),
             options.max_restarts.unwrap_or(5),
@@ -142,15 +234,13 @@ pub(super) fn start_domain(
         http_ingress_url: None,
         invocation_urls: Vec::new(),
         agent_urls: Vec::new(),
+        balancer_url: balancer.as_ref().map(|b| b.3.clone()),
+        balancer_config: balancer.as_ref().map(|b| b.1.clone()),
+        balancer: balancer.map(|b| b.0),
     };
     for i in 0..options.nodes.max(1) {
         // Unique per cluster: nodes clean up containers labelled with their id.
-        let node_id = format!(
-            "{:08x}-0000-4000-8000-{:06x}{:06x}",
-            rand::random::<u32>(),
-            index,
-            i + 1
-        );
+        let node_id = uuid_like(index, i + 1);
         let capabilities: String = options
             .capabilities
             .iter()
