@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod grpc_baseline;
 pub mod memory;
 pub mod node;
+pub mod relay;
 pub mod stats;
 pub mod tcp_baseline;
 pub mod workflow_start;
@@ -231,6 +232,7 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
         within(&hop, Duration::from_micros(60)),
         mark(ratio <= 2.0)
     );
+    let cross_median = hop.median();
     emit(
         "cross-node hop (cast, loopback gRPC)",
         Some(hop),
@@ -249,6 +251,21 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     );
     a.agent.stop(local.function_id).await?;
     b.agent.stop(remote.function_id).await?;
+
+    // Across domains: directly, and through both domains' ε-BALs.
+    let (direct, relayed) =
+        relay::inter_domain_hops(&a, &mut driver, &bounce, &payload, samples).await?;
+    for (scenario, hop, limit) in [
+        ("inter-domain hop, nodes linked directly", direct, 1.2),
+        ("inter-domain hop through both ε-BALs", relayed, 3.0),
+    ] {
+        let ratio = hop.median().as_secs_f64() / cross_median.as_secs_f64();
+        let note = format!(
+            "{ratio:.2}× the cross-node hop (≤ {limit} {})",
+            mark(ratio <= limit)
+        );
+        emit(scenario, Some(hop), None, note);
+    }
 
     // Cold start: start request at the node → first call answered.
     let mut starts = Vec::new();

@@ -16,8 +16,29 @@ pub struct BenchNode {
     pub dataplane: Dataplane,
     /// Starts and stops its instances.
     pub agent: Agent,
-    invocation_url: String,
+    /// Where its dataplane listens.
+    pub invocation_url: String,
     server: tokio::task::JoinHandle<()>,
+}
+
+/// Serves `dataplane`'s gRPC service on a free loopback port; returns its
+/// URL and the server task.
+pub async fn serve_dataplane(
+    dataplane: &Dataplane,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let invocation_url = format!("http://{}", listener.local_addr()?);
+    let service = InvocationService::new(dataplane.clone()).into_server();
+    let server = tokio::spawn(async move {
+        let served = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(edgeless_api::server::incoming(listener))
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "invocation server failed");
+        }
+    });
+    Ok((invocation_url, server))
 }
 
 impl BenchNode {
@@ -26,18 +47,7 @@ impl BenchNode {
     pub async fn start(module_cache: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let id = Uuid::new_v4();
         let dataplane = Dataplane::new(id);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let invocation_url = format!("http://{}", listener.local_addr()?);
-        let service = InvocationService::new(dataplane.clone()).into_server();
-        let server = tokio::spawn(async move {
-            let served = tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(edgeless_api::server::incoming(listener))
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "invocation server failed");
-            }
-        });
+        let (invocation_url, server) = serve_dataplane(&dataplane).await?;
         let agent = Agent::wasm_only(dataplane.clone(), WasmRuntime::new(module_cache)?);
         Ok(Self {
             id,
@@ -50,7 +60,13 @@ impl BenchNode {
 
     /// Opens this node's link to `peer` (one direction).
     pub fn link_to(&self, peer: &BenchNode) -> anyhow::Result<()> {
-        Ok(self.agent.add_peer(peer.id, &peer.invocation_url)?)
+        self.link_at(peer.id, &peer.invocation_url)
+    }
+
+    /// Opens this node's link to node `peer`, reached at `url` (the node,
+    /// or a balancer in between).
+    pub fn link_at(&self, peer: Uuid, url: &str) -> anyhow::Result<()> {
+        Ok(self.agent.add_peer(peer, url)?)
     }
 
     /// A mailbox on this node that is not a function: the benchmark's end
