@@ -11,6 +11,12 @@
 //! cannot deliver goes back to the sender as an error (a call) or is logged
 //! (a cast). The orchestrator sets its peers through `NodeManagement` on
 //! `agent_url`, exactly as it sets a node's.
+//!
+//! With `http_url` set, it also balances HTTP ingress traffic (see
+//! [`http`]): requests for a workflow's host go to the ingress of one of
+//! the nodes, in any domain, that serve it.
+
+mod http;
 
 use std::sync::Arc;
 
@@ -33,8 +39,16 @@ pub struct Config {
     pub invocation_url: String,
     /// Where its orchestrator sets its peers.
     pub agent_url: String,
+    /// Where it takes HTTP requests to balance across the domains' ingress
+    /// (empty: it does not).
+    pub http_url: String,
+    /// How it chooses among the backends of a host.
+    pub http_policy: http::Policy,
     /// Where metrics and health are served.
     pub telemetry: edgeless_api::telemetry::TelemetryConfig,
+    /// TLS for its dataplane, its agent API and its links (empty: plain
+    /// TCP).
+    pub tls: edgeless_api::tls::TlsFiles,
     /// Who may call it, and the token it presents.
     pub auth: edgeless_api::auth::AuthConfig,
 }
@@ -45,7 +59,10 @@ impl Default for Config {
             balancer_id: Uuid::from_u128(0x2bb0867f_e9ee_4a3a_8872_dbaa5228ee23),
             invocation_url: "http://127.0.0.1:7000".into(),
             agent_url: "http://127.0.0.1:7020".into(),
+            http_url: String::new(),
+            http_policy: http::Policy::RoundRobin,
             telemetry: Default::default(),
+            tls: Default::default(),
             auth: Default::default(),
         }
     }
@@ -60,6 +77,13 @@ pub async fn run(
     for note in config.telemetry.node_only_keys() {
         tracing::warn!("{note}");
     }
+    edgeless_api::tls::set_up(
+        &config.tls,
+        &[
+            ("invocation_url", &config.invocation_url),
+            ("agent_url", &config.agent_url),
+        ],
+    )?;
     edgeless_api::auth::install(&config.auth)?;
     let (listener, bound) =
         edgeless_api::server::bind_url("invocation_url", &config.invocation_url).await?;
@@ -67,6 +91,14 @@ pub async fn run(
     let (agent_listener, bound) =
         edgeless_api::server::bind_url("agent_url", &config.agent_url).await?;
     config.agent_url = bound;
+    // A public HTTP endpoint by design, like a node's ingress.
+    let http_listener = if config.http_url.is_empty() {
+        None
+    } else {
+        let listener = edgeless_api::server::bind(&config.http_url).await?;
+        config.http_url = edgeless_api::server::bound_url(&config.http_url, &listener);
+        Some(listener)
+    };
     let telemetry = edgeless_api::telemetry::start(
         &config.telemetry,
         edgeless_api::telemetry::registry(),
@@ -78,7 +110,8 @@ pub async fn run(
         &telemetry.listed(
             Listening::default()
                 .with("invocation_url", &config.invocation_url)
-                .with("agent_url", &config.agent_url),
+                .with("agent_url", &config.agent_url)
+                .with("http_url", &config.http_url),
         ),
     );
     let dataplane = edgeless_dataplane::Dataplane::new(config.balancer_id);
@@ -90,18 +123,44 @@ pub async fn run(
             edgeless_api::server::incoming(listener),
             shutdown.clone().cancelled_owned(),
         );
+    let routes = http::Routes::default();
     let agent = edgeless_api::server::builder(edgeless_api::auth::policy::BALANCER_AGENT)?
         .add_service(proto::node_management_server::NodeManagementServer::new(
             PeerService(peers),
         ))
+        .add_service(proto::balancer_routes_server::BalancerRoutesServer::new(
+            RouteService(routes.clone()),
+        ))
         .serve_with_incoming_shutdown(
             edgeless_api::server::incoming(agent_listener),
-            shutdown.cancelled_owned(),
+            shutdown.clone().cancelled_owned(),
         );
+    let front = async {
+        match http_listener {
+            Some(listener) => http::serve(listener, routes, config.http_policy, shutdown).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         r = relay => Ok(r?),
         r = agent => Ok(r?),
+        r = front => r,
         r = telemetry.serve => r,
+    }
+}
+
+/// The balancer's `BalancerRoutes`: its orchestrator hands it the HTTP
+/// routes.
+struct RouteService(http::Routes);
+
+#[tonic::async_trait]
+impl proto::balancer_routes_server::BalancerRoutes for RouteService {
+    async fn set_http_routes(
+        &self,
+        request: tonic::Request<proto::HttpRoutes>,
+    ) -> Result<tonic::Response<proto::Empty>, tonic::Status> {
+        self.0.set(request.into_inner().routes);
+        Ok(tonic::Response::new(proto::Empty {}))
     }
 }
 

@@ -25,7 +25,9 @@ fn start(dir: &std::path::Path) -> (Killed, String) {
     let config = dir.join("balancer.toml");
     std::fs::write(
         &config,
-        format!("balancer_id = \"{BALANCER_ID}\"\ninvocation_url = \"http://127.0.0.1:0\"\n"),
+        format!(
+            "balancer_id = \"{BALANCER_ID}\"\ninvocation_url = \"http://127.0.0.1:0\"\nagent_url = \"http://127.0.0.1:0\"\n"
+        ),
     )
     .unwrap();
     let listening = dir.join("listening.toml");

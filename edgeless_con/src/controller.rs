@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::domains::{DomainClients, Domains};
 
+mod http_routes;
 mod migrate;
 mod names;
 mod overview;
@@ -161,6 +162,8 @@ pub struct Controller {
     started: std::time::Instant,
     /// What happened (for `edgeless_cli events` and the dashboard).
     events: edgeless_api::feed::EventJournal,
+    /// Where each host served through http-ingress is (for ε-BALs).
+    http_routes: Arc<Mutex<Vec<proto::HttpRoute>>>,
 }
 
 /// How many stopped workflows the controller remembers.
@@ -182,6 +185,7 @@ impl Default for Controller {
             retired: Arc::default(),
             started: std::time::Instant::now(),
             events: edgeless_api::feed::EventJournal::new(edgeless_api::feed::KEPT_EVENTS),
+            http_routes: Arc::default(),
         }
     }
 }

@@ -240,14 +240,23 @@ impl DomainRegistration for Service {
         request: Request<proto::UpdateDomainRequest>,
     ) -> Result<Response<proto::UpdateDomainResponse>, Status> {
         let orchestrator = caller(&request).name;
-        let response = match self.0.update_domain(request.into_inner(), &orchestrator) {
+        let request = request.into_inner();
+        // Only a domain with an ε-BAL balances HTTP requests.
+        let http_routes = if request.balancer_url.is_empty() {
+            Vec::new()
+        } else {
+            self.0.http_routes()
+        };
+        let response = match self.0.update_domain(request, &orchestrator) {
             Ok(reset) => proto::UpdateDomainResponse {
                 error: String::new(),
                 reset,
+                http_routes,
             },
             Err(error) => proto::UpdateDomainResponse {
                 error,
                 reset: false,
+                http_routes: Vec::new(),
             },
         };
         Ok(Response::new(response))

@@ -29,6 +29,7 @@ pub async fn run(
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_update: Option<tokio::time::Instant> = None;
+    let mut routes = HttpRoutesSender::new(&config.balancer)?;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -67,6 +68,7 @@ pub async fn run(
                     tracing::info!(controller = %url, domain = %config.general.domain_id, "domain registered");
                     registered = true;
                 }
+                routes.send(response.http_routes).await;
                 if response.reset {
                     tracing::warn!("the controller asked for a reset; stopping every component");
                     handle.reset().await?;
@@ -82,6 +84,59 @@ pub async fn run(
                 )));
                 registered = false;
             }
+        }
+    }
+}
+
+/// Hands the controller's HTTP routes to the domain's ε-BAL: when they
+/// change, and again every few registrations (it may have restarted).
+struct HttpRoutesSender {
+    client:
+        Option<proto::balancer_routes_client::BalancerRoutesClient<edgeless_api::client::Channel>>,
+    last: Option<Vec<proto::HttpRoute>>,
+    unchanged: u32,
+}
+
+/// After how many unchanged registrations the routes are sent again.
+const RESEND_EVERY: u32 = 5;
+
+impl HttpRoutesSender {
+    fn new(balancer: &crate::config::Balancer) -> anyhow::Result<Self> {
+        let client = if balancer.enabled() {
+            let channel = edgeless_api::client::channel(&balancer.agent_url)?;
+            Some(proto::balancer_routes_client::BalancerRoutesClient::new(
+                channel,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            client,
+            last: None,
+            unchanged: 0,
+        })
+    }
+
+    async fn send(&mut self, routes: Vec<proto::HttpRoute>) {
+        let Some(client) = &mut self.client else {
+            return;
+        };
+        self.unchanged += 1;
+        if self.last.as_ref() == Some(&routes) && self.unchanged < RESEND_EVERY {
+            return;
+        }
+        let request = proto::HttpRoutes {
+            routes: routes.clone(),
+        };
+        match tokio::time::timeout(Duration::from_secs(5), client.set_http_routes(request)).await {
+            Ok(Ok(_)) => {
+                self.last = Some(routes);
+                self.unchanged = 0;
+            }
+            Ok(Err(status)) => {
+                tracing::warn!(error = %status.message(), "the balancer refused the HTTP routes");
+            }
+            Err(_) => tracing::warn!("the balancer did not take the HTTP routes in time"),
         }
     }
 }

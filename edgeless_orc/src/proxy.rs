@@ -237,6 +237,7 @@ mod tests {
                     provider_id: "file-log-1".into(),
                     class_type: "file-log".into(),
                     outputs: vec![],
+                    url: String::new(),
                 }],
                 ..Default::default()
             }],

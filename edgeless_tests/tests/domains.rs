@@ -254,6 +254,20 @@ fn through_the_balancers_when_the_domains_have_them() {
     cluster.cli_ok(&["workflow", "stop", &id]);
 }
 
+#[test]
+fn through_the_balancers_with_tls() {
+    let cluster = two_sites(
+        Cluster::builder().tls().balancer(),
+        Cluster::builder().tls().balancer(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ping_pong(dir.path(), "site-a", "site-b", "");
+    let id = cluster.cli_ok(&["workflow", "start", &spec]);
+    answers_keep_coming(&cluster, &id, 5, "pings answered across TLS balancers");
+    assert!(cluster_balancer_url(&cluster).starts_with("https://"));
+    cluster.cli_ok(&["workflow", "stop", &id]);
+}
+
 /// The first domain's balancer URL, from `domain list`.
 fn cluster_balancer_url(cluster: &Cluster) -> String {
     domain_list(cluster)
@@ -395,4 +409,100 @@ fn placement_annotations_nobody_can_satisfy_are_refused_naming_them() {
     );
     cluster.start_refused(&[&spec], "domain_match_any");
     assert!(cluster.workflow_ids().is_empty());
+}
+
+/// An HTTP service (http-ingress → http_processor) kept to `domain`.
+fn web_service(dir: &Path, domain: &str) -> String {
+    let code = build_function("http_processor");
+    let spec = format!(
+        r#"{{ "functions": [
+  {{ "name": "processor",
+    "class_specification": {{ "id": "http_processor", "function_type": "RUST_WASM", "version": "0.1",
+      "code": "{}", "outputs": [] }},
+    "output_mapping": {{}}, "annotations": {{}} }} ],
+  "resources": [
+  {{ "name": "ingress", "class_type": "http-ingress",
+    "output_mapping": {{ "new_request": "processor" }},
+    "configurations": {{ "host": "demo.edgeless.com", "methods": "GET" }} }} ],
+  "annotations": {{ "domain_match_any": "{domain}" }} }}"#,
+        code.display()
+    );
+    let path = dir.join(format!("web-{domain}.json"));
+    std::fs::write(&path, spec).unwrap();
+    path.display().to_string()
+}
+
+/// `GET /hello` through the balancer's HTTP front for `host`: the status,
+/// the body, and the backend that served it.
+fn get_hello(front: &str, host: &str) -> (String, String, String) {
+    let (text, code) = edgeless_tests::curl(&[
+        "-i",
+        "-H",
+        &format!("Host: {host}"),
+        &format!("{front}/hello"),
+    ]);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or(("", &text));
+    let backend = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-edgeless-backend: "))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    (code, body.trim().to_string(), backend)
+}
+
+#[test]
+fn the_balancer_spreads_http_ingress_traffic_across_domains() {
+    let mut cluster = Cluster::builder().domain_id("site-a").resources().start();
+    cluster.add_domain(
+        Cluster::builder()
+            .domain_id("site-b")
+            .resources()
+            .balancer(),
+    );
+    let front = cluster.domains[0].balancer_http_url.clone().unwrap();
+    let ingress_a = cluster.http_ingress_url.clone().unwrap();
+    let ingress_b = cluster.domains[0].http_ingress_url.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, domain) in [("web-a", "site-a"), ("web-b", "site-b")] {
+        let spec = web_service(dir.path(), domain);
+        cluster.cli_ok(&["workflow", "start", &spec, "--name", name]);
+    }
+    // Once the routes reached the balancer, requests go to both domains'
+    // ingress in turn.
+    cluster.wait_for(Duration::from_secs(20), "routes to both domains", |_| {
+        let served: Vec<String> = (0..2)
+            .map(|_| get_hello(&front, "demo.edgeless.com").2)
+            .collect();
+        served.contains(&ingress_a) && served.contains(&ingress_b)
+    });
+    let answers: Vec<(String, String, String)> = (0..10)
+        .map(|_| get_hello(&front, "demo.edgeless.com"))
+        .collect();
+    for (code, body, _) in &answers {
+        assert_eq!((code.as_str(), body.as_str()), ("200", "World"));
+    }
+    let on_a = answers.iter().filter(|a| a.2 == ingress_a).count();
+    let on_b = answers.iter().filter(|a| a.2 == ingress_b).count();
+    assert_eq!((on_a, on_b), (5, 5), "round robin: {answers:?}");
+    // A host nobody serves is a 404 that says so.
+    let (code, body, _) = get_hello(&front, "nobody.example");
+    assert_eq!(code, "404");
+    assert!(
+        body.contains("no workflow serves host \"nobody.example\""),
+        "{body}"
+    );
+    // site-a loses power: every request is served by site-b, even before
+    // the route to site-a is withdrawn.
+    cluster.orchestrator.kill();
+    for node in &mut cluster.nodes {
+        node.kill();
+    }
+    for _ in 0..6 {
+        let (code, body, backend) = get_hello(&front, "demo.edgeless.com");
+        assert_eq!(
+            (code.as_str(), body.as_str(), backend.as_str()),
+            ("200", "World", ingress_b.as_str())
+        );
+    }
 }

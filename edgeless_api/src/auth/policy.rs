@@ -98,7 +98,10 @@ pub const NODE_AGENT: Policy = Policy {
 /// tells it where the nodes are.
 pub const BALANCER_AGENT: Policy = Policy {
     server: "balancer's agent API",
-    rules: &[("/edgeless_api.NodeManagement/", &[Orchestrator])],
+    rules: &[
+        ("/edgeless_api.NodeManagement/", &[Orchestrator]),
+        ("/edgeless_api.BalancerRoutes/", &[Orchestrator]),
+    ],
     streams: false,
 };
 

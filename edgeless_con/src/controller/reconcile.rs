@@ -215,6 +215,7 @@ impl Controller {
             self.redeploy(id).await;
         }
         self.refresh_wiring().await;
+        self.refresh_http_routes().await;
     }
 
     /// Deploys the components of workflow `id` that have no domain, and

@@ -144,6 +144,11 @@ impl Providers {
                     provider_id: id.to_string(),
                     class_type: class.to_string(),
                     outputs: outputs.iter().map(|o| o.to_string()).collect(),
+                    url: if class == http_ingress::CLASS {
+                        config.http_ingress_url.clone()
+                    } else {
+                        String::new()
+                    },
                 });
             providers.by_class.insert(class, provider);
         };

@@ -34,6 +34,8 @@ pub struct Domain {
     pub balancer_config: Option<PathBuf>,
     /// The ε-BAL's dataplane URL.
     pub balancer_url: Option<String>,
+    /// Where the ε-BAL balances HTTP ingress traffic.
+    pub balancer_http_url: Option<String>,
 }
 
 impl Domain {
@@ -68,21 +70,27 @@ impl Domain {
     }
 }
 
-/// Starts a domain's ε-BAL; returns it, its configuration file and the
-/// orchestrator's `[balancer]` section.
-fn start_balancer(
-    dir: &Path,
-    options: &ClusterBuilder,
-    index: usize,
-) -> (Daemon, PathBuf, String, String) {
+/// A started ε-BAL.
+struct Balancer {
+    daemon: Daemon,
+    config: PathBuf,
+    /// The orchestrator's `[balancer]` section.
+    section: String,
+    invocation_url: String,
+    http_url: String,
+}
+
+/// Starts a domain's ε-BAL.
+fn start_balancer(dir: &Path, options: &ClusterBuilder, index: usize) -> Balancer {
     let config = dir.join(format!("balancer{index}.toml"));
     std::fs::write(
         &config,
         format!(
-            "balancer_id = \"{}\"\ninvocation_url = \"{}\"\nagent_url = \"{}\"\n{}",
+            "balancer_id = \"{}\"\ninvocation_url = \"{}\"\nagent_url = \"{}\"\nhttp_url = \"{}\"\n{}",
             uuid_like(index, 0xba1),
             grpc_url(options, 0),
             grpc_url(options, 0),
+            url(0),
             config_sections(options, dir, "balancer")
         ),
     )
@@ -99,12 +107,13 @@ fn start_balancer(
         "[balancer]\nagent_url = \"{}\"\ninvocation_url = \"{}\"\n",
         listening["agent_url"], listening["invocation_url"]
     );
-    (
-        balancer,
+    Balancer {
+        daemon: balancer,
         config,
         section,
-        listening["invocation_url"].clone(),
-    )
+        invocation_url: listening["invocation_url"].clone(),
+        http_url: listening["http_url"].clone(),
+    }
 }
 
 /// A node or balancer id unique per cluster: random, with `index` and
@@ -193,7 +202,10 @@ pub(super) fn start_domain(
     let balancer = options
         .balancer
         .then(|| start_balancer(dir, options, index));
-    let balancer_section = balancer.as_ref().map(|b| b.2.clone()).unwrap_or_default();
+    let balancer_section = balancer
+        .as_ref()
+        .map(|b| b.section.clone())
+        .unwrap_or_default();
     let orc_config = dir.join(format!("orchestrator{index}.toml"));
     // Persistent: the default data_dir (see `Daemon::start`).
     let data_dir = if options.persistent {
@@ -234,9 +246,10 @@ pub(super) fn start_domain(
         http_ingress_url: None,
         invocation_urls: Vec::new(),
         agent_urls: Vec::new(),
-        balancer_url: balancer.as_ref().map(|b| b.3.clone()),
-        balancer_config: balancer.as_ref().map(|b| b.1.clone()),
-        balancer: balancer.map(|b| b.0),
+        balancer_url: balancer.as_ref().map(|b| b.invocation_url.clone()),
+        balancer_http_url: balancer.as_ref().map(|b| b.http_url.clone()),
+        balancer_config: balancer.as_ref().map(|b| b.config.clone()),
+        balancer: balancer.map(|b| b.daemon),
     };
     for i in 0..options.nodes.max(1) {
         // Unique per cluster: nodes clean up containers labelled with their id.
