@@ -62,26 +62,27 @@ impl Controller {
             return Ok(());
         }
         let _deploying = Deploying::new(&self.deploying, &lids);
+        // All at once: each waits for its nodes' next refresh.
+        let handed = futures::future::join_all(moving.iter().map(|c| self.hand_over(c))).await;
         let mut states = HashMap::new();
-        for c in &moving {
-            let mut clients = self.clients(&c.domain_id).ok_or_else(|| {
-                ControllerError::NoDomain(format!("domain `{}` disappeared", c.domain_id))
-            })?;
-            let request = proto::ComponentId {
-                component_id: c.lid.to_string(),
-            };
-            let state =
-                clients
-                    .wiring
-                    .hand_over(request)
-                    .await
-                    .map_err(|s| ControllerError::Domain {
-                        domain: c.domain_id.clone(),
-                        message: format!("`{}` not handed over: {}", c.name, s.message()),
-                    })?;
-            if let Some(state) = state.into_inner().state {
-                states.insert(c.name.clone(), state);
+        let mut failure = None;
+        let mut stopped = Vec::new();
+        for (c, state) in moving.iter().zip(handed) {
+            match state {
+                Ok(state) => {
+                    stopped.push(c.clone());
+                    if let Some(state) = state {
+                        states.insert(c.name.clone(), state);
+                    }
+                }
+                Err(error) => failure = Some(error),
             }
+        }
+        if let Some(error) = failure {
+            // Those handed over are stopped: placed again like those of a
+            // lost domain.
+            self.unplace(id, &stopped);
+            return Err(error);
         }
         let moved = self
             .start_moved(id, (&request, &lids), &moving, domain_id, &states)
@@ -96,14 +97,7 @@ impl Controller {
             Err(error) => {
                 // The handed-over components are stopped: they are placed
                 // again (anywhere that fits) like those of a lost domain.
-                let mut workflows = lock(&self.workflows);
-                if let Some(workflow) = workflows.get_mut(&id) {
-                    for c in &mut workflow.components {
-                        if moving.iter().any(|m| m.lid == c.lid) {
-                            c.domain_id.clear();
-                        }
-                    }
-                }
+                self.unplace(id, &moving);
                 return Err(error);
             }
         };
@@ -126,6 +120,37 @@ impl Controller {
         tracing::info!(workflow = %id, domain = %domain_id, components = %names.join(","), "migrated");
         self.record("workflow-migrated", &id.to_string(), message);
         Ok(())
+    }
+
+    /// Marks `stopped` components of workflow `id` as waiting for a domain.
+    fn unplace(&self, id: uuid::Uuid, stopped: &[Component]) {
+        if let Some(workflow) = lock(&self.workflows).get_mut(&id) {
+            for c in &mut workflow.components {
+                if stopped.iter().any(|m| m.lid == c.lid) {
+                    c.domain_id.clear();
+                }
+            }
+        }
+    }
+
+    /// Stops `c` in its domain; its last synced state, if any.
+    async fn hand_over(&self, c: &Component) -> Result<Option<Vec<u8>>, ControllerError> {
+        let mut clients = self.clients(&c.domain_id).ok_or_else(|| {
+            ControllerError::NoDomain(format!("domain `{}` disappeared", c.domain_id))
+        })?;
+        let request = proto::ComponentId {
+            component_id: c.lid.to_string(),
+        };
+        let state =
+            clients
+                .wiring
+                .hand_over(request)
+                .await
+                .map_err(|s| ControllerError::Domain {
+                    domain: c.domain_id.clone(),
+                    message: format!("`{}` not handed over: {}", c.name, s.message()),
+                })?;
+        Ok(state.into_inner().state)
     }
 
     /// Refuses a move the target domain or the workflow's annotations do

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use edgeless_api::proto;
 use uuid::Uuid;
 
+use super::status::Views;
 use super::{Component, Controller, ControllerError, domains_of, lock, patch_mappings};
 
 /// What each domain was last told about a workflow: its remote components.
@@ -46,8 +47,14 @@ impl Controller {
         components: &[Component],
         before: &Wired,
     ) -> Result<Wired, ControllerError> {
+        let domains = domains_of(components);
+        let views = if domains.len() > 1 {
+            self.domain_views(domains).await
+        } else {
+            Views::new()
+        };
         let wired = self
-            .send_remotes(workflow_id, request, components, before)
+            .send_remotes(workflow_id, request, components, before, &views)
             .await?;
         for record_only in [true, false] {
             for domain_id in domains_of(components) {
@@ -65,22 +72,23 @@ impl Controller {
         Ok(wired)
     }
 
-    /// Sends each domain the remote components it needs, where that changed
-    /// from `before`; domains that no longer need any are told so.
+    /// Sends each domain the remote components it needs (their instances
+    /// as `views` show them), where that changed from `before`; domains
+    /// that no longer need any are told so.
     async fn send_remotes(
         &self,
         workflow_id: Uuid,
         request: &proto::SpawnWorkflowRequest,
         components: &[Component],
         before: &Wired,
+        views: &Views,
     ) -> Result<Wired, ControllerError> {
         let domains = domains_of(components);
         let desired = if domains.len() > 1 {
-            let views = self.domain_views(domains.clone()).await;
             domains
                 .iter()
                 .map(|d| {
-                    let remotes = self.remotes_for(d, workflow_id, request, components, &views);
+                    let remotes = self.remotes_for(d, workflow_id, request, components, views);
                     (d.clone(), remotes)
                 })
                 .collect()
@@ -137,7 +145,7 @@ impl Controller {
         workflow_id: Uuid,
         request: &proto::SpawnWorkflowRequest,
         components: &[Component],
-        views: &HashMap<String, Result<proto::DomainView, String>>,
+        views: &Views,
     ) -> proto::RemoteComponents {
         let targets = targets_by_name(request);
         let local: HashMap<&str, &Component> = components
@@ -227,8 +235,22 @@ impl Controller {
                     )
                 })
                 .collect();
+        // Every domain involved is asked once.
+        let views = self
+            .domain_views(split.iter().flat_map(|(_, _, c, _)| domains_of(c)))
+            .await;
         for (id, request, components, before) in split {
-            match self.send_remotes(id, &request, &components, &before).await {
+            // A domain that did not answer now keeps what it was told.
+            if domains_of(&components)
+                .iter()
+                .any(|d| !matches!(views.get(d), Some(Ok(_))))
+            {
+                continue;
+            }
+            match self
+                .send_remotes(id, &request, &components, &before, &views)
+                .await
+            {
                 Ok(wired) => {
                     if let Some(workflow) = lock(&self.workflows).get_mut(&id) {
                         workflow.wired = wired;
