@@ -38,7 +38,8 @@ pub fn detect(config: &Config) -> NodeCapabilities {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0.0)
         }),
-        labels: user.labels.clone(),
+        labels: with_arch_label(&user.labels),
+        arch: ARCH.to_string(),
         is_tee_running: user.is_tee_running,
         has_tpm: user.has_tpm,
         runtimes,
@@ -47,6 +48,18 @@ pub fn detect(config: &Config) -> NodeCapabilities {
         model_name_gpu: user.model_name_gpu.clone().unwrap_or_default(),
         mem_size_gpu: user.mem_size_gpu.unwrap_or(0),
     }
+}
+
+/// The architecture this node runs on (the one it was built for).
+pub const ARCH: &str = std::env::consts::ARCH;
+
+/// `labels` with `arch=<ARCH>` added, unless one names an architecture.
+fn with_arch_label(labels: &[String]) -> Vec<String> {
+    let mut labels = labels.to_vec();
+    if !labels.iter().any(|l| l.starts_with("arch=")) {
+        labels.push(format!("arch={ARCH}"));
+    }
+    labels
 }
 
 /// The value of the first `key: value` line of a /proc file.
@@ -76,8 +89,13 @@ mod tests {
         assert_eq!((caps.num_gpus, caps.model_name_gpu.as_str()), (2, "A2"));
         assert_eq!((caps.mem_size_gpu, caps.disk_tot_space), (16384, 500));
         assert_eq!(caps.clock_freq_cpu, 1500.0);
-        assert_eq!(caps.labels, vec!["gpu"]);
+        // The architecture is a label too, for `label_match_all`.
+        assert_eq!(caps.labels, vec!["gpu".to_string(), format!("arch={ARCH}")]);
+        assert_eq!(caps.arch, ARCH);
         assert_eq!(caps.runtimes, vec!["RUST_WASM"]);
+        // An `arch=` label of the user's own is kept as it is.
+        config.user_node_capabilities.labels = vec!["arch=armv7".into()];
+        assert_eq!(detect(&config).labels, vec!["arch=armv7"]);
         assert!(caps.num_cores >= 1);
     }
 

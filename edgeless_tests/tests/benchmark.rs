@@ -128,6 +128,8 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
         "same-node call round trip",
         "cross-node hop (cast, loopback gRPC)",
         "cross-node casts, 256 in flight",
+        "inter-domain hop, nodes linked directly",
+        "inter-domain hop through both ε-BALs",
         "WASM cold start (compiled class)",
         "WASM first start, compiling the module",
         "WASM first start after a restart (disk cache)",
@@ -146,12 +148,12 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     }
     assert!(stdout.contains("× baseline"), "{stdout}");
     let summary = std::fs::read_to_string(format!("{prefix}bench_summary.csv")).unwrap();
-    assert_eq!(summary.lines().count(), 1 + 12, "{summary}");
+    assert_eq!(summary.lines().count(), 1 + 14, "{summary}");
     let samples = std::fs::read_to_string(format!("{prefix}bench_samples.csv")).unwrap();
-    // 200 timed events for each of the five hop and call scenarios, the
+    // 200 timed events for each of the seven hop and call scenarios, the
     // 10 cold starts, 5 + 5 first starts and the 2 workflow starts, after
     // the header.
-    assert_eq!(samples.lines().count(), 1 + 5 * 200 + 10 + 10 + 2);
+    assert_eq!(samples.lines().count(), 1 + 7 * 200 + 10 + 10 + 2);
 }
 
 #[test]

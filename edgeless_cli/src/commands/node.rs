@@ -50,6 +50,8 @@ pub(super) struct NodeRow {
     pub cordoned: bool,
     pub labels: Vec<String>,
     pub runtimes: Vec<String>,
+    /// The processor architecture.
+    pub arch: String,
 }
 
 impl NodeRow {
@@ -69,6 +71,7 @@ impl NodeRow {
             cordoned: node.cordoned,
             labels: capabilities.labels,
             runtimes: capabilities.runtimes,
+            arch: capabilities.arch,
         }
     }
 }
@@ -133,6 +136,7 @@ async fn list(session: &Session) -> Result<(), CliError> {
     let mut header = vec![
         "NODE",
         "DOMAIN",
+        "ARCH",
         "CPUS",
         "MEM AVAILABLE",
         "LOAD",
@@ -148,6 +152,7 @@ async fn list(session: &Session) -> Result<(), CliError> {
             let mut row = vec![
                 n.node_id,
                 n.domain,
+                n.arch,
                 n.num_cpus.to_string(),
                 format!("{} kB", n.mem_available_kb),
                 format!("{:.2}", n.load_avg_1),

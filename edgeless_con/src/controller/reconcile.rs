@@ -250,7 +250,7 @@ impl Controller {
                 (None, Err(_)) => None,
                 (Some(workflow), Ok((started, wired))) => {
                     let domains = super::domains_of(&started).join(",");
-                    tracing::info!(workflow = %id, domains = %domains, components = started.len(), "components deployed again");
+                    tracing::info!(workflow = %id, domains = %domains, components = started.len(), "workflow deployed again");
                     self.record(
                         "workflow-redeployed",
                         &id.to_string(),
