@@ -1,9 +1,9 @@
-//! `EDGELESS_TEST_SKIP=docker,redis,netns,chromium,kafka` marks the tests that need those services
+//! `EDGELESS_TEST_SKIP=docker,redis,netns,chromium,kafka,arm` marks the tests that need those services
 //! as ignored (reported as such by the test runner) instead of letting them
 //! fail on a machine without them. Without it, every such test runs and
 //! fails, naming what to install, when its service is missing.
 
-const SERVICES: [&str; 5] = ["docker", "redis", "netns", "chromium", "kafka"];
+const SERVICES: [&str; 6] = ["docker", "redis", "netns", "chromium", "kafka", "arm"];
 
 fn main() {
     println!("cargo::rerun-if-env-changed=EDGELESS_TEST_SKIP");

@@ -14,6 +14,7 @@
 pub mod browser;
 mod cluster;
 pub mod docker;
+pub mod edge;
 pub mod lab;
 pub mod link;
 mod process;

@@ -41,6 +41,32 @@ impl Daemon {
         config: &Path,
         log: PathBuf,
     ) -> Self {
+        let command = match netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns]).arg(bin(binary));
+                command
+            }
+            None => Command::new(bin(binary)),
+        };
+        Self::spawn(command, name, config, log)
+    }
+
+    /// [`Daemon::start`] of the binary at `program`, run by `emulator`
+    /// (e.g. `qemu-aarch64-static` for a node built for 64-bit ARM).
+    pub fn start_emulated(
+        emulator: &Path,
+        name: &str,
+        program: &Path,
+        config: &Path,
+        log: PathBuf,
+    ) -> Self {
+        let mut command = Command::new(emulator);
+        command.arg(program);
+        Self::spawn(command, name, config, log)
+    }
+
+    fn spawn(mut command: Command, name: &str, config: &Path, log: PathBuf) -> Self {
         let file = std::fs::File::create(&log).expect("log file");
         let listening_file = log.with_extension("listening.toml");
         let _ = std::fs::remove_file(&listening_file);
@@ -49,14 +75,6 @@ impl Daemon {
             .unwrap_or(Path::new("."))
             .join("state")
             .join(config.file_stem().unwrap_or_default());
-        let mut command = match netns {
-            Some(netns) => {
-                let mut command = Command::new("ip");
-                command.args(["netns", "exec", netns]).arg(bin(binary));
-                command
-            }
-            None => Command::new(bin(binary)),
-        };
         let child = command
             .arg("-c")
             .arg(config)
@@ -67,7 +85,7 @@ impl Daemon {
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         Self {
             name: name.to_string(),
             child: Some(child),

@@ -72,6 +72,12 @@ impl WasmRuntime {
     pub fn new(module_cache_dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
+        // 32-bit ARM has no Cranelift backend: modules are compiled to
+        // Pulley bytecode, which wasmtime's interpreter runs.
+        #[cfg(target_arch = "arm")]
+        config
+            .target("pulley32")
+            .map_err(|e| anyhow::anyhow!("cannot select the Pulley interpreter: {e:#}"))?;
         let mut disk_cache = None;
         if let Some(dir) = module_cache_dir {
             std::fs::create_dir_all(dir).map_err(|e| {
