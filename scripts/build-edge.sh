@@ -3,8 +3,14 @@
 # static (musl), stripped, release binaries.
 #
 #   ./scripts/build-edge.sh aarch64-unknown-linux-musl        # 64-bit ARM (Raspberry Pi 3/4/5, 64-bit OS)
-#   ./scripts/build-edge.sh armv7-unknown-linux-musleabihf    # 32-bit ARM (32-bit Raspberry Pi OS)
+#   ./scripts/build-edge.sh armv7-unknown-linux-musleabihf    # 32-bit ARM (32-bit Raspberry Pi OS), static
+#   ./scripts/build-edge.sh armv7-unknown-linux-gnueabihf     # the same, linked against glibc 2.17 or later
 #   EDGE_BINS=edgeless_node_d ./scripts/build-edge.sh aarch64-unknown-linux-musl   # the node only
+#   EDGE_NODE_FEATURES=kafka ./scripts/build-edge.sh ...      # a node without containers and redis
+#
+# EDGE_NODE_FEATURES picks the node's cargo features (default: all of
+# containers, redis, kafka; empty string: none of them), see
+# documentation/edge-devices.md.
 #
 # It adds the Rust target with rustup, and links with zig (`cargo zigbuild`):
 # zig comes from PyPI (`pip install ziglang`), cargo-zigbuild from crates.io
@@ -15,16 +21,22 @@ cd "$(dirname "$0")/.."
 
 target=${1:-}
 case "$target" in
-  aarch64-unknown-linux-musl | armv7-unknown-linux-musleabihf) ;;
+  aarch64-unknown-linux-musl | armv7-unknown-linux-musleabihf | armv7-unknown-linux-gnueabihf) ;;
   *)
-    echo "usage: $0 aarch64-unknown-linux-musl|armv7-unknown-linux-musleabihf" >&2
+    echo "usage: $0 aarch64-unknown-linux-musl|armv7-unknown-linux-musleabihf|armv7-unknown-linux-gnueabihf" >&2
     exit 2
     ;;
 esac
+# zig links glibc targets against the oldest glibc asked for.
+zig_target=$target
+case "$target" in *-gnu*) zig_target="$target.2.17" ;; esac
 bins=${EDGE_BINS:-edgeless_node_d edgeless_cli}
 
 if command -v rustup >/dev/null; then
-  rustup target add "$target" >&2
+  rustup target add "$target" >&2 || {
+    echo "rustup could not add $target (is its standard library downloadable here?)" >&2
+    exit 1
+  }
 elif ! rustc --print sysroot | xargs -I{} test -d "{}/lib/rustlib/$target"; then
   echo "the Rust target $target is not installed and rustup is not here to add it: install the standard library for $target" >&2
   exit 1
@@ -40,17 +52,21 @@ if ! command -v cargo-zigbuild >/dev/null; then
   cargo install --quiet --locked cargo-zigbuild
 fi
 
-args=(--release --target "$target")
 for bin in $bins; do
+  args=(--release --target "$zig_target")
   case "$bin" in
-    edgeless_node_d) args+=(-p edgeless_node --bin edgeless_node_d) ;;
+    edgeless_node_d)
+      args+=(-p edgeless_node --bin edgeless_node_d)
+      if [ -n "${EDGE_NODE_FEATURES+set}" ]; then
+        args+=(--no-default-features --features "$EDGE_NODE_FEATURES")
+      fi
+      ;;
     edgeless_cli) args+=(-p edgeless_cli --bin edgeless_cli) ;;
     *) echo "unknown binary $bin (edgeless_node_d, edgeless_cli)" >&2; exit 2 ;;
   esac
+  echo "== building $bin for $target (a release build: several minutes the first time)" >&2
+  cargo zigbuild "${args[@]}" >&2
 done
-
-echo "== building $bins for $target (a release build: several minutes)" >&2
-cargo zigbuild "${args[@]}" >&2
 for bin in $bins; do
   path="target/$target/release/$bin"
   echo "$path ($(du -h "$path" | cut -f1))" >&2

@@ -296,6 +296,11 @@ impl Config {
         if !self.resources.kafka_egress_provider.is_empty() && !cfg!(feature = "kafka") {
             notes.push("[resources] kafka_egress_provider: this node was built without the `kafka` feature; workflows that use kafka-egress are refused by placement".to_string());
         }
+        let redis_keys = !self.resources.redis_provider.is_empty()
+            || self.resources.metrics_collector_provider.is_some();
+        if redis_keys && !cfg!(feature = "redis") {
+            notes.push("[resources] redis_provider, metrics_collector_provider: this node was built without the `redis` feature; workflows that use redis or metrics-collector are refused by placement".to_string());
+        }
         if !self.resources.dda_provider.is_empty() {
             notes.push("[resources] dda_provider: there is no dda resource (Data Distribution Agent); workflows that use one are refused by placement".to_string());
         }

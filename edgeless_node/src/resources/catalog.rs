@@ -119,11 +119,13 @@ pub const CATALOG: &[ProviderInfo] = &[
 ];
 
 /// The provider types this build of the node has (`kafka-egress` only with
-/// the `kafka` feature).
+/// the `kafka` feature, `redis` and `metrics-collector` only with `redis`).
 pub fn compiled() -> impl Iterator<Item = &'static ProviderInfo> {
-    CATALOG
-        .iter()
-        .filter(|info| info.class_type != "kafka-egress" || cfg!(feature = "kafka"))
+    CATALOG.iter().filter(|info| match info.class_type {
+        "kafka-egress" => cfg!(feature = "kafka"),
+        "redis" | "metrics-collector" => cfg!(feature = "redis"),
+        _ => true,
+    })
 }
 
 /// The configuration keys of `configuration` that resource class `class`

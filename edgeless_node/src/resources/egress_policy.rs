@@ -79,6 +79,7 @@ impl EgressPolicy {
         Ok(())
     }
 
+    #[cfg(any(feature = "redis", feature = "kafka"))]
     /// Checks `host:port` and every address `host` resolves to.
     pub async fn check_resolved(&self, host: &str, port: u16) -> Result<(), String> {
         self.check_target(host, port)?;

@@ -14,9 +14,12 @@ mod http_egress;
 mod http_ingress;
 #[cfg(feature = "kafka")]
 mod kafka_egress;
+#[cfg(feature = "redis")]
 mod metrics_collector;
+#[cfg(feature = "redis")]
 use metrics_collector as metrics;
 mod ollama;
+#[cfg(feature = "redis")]
 mod redis_setter;
 
 use std::collections::HashMap;
@@ -157,6 +160,7 @@ impl Providers {
             file_log::CLASS,
             Arc::new(file_log::FileLog::new(&config.file_log_dir)),
         );
+        #[cfg(feature = "redis")]
         add(
             &config.redis_provider,
             redis_setter::CLASS,
@@ -180,6 +184,7 @@ impl Providers {
                 Arc::new(ollama::Ollama::new(ollama)),
             );
         }
+        #[cfg(feature = "redis")]
         if let Some(metrics) = &config.metrics_collector_provider {
             match metrics::provider(metrics) {
                 Ok(provider) => add(&metrics.provider, metrics_collector::CLASS, provider),

@@ -123,6 +123,7 @@ impl InstanceHost {
         outcome
     }
 
+    #[cfg(feature = "containers")]
     /// Calls an output channel (or `self`).
     pub async fn call_alias(&self, alias: &str, payload: Bytes) -> CallOutcome {
         match self.resolve(alias).await {

@@ -4,6 +4,10 @@
 //! ([`ContainerRuntime`]); both get the same [`InstanceContext`] and offer
 //! their guests the same [`instance_host::InstanceHost`].
 
+#[cfg(feature = "containers")]
+pub mod container;
+#[cfg(not(feature = "containers"))]
+#[path = "container_absent.rs"]
 pub mod container;
 mod guest_limits;
 mod host;
