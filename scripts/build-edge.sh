@@ -7,6 +7,7 @@
 #   ./scripts/build-edge.sh armv7-unknown-linux-gnueabihf     # the same, linked against glibc 2.17 or later
 #   EDGE_BINS=edgeless_node_d ./scripts/build-edge.sh aarch64-unknown-linux-musl   # the node only
 #   EDGE_NODE_FEATURES=kafka ./scripts/build-edge.sh ...      # a node without containers and redis
+#   EDGE_SMALL=1 ./scripts/build-edge.sh ...                  # optimized for size: smaller, slower to build
 #
 # EDGE_NODE_FEATURES picks the node's cargo features (default: all of
 # containers, redis, kafka; empty string: none of them), see
@@ -52,6 +53,10 @@ if ! command -v cargo-zigbuild >/dev/null; then
   cargo install --quiet --locked cargo-zigbuild
 fi
 
+if [ -n "${EDGE_SMALL:-}" ]; then
+  # Whole-program optimization for size (about twice the build time).
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+fi
 for bin in $bins; do
   args=(--release --target "$zig_target")
   case "$bin" in
