@@ -6,11 +6,11 @@
 #   ./scripts/build-edge.sh armv7-unknown-linux-musleabihf    # 32-bit ARM (32-bit Raspberry Pi OS), static
 #   ./scripts/build-edge.sh armv7-unknown-linux-gnueabihf     # the same, linked against glibc 2.17 or later
 #   EDGE_BINS=edgeless_node_d ./scripts/build-edge.sh aarch64-unknown-linux-musl   # the node only
-#   EDGE_NODE_FEATURES=kafka ./scripts/build-edge.sh ...      # a node without containers and redis
+#   EDGE_NODE_FEATURES=tls,kafka ./scripts/build-edge.sh ...  # a node without containers and redis
 #   EDGE_SPEED=1 ./scripts/build-edge.sh ...                  # optimized for speed (the release profile): bigger
 #
 # EDGE_NODE_FEATURES picks the node's cargo features (default: all of
-# containers, redis, kafka; empty string: none of them), see
+# tls, containers, redis, kafka; empty string: none of them), see
 # documentation/edge-devices.md.
 #
 # It adds the Rust target with rustup, and links with zig (`cargo zigbuild`):

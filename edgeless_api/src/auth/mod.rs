@@ -14,6 +14,7 @@
 //! of gRPC method → roles ([`policy`]); handlers read the caller with
 //! [`caller`] for what depends on more than the role (tenants, node ids).
 
+#[cfg(feature = "tls")]
 mod cert;
 mod layer;
 pub mod policy;
