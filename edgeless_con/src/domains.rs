@@ -59,6 +59,28 @@ impl DomainClients {
     }
 }
 
+/// A registered domain with one node of `labels` running WebAssembly (for
+/// tests of placement).
+#[cfg(test)]
+pub(crate) fn domain_for_tests(labels: &[&str]) -> Domain {
+    let channel = edgeless_api::client::channel("http://127.0.0.1:1").expect("a valid URL");
+    Domain {
+        orchestrator_url: String::new(),
+        capabilities: proto::DomainCapabilities {
+            num_nodes: 1,
+            runtimes: vec![edgeless_api::RUST_WASM.to_string()],
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            ..Default::default()
+        },
+        deadline: 0,
+        nonce: 0,
+        clients: DomainClients::new(channel),
+        owner: String::new(),
+        balancer_url: String::new(),
+        balancer_healthy: false,
+    }
+}
+
 /// The most domains a controller keeps.
 pub const MAX_DOMAINS: usize = 1000;
 

@@ -216,3 +216,126 @@ impl Planner<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domains::domain_for_tests;
+
+    /// Functions `(name, label it needs)` and the workflow's annotations.
+    fn workflow(
+        functions: &[(&str, &str)],
+        annotations: &[(&str, &str)],
+    ) -> proto::SpawnWorkflowRequest {
+        proto::SpawnWorkflowRequest {
+            workflow_functions: functions
+                .iter()
+                .map(|(name, label)| proto::WorkflowFunction {
+                    name: name.to_string(),
+                    class_spec: Some(proto::FunctionClassSpecification {
+                        function_class_type: edgeless_api::RUST_WASM.into(),
+                        ..Default::default()
+                    }),
+                    annotations: if label.is_empty() {
+                        Default::default()
+                    } else {
+                        [("label_match_all".to_string(), label.to_string())].into()
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn sites() -> Domains {
+        let mut domains = Domains::new();
+        domains.insert("a".into(), domain_for_tests(&["cam"]));
+        domains.insert("b".into(), domain_for_tests(&["gpu"]));
+        domains.insert("c".into(), domain_for_tests(&["gpu", "cam"]));
+        domains
+    }
+
+    fn names(request: &proto::SpawnWorkflowRequest) -> Vec<String> {
+        request
+            .workflow_functions
+            .iter()
+            .map(|f| f.name.clone())
+            .collect()
+    }
+
+    fn plan_all(
+        domains: &Domains,
+        request: &proto::SpawnWorkflowRequest,
+    ) -> Result<Placement, String> {
+        plan(domains, request, &Placement::new(), &names(request))
+    }
+
+    fn placement(pairs: &[(&str, &str)]) -> Placement {
+        pairs
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_workflow_that_fits_one_domain_is_not_split() {
+        // `c` has both labels: one domain, though `a` and `b` come first.
+        let request = workflow(&[("reader", "cam"), ("model", "gpu")], &[]);
+        assert_eq!(
+            plan_all(&sites(), &request).unwrap(),
+            placement(&[("reader", "c"), ("model", "c")])
+        );
+    }
+
+    #[tokio::test]
+    async fn components_are_split_over_as_few_domains_as_fit() {
+        let mut domains = sites();
+        domains.remove("c");
+        let request = workflow(&[("reader", "cam"), ("model", "gpu"), ("any", "")], &[]);
+        // `any` fits both: it joins a domain already used, not a third.
+        let planned = plan_all(&domains, &request).unwrap();
+        assert_eq!(planned["reader"], "a");
+        assert_eq!(planned["model"], "b");
+        assert!(planned["any"] == "a" || planned["any"] == "b");
+        // Re-placing one component keeps it beside the others when it fits.
+        let placed = placement(&[("reader", "a"), ("any", "a")]);
+        let again = plan(&domains, &request, &placed, &["model".to_string()]).unwrap();
+        assert_eq!(again, placement(&[("model", "b")]));
+    }
+
+    #[tokio::test]
+    async fn annotations_bound_the_split_and_say_why() {
+        let mut domains = sites();
+        domains.remove("c");
+        let pinned = [("reader", "cam"), ("model", "gpu")];
+        let never = workflow(&pinned, &[("max_domains", "1")]);
+        let error = plan_all(&domains, &never).unwrap_err();
+        assert!(error.contains("max_domains is 1"), "{error}");
+        let together = workflow(&pinned, &[("colocate", "reader,model")]);
+        let error = plan_all(&domains, &together).unwrap_err();
+        assert!(error.contains("colocated"), "{error}");
+        let limited = workflow(&pinned, &[("domain_match_any", "a")]);
+        let error = plan_all(&domains, &limited).unwrap_err();
+        assert!(
+            error.contains("no domain can host `model`")
+                && error.contains("domain `b` is not in domain_match_any (a)"),
+            "{error}"
+        );
+        // Colocated components that fit together go together.
+        domains.insert("c".into(), domain_for_tests(&["gpu", "cam"]));
+        let free = workflow(
+            &[("reader", "cam"), ("model", "gpu"), ("other", "cam")],
+            &[("colocate", "reader,model"), ("max_domains", "2")],
+        );
+        let planned = plan_all(&domains, &free).unwrap();
+        assert_eq!(
+            (planned["reader"].as_str(), planned["model"].as_str()),
+            ("c", "c")
+        );
+    }
+}
