@@ -79,8 +79,8 @@ impl EgressPolicy {
         Ok(())
     }
 
-    #[cfg(any(feature = "redis", feature = "kafka"))]
     /// Checks `host:port` and every address `host` resolves to.
+    #[cfg(any(feature = "redis", feature = "kafka"))]
     pub async fn check_resolved(&self, host: &str, port: u16) -> Result<(), String> {
         self.check_target(host, port)?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');

@@ -123,8 +123,8 @@ impl InstanceHost {
         outcome
     }
 
-    #[cfg(feature = "containers")]
     /// Calls an output channel (or `self`).
+    #[cfg(feature = "containers")]
     pub async fn call_alias(&self, alias: &str, payload: Bytes) -> CallOutcome {
         match self.resolve(alias).await {
             Ok(target) => self.call(target, payload).await,
