@@ -222,6 +222,42 @@ impl Drop for Deploying<'_> {
     }
 }
 
+/// What a change to a running workflow starts from.
+pub(crate) struct Running {
+    pub request: proto::SpawnWorkflowRequest,
+    pub lids: HashMap<String, Uuid>,
+    pub components: Vec<Component>,
+    pub wired: wiring::Wired,
+}
+
+impl Controller {
+    /// Workflow `id` as `scope` may change it: it must run, every component
+    /// on a domain; else the error ends with `otherwise`.
+    pub(crate) fn running(
+        &self,
+        id: Uuid,
+        scope: Option<&str>,
+        otherwise: &str,
+    ) -> Result<Running, ControllerError> {
+        let workflows = lock(&self.workflows);
+        let w = workflows
+            .get(&id)
+            .filter(|w| w.visible_to(scope))
+            .ok_or_else(|| ControllerError::NotFound(id.to_string()))?;
+        if w.state != State::Running || !w.is_placed() {
+            return Err(ControllerError::NoDomain(format!(
+                "workflow {id} is not running on its domains now; {otherwise}"
+            )));
+        }
+        Ok(Running {
+            request: w.request.clone(),
+            lids: w.lids.clone(),
+            components: w.components.clone(),
+            wired: w.wired.clone(),
+        })
+    }
+}
+
 /// The distinct domains of `components`, sorted.
 pub(crate) fn domains_of(components: &[Component]) -> Vec<String> {
     let mut domains: Vec<String> = components

@@ -32,14 +32,8 @@ pub fn plan(
     if domains.is_empty() {
         return Err("no orchestration domain is registered (is an orchestrator running?)".into());
     }
-    // Validated with the request: a bad annotation cannot get here.
-    let rules =
-        edgeless_api::annotations::workflow_placement(&request.annotations).unwrap_or_default();
-    let planner = Planner {
-        domains,
-        request,
-        rules: &rules,
-    };
+    let planner = Planner::new(domains, request);
+    let rules = &planner.rules;
     let mut used: Vec<String> = placed.values().cloned().collect();
     used.sort();
     used.dedup();
@@ -117,23 +111,27 @@ pub fn why_not(
     domain: &str,
     name: &str,
 ) -> Option<String> {
-    let rules =
-        edgeless_api::annotations::workflow_placement(&request.annotations).unwrap_or_default();
-    let planner = Planner {
-        domains,
-        request,
-        rules: &rules,
-    };
-    planner.why_not(domain, name)
+    Planner::new(domains, request).why_not(domain, name)
 }
 
 struct Planner<'a> {
     domains: &'a Domains,
     request: &'a proto::SpawnWorkflowRequest,
-    rules: &'a WorkflowPlacement,
+    rules: WorkflowPlacement,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
+    fn new(domains: &'a Domains, request: &'a proto::SpawnWorkflowRequest) -> Self {
+        // Validated with the request: a bad annotation cannot get here.
+        let rules =
+            edgeless_api::annotations::workflow_placement(&request.annotations).unwrap_or_default();
+        Self {
+            domains,
+            request,
+            rules,
+        }
+    }
+
     /// Why component `name` cannot go to `domain` (none: it can).
     fn why_not(&self, domain: &str, name: &str) -> Option<String> {
         let Some(d) = self.domains.get(domain) else {

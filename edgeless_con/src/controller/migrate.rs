@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use edgeless_api::proto;
 
 use super::{
-    Component, Controller, ControllerError, Deploying, State, domains_of, lock, parse_id,
+    Component, Controller, ControllerError, Deploying, domains_of, lock, parse_id,
     start_with_states,
 };
 
@@ -28,24 +28,12 @@ impl Controller {
         scope: Option<&str>,
     ) -> Result<(), ControllerError> {
         let id = parse_id(workflow_id)?;
-        let (request, lids, components, wired) = {
-            let workflows = lock(&self.workflows);
-            let w = workflows
-                .get(&id)
-                .filter(|w| w.visible_to(scope))
-                .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
-            if w.state != State::Running || !w.is_placed() {
-                return Err(ControllerError::NoDomain(format!(
-                    "workflow {id} is not running on its domains now; it cannot be moved until it is"
-                )));
-            }
-            (
-                w.request.clone(),
-                w.lids.clone(),
-                w.components.clone(),
-                w.wired.clone(),
-            )
-        };
+        let super::Running {
+            request,
+            lids,
+            components,
+            wired,
+        } = self.running(id, scope, "it cannot be moved until it is")?;
         if !component.is_empty() && !components.iter().any(|c| c.name == component) {
             return Err(ControllerError::NotFound(format!(
                 "component `{component}` in workflow {id}"

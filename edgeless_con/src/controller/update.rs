@@ -14,7 +14,7 @@ use edgeless_api::proto;
 use edgeless_api::workflow::validate;
 use uuid::Uuid;
 
-use super::{Component, Controller, ControllerError, Deploying, State, lock, parse_id};
+use super::{Component, Controller, ControllerError, Deploying, lock, parse_id};
 
 /// What an update did, by component name.
 #[derive(Debug, Default, PartialEq)]
@@ -94,24 +94,12 @@ impl Controller {
     ) -> Result<UpdateSummary, ControllerError> {
         validate(&request)?;
         let id = parse_id(workflow_id)?;
-        let (old_request, old_lids, old_components, old_wired) = {
-            let workflows = lock(&self.workflows);
-            let workflow = workflows
-                .get(&id)
-                .filter(|w| w.visible_to(scope))
-                .ok_or_else(|| ControllerError::NotFound(workflow_id.to_string()))?;
-            if workflow.state != State::Running || !workflow.is_placed() {
-                return Err(ControllerError::NoDomain(format!(
-                    "workflow {id} is not running on a domain now; stop it and start it again"
-                )));
-            }
-            (
-                workflow.request.clone(),
-                workflow.lids.clone(),
-                workflow.components.clone(),
-                workflow.wired.clone(),
-            )
-        };
+        let super::Running {
+            request: old_request,
+            lids: old_lids,
+            components: old_components,
+            wired: old_wired,
+        } = self.running(id, scope, "stop it and start it again")?;
         if request.name.is_empty() {
             request.name = old_request.name.clone();
         }
