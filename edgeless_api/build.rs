@@ -11,6 +11,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&descriptors),
     )?;
     tonic_prost_build::configure()
+        // Function code is cloned and forwarded (controller → orchestrator
+        // → node) without being copied.
+        .bytes(".edgeless_api.FunctionClassSpecification.function_class_code")
         .bytes(".edgeless_api.Event.payload")
         .bytes(".edgeless_api.GuestEvent.payload")
         .bytes(".edgeless_api.CallResult.payload")

@@ -221,9 +221,12 @@ impl WorkflowSpec {
         base_dir: &Path,
     ) -> Result<proto::SpawnWorkflowRequest, WorkflowError> {
         let mut functions = Vec::with_capacity(self.functions.len());
+        // Each file is read once, however many functions share it.
+        let mut files: std::collections::HashMap<std::path::PathBuf, bytes::Bytes> =
+            std::collections::HashMap::new();
         for function in &self.functions {
             let class = &function.class_specification;
-            let code = match (&class.code, class.function_type.as_str()) {
+            let code: bytes::Bytes = match (&class.code, class.function_type.as_str()) {
                 (None, _) => {
                     return Err(WorkflowError::MissingCode {
                         function: function.name.clone(),
@@ -231,13 +234,20 @@ impl WorkflowSpec {
                 }
                 (Some(path), RUST_WASM) => {
                     let path = base_dir.join(path);
-                    std::fs::read(&path).map_err(|source| WorkflowError::CodeFile {
-                        function: function.name.clone(),
-                        path,
-                        source,
-                    })?
+                    match files.get(&path) {
+                        Some(code) => code.clone(),
+                        None => {
+                            let code =
+                                std::fs::read(&path).map_err(|source| WorkflowError::CodeFile {
+                                    function: function.name.clone(),
+                                    path: path.clone(),
+                                    source,
+                                })?;
+                            files.entry(path).or_insert(code.into()).clone()
+                        }
+                    }
                 }
-                (Some(image), _) => image.as_bytes().to_vec(),
+                (Some(image), _) => image.as_bytes().to_vec().into(),
             };
             functions.push(proto::WorkflowFunction {
                 name: function.name.clone(),

@@ -65,7 +65,7 @@ impl WorkflowType {
                         function_class_id: field("id")?,
                         function_class_type: field("function_type")?,
                         function_class_version: field("version")?,
-                        function_class_code: read(Path::new(wasm))?,
+                        function_class_code: read(Path::new(wasm))?.into(),
                         function_class_outputs: Vec::new(),
                     },
                 })
@@ -190,7 +190,7 @@ fn wasm_class(id: &str, code: &[u8], outputs: &[&str]) -> FunctionClassSpecifica
         function_class_id: id.into(),
         function_class_type: edgeless_api::RUST_WASM.into(),
         function_class_version: "0.1".into(),
-        function_class_code: code.to_vec(),
+        function_class_code: code.to_vec().into(),
         function_class_outputs: outputs.iter().map(|o| o.to_string()).collect(),
     }
 }

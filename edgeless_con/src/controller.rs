@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use edgeless_api::proto;
-use edgeless_api::store::Store;
 use edgeless_api::workflow::{WorkflowError, validate};
 use uuid::Uuid;
 
@@ -156,7 +155,7 @@ pub struct Controller {
     /// (tenant, name) of workflows being started right now.
     starting_names: Arc<Mutex<HashSet<(String, String)>>>,
     /// Where workflows are kept across restarts.
-    store: Store,
+    store: crate::persistence::Kept,
     /// Workflows stopped since the controller started (the most recent
     /// [`MAX_RETIRED`]): components of theirs that a domain still runs are
     /// stopped when it is reconciled.
@@ -185,7 +184,7 @@ impl Default for Controller {
             unverified: Arc::default(),
             deploying: Arc::default(),
             starting_names: Arc::default(),
-            store: Store::default(),
+            store: Default::default(),
             retired: Arc::default(),
             started: std::time::Instant::now(),
             events: edgeless_api::feed::EventJournal::new(edgeless_api::feed::KEPT_EVENTS),
@@ -283,8 +282,7 @@ impl Controller {
                 "data_dir is empty: workflows are not kept, and a restart of the controller loses them (their functions keep running, unmanaged)"
             );
         }
-        let store = crate::persistence::open(data_dir)?;
-        let saved = crate::persistence::load(&store)?;
+        let (store, saved) = crate::persistence::open(data_dir)?;
         if !saved.is_empty() {
             tracing::info!(
                 count = saved.len(),

@@ -58,7 +58,7 @@ pub struct StartFunction {
     /// The class name, for logs.
     pub class_id: String,
     /// The code: a WASM module, or the name of a Docker image.
-    pub code: Vec<u8>,
+    pub code: bytes::Bytes,
     /// The workflow, for logs.
     pub workflow_id: String,
     /// The function's name in its workflow (for metrics; may be empty).
@@ -74,12 +74,12 @@ pub struct StartFunction {
 impl StartFunction {
     /// A fresh instance of `class_id` with its own state, no annotations and
     /// no saved state: what tools and benchmarks start.
-    pub fn new(function_type: &str, class_id: &str, code: Vec<u8>) -> Self {
+    pub fn new(function_type: &str, class_id: &str, code: impl Into<bytes::Bytes>) -> Self {
         Self {
             function_id: Uuid::nil(),
             function_type: function_type.to_string(),
             class_id: class_id.to_string(),
-            code,
+            code: code.into(),
             workflow_id: String::new(),
             function_name: String::new(),
             state_id: Uuid::new_v4().to_string(),
@@ -193,9 +193,22 @@ impl Agent {
     /// An agent that runs WASM functions only, with the default limits and
     /// no resource providers (for tools and benchmarks).
     pub fn wasm_only(dataplane: Dataplane, wasm: WasmRuntime) -> Self {
+        Self::wasm_only_up_to(
+            dataplane,
+            wasm,
+            crate::config::WasmRuntime::default().max_instances,
+        )
+    }
+
+    /// [`Agent::wasm_only`] running up to `max_instances` at once.
+    pub fn wasm_only_up_to(dataplane: Dataplane, wasm: WasmRuntime, max_instances: usize) -> Self {
+        let settings = crate::config::WasmRuntime {
+            max_instances,
+            ..Default::default()
+        };
         Self::new(
             dataplane,
-            (Some(wasm), crate::config::WasmRuntime::default()),
+            (Some(wasm), settings),
             None,
             Providers::from_config(&Default::default(), None, Vec::new())
                 .expect("the default resources are valid"),

@@ -6,6 +6,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 /// A component state label: running, starting, restarting or failed.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -24,7 +25,7 @@ pub struct FunctionLabel {
 }
 
 /// The orchestrator's metrics. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct OrchestratorMetrics {
     /// Registered nodes.
     pub nodes: Gauge,
@@ -38,6 +39,24 @@ pub struct OrchestratorMetrics {
     pub instance_failures: Counter,
     /// Restarts of failed instances, by workflow and function.
     pub restarts: Family<FunctionLabel, Counter>,
+    /// Time the orchestrator's task takes to place one new component (its
+    /// view of the nodes built, the policy applied).
+    pub placement_seconds: Histogram,
+}
+
+impl Default for OrchestratorMetrics {
+    fn default() -> Self {
+        Self {
+            nodes: Gauge::default(),
+            components: Family::default(),
+            placement_failures: Counter::default(),
+            lease_expiries: Counter::default(),
+            instance_failures: Counter::default(),
+            restarts: Family::default(),
+            // 5 µs to 160 ms.
+            placement_seconds: Histogram::new(exponential_buckets(5e-6, 2.0, 16)),
+        }
+    }
 }
 
 /// The component states counted.
@@ -68,6 +87,11 @@ impl OrchestratorMetrics {
             "instance_failures",
             "instances that failed while running (traps, limits, crashes)",
             all.instance_failures.clone(),
+        );
+        registry.register(
+            "placement_seconds",
+            "time to place one new component",
+            all.placement_seconds.clone(),
         );
         registry.register(
             "function_restarts",

@@ -76,7 +76,7 @@ fn class(rng: &mut StdRng) -> FunctionClassSpecification {
         function_class_id: text(rng),
         function_class_type: text(rng),
         function_class_version: text(rng),
-        function_class_code: bytes(rng),
+        function_class_code: bytes(rng).into(),
         function_class_outputs: vec![text(rng)],
     }
 }
@@ -135,7 +135,7 @@ fn workflow(rng: &mut StdRng) -> SpawnWorkflowRequest {
                         FunctionClassSpecification {
                             function_class_id: text(rng),
                             function_class_type: "RUST_WASM".into(),
-                            function_class_code: b"\0asm\x01\0\0\0".to_vec(),
+                            function_class_code: b"\0asm\x01\0\0\0".to_vec().into(),
                             ..Default::default()
                         }
                     } else {

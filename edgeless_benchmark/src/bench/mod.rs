@@ -65,7 +65,7 @@ impl Default for Options {
     }
 }
 
-fn function_code(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn function_code(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
     let path = dir.join(name).join(format!("{name}.wasm"));
     std::fs::read(&path).map_err(|e| {
         anyhow::anyhow!(
@@ -178,9 +178,16 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     // The floor, then the baseline: bare TCP and a bare tonic stream, both
     // echoing messages of an event's size.
     let event_size = encoded_event_len(&payload);
+    let blocking_hop = tcp_baseline::blocking_hops(event_size, samples).await?;
+    emit(
+        "floor: blocking TCP echo (std::net threads), per hop",
+        Some(blocking_hop),
+        None,
+        "-".into(),
+    );
     let tcp_hop = tcp_baseline::hops(event_size, samples).await?;
     emit(
-        "floor: bare TCP echo, per hop",
+        "floor: bare TCP echo (tokio), per hop",
         Some(tcp_hop),
         None,
         "-".into(),
@@ -202,7 +209,7 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     );
 
     let a = BenchNode::start(None).await?;
-    let b = BenchNode::start(None).await?;
+    let b = BenchNode::start_up_to(None, options.instances.max(2000) + 1).await?;
     a.link_to(&b)?;
     b.link_to(&a)?;
     let mut driver = a.driver();

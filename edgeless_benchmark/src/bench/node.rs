@@ -45,10 +45,20 @@ impl BenchNode {
     /// Starts a node with a WASM runtime, with its on-disk module cache in
     /// `module_cache` (none: compiled modules are kept in memory only).
     pub async fn start(module_cache: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let most = edgeless_node::config::WasmRuntime::default().max_instances;
+        Self::start_up_to(module_cache, most).await
+    }
+
+    /// [`BenchNode::start`], running up to `max_instances` at once.
+    pub async fn start_up_to(
+        module_cache: Option<&std::path::Path>,
+        max_instances: usize,
+    ) -> anyhow::Result<Self> {
         let id = Uuid::new_v4();
         let dataplane = Dataplane::new(id);
         let (invocation_url, server) = serve_dataplane(&dataplane).await?;
-        let agent = Agent::wasm_only(dataplane.clone(), WasmRuntime::new(module_cache)?);
+        let wasm = WasmRuntime::new(module_cache)?;
+        let agent = Agent::wasm_only_up_to(dataplane.clone(), wasm, max_instances);
         Ok(Self {
             id,
             dataplane,

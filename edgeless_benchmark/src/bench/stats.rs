@@ -157,6 +157,14 @@ pub fn write_csv(prefix: &str, rows: &[Row]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(vec![summary_path, samples_path])
 }
 
+/// Names on stderr the files `written` (or passes on why they were not).
+pub fn report_files(written: anyhow::Result<Vec<PathBuf>>) -> anyhow::Result<()> {
+    for path in written? {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 /// `✓` when `ok`, else `✗`.
 pub fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }

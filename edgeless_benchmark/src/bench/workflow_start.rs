@@ -28,6 +28,19 @@ pub async fn starts(
     // A measurement keeps nothing.
     layout.controller.data_dir.clear();
     layout.orchestrator.general.data_dir.clear();
+    with_cluster(layout, async |url| {
+        measure(url, workflow, nodes, runs).await
+    })
+    .await
+}
+
+/// Runs the cluster of `layout` in this process, hands `work` its
+/// controller's URL once every component listens, and stops the cluster
+/// when `work` is done.
+pub async fn with_cluster<T>(
+    layout: edgeless_inabox::Layout,
+    work: impl AsyncFnOnce(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let shutdown = CancellationToken::new();
     let (sender, listening) = tokio::sync::oneshot::channel();
     let report = ListeningReport::to(move |l| {
@@ -44,7 +57,7 @@ pub async fn starts(
         }
     };
     let result = match controller_url {
-        Some(url) => measure(&url, workflow, nodes, runs).await,
+        Some(url) => work(&url).await,
         None => Err(anyhow::anyhow!("the cluster did not report its controller")),
     };
     shutdown.cancel();
@@ -61,6 +74,37 @@ async fn measure(
     nodes: u32,
     runs: usize,
 ) -> anyhow::Result<Latencies> {
+    let mut client = wait_for_nodes(controller_url, nodes).await?;
+    let mut taken = Vec::with_capacity(runs);
+    for index in 0..=runs {
+        let request = workflow
+            .request(index)
+            .ok_or_else(|| anyhow::anyhow!("the chain has no functions"))?;
+        let started = Instant::now();
+        let status = client
+            .start(request)
+            .await
+            .map_err(|s| anyhow::anyhow!("workflow not started: {}", s.message()))?;
+        let elapsed = started.elapsed();
+        // The first run compiles the functions; it is not counted.
+        if index > 0 {
+            taken.push(elapsed);
+        }
+        let workflow_id = status.into_inner().workflow_id;
+        client
+            .stop(WorkflowId { workflow_id })
+            .await
+            .map_err(|s| anyhow::anyhow!("workflow not stopped: {}", s.message()))?;
+    }
+    Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no runs"))
+}
+
+/// A client of the controller at `controller_url`, once `nodes` nodes have
+/// joined its domains (within 30 s).
+pub async fn wait_for_nodes(
+    controller_url: &str,
+    nodes: u32,
+) -> anyhow::Result<WorkflowInstanceClient<edgeless_api::client::Channel>> {
     let channel = edgeless_api::client::channel(controller_url)?;
     let mut client = WorkflowInstanceClient::new(channel)
         .max_encoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE);
@@ -90,26 +134,5 @@ async fn measure(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut taken = Vec::with_capacity(runs);
-    for index in 0..=runs {
-        let request = workflow
-            .request(index)
-            .ok_or_else(|| anyhow::anyhow!("the chain has no functions"))?;
-        let started = Instant::now();
-        let status = client
-            .start(request)
-            .await
-            .map_err(|s| anyhow::anyhow!("workflow not started: {}", s.message()))?;
-        let elapsed = started.elapsed();
-        // The first run compiles the functions; it is not counted.
-        if index > 0 {
-            taken.push(elapsed);
-        }
-        let workflow_id = status.into_inner().workflow_id;
-        client
-            .stop(WorkflowId { workflow_id })
-            .await
-            .map_err(|s| anyhow::anyhow!("workflow not stopped: {}", s.message()))?;
-    }
-    Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no runs"))
+    Ok(client)
 }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use edgeless_benchmark::arrival::{ArrivalModel, Schedule};
-use edgeless_benchmark::bench;
 use edgeless_benchmark::experiment::{self, Dataset};
 use edgeless_benchmark::workflows::WorkflowType;
+use edgeless_benchmark::{bench, scale};
 
 /// Drive an edgeless cluster with a seeded population of workflows.
 #[derive(Parser)]
@@ -72,6 +72,37 @@ enum Command {
     /// in this process; print median, p99 and throughput beside a bare-gRPC
     /// baseline.
     Bench(BenchArgs),
+    /// Measure how the platform grows: workflow start against workflow
+    /// size (the CLI process included), one orchestrator with up to 1,000
+    /// nodes (registration, CPU, placement per policy, failure detection),
+    /// 10,000 idle instances on one node, a controller with 10,000
+    /// workflows. Needs the release daemons and CLI beside this binary.
+    #[command(
+        after_help = "Example: cargo build --release -p edgeless_benchmark -p edgeless_cli -p edgeless_con -p edgeless_orc && \\
+    target/release/edgeless_benchmark scale --dataset-path out/"
+    )]
+    Scale(ScaleArgs),
+    /// Draw the plots of a scale run from its CSV files.
+    Plot {
+        /// Prefix of the CSV files (`scale_start.csv`, `scale_nodes.csv`);
+        /// the PNG files get the same prefix.
+        #[arg(long)]
+        dataset_path: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ScaleArgs {
+    /// Where noop/ and bounce/ hold their built .wasm files.
+    #[arg(long, default_value = "functions")]
+    functions_dir: std::path::PathBuf,
+    /// Small numbers only (a check that every scenario works, in a minute).
+    #[arg(long)]
+    quick: bool,
+    /// Prefix of the CSV and PNG files written (`scale_start.*`,
+    /// `scale_nodes.*`; empty: none).
+    #[arg(long, default_value = "")]
+    dataset_path: String,
 }
 
 #[derive(clap::Args)]
@@ -130,9 +161,28 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
     })
     .await?;
     if !args.dataset_path.is_empty() {
-        for path in bench::stats::write_csv(&args.dataset_path, &rows)? {
-            eprintln!("wrote {}", path.display());
+        bench::stats::report_files(bench::stats::write_csv(&args.dataset_path, &rows))?;
+    }
+    Ok(())
+}
+
+async fn run_scale(args: ScaleArgs) -> anyhow::Result<()> {
+    let options = if args.quick {
+        scale::Options::quick(args.functions_dir)
+    } else {
+        scale::Options::full(args.functions_dir)
+    };
+    let mut header = Some(bench::stats::header());
+    let (_, series) = scale::run(&options, |row| {
+        if let Some(header) = header.take() {
+            println!("{header}");
         }
+        println!("{row}");
+    })
+    .await?;
+    if !args.dataset_path.is_empty() {
+        bench::stats::report_files(scale::write_csv(&args.dataset_path, &series))?;
+        bench::stats::report_files(scale::plot::draw(&args.dataset_path))?;
     }
     Ok(())
 }
@@ -217,6 +267,13 @@ async fn main() -> ExitCode {
             // last function of a chain drops.
             edgeless_api::daemon::init_tracing_at("error");
             run_bench(bench).await
+        }
+        Some(Command::Scale(scale)) => {
+            edgeless_api::daemon::init_tracing_at("error");
+            run_scale(scale).await
+        }
+        Some(Command::Plot { dataset_path }) => {
+            bench::stats::report_files(edgeless_benchmark::scale::plot::draw(&dataset_path))
         }
         None => {
             edgeless_api::daemon::init_tracing();

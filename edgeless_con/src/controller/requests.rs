@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use edgeless_api::proto;
+use futures::{FutureExt, StreamExt};
 use uuid::Uuid;
 
 use super::{Component, ControllerError};
@@ -57,7 +58,9 @@ pub(crate) async fn start_some(
 }
 
 /// [`start_some`], where functions named in `states` start from that
-/// state (they come from another domain).
+/// state (they come from another domain). The starts are sent together
+/// (up to [`IN_FLIGHT`] at once); every component that started is added to
+/// `components`, even when another failed, so a roll-back stops it.
 pub(crate) async fn start_with_states(
     (domain_id, clients): (&str, &mut DomainClients),
     workflow_id: Uuid,
@@ -66,63 +69,92 @@ pub(crate) async fn start_with_states(
     states: &HashMap<String, Vec<u8>>,
     components: &mut Vec<Component>,
 ) -> Result<(), ControllerError> {
-    let failed = refused;
-    for function in request
+    let started = |name: &String, is_function: bool, instances| Component {
+        name: name.clone(),
+        lid: lids[name],
+        is_function,
+        instances,
+        domain_id: domain_id.to_string(),
+        previous_domain: String::new(),
+    };
+    let functions = request
         .workflow_functions
         .iter()
         .filter(|f| wanted(&f.name))
-    {
-        let lid = lids[&function.name];
-        let spawn = proto::SpawnFunctionRequest {
-            component_id: lid.to_string(),
-            code: function.class_spec.clone(),
-            annotations: function.annotations.clone(),
-            workflow_id: workflow_id.to_string(),
-            state_id: String::new(),
-            serialized_state: states.get(&function.name).cloned(),
-            function_name: function.name.clone(),
-        };
-        let response = clients
-            .functions
-            .start(spawn)
-            .await
-            .map_err(failed("function", &function.name))?;
-        components.push(Component {
-            name: function.name.clone(),
-            lid,
-            is_function: true,
-            instances: response.into_inner().instances,
-            domain_id: domain_id.to_string(),
-            previous_domain: String::new(),
+        .map(|function| {
+            let spawn = proto::SpawnFunctionRequest {
+                component_id: lids[&function.name].to_string(),
+                code: function.class_spec.clone(),
+                annotations: function.annotations.clone(),
+                workflow_id: workflow_id.to_string(),
+                state_id: String::new(),
+                serialized_state: states.get(&function.name).cloned(),
+                function_name: function.name.clone(),
+            };
+            let mut client = clients.functions.clone();
+            async move {
+                let response = client
+                    .start(spawn)
+                    .await
+                    .map_err(refused("function", &function.name))?;
+                Ok(started(
+                    &function.name,
+                    true,
+                    response.into_inner().instances,
+                ))
+            }
+            .boxed()
         });
-    }
-    for resource in request
+    let resources = request
         .workflow_resources
         .iter()
         .filter(|r| wanted(&r.name))
-    {
-        let lid = lids[&resource.name];
-        let spec = proto::ResourceInstanceSpecification {
-            component_id: lid.to_string(),
-            class_type: resource.class_type.clone(),
-            configuration: resource.configurations.clone(),
-            workflow_id: workflow_id.to_string(),
-        };
-        let response = clients
-            .resources
-            .start(spec)
-            .await
-            .map_err(failed("resource", &resource.name))?;
-        components.push(Component {
-            name: resource.name.clone(),
-            lid,
-            is_function: false,
-            instances: response.into_inner().instances,
-            domain_id: domain_id.to_string(),
-            previous_domain: String::new(),
+        .map(|resource| {
+            let spec = proto::ResourceInstanceSpecification {
+                component_id: lids[&resource.name].to_string(),
+                class_type: resource.class_type.clone(),
+                configuration: resource.configurations.clone(),
+                workflow_id: workflow_id.to_string(),
+            };
+            let mut client = clients.resources.clone();
+            async move {
+                let response = client
+                    .start(spec)
+                    .await
+                    .map_err(refused("resource", &resource.name))?;
+                Ok(started(
+                    &resource.name,
+                    false,
+                    response.into_inner().instances,
+                ))
+            }
+            .boxed()
         });
+    // Collected first: the adapters' closures are not held across the wait.
+    let requests: Vec<_> = functions.chain(resources).collect();
+    let mut outcome = Ok(());
+    for result in together(requests).await {
+        match result {
+            Ok(component) => components.push(component),
+            Err(error) => {
+                if outcome.is_ok() {
+                    outcome = Err(error);
+                }
+            }
+        }
     }
-    Ok(())
+    outcome
+}
+
+/// Requests sent to one orchestrator at once.
+const IN_FLIGHT: usize = 32;
+
+/// Runs `requests`, up to [`IN_FLIGHT`] at once; their results in order.
+async fn together<T>(requests: impl IntoIterator<Item = impl Future<Output = T>>) -> Vec<T> {
+    futures::stream::iter(requests)
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await
 }
 
 /// Gives the components of `request` that `wanted` picks their mapping, to
@@ -150,11 +182,14 @@ pub(crate) async fn patch_mappings(
                 .iter()
                 .map(|r| (&r.name, &r.output_mapping, "resource")),
         )
-        .filter(|(name, _, _)| wanted(name));
-    for (name, mapping, kind) in mappings {
-        patch_one(clients, lids, name, mapping, kind, record_only).await?;
-    }
-    Ok(())
+        .filter(|(name, _, _)| wanted(name))
+        .map(|(name, mapping, kind)| {
+            let mut clients = clients.clone();
+            async move { patch_one(&mut clients, lids, name, mapping, kind, record_only).await }
+                .boxed()
+        })
+        .collect::<Vec<_>>();
+    together(mappings).await.into_iter().collect()
 }
 
 /// Sends one component's mapping (logical ids) to its orchestrator.
@@ -195,18 +230,24 @@ async fn patch_one(
     Ok(())
 }
 
+/// Stops `components` (sent together); a failure is logged.
 pub(crate) async fn stop_components(clients: &mut DomainClients, components: &[Component]) {
-    for component in components {
-        let request = proto::ComponentId {
-            component_id: component.lid.to_string(),
-        };
-        let result = if component.is_function {
-            clients.functions.stop(request).await.map(|_| ())
-        } else {
-            clients.resources.stop(request).await.map(|_| ())
-        };
-        if let Err(status) = result {
-            tracing::warn!(component = %component.name, error = %status.message(), "stop failed");
+    let stops = components.iter().map(|component| {
+        let mut clients = clients.clone();
+        async move {
+            let request = proto::ComponentId {
+                component_id: component.lid.to_string(),
+            };
+            let result = if component.is_function {
+                clients.functions.stop(request).await.map(|_| ())
+            } else {
+                clients.resources.stop(request).await.map(|_| ())
+            };
+            if let Err(status) = result {
+                tracing::warn!(component = %component.name, error = %status.message(), "stop failed");
+            }
         }
-    }
+        .boxed()
+    });
+    together(stops.collect::<Vec<_>>()).await;
 }

@@ -182,7 +182,7 @@ mod tests {
         proto::WorkflowFunction {
             name: name.into(),
             class_spec: Some(proto::FunctionClassSpecification {
-                function_class_code: code.to_vec(),
+                function_class_code: code.to_vec().into(),
                 ..Default::default()
             }),
             annotations: [("a".to_string(), annotation.to_string())].into(),

@@ -56,16 +56,16 @@ impl Controller {
         let wired = self
             .send_remotes(workflow_id, request, components, before, &views)
             .await?;
+        let domain_of: HashMap<&str, &str> = components
+            .iter()
+            .map(|c| (c.name.as_str(), c.domain_id.as_str()))
+            .collect();
         for record_only in [true, false] {
             for domain_id in domains_of(components) {
                 let mut clients = self.clients(&domain_id).ok_or_else(|| {
                     ControllerError::NoDomain(format!("domain `{domain_id}` disappeared"))
                 })?;
-                let here = |name: &str| {
-                    components
-                        .iter()
-                        .any(|c| c.name == name && c.domain_id == domain_id)
-                };
+                let here = |name: &str| domain_of.get(name) == Some(&domain_id.as_str());
                 patch_mappings(&mut clients, request, lids, here, record_only).await?;
             }
         }

@@ -115,8 +115,8 @@ impl Orchestrator {
                 "" => lid.to_string(),
                 id => id.to_string(),
             };
-            let saved = [(key.clone(), state.clone())];
-            super::persistence::save_states(&self.store, &saved);
+            let saved = vec![(key.clone(), state.clone())];
+            super::persistence::save_states(&self.store, saved);
             self.states.insert(key, state.clone());
         }
         let annotations = spec.annotations();
@@ -347,7 +347,7 @@ impl Orchestrator {
             Vec::new()
         };
         component.mapping = mapping;
-        super::persistence::save_component(&self.store, lid, component);
+        super::persistence::save_mapping(&self.store, lid, &component.mapping);
         // The targets learn their new sources before the sources send.
         targets.sort();
         targets.dedup();

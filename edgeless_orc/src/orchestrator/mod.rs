@@ -468,7 +468,7 @@ struct Orchestrator {
     /// to its instance when it is re-created.
     states: HashMap<String, Vec<u8>>,
     /// Where components and states are kept across restarts.
-    store: edgeless_api::store::Store,
+    store: persistence::Kept,
     /// The task's own queue, for the results of repairs it started.
     commands: mpsc::WeakSender<Command>,
     /// What operators see of it.
@@ -512,8 +512,8 @@ pub fn spawn(
             "data_dir is empty: components and synced states are not kept; after a restart the orchestrator resets its nodes and the controller deploys its workflows again"
         );
     }
-    let store = persistence::open(&config.general.data_dir)?;
-    let persistence::Saved { components, states } = persistence::load(&store)?;
+    let (store, persistence::Saved { components, states }) =
+        persistence::open(&config.general.data_dir)?;
     if !components.is_empty() {
         tracing::info!(
             count = components.len(),
@@ -631,7 +631,11 @@ impl Orchestrator {
     fn handle(&mut self, command: Command) {
         match command {
             Command::PlanStart(lid, spec, reply) => {
-                let _ = reply.send(self.plan_start(lid, spec));
+                let started = std::time::Instant::now();
+                let planned = self.plan_start(lid, spec);
+                let placement = &self.metrics.placement_seconds;
+                placement.observe(started.elapsed().as_secs_f64());
+                let _ = reply.send(planned);
             }
             Command::FinishStart(lid, spec, results, reply) => {
                 let _ = reply.send(self.finish_start(lid, &spec, results));

@@ -63,7 +63,7 @@ impl Orchestrator {
                 self.states.insert(synced.state_id, synced.state);
             }
         }
-        super::persistence::save_states(&self.store, &saved);
+        super::persistence::save_states(&self.store, saved);
         if let Some(node) = self.nodes.get_mut(&node_id) {
             node.capabilities = request.capabilities.unwrap_or_default();
             node.providers = request.resource_providers;

@@ -1,0 +1,115 @@
+//! A controller with many workflows: the controller and the orchestrator
+//! are processes of their own, three nodes run in this process; workflows
+//! of one function each are started, then `edgeless_cli workflow list` is
+//! timed (whole process) and the controller's memory read.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient;
+use futures::StreamExt;
+
+use super::daemon::{Daemon, sibling};
+use crate::bench::stats::Latencies;
+
+/// What the controller did with `workflows` running.
+pub struct ControllerResult {
+    /// Workflows running.
+    pub workflows: usize,
+    /// Time to start them all (32 requests at once).
+    pub start_all: Duration,
+    /// `edgeless_cli workflow list`, process included.
+    pub list: Latencies,
+    /// The controller's resident memory.
+    pub memory: u64,
+}
+
+/// Starts `workflows` one-function workflows and times `list_runs` lists.
+pub async fn run(
+    request: &edgeless_api::proto::SpawnWorkflowRequest,
+    workflows: usize,
+    list_runs: usize,
+) -> anyhow::Result<ControllerResult> {
+    let cli = sibling("edgeless_cli")?;
+    let controller = Daemon::start(
+        "edgeless_con_d",
+        r#"controller_url = "http://127.0.0.1:0"
+domain_register_url = "http://127.0.0.1:0"
+data_dir = ""
+dashboard_url = ""
+"#,
+    )?;
+    let controller_url = controller.url("controller_url")?;
+    let orchestrator = Daemon::start(
+        "edgeless_orc_d",
+        &format!(
+            r#"[general]
+domain_register_url = "{}"
+domain_id = "scale"
+orchestrator_url = "http://127.0.0.1:0"
+node_register_url = "http://127.0.0.1:0"
+data_dir = ""
+[baseline]
+orchestration_strategy = "RoundRobin"
+"#,
+            controller.url("domain_register_url")?
+        ),
+    )?;
+    let nodes = 3;
+    let per_node = workflows.div_ceil(nodes) + 10;
+    let _nodes = super::nodes::in_process(
+        nodes,
+        &orchestrator.url("node_register_url")?,
+        None,
+        per_node,
+    );
+    let client =
+        crate::bench::workflow_start::wait_for_nodes(&controller_url, nodes as u32).await?;
+
+    let begun = Instant::now();
+    let starts = futures::stream::iter(0..workflows)
+        .map(|i| {
+            let mut client: WorkflowInstanceClient<_> = client.clone();
+            let mut request = request.clone();
+            request.name = format!("w{i}");
+            async move { client.start(request).await }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    if let Some(Err(status)) = starts.into_iter().find(Result::is_err) {
+        anyhow::bail!("a workflow did not start: {}", status.message());
+    }
+    let start_all = begun.elapsed();
+
+    let mut taken = Vec::new();
+    for run in 0..=list_runs {
+        let begun = Instant::now();
+        let output = Command::new(&cli)
+            .args(["--controller-url", &controller_url, "workflow", "list"])
+            .output()?;
+        let elapsed = begun.elapsed();
+        if !output.status.success() {
+            anyhow::bail!(
+                "edgeless_cli workflow list failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let lines = output.stdout.iter().filter(|b| **b == b'\n').count();
+        if lines < workflows {
+            anyhow::bail!("workflow list printed {lines} lines for {workflows} workflows");
+        }
+        // The first list warms the page cache for the binary.
+        if run > 0 {
+            taken.push(elapsed);
+        }
+    }
+    let memory = controller.resident_bytes()?;
+    drop(orchestrator);
+    Ok(ControllerResult {
+        workflows,
+        start_all,
+        list: Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no lists"))?,
+        memory,
+    })
+}
