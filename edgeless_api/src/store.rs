@@ -165,10 +165,20 @@ impl Store {
 
 /// Function code kept once per content, however many records hold it: a
 /// record keeps the code's key (its SHA-256, in hex) instead of the code.
+/// Code equal to code kept before gets its key without being hashed again.
 pub struct Codes {
     table: Table,
-    /// Keys stored (or queued) so far.
-    kept: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Code stored (or queued) so far, by a cheap fingerprint.
+    kept: std::sync::Mutex<HashMap<u64, Vec<(String, bytes::Bytes)>>>,
+}
+
+/// A cheap fingerprint of `code`: its length and both ends.
+fn fingerprint(code: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let end = code.len().min(1024);
+    (code.len(), &code[..end], &code[code.len() - end..]).hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Codes {
@@ -189,14 +199,21 @@ impl Codes {
             .collect()
     }
 
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<(String, bytes::Bytes)>>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Queues `code` on `writer` unless the same code is kept already;
     /// returns its key.
-    pub fn keep(&self, writer: &WriteBehind, code: &[u8]) -> String {
-        let key = Self::key(code);
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.insert(key.clone()) {
-            writer.put(self.table, key.clone(), code.to_vec());
+    pub fn keep(&self, writer: &WriteBehind, code: &bytes::Bytes) -> String {
+        let mut kept = self.kept();
+        let same = kept.entry(fingerprint(code)).or_default();
+        if let Some((key, _)) = same.iter().find(|(_, c)| c == code) {
+            return key.clone();
         }
+        let key = Self::key(code);
+        writer.put(self.table, key.clone(), code.to_vec());
+        same.push((key.clone(), code.clone()));
         key
     }
 
@@ -204,32 +221,37 @@ impl Codes {
     /// their key are left out (with a warning).
     pub fn load(&self, store: &Store) -> Result<HashMap<String, bytes::Bytes>, StoreError> {
         let mut codes = HashMap::new();
+        let mut kept = self.kept();
         for (key, code) in store.all(self.table)? {
-            if Self::key(&code) == key {
-                codes.insert(key, bytes::Bytes::from(code));
-            } else {
+            if Self::key(&code) != key {
                 tracing::warn!(
                     table = self.table.0,
                     key,
                     "skipping code that does not match its key"
                 );
+                continue;
             }
+            let code = bytes::Bytes::from(code);
+            let same = kept.entry(fingerprint(&code)).or_default();
+            same.push((key.clone(), code.clone()));
+            codes.insert(key, code);
         }
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.extend(codes.keys().cloned());
         Ok(codes)
     }
 
     /// Removes the codes no record uses any more (after a load).
     pub fn prune(&self, writer: &WriteBehind, used: &std::collections::HashSet<String>) {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.retain(|key| {
-            let keep = used.contains(key);
-            if !keep {
-                writer.delete(self.table, key.clone());
-            }
-            keep
-        });
+        let mut kept = self.kept();
+        for same in kept.values_mut() {
+            same.retain(|(key, _)| {
+                let keep = used.contains(key);
+                if !keep {
+                    writer.delete(self.table, key.clone());
+                }
+                keep
+            });
+        }
+        kept.retain(|_, same| !same.is_empty());
     }
 }
 
@@ -321,11 +343,23 @@ impl WriteBehind {
     }
 }
 
+/// How long the writer collects changes after the first before committing.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The writer thread: commits what is queued, as many changes per
 /// transaction as have queued up, until every sender is gone.
 fn write_batches(store: &Store, queued: &std::sync::mpsc::Receiver<Change>) {
     while let Ok(first) = queued.recv() {
-        let batch: Vec<Change> = std::iter::once(first).chain(queued.try_iter()).collect();
+        // Changes rarely come alone (a workflow's components, a node's
+        // states): a moment's wait lets them share one commit.
+        let mut batch = vec![first];
+        let until = std::time::Instant::now() + BATCH_WINDOW;
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            match queued.recv_timeout(left) {
+                Ok(change) => batch.push(change),
+                Err(_) => break,
+            }
+        }
         let mut flushes = Vec::new();
         let mut changed = 0;
         let result = store.write(|txn| {

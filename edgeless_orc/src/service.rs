@@ -276,6 +276,71 @@ pub fn workflow_wiring_server(
 
 #[tonic::async_trait]
 impl proto::workflow_wiring_server::WorkflowWiring for Service {
+    async fn start_all(
+        &self,
+        request: Request<proto::StartRequests>,
+    ) -> Result<Response<proto::StartResults>, Status> {
+        let starts = request.into_inner().starts;
+        at_most_components(starts.len())?;
+        let started = starts.into_iter().map(|start| async move {
+            use proto::start_request::Component;
+            let instances = match start.component {
+                Some(Component::Function(spec)) => {
+                    let lid = lid(&spec.component_id)?;
+                    self.0.start_function(lid, spec).await?
+                }
+                Some(Component::Resource(spec)) => {
+                    let lid = lid(&spec.component_id)?;
+                    self.0.start_resource(lid, spec).await?
+                }
+                None => return Err(Status::invalid_argument("a start names no component")),
+            };
+            Ok::<_, Status>(instances)
+        });
+        let results = futures::future::join_all(started)
+            .await
+            .into_iter()
+            .map(|result| match result {
+                Ok(instances) => proto::StartResult {
+                    instances: instances.into_iter().map(Into::into).collect(),
+                    error: String::new(),
+                },
+                Err(status) => proto::StartResult {
+                    instances: Vec::new(),
+                    error: status.message().to_string(),
+                },
+            })
+            .collect();
+        Ok(Response::new(proto::StartResults { results }))
+    }
+
+    async fn patch_all(
+        &self,
+        request: Request<proto::PatchRequests>,
+    ) -> Result<Response<proto::PatchResults>, Status> {
+        let patches = request.into_inner().patches;
+        at_most_components(patches.len())?;
+        // Applied together: each goes through the orchestrator's task in
+        // turn, and their node requests are on their way at once.
+        let applied = patches.into_iter().map(|patch| async move {
+            let id = lid(&patch.component_id)?;
+            let mapping = logical_mapping(patch.output_mapping)?;
+            self.0.patch(id, mapping, patch.inputs_only).await?;
+            Ok::<(), Status>(())
+        });
+        let errors = futures::future::join_all(applied)
+            .await
+            .into_iter()
+            .map(|result| {
+                result
+                    .err()
+                    .map(|s| s.message().to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Ok(Response::new(proto::PatchResults { errors }))
+    }
+
     async fn set_remotes(
         &self,
         request: Request<proto::RemoteComponents>,
@@ -293,4 +358,15 @@ impl proto::workflow_wiring_server::WorkflowWiring for Service {
         let state = self.0.hand_over(lid).await?;
         Ok(Response::new(proto::ComponentState { state }))
     }
+}
+
+/// Refuses a request about more components than a workflow may have.
+fn at_most_components(count: usize) -> Result<(), Status> {
+    let most = edgeless_api::workflow::MAX_COMPONENTS;
+    if count > most {
+        return Err(Status::invalid_argument(format!(
+            "{count} components in one request; at most {most} are taken"
+        )));
+    }
+    Ok(())
 }

@@ -121,7 +121,8 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     // One line per scenario, each with a figure; whether a target is met
     // is the benchmark's business, not this test's.
     for scenario in [
-        "floor: bare TCP echo, per hop",
+        "floor: blocking TCP echo (std::net threads), per hop",
+        "floor: bare TCP echo (tokio), per hop",
         "baseline: bare tonic stream echo, per hop",
         "same-node hop (cast)",
         "same-node casts, 256 in flight",
@@ -148,12 +149,12 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     }
     assert!(stdout.contains("× baseline"), "{stdout}");
     let summary = std::fs::read_to_string(format!("{prefix}bench_summary.csv")).unwrap();
-    assert_eq!(summary.lines().count(), 1 + 14, "{summary}");
+    assert_eq!(summary.lines().count(), 1 + 15, "{summary}");
     let samples = std::fs::read_to_string(format!("{prefix}bench_samples.csv")).unwrap();
-    // 200 timed events for each of the seven hop and call scenarios, the
+    // 200 timed events for each of the eight hop and call scenarios, the
     // 10 cold starts, 5 + 5 first starts and the 2 workflow starts, after
     // the header.
-    assert_eq!(samples.lines().count(), 1 + 7 * 200 + 10 + 10 + 2);
+    assert_eq!(samples.lines().count(), 1 + 8 * 200 + 10 + 10 + 2);
 }
 
 #[test]
@@ -170,4 +171,56 @@ fn bench_mode_names_a_missing_function() {
         stderr.contains("bounce/bounce.wasm") && stderr.contains("edgeless_cli function build"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_quick_scale_run_measures_every_scenario_and_draws_its_plots() {
+    build_function("noop");
+    build_function("bounce");
+    let out = tempfile::tempdir().unwrap();
+    let prefix = format!("{}/scale-", out.path().display());
+    let stdout = succeeded(
+        Command::new(bin("edgeless_benchmark"))
+            .args(["scale", "--quick", "--functions-dir"])
+            .arg(functions_dir())
+            .args(["--dataset-path", &prefix]),
+    );
+    for scenario in [
+        "workflow start, 1 functions (edgeless_cli process)",
+        "workflow start, 10 functions (edgeless_cli process)",
+        "3 nodes, Random: registration of all",
+        "10 nodes, LeastLoaded: function start via the orchestrator",
+        "10 nodes, RoundRobin: function start via the orchestrator",
+        "10 nodes: node stopped → instance running elsewhere",
+        "100 idle WASM instances on one node",
+        "controller with 50 workflows: edgeless_cli workflow list",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(scenario)),
+            "no `{scenario}` line:\n{stdout}"
+        );
+    }
+    let start = std::fs::read_to_string(format!("{prefix}scale_start.csv")).unwrap();
+    let sizes: Vec<&str> = start
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(sizes, ["1", "10"], "{start}");
+    let nodes = std::fs::read_to_string(format!("{prefix}scale_nodes.csv")).unwrap();
+    let counts: Vec<&str> = nodes
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(counts, ["3", "10"], "{nodes}");
+    for plot in ["scale_start.png", "scale_nodes.png"] {
+        let png = std::fs::read(format!("{prefix}{plot}")).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{plot} is not a PNG");
+        assert!(
+            png.len() > 10_000,
+            "{plot} is nearly empty: {} bytes",
+            png.len()
+        );
+    }
 }

@@ -119,6 +119,39 @@ mod tests {
     }
 
     #[test]
+    fn der_lengths_in_short_and_long_form_are_read_and_bounded() {
+        // Short form: up to 127 bytes.
+        let short = [0x04, 0x7f]
+            .into_iter()
+            .chain([1u8; 127])
+            .chain([9])
+            .collect::<Vec<_>>();
+        let (tag, contents, rest) = element(&short).unwrap();
+        assert_eq!((tag, contents.len(), rest), (0x04, 127, &[9u8][..]));
+        // Long form: 0x81 then one length byte, 0x82 then two.
+        let long = [0x04, 0x81, 0x80]
+            .into_iter()
+            .chain([1u8; 128])
+            .collect::<Vec<_>>();
+        assert_eq!(element(&long).unwrap().1.len(), 128);
+        let longer = [0x04, 0x82, 0x01, 0x00]
+            .into_iter()
+            .chain([1u8; 256])
+            .collect::<Vec<_>>();
+        assert_eq!(element(&longer).unwrap().1.len(), 256);
+        // Truncated contents, an indefinite length, more than four length
+        // bytes, and missing length bytes are refused.
+        assert!(element(&[0x04, 0x02, 1]).is_none());
+        assert!(element(&[0x04, 0x80, 1]).is_none());
+        assert!(element(&[0x04, 0x85, 0, 0, 0, 0, 1, 1]).is_none());
+        assert!(element(&[0x04, 0x82, 0x01]).is_none());
+        // Exactly four length bytes are read.
+        let four = [0x04, 0x84, 0, 0, 0, 1, 7];
+        assert_eq!(element(&four).unwrap().1, &[7u8][..]);
+        assert!(element(&[]).is_none() && element(&[0x04]).is_none());
+    }
+
+    #[test]
     fn reads_role_name_and_tenant() {
         let der = certificate(&[
             (DnType::CommonName, "alice"),

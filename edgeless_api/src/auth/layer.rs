@@ -167,3 +167,71 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::auth::tokens::{TokenEntry, hash_token, write_entries};
+
+    fn with_token(token: &str) -> (tempfile::TempDir, TokenStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        let entry = TokenEntry {
+            name: "alice".into(),
+            role: Role::Client,
+            tenant: "acme".into(),
+            sha256: hash_token(token),
+        };
+        write_entries(&path, &[entry]).unwrap();
+        let store = TokenStore::open(path.to_str().unwrap()).unwrap();
+        (dir, store)
+    }
+
+    fn bearer(token: Option<&str>) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        if let Some(token) = token {
+            headers.insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn a_daemon_is_open_only_without_tls_and_tokens() {
+        let (_dir, tokens) = with_token("edgeless_a");
+        assert!(Verifier::new(false, None).is_open());
+        assert!(!Verifier::new(true, None).is_open());
+        assert!(!Verifier::new(false, Some(tokens)).is_open());
+    }
+
+    #[test]
+    fn callers_are_identified_by_their_token() {
+        let extensions = http::Extensions::new();
+        let open = Verifier::new(false, None);
+        let anyone = open.identify(&bearer(None), &extensions).unwrap();
+        assert!(anyone.is_anonymous());
+
+        let (_dir, tokens) = with_token("edgeless_right");
+        let checked = Verifier::new(false, Some(tokens));
+        let alice = checked
+            .identify(&bearer(Some("edgeless_right")), &extensions)
+            .unwrap();
+        assert_eq!((alice.role, alice.name.as_str()), (Role::Client, "alice"));
+        for (token, reason) in [
+            (Some("edgeless_wrong"), "unknown token"),
+            (None, "needs a token"),
+        ] {
+            let status = checked.identify(&bearer(token), &extensions).unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unauthenticated);
+            assert!(status.message().contains(reason), "{}", status.message());
+        }
+        // With TLS, a request without a client certificate names nobody.
+        let status = Verifier::new(true, None)
+            .identify(&bearer(Some("edgeless_right")), &extensions)
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    }
+}

@@ -294,11 +294,17 @@ pub fn allow_insecure() {
 /// Refuses to expose an open daemon: a listener for `key` on `url` must be
 /// on loopback unless TLS or tokens are set up, or `--insecure` was given.
 pub fn check_exposure(key: &str, url: &str) -> Result<(), AuthError> {
-    if INSECURE.load(Ordering::Relaxed) || !verifier().is_open() {
+    if INSECURE.load(Ordering::Relaxed) {
         return Ok(());
     }
+    exposure(key, url, verifier().is_open())
+}
+
+/// Whether a listener for `key` on `url` may be opened by a daemon that is
+/// `open` (no TLS, no tokens): only on loopback.
+fn exposure(key: &str, url: &str, open: bool) -> Result<(), AuthError> {
     let loopback = crate::client::bind_address(url).is_ok_and(|a| a.ip().is_loopback());
-    if loopback {
+    if !open || loopback {
         return Ok(());
     }
     Err(AuthError::Exposed {
@@ -321,6 +327,43 @@ mod tests {
         assert_eq!(Role::split("admin:ops").unwrap(), (Role::Admin, "ops"));
         assert_eq!(Role::split("node7").unwrap(), (Role::Node, "node7"));
         assert!(Role::split("root:x").unwrap_err().contains("unknown role"));
+    }
+
+    #[test]
+    fn an_open_daemon_listens_only_on_loopback() {
+        for url in [
+            "http://127.0.0.1:7001",
+            "http://[::1]:7001",
+            "https://localhost:7001",
+        ] {
+            assert!(exposure("controller_url", url, true).is_ok(), "{url}");
+        }
+        for url in [
+            "http://0.0.0.0:7001",
+            "http://10.1.2.3:7001",
+            "http://[::]:7001",
+        ] {
+            let error = exposure("controller_url", url, true)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("controller_url") && error.contains(url),
+                "{error}"
+            );
+            // With TLS or tokens, any address.
+            assert!(exposure("controller_url", url, false).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn only_the_caller_of_an_open_daemon_is_anonymous() {
+        assert!(Identity::anonymous().is_anonymous());
+        let named = Identity {
+            role: Role::Admin,
+            name: "ops".into(),
+            tenant: DEFAULT_TENANT.into(),
+        };
+        assert!(!named.is_anonymous());
     }
 
     #[test]

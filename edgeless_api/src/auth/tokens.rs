@@ -239,6 +239,29 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_without_a_tenant_is_in_the_default_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        let token = new_token();
+        let line = format!(
+            "[[token]]\nname = \"a\"\nrole = \"client\"\nsha256 = \"{}\"\n",
+            hash_token(&token)
+        );
+        std::fs::write(&path, line).unwrap();
+        let store = TokenStore::open(path.to_str().unwrap()).unwrap();
+        assert_eq!(
+            store.lookup(&token).unwrap().tenant,
+            super::super::DEFAULT_TENANT
+        );
+        // A tokens file that is not there yet reads as empty.
+        assert!(
+            read_entries(&dir.path().join("none.toml"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn bad_files_are_refused_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.toml");

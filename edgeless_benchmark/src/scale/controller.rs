@@ -20,8 +20,11 @@ pub struct ControllerResult {
     pub start_all: Duration,
     /// `edgeless_cli workflow list`, process included.
     pub list: Latencies,
-    /// The controller's resident memory.
+    /// The controller's resident memory with the workflows.
     pub memory: u64,
+    /// Its growth per workflow (resident memory before the first and after
+    /// the last start, divided).
+    pub per_workflow: u64,
 }
 
 /// Starts `workflows` one-function workflows and times `list_runs` lists.
@@ -66,6 +69,7 @@ orchestration_strategy = "RoundRobin"
     let client =
         crate::bench::workflow_start::wait_for_nodes(&controller_url, nodes as u32).await?;
 
+    let before = controller.resident_bytes()?;
     let begun = Instant::now();
     let starts = futures::stream::iter(0..workflows)
         .map(|i| {
@@ -111,5 +115,6 @@ orchestration_strategy = "RoundRobin"
         start_all,
         list: Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no lists"))?,
         memory,
+        per_workflow: memory.saturating_sub(before) / workflows.max(1) as u64,
     })
 }

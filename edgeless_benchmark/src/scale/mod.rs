@@ -225,7 +225,7 @@ pub async fn run(
             "≤ 100 ms {}; controller {:.0} MiB ({:.1} KiB per workflow); all started in {:.1} s",
             mark(median <= Duration::from_millis(100)),
             held.memory as f64 / (1 << 20) as f64,
-            held.memory as f64 / 1024.0 / held.workflows.max(1) as f64,
+            held.per_workflow as f64 / 1024.0,
             held.start_all.as_secs_f64()
         ),
     );

@@ -58,9 +58,10 @@ pub(crate) async fn start_some(
 }
 
 /// [`start_some`], where functions named in `states` start from that
-/// state (they come from another domain). The starts are sent together
-/// (up to [`IN_FLIGHT`] at once); every component that started is added to
-/// `components`, even when another failed, so a roll-back stops it.
+/// state (they come from another domain). The starts go in one request
+/// (one at a time, [`IN_FLIGHT`] at once, to orchestrators that predate
+/// it); every component that started is added to `components`, even when
+/// another failed, so a roll-back stops it.
 pub(crate) async fn start_with_states(
     (domain_id, clients): (&str, &mut DomainClients),
     workflow_id: Uuid,
@@ -69,14 +70,7 @@ pub(crate) async fn start_with_states(
     states: &HashMap<String, Vec<u8>>,
     components: &mut Vec<Component>,
 ) -> Result<(), ControllerError> {
-    let started = |name: &String, is_function: bool, instances| Component {
-        name: name.clone(),
-        lid: lids[name],
-        is_function,
-        instances,
-        domain_id: domain_id.to_string(),
-        previous_domain: String::new(),
-    };
+    use proto::start_request::Component as Start;
     let functions = request
         .workflow_functions
         .iter()
@@ -91,19 +85,7 @@ pub(crate) async fn start_with_states(
                 serialized_state: states.get(&function.name).cloned(),
                 function_name: function.name.clone(),
             };
-            let mut client = clients.functions.clone();
-            async move {
-                let response = client
-                    .start(spawn)
-                    .await
-                    .map_err(refused("function", &function.name))?;
-                Ok(started(
-                    &function.name,
-                    true,
-                    response.into_inner().instances,
-                ))
-            }
-            .boxed()
+            (&function.name, Start::Function(spawn))
         });
     let resources = request
         .workflow_resources
@@ -116,34 +98,95 @@ pub(crate) async fn start_with_states(
                 configuration: resource.configurations.clone(),
                 workflow_id: workflow_id.to_string(),
             };
-            let mut client = clients.resources.clone();
-            async move {
-                let response = client
-                    .start(spec)
-                    .await
-                    .map_err(refused("resource", &resource.name))?;
-                Ok(started(
-                    &resource.name,
-                    false,
-                    response.into_inner().instances,
-                ))
-            }
-            .boxed()
+            (&resource.name, Start::Resource(spec))
         });
-    // Collected first: the adapters' closures are not held across the wait.
-    let requests: Vec<_> = functions.chain(resources).collect();
+    let starts: Vec<(&String, Start)> = functions.chain(resources).collect();
+    if starts.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<(&String, bool)> = starts
+        .iter()
+        .map(|(name, start)| (*name, matches!(start, Start::Function(_))))
+        .collect();
+    let outcomes = start_all((domain_id, clients), starts).await?;
     let mut outcome = Ok(());
-    for result in together(requests).await {
+    for ((name, is_function), result) in kinds.into_iter().zip(outcomes) {
         match result {
-            Ok(component) => components.push(component),
-            Err(error) => {
+            Ok(instances) => components.push(Component {
+                name: name.clone(),
+                lid: lids[name],
+                is_function,
+                instances,
+                domain_id: domain_id.to_string(),
+                previous_domain: String::new(),
+            }),
+            Err(message) => {
                 if outcome.is_ok() {
-                    outcome = Err(error);
+                    let kind = if is_function { "function" } else { "resource" };
+                    outcome = Err(ControllerError::Component {
+                        kind,
+                        name: name.clone(),
+                        message,
+                    });
                 }
             }
         }
     }
     outcome
+}
+
+/// Sends `starts` to the orchestrator; the instances or the refusal of
+/// each, in order. Fails only when the orchestrator cannot be asked.
+async fn start_all(
+    (domain_id, clients): (&str, &DomainClients),
+    starts: Vec<(&String, proto::start_request::Component)>,
+) -> Result<Vec<Result<Vec<proto::InstanceId>, String>>, ControllerError> {
+    use proto::start_request::Component as Start;
+    let count = starts.len();
+    let all = proto::StartRequests {
+        starts: starts
+            .iter()
+            .map(|(_, start)| proto::StartRequest {
+                component: Some(start.clone()),
+            })
+            .collect(),
+    };
+    let status = match clients.wiring.clone().start_all(all).await {
+        Ok(answer) => {
+            let results = answer.into_inner().results;
+            if results.len() != count {
+                return Err(ControllerError::Domain {
+                    domain: domain_id.to_string(),
+                    message: format!("{} results for {count} starts", results.len()),
+                });
+            }
+            return Ok(results
+                .into_iter()
+                .map(|r| match r.error.is_empty() {
+                    true => Ok(r.instances),
+                    false => Err(r.error),
+                })
+                .collect());
+        }
+        Err(status) => status,
+    };
+    if status.code() != tonic::Code::Unimplemented {
+        return Ok(vec![Err(status.message().to_string()); count]);
+    }
+    let one_by_one = starts.into_iter().map(|(_, start)| {
+        let clients = clients.clone();
+        async move {
+            let answer = match start {
+                Start::Function(spawn) => clients.functions.clone().start(spawn).await,
+                Start::Resource(spec) => clients.resources.clone().start(spec).await,
+            };
+            answer
+                .map(|r| r.into_inner().instances)
+                .map_err(|s| s.message().to_string())
+        }
+        .boxed()
+    });
+    Ok(together(one_by_one.collect::<Vec<_>>()).await)
 }
 
 /// Requests sent to one orchestrator at once.
@@ -172,7 +215,7 @@ pub(crate) async fn patch_mappings(
     wanted: impl Fn(&str) -> bool,
     record_only: bool,
 ) -> Result<(), ControllerError> {
-    let mappings = request
+    let patches: Vec<(&str, &'static str, proto::PatchRequest)> = request
         .workflow_functions
         .iter()
         .map(|f| (&f.name, &f.output_mapping, "function"))
@@ -183,25 +226,63 @@ pub(crate) async fn patch_mappings(
                 .map(|r| (&r.name, &r.output_mapping, "resource")),
         )
         .filter(|(name, _, _)| wanted(name))
-        .map(|(name, mapping, kind)| {
-            let mut clients = clients.clone();
-            async move { patch_one(&mut clients, lids, name, mapping, kind, record_only).await }
+        .map(|(name, mapping, kind)| (name.as_str(), kind, patch(lids, name, mapping, record_only)))
+        .collect();
+    if patches.is_empty() {
+        return Ok(());
+    }
+    // All in one request; one at a time to orchestrators that predate it.
+    let all = proto::PatchRequests {
+        patches: patches.iter().map(|(_, _, p)| p.clone()).collect(),
+    };
+    match clients.wiring.patch_all(all).await {
+        Ok(results) => {
+            let errors = results.into_inner().errors;
+            for ((name, kind, _), error) in patches.iter().zip(&errors) {
+                if !error.is_empty() {
+                    return Err(ControllerError::Component {
+                        kind,
+                        name: name.to_string(),
+                        message: error.clone(),
+                    });
+                }
+            }
+            Ok(())
+        }
+        Err(status) if status.code() == tonic::Code::Unimplemented => {
+            let one_by_one = patches.into_iter().map(|(name, kind, patch)| {
+                let mut clients = clients.clone();
+                async move {
+                    let result = if kind == "function" {
+                        clients.functions.patch(patch).await
+                    } else {
+                        clients.resources.patch(patch).await
+                    };
+                    result.map(|_| ()).map_err(refused(kind, name))
+                }
                 .boxed()
-        })
-        .collect::<Vec<_>>();
-    together(mappings).await.into_iter().collect()
+            });
+            together(one_by_one.collect::<Vec<_>>())
+                .await
+                .into_iter()
+                .collect()
+        }
+        Err(status) => Err(ControllerError::Component {
+            kind: "workflow",
+            name: request.name.clone(),
+            message: status.message().to_string(),
+        }),
+    }
 }
 
-/// Sends one component's mapping (logical ids) to its orchestrator.
-async fn patch_one(
-    clients: &mut DomainClients,
+/// The request that gives component `name` its mapping (logical ids).
+fn patch(
     lids: &HashMap<String, Uuid>,
     name: &str,
     mapping: &HashMap<String, String>,
-    kind: &'static str,
     record_only: bool,
-) -> Result<(), ControllerError> {
-    let patch = proto::PatchRequest {
+) -> proto::PatchRequest {
+    proto::PatchRequest {
         component_id: lids[name].to_string(),
         output_mapping: mapping
             .iter()
@@ -220,14 +301,7 @@ async fn patch_one(
         inputs: Vec::new(),
         inputs_only: record_only,
         generation: 0,
-    };
-    let result = if kind == "function" {
-        clients.functions.patch(patch).await
-    } else {
-        clients.resources.patch(patch).await
-    };
-    result.map_err(refused(kind, name))?;
-    Ok(())
+    }
 }
 
 /// Stops `components` (sent together); a failure is logged.

@@ -64,12 +64,12 @@ impl Spec {
 /// 0: one on every eligible node).
 fn desired_instances(
     annotations: &HashMap<String, String>,
-    eligible_nodes: usize,
+    eligible_nodes: impl FnOnce() -> usize,
 ) -> Result<usize, OrcError> {
     match annotations.get("max_instances") {
         None => Ok(1),
         Some(value) => match value.trim().parse::<usize>() {
-            Ok(0) => Ok(eligible_nodes.clamp(1, MAX_INSTANCES)),
+            Ok(0) => Ok(eligible_nodes().clamp(1, MAX_INSTANCES)),
             Ok(n) if n <= MAX_INSTANCES => Ok(n),
             Ok(_) => Err(OrcError::Invalid(format!(
                 "annotation max_instances = {value:?}: at most {MAX_INSTANCES} instances are allowed"
@@ -120,9 +120,12 @@ impl Orchestrator {
             self.states.insert(key, state.clone());
         }
         let annotations = spec.annotations();
-        let eligible = placement::eligible(&self.views(), spec.function_type(), &annotations)
-            .map(|e| e.len())
-            .unwrap_or(0);
+        // Only `max_instances = 0` (one per eligible node) needs the count.
+        let eligible = || {
+            placement::eligible(&self.views(), spec.function_type(), &annotations)
+                .map(|e| e.len())
+                .unwrap_or(0)
+        };
         let desired = desired_instances(&annotations, eligible)?;
         let nodes = self.place_many(&spec, desired, &[])?;
         let starts = nodes
@@ -629,19 +632,21 @@ mod tests {
     #[test]
     fn max_instances_is_read_from_annotations() {
         let with = |v: &str| HashMap::from([("max_instances".to_string(), v.to_string())]);
-        assert_eq!(desired_instances(&HashMap::new(), 3).unwrap(), 1);
-        assert_eq!(desired_instances(&with("2"), 3).unwrap(), 2);
-        assert_eq!(desired_instances(&with("0"), 3).unwrap(), 3);
-        assert_eq!(desired_instances(&with("0"), 0).unwrap(), 1);
-        let err = desired_instances(&with("many"), 3).unwrap_err();
+        assert_eq!(desired_instances(&HashMap::new(), || 3).unwrap(), 1);
+        assert_eq!(desired_instances(&with("2"), || 3).unwrap(), 2);
+        assert_eq!(desired_instances(&with("0"), || 3).unwrap(), 3);
+        assert_eq!(desired_instances(&with("0"), || 0).unwrap(), 1);
+        let err = desired_instances(&with("many"), || 3).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid request: annotation max_instances = \"many\" is not a number"
         );
-        assert_eq!(desired_instances(&with("256"), 3).unwrap(), 256);
-        assert_eq!(desired_instances(&with("0"), 100_000).unwrap(), 256);
+        assert_eq!(desired_instances(&with("256"), || 3).unwrap(), 256);
+        assert_eq!(desired_instances(&with("0"), || 100_000).unwrap(), 256);
         for huge in ["257", "18446744073709551615", "9999999999999"] {
-            let err = desired_instances(&with(huge), 3).unwrap_err().to_string();
+            let err = desired_instances(&with(huge), || 3)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("at most 256 instances"), "{huge}: {err}");
         }
     }
