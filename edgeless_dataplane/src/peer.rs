@@ -132,7 +132,14 @@ async fn run_link(
     let mut client = FunctionInvocationClient::new(channel);
     let mut backoff = Duration::from_millis(50);
     loop {
-        let start = (queue.clone(), counters.clone(), VecDeque::new());
+        // The stream (and the connection under it) is opened for the first
+        // event, not before: a node told about every peer of its domain
+        // connects only to those it sends to.
+        let mut first = Vec::new();
+        if queue.lock().await.recv_many(&mut first, MAX_BATCH).await == 0 {
+            return;
+        }
+        let start = (queue.clone(), counters.clone(), VecDeque::from(first));
         let batches = futures::stream::unfold(start, |(queue, counters, mut waiting)| async move {
             if waiting.is_empty() {
                 let mut events = Vec::new();

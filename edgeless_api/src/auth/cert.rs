@@ -145,6 +145,14 @@ mod tests {
         assert!(element(&[0x04, 0x80, 1]).is_none());
         assert!(element(&[0x04, 0x85, 0, 0, 0, 0, 1, 1]).is_none());
         assert!(element(&[0x04, 0x82, 0x01]).is_none());
+        // 0x80 (an indefinite length) is no length of 128, even with 128
+        // bytes after it; a long length may end exactly where the input does.
+        let indefinite = [0x04, 0x80]
+            .into_iter()
+            .chain([1u8; 128])
+            .collect::<Vec<_>>();
+        assert!(element(&indefinite).is_none());
+        assert_eq!(element(&[0x04, 0x81, 0x00]), Some((0x04, &[][..], &[][..])));
         // Exactly four length bytes are read.
         let four = [0x04, 0x84, 0, 0, 0, 1, 7];
         assert_eq!(element(&four).unwrap().1, &[7u8][..]);

@@ -200,6 +200,46 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_decides_for_named_callers_and_open_daemons_let_anyone_in() {
+        use tower_layer::Layer;
+        let request = |path: &str, token: Option<&str>| {
+            let mut request = http::Request::builder().uri(path).body(()).unwrap();
+            *request.headers_mut() = bearer(token);
+            request
+        };
+        let (_dir, tokens) = with_token("edgeless_client");
+        let policy = crate::auth::policy::CONTROLLER_WORKFLOWS;
+        let checked =
+            AuthLayer::new(policy, Arc::new(Verifier::new(false, Some(tokens)))).layer(());
+        let list = "/edgeless_api.WorkflowInstance/List";
+        let alice = checked
+            .authorize(&request(list, Some("edgeless_client")))
+            .unwrap();
+        assert_eq!(alice.name, "alice");
+        let domains = crate::auth::policy::CONTROLLER_DOMAINS;
+        let (_dir, tokens) = with_token("edgeless_client");
+        let elsewhere =
+            AuthLayer::new(domains, Arc::new(Verifier::new(false, Some(tokens)))).layer(());
+        let register = "/edgeless_api.DomainRegistration/UpdateDomain";
+        let refused = elsewhere
+            .authorize(&request(register, Some("edgeless_client")))
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        // Health needs no token; an open daemon lets anyone call anything.
+        assert!(
+            checked
+                .authorize(&request("/grpc.health.v1.Health/Check", None))
+                .is_ok()
+        );
+        let open = AuthLayer::new(domains, Arc::new(Verifier::new(false, None))).layer(());
+        assert!(
+            open.authorize(&request(register, None))
+                .unwrap()
+                .is_anonymous()
+        );
+    }
+
+    #[test]
     fn a_daemon_is_open_only_without_tls_and_tokens() {
         let (_dir, tokens) = with_token("edgeless_a");
         assert!(Verifier::new(false, None).is_open());

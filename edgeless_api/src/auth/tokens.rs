@@ -253,12 +253,11 @@ mod tests {
             store.lookup(&token).unwrap().tenant,
             super::super::DEFAULT_TENANT
         );
-        // A tokens file that is not there yet reads as empty.
-        assert!(
-            read_entries(&dir.path().join("none.toml"))
-                .unwrap()
-                .is_empty()
-        );
+        // A tokens file that is not there yet reads as empty; one that
+        // cannot be looked at is an error.
+        let none = read_entries(&dir.path().join("none.toml")).unwrap();
+        assert!(none.is_empty());
+        assert!(read_entries(&path.join("under-a-file.toml")).is_err());
     }
 
     #[test]

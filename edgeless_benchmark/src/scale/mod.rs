@@ -139,8 +139,17 @@ pub async fn run(
         options.placements.max(1),
     )
     .await?;
-    let baseline_recovery = measured.iter().find_map(|m| m.recovery);
+    let baseline_recovery = measured.iter().flatten().find_map(|m| m.recovery);
     for m in measured {
+        let m = match m {
+            Ok(m) => m,
+            Err(failed) => {
+                let (nodes, policy) = (failed.nodes, failed.policy);
+                let scenario = format!("{nodes} nodes, {policy}: registration of all");
+                emit(scenario, None, format!("✗ {}", failed.error));
+                continue;
+            }
+        };
         let cpu = m.cpu * 100.0;
         emit(
             format!("{} nodes, {}: registration of all", m.nodes, m.policy),

@@ -117,27 +117,42 @@ metrics_url = "http://127.0.0.1:0"
     )
 }
 
-/// Measures each node count with each policy.
+/// A domain size and policy that could not be measured, and why.
+pub struct NodesFailure {
+    /// Nodes started.
+    pub nodes: usize,
+    /// The placement policy.
+    pub policy: &'static str,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// Measures each node count with each policy; a count that fails is
+/// reported and the larger ones are not tried.
 pub async fn run(
     code: &[u8],
     counts: &[usize],
     steady: Duration,
     samples: usize,
-) -> anyhow::Result<Vec<NodesResult>> {
+) -> anyhow::Result<Vec<Result<NodesResult, NodesFailure>>> {
     let module_cache = tempfile::tempdir()?;
     let mut results = Vec::new();
     for &count in counts {
         for (index, policy) in POLICIES.iter().enumerate() {
-            let measured = one(
-                code,
-                count,
-                policy,
-                steady,
-                samples,
-                index == 0,
-                module_cache.path(),
-            );
-            results.push(measured.await?);
+            let cache = module_cache.path();
+            let measured = one(code, count, policy, steady, samples, index == 0, cache);
+            match measured.await {
+                Ok(result) => results.push(Ok(result)),
+                Err(error) => {
+                    let error = format!("{error:#}");
+                    results.push(Err(NodesFailure {
+                        nodes: count,
+                        policy,
+                        error,
+                    }));
+                    return Ok(results);
+                }
+            }
         }
     }
     Ok(results)
@@ -163,10 +178,14 @@ async fn one(
     let started = Instant::now();
     let register_url = orchestrator.url("node_register_url")?;
     let nodes = in_process(count, &register_url, Some(module_cache), 100);
-    let deadline = Duration::from_secs(60);
-    while view(&mut inspection).await?.nodes.len() < count {
+    let deadline = Duration::from_secs(120);
+    loop {
+        let registered = view(&mut inspection).await?.nodes.len();
+        if registered >= count {
+            break;
+        }
         if started.elapsed() > deadline {
-            anyhow::bail!("{count} nodes did not register within {deadline:?}");
+            anyhow::bail!("{registered} of {count} nodes registered within {deadline:?}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
