@@ -17,6 +17,9 @@ const WORKFLOWS: Table = Table("workflows");
 /// Function code by its key (see [`Codes`]).
 const CODE: Table = Table("code");
 
+/// The workflows read back, by id.
+pub type Saved = Vec<(Uuid, Workflow)>;
+
 /// Where the controller's changes go (nowhere by default). Cheap to clone.
 #[derive(Clone)]
 pub struct Kept {
@@ -46,7 +49,7 @@ impl Kept {
 
 /// Opens the store of `data_dir` (empty: nothing is kept) and reads back
 /// the workflows it holds.
-pub fn open(data_dir: &str) -> Result<(Kept, Vec<(Uuid, Workflow)>), StoreError> {
+pub fn open(data_dir: &str) -> Result<(Kept, Saved), StoreError> {
     let store = Store::open(data_dir, "controller.redb", &[WORKFLOWS, CODE])?;
     let codes = Arc::new(Codes::new(CODE));
     let (workflows, used) = load(&store, &codes)?;
@@ -109,10 +112,7 @@ pub fn remove(kept: &Kept, id: Uuid) {
 
 /// The saved workflows, and the code keys they use. A record that does not
 /// make sense is skipped with a warning.
-fn load(
-    store: &Store,
-    codes: &Codes,
-) -> Result<(Vec<(Uuid, Workflow)>, HashSet<String>), StoreError> {
+fn load(store: &Store, codes: &Codes) -> Result<(Saved, HashSet<String>), StoreError> {
     let code = codes.load(store)?;
     let mut used = HashSet::new();
     let mut workflows = Vec::new();

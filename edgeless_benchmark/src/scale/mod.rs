@@ -131,7 +131,54 @@ pub async fn run(
         );
     }
 
-    // Nodes per orchestrator.
+    // Idle instances on one node (each maps its memory: the kernel's
+    // limit on maps per process must leave room).
+    max_map_count_fits(options.instances)?;
+    let node = crate::bench::node::BenchNode::start_up_to(None, options.instances + 1).await?;
+    let idle = crate::bench::memory::idle_instances(&node, &bounce, options.instances).await?;
+    drop(node);
+    let kib = idle.resident_per_instance as f64 / 1024.0;
+    emit(
+        format!("{} idle WASM instances on one node", idle.count),
+        None,
+        format!(
+            "{kib:.0} KiB resident each (≤ 100 KiB {}); started in {:.2} s, all answered",
+            mark(kib <= 100.0),
+            idle.start_all.as_secs_f64()
+        ),
+    );
+
+    // A controller with many workflows.
+    let single = crate::workflows::WorkflowType::parse(&format!(
+        "single;{};{}",
+        options
+            .functions_dir
+            .join("noop")
+            .join("function.json")
+            .display(),
+        noop_path.display()
+    ))?;
+    let request = single
+        .request(0)
+        .ok_or_else(|| anyhow::anyhow!("the single workflow has no request"))?;
+    let held = controller::run(&request, options.workflows, options.list_runs.max(1)).await?;
+    let median = held.list.median();
+    emit(
+        format!(
+            "controller with {} workflows: edgeless_cli workflow list",
+            held.workflows
+        ),
+        Some(held.list),
+        format!(
+            "≤ 100 ms {}; controller {:.0} MiB ({:.1} KiB per workflow); all started in {:.1} s",
+            mark(median <= Duration::from_millis(100)),
+            held.memory as f64 / (1 << 20) as f64,
+            held.per_workflow as f64 / 1024.0,
+            held.start_all.as_secs_f64()
+        ),
+    );
+    // Nodes per orchestrator, last: a domain size that fails leaves
+    // nodes winding down.
     let measured = nodes::run(
         &noop,
         &options.node_counts,
@@ -194,51 +241,26 @@ pub async fn run(
         }
     }
 
-    // Idle instances on one node.
-    let node = crate::bench::node::BenchNode::start_up_to(None, options.instances + 1).await?;
-    let idle = crate::bench::memory::idle_instances(&node, &bounce, options.instances).await?;
-    drop(node);
-    let kib = idle.resident_per_instance as f64 / 1024.0;
-    emit(
-        format!("{} idle WASM instances on one node", idle.count),
-        None,
-        format!(
-            "{kib:.0} KiB resident each (≤ 100 KiB {}); started in {:.2} s, all answered",
-            mark(kib <= 100.0),
-            idle.start_all.as_secs_f64()
-        ),
-    );
-
-    // A controller with many workflows.
-    let single = crate::workflows::WorkflowType::parse(&format!(
-        "single;{};{}",
-        options
-            .functions_dir
-            .join("noop")
-            .join("function.json")
-            .display(),
-        noop_path.display()
-    ))?;
-    let request = single
-        .request(0)
-        .ok_or_else(|| anyhow::anyhow!("the single workflow has no request"))?;
-    let held = controller::run(&request, options.workflows, options.list_runs.max(1)).await?;
-    let median = held.list.median();
-    emit(
-        format!(
-            "controller with {} workflows: edgeless_cli workflow list",
-            held.workflows
-        ),
-        Some(held.list),
-        format!(
-            "≤ 100 ms {}; controller {:.0} MiB ({:.1} KiB per workflow); all started in {:.1} s",
-            mark(median <= Duration::from_millis(100)),
-            held.memory as f64 / (1 << 20) as f64,
-            held.per_workflow as f64 / 1024.0,
-            held.start_all.as_secs_f64()
-        ),
-    );
     Ok((rows, series))
+}
+
+/// Memory maps a WASM instance takes, with room to spare.
+const MAPS_PER_INSTANCE: usize = 12;
+
+/// Refuses to start `instances` instances in this process when the
+/// kernel's `vm.max_map_count` cannot hold them.
+fn max_map_count_fits(instances: usize) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string("/proc/sys/vm/max_map_count") else {
+        return Ok(());
+    };
+    let limit: usize = text.trim().parse().unwrap_or(usize::MAX);
+    let needed = instances * MAPS_PER_INSTANCE + 20_000;
+    if limit < needed {
+        anyhow::bail!(
+            "{instances} WASM instances need vm.max_map_count ≥ {needed} (it is {limit}): sysctl -w vm.max_map_count={needed}"
+        );
+    }
+    Ok(())
 }
 
 /// Writes `<prefix>scale_start.csv` and `<prefix>scale_nodes.csv`.

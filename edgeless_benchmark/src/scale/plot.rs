@@ -49,12 +49,15 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
         .collect()
 }
 
-/// One line chart of `points` (x, y) with log-scaled x.
+/// A named series of points (x, y) and its colour.
+type Line<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+
+/// One line chart of `lines` with log-scaled x.
 fn chart(
     out: &Path,
     title: &str,
     (x_label, y_label): (&str, &str),
-    lines: &[(&str, Vec<(f64, f64)>, RGBColor)],
+    lines: &[Line],
     target: Option<(&str, Vec<(f64, f64)>)>,
 ) -> anyhow::Result<()> {
     let all = lines.iter().flat_map(|(_, p, _)| p.iter());

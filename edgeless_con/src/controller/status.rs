@@ -40,7 +40,7 @@ pub(crate) fn observe(state: &State, components: &[Component], views: &Views) ->
             let lid = c.lid.to_string();
             let sight = sight(&c.domain_id, views);
             let found = match &sight {
-                DomainSight::View(view) => view.components.iter().find(|v| v.logical_id == lid),
+                DomainSight::View(view) => component_view(view, &lid),
                 _ => None,
             };
             let (state, instances, restarts) = match (&sight, found) {
@@ -117,7 +117,14 @@ impl Controller {
             let view = tokio::time::timeout(VIEW_DEADLINE, self.domain_view(&domain_id))
                 .await
                 .map_err(|_| format!("no answer within {VIEW_DEADLINE:?}"))
-                .and_then(|r| r.map_err(|e| e.to_string()));
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map(|mut view| {
+                    // Sorted, so that each component is found by a binary
+                    // search (a domain may hold tens of thousands).
+                    view.components
+                        .sort_unstable_by(|a, b| a.logical_id.cmp(&b.logical_id));
+                    view
+                });
             (domain_id, view)
         });
         futures::future::join_all(asks).await.into_iter().collect()
@@ -151,6 +158,16 @@ pub(crate) fn started_status(
 const VIEW_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What the controller could see of `domain_id` in `views`.
+/// Component `lid` in `view`: by a binary search in the sorted views of
+/// [`Controller::domain_views`], else by looking at each.
+fn component_view<'a>(view: &'a proto::DomainView, lid: &str) -> Option<&'a proto::ComponentView> {
+    let components = &view.components;
+    match components.binary_search_by(|v| v.logical_id.as_str().cmp(lid)) {
+        Ok(i) => Some(&components[i]),
+        Err(_) => components.iter().find(|v| v.logical_id == lid),
+    }
+}
+
 fn sight<'a>(domain_id: &str, views: &'a Views) -> DomainSight<'a> {
     match views.get(domain_id) {
         _ if domain_id.is_empty() => DomainSight::None,

@@ -198,7 +198,17 @@ impl WasmRuntime {
         store.limiter(|host| &mut host.limits);
         store.epoch_deadline_callback(super::host::on_epoch_tick);
         arm_budget(&mut store);
-        let instantiate = |e: wasmtime::Error| StartError::Instantiate(format!("{e:#}"));
+        let instantiate = |e: wasmtime::Error| {
+            let mut reason = format!("{e:#}");
+            // Each instance maps its own memory; thousands of them meet the
+            // kernel's limit on memory maps per process.
+            if reason.contains("Cannot allocate memory") {
+                reason.push_str(
+                    " (each WASM instance maps its memory: a node with thousands of instances needs `sysctl vm.max_map_count=262144` or more)",
+                );
+            }
+            StartError::Instantiate(reason)
+        };
         let instance = pre
             .instantiate_async(&mut store)
             .await
