@@ -108,21 +108,6 @@ impl Store {
         })
     }
 
-    /// Stores several values in one transaction.
-    pub fn put_all<'a>(
-        &self,
-        table: Table,
-        entries: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-    ) -> Result<(), StoreError> {
-        self.write(|txn| {
-            let mut table = txn.open_table(table.definition())?;
-            for (key, value) in entries {
-                table.insert(key, value)?;
-            }
-            Ok(())
-        })
-    }
-
     /// Removes `key`.
     pub fn delete(&self, table: Table, key: &str) -> Result<(), StoreError> {
         self.write(|txn| {
