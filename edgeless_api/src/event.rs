@@ -67,16 +67,26 @@ impl TryFrom<proto::Event> for Event {
             Ok(proto::EventType::CallNoRet) => EventKind::CallNoRet,
             Ok(proto::EventType::Err) | Err(_) => EventKind::Err,
         };
-        Ok(Self {
-            target: value
+        let target = if let Some(target) = value.target_bin {
+            target.into()
+        } else {
+            value
                 .target
                 .as_ref()
                 .ok_or(InvalidId::Missing("target"))?
-                .try_into()?,
-            source: match value.source.as_ref() {
+                .try_into()?
+        };
+        let source = if let Some(source) = value.source_bin {
+            source.into()
+        } else {
+            match value.source.as_ref() {
                 Some(source) => source.try_into()?,
                 None => InstanceId::none(),
-            },
+            }
+        };
+        Ok(Self {
+            target,
+            source,
             stream_id: value.stream_id,
             kind,
             payload: value.payload,
@@ -87,11 +97,13 @@ impl TryFrom<proto::Event> for Event {
 impl From<Event> for proto::Event {
     fn from(value: Event) -> Self {
         Self {
-            target: Some(value.target.into()),
-            source: Some(value.source.into()),
+            target: None,
+            source: None,
             stream_id: value.stream_id,
             event_type: proto::EventType::from(value.kind) as i32,
             payload: value.payload,
+            target_bin: Some(value.target.into()),
+            source_bin: Some(value.source.into()),
         }
     }
 }
@@ -112,6 +124,32 @@ mod tests {
         };
         let wire: proto::Event = event.clone().into();
         assert_eq!(Event::try_from(wire).unwrap(), event);
+    }
+
+    #[test]
+    fn events_travel_with_binary_ids_and_string_ids_are_still_read() {
+        let event = Event {
+            target: InstanceId::new(Uuid::new_v4()),
+            source: InstanceId::new(Uuid::new_v4()),
+            stream_id: 0,
+            kind: EventKind::Cast,
+            payload: Bytes::new(),
+        };
+        let wire: proto::Event = event.clone().into();
+        assert!(wire.target.is_none() && wire.source.is_none());
+        assert_eq!(
+            InstanceId::from(wire.target_bin.unwrap()),
+            event.target,
+            "binary target"
+        );
+        // What the CLI and older senders send.
+        let text = proto::Event {
+            target: Some(event.target.into()),
+            source: Some(event.source.into()),
+            event_type: proto::EventType::Cast as i32,
+            ..Default::default()
+        };
+        assert_eq!(Event::try_from(text).unwrap(), event);
     }
 
     #[test]

@@ -83,6 +83,28 @@ impl InstanceId {
     }
 }
 
+impl From<InstanceId> for proto::BinaryInstanceId {
+    fn from(value: InstanceId) -> Self {
+        let (node_hi, node_lo) = value.node_id.as_u64_pair();
+        let (function_hi, function_lo) = value.function_id.as_u64_pair();
+        Self {
+            node_hi,
+            node_lo,
+            function_hi,
+            function_lo,
+        }
+    }
+}
+
+impl From<proto::BinaryInstanceId> for InstanceId {
+    fn from(value: proto::BinaryInstanceId) -> Self {
+        Self {
+            node_id: Uuid::from_u64_pair(value.node_hi, value.node_lo),
+            function_id: Uuid::from_u64_pair(value.function_hi, value.function_lo),
+        }
+    }
+}
+
 impl fmt::Display for InstanceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.node_id, self.function_id)

@@ -67,6 +67,7 @@ fn event(node_id: &str, function_id: &str) -> Event {
         stream_id: 0,
         event_type: EventType::Cast as i32,
         payload: bytes::Bytes::from_static(b"hello"),
+        ..Default::default()
     }
 }
 

@@ -26,8 +26,12 @@ impl InvocationService {
 }
 
 /// The node an event on the wire comes from.
-fn source_node(event: &proto::Event) -> &str {
-    event.source.as_ref().map_or("", |s| s.node_id.as_str())
+fn source_node(event: &proto::Event) -> Option<uuid::Uuid> {
+    match (&event.source_bin, &event.source) {
+        (Some(source), _) => Some(edgeless_api::InstanceId::from(*source).node_id),
+        (None, Some(source)) => uuid::Uuid::parse_str(&source.node_id).ok(),
+        (None, None) => None,
+    }
 }
 
 #[tonic::async_trait]
@@ -52,7 +56,7 @@ impl FunctionInvocation for InvocationService {
         let mut batches = request.into_inner();
         while let Some(batch) = batches.message().await? {
             if let Some(first) = batch.events.first()
-                && let Ok(source) = edgeless_api::parse_uuid("node_id", source_node(first))
+                && let Some(source) = source_node(first)
             {
                 let bytes: usize = batch.events.iter().map(|e| e.payload.len()).sum();
                 self.dataplane

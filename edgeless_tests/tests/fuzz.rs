@@ -353,6 +353,13 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
                         stream_id: rng.random(),
                         event_type: rng.random_range(-1..6),
                         payload: bytes(&mut rng).into(),
+                        target_bin: rng.random_bool(0.3).then(|| proto::BinaryInstanceId {
+                            node_hi: rng.random(),
+                            node_lo: rng.random(),
+                            function_hi: rng.random(),
+                            function_lo: rng.random(),
+                        }),
+                        source_bin: None,
                     }),
                 )
                 .await;

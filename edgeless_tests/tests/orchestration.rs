@@ -70,6 +70,64 @@ fn a_killed_nodes_functions_are_recreated_and_events_flow_again() {
 }
 
 #[test]
+fn nodes_learn_only_the_peers_their_instances_exchange_events_with() {
+    build_ping_pong();
+    let mut cluster = Cluster::builder()
+        .nodes(3)
+        .labels(0, &["a"])
+        .labels(1, &["b"])
+        .labels(2, &["c"])
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let replacements = [
+        ("period=1000", "period=200\", \"label_match_all\": \"a"),
+        (
+            "\"output_mapping\": {},\n      \"annotations\": {}",
+            "\"output_mapping\": {},\n      \"annotations\": {\"label_match_all\": \"b\"}",
+        ),
+    ];
+    let spec = example_in(dir.path(), "ping_pong", &replacements);
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    let ids = cluster.node_ids.clone();
+    assert_eq!(cluster.nodes_of(&workflow, "pinger"), vec![ids[0].clone()]);
+    assert_eq!(cluster.nodes_of(&workflow, "ponger"), vec![ids[1].clone()]);
+    cluster.wait_for(Duration::from_secs(20), "pings answered", |c| {
+        c.nodes[0].log().contains("answered PONG")
+    });
+    let told = |log: &str, what: &str, peer: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && l.contains(&format!("peer={peer}")))
+            .count()
+    };
+    // The pinger's node and the ponger's know each other (the ponger's
+    // node answers calls there); the third node is told nothing.
+    assert_eq!(told(&cluster.nodes[0].log(), "peer added", &ids[1]), 1);
+    assert_eq!(told(&cluster.nodes[1].log(), "peer added", &ids[0]), 1);
+    for node in 0..2 {
+        assert_eq!(told(&cluster.nodes[node].log(), "peer added", &ids[2]), 0);
+    }
+    let third = cluster.nodes[2].log();
+    assert!(!third.contains("peer added"), "{third}");
+
+    // The ponger's node goes: only the node that knew it is told.
+    cluster.nodes[1].kill();
+    cluster.wait_for(Duration::from_secs(20), "the pinger's node told", |c| {
+        told(&c.nodes[0].log(), "peer removed", &ids[1]) == 1
+    });
+    assert!(!cluster.nodes[2].log().contains("peer removed"));
+    // Back, the ponger is re-created there and the link made again.
+    let answered = count(&cluster.nodes[0].log(), "answered PONG");
+    cluster.restart_node(1);
+    cluster.wait_for(Duration::from_secs(30), "pings answered again", |c| {
+        count(&c.nodes[0].log(), "answered PONG") > answered + 2
+    });
+    assert_eq!(told(&cluster.nodes[0].log(), "peer added", &ids[1]), 2);
+    let third = cluster.nodes[2].log();
+    assert!(!third.contains("peer added"), "{third}");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+#[test]
 fn max_instances_spreads_a_function_over_nodes() {
     build_ping_pong();
     let cluster = Cluster::builder().nodes(2).round_robin().start();

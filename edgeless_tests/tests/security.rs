@@ -345,12 +345,14 @@ fn events_from_sources_not_mapped_to_the_target_are_refused() {
             &cluster.invocation_urls[0],
         ));
         let batch = EventBatch {
+            // The binary ids nodes send each other.
             events: vec![Event {
-                target: Some(target.into()),
-                source: Some(stranger.into()),
+                target_bin: Some(target.into()),
+                source_bin: Some(stranger.into()),
                 stream_id: 0,
                 event_type: EventType::Cast as i32,
                 payload: b"injected".to_vec().into(),
+                ..Default::default()
             }],
         };
         invocation

@@ -99,6 +99,13 @@ struct ScaleArgs {
     /// Small numbers only (a check that every scenario works, in a minute).
     #[arg(long)]
     quick: bool,
+    /// Runs only these scenarios (comma-separated; default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<scale::Scenario>,
+    /// Node counts of the `nodes` scenario (comma-separated; default: 3,
+    /// 100, 300, 1000, or 3, 10 with --quick).
+    #[arg(long, value_delimiter = ',')]
+    node_counts: Vec<usize>,
     /// Prefix of the CSV and PNG files written (`scale_start.*`,
     /// `scale_nodes.*`; empty: none).
     #[arg(long, default_value = "")]
@@ -167,11 +174,15 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 async fn run_scale(args: ScaleArgs) -> anyhow::Result<()> {
-    let options = if args.quick {
+    let mut options = if args.quick {
         scale::Options::quick(args.functions_dir)
     } else {
         scale::Options::full(args.functions_dir)
     };
+    options.only = args.only;
+    if !args.node_counts.is_empty() {
+        options.node_counts = args.node_counts;
+    }
     let mut header = Some(bench::stats::header());
     let (_, series) = scale::run(&options, |row| {
         if let Some(header) = header.take() {

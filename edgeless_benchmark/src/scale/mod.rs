@@ -37,6 +37,27 @@ pub struct Options {
     pub workflows: usize,
     /// `workflow list` runs timed.
     pub list_runs: usize,
+    /// The scenarios run (empty: all).
+    pub only: Vec<Scenario>,
+}
+
+/// One part of the scale run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Workflow start against workflow size.
+    Start,
+    /// Idle WASM instances on one node.
+    Instances,
+    /// A controller holding many workflows.
+    Controller,
+    /// One orchestrator with many nodes.
+    Nodes,
+}
+
+impl Options {
+    fn runs(&self, scenario: Scenario) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
+    }
 }
 
 impl Options {
@@ -52,6 +73,7 @@ impl Options {
             instances: 10_000,
             workflows: 10_000,
             list_runs: 5,
+            only: Vec::new(),
         }
     }
 
@@ -67,6 +89,7 @@ impl Options {
             instances: 100,
             workflows: 50,
             list_runs: 1,
+            only: Vec::new(),
         }
     }
 }
@@ -106,7 +129,11 @@ pub async fn run(
 
     // Workflow size.
     let noop_path = options.functions_dir.join("noop").join("noop.wasm");
-    let sizes = workflow_size::starts(&noop_path, &options.sizes, options.size_runs.max(1)).await?;
+    let sizes = if options.runs(Scenario::Start) {
+        workflow_size::starts(&noop_path, &options.sizes, options.size_runs.max(1)).await?
+    } else {
+        Vec::new()
+    };
     for size in sizes {
         let target = match size.functions {
             100 => Some(Duration::from_millis(30)),
@@ -133,55 +160,65 @@ pub async fn run(
 
     // Idle instances on one node (each maps its memory: the kernel's
     // limit on maps per process must leave room).
-    max_map_count_fits(options.instances)?;
-    let node = crate::bench::node::BenchNode::start_up_to(None, options.instances + 1).await?;
-    let idle = crate::bench::memory::idle_instances(&node, &bounce, options.instances).await?;
-    drop(node);
-    let kib = idle.resident_per_instance as f64 / 1024.0;
-    emit(
-        format!("{} idle WASM instances on one node", idle.count),
-        None,
-        format!(
-            "{kib:.0} KiB resident each (≤ 100 KiB {}); started in {:.2} s, all answered",
-            mark(kib <= 100.0),
-            idle.start_all.as_secs_f64()
-        ),
-    );
+    if options.runs(Scenario::Instances) {
+        max_map_count_fits(options.instances)?;
+        let node =
+            crate::bench::node::BenchNode::start_up_to(None, options.instances + 1).await?;
+        let idle = crate::bench::memory::idle_instances(&node, &bounce, options.instances).await?;
+        drop(node);
+        let kib = idle.resident_per_instance as f64 / 1024.0;
+        emit(
+            format!("{} idle WASM instances on one node", idle.count),
+            None,
+            format!(
+                "{kib:.0} KiB resident each (≤ 100 KiB {}); started in {:.2} s, all answered",
+                mark(kib <= 100.0),
+                idle.start_all.as_secs_f64()
+            ),
+        );
+    }
 
     // A controller with many workflows.
-    let single = crate::workflows::WorkflowType::parse(&format!(
-        "single;{};{}",
-        options
-            .functions_dir
-            .join("noop")
-            .join("function.json")
-            .display(),
-        noop_path.display()
-    ))?;
-    let request = single
-        .request(0)
-        .ok_or_else(|| anyhow::anyhow!("the single workflow has no request"))?;
-    let held = controller::run(&request, options.workflows, options.list_runs.max(1)).await?;
-    let median = held.list.median();
-    emit(
-        format!(
-            "controller with {} workflows: edgeless_cli workflow list",
-            held.workflows
-        ),
-        Some(held.list),
-        format!(
-            "≤ 100 ms {}; controller {:.0} MiB ({:.1} KiB per workflow); all started in {:.1} s",
-            mark(median <= Duration::from_millis(100)),
-            held.memory as f64 / (1 << 20) as f64,
-            held.per_workflow as f64 / 1024.0,
-            held.start_all.as_secs_f64()
-        ),
-    );
+    if options.runs(Scenario::Controller) {
+        let single = crate::workflows::WorkflowType::parse(&format!(
+            "single;{};{}",
+            options
+                .functions_dir
+                .join("noop")
+                .join("function.json")
+                .display(),
+            noop_path.display()
+        ))?;
+        let request = single
+            .request(0)
+            .ok_or_else(|| anyhow::anyhow!("the single workflow has no request"))?;
+        let held = controller::run(&request, options.workflows, options.list_runs.max(1)).await?;
+        let median = held.list.median();
+        emit(
+            format!(
+                "controller with {} workflows: edgeless_cli workflow list",
+                held.workflows
+            ),
+            Some(held.list),
+            format!(
+                "≤ 100 ms {}; controller {:.0} MiB ({:.1} KiB per workflow); all started in {:.1} s",
+                mark(median <= Duration::from_millis(100)),
+                held.memory as f64 / (1 << 20) as f64,
+                held.per_workflow as f64 / 1024.0,
+                held.start_all.as_secs_f64()
+            ),
+        );
+    }
     // Nodes per orchestrator, last: a domain size that fails leaves
     // nodes winding down.
+    let node_counts = if options.runs(Scenario::Nodes) {
+        options.node_counts.as_slice()
+    } else {
+        &[]
+    };
     let measured = nodes::run(
         &noop,
-        &options.node_counts,
+        node_counts,
         options.steady,
         options.placements.max(1),
     )

@@ -188,6 +188,7 @@ pub async fn run(command: FunctionCommand, session: &Session) -> Result<(), CliE
                 stream_id: 0,
                 event_type: proto::EventType::Cast as i32,
                 payload: payload.into_bytes().into(),
+                ..Default::default()
             };
             FunctionInvocationClient::new(channel)
                 .handle(event)

@@ -186,6 +186,20 @@ pub fn patch(
 /// Tells `node` about a peer joining (`url`) or leaving (`url` empty);
 /// a failure is logged.
 pub fn peer(node_id: Uuid, node: &Node, peer: Uuid, url: &str) -> Call<()> {
+    let sent = link(node_id, node, peer, url);
+    Box::pin(async move {
+        sent.await;
+        Ok(())
+    })
+}
+
+/// [`peer`], answering whether the node took the update.
+pub fn link(
+    node_id: Uuid,
+    node: &Node,
+    peer: Uuid,
+    url: &str,
+) -> impl Future<Output = bool> + Send + 'static {
     let kind = if url.is_empty() {
         proto::UpdatePeersRequestType::Del
     } else {
@@ -200,12 +214,15 @@ pub fn peer(node_id: Uuid, node: &Node, peer: Uuid, url: &str) -> Call<()> {
     let sent = with_deadline(CONTROL_DEADLINE, "a peer update", async move {
         client.update_peers(request).await
     });
-    Box::pin(async move {
-        if let Err(status) = sent.await {
-            tracing::warn!(node = %node_id, %peer, error = %status.message(), "peer update failed");
+    async move {
+        match sent.await {
+            Ok(_) => true,
+            Err(status) => {
+                tracing::warn!(node = %node_id, %peer, error = %status.message(), "peer update failed");
+                false
+            }
         }
-        Ok(())
-    })
+    }
 }
 
 /// Resets a joining node (it may still run instances of an earlier

@@ -429,11 +429,22 @@ impl Orchestrator {
         let generation = self
             .patch_generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The nodes its instances send to, and answer calls from.
+        let mut peers: Vec<Uuid> = physical
+            .values()
+            .flat_map(|list| list.instances.iter())
+            .chain(inputs.iter())
+            .filter_map(|i| Uuid::parse_str(&i.node_id).ok())
+            .collect();
+        peers.sort_unstable();
+        peers.dedup();
+        let mut links = super::links(&self.links);
         let mut patches = Vec::new();
         for instance in &component.instances {
             let Some(node) = self.nodes.get(&instance.node_id) else {
                 continue;
             };
+            let ready = links.ensure(&self.nodes, instance.node_id, peers.iter().copied());
             let request = proto::PatchRequest {
                 component_id: instance.function_id.to_string(),
                 output_mapping: physical.clone(),
@@ -441,13 +452,8 @@ impl Orchestrator {
                 inputs_only,
                 generation,
             };
-            patches.push(calls::patch(
-                node,
-                is_function,
-                *instance,
-                request,
-                required,
-            ));
+            let patch = calls::patch(node, is_function, *instance, request, required);
+            patches.push(super::links::after(ready, patch));
         }
         Ok(patches)
     }

@@ -3,13 +3,15 @@
 //! The controller speaks in logical components; this task maps each to
 //! physical instances on nodes (`components.rs`), keeps their output mappings
 //! in step (a patch in logical ids becomes one patch per instance in physical
-//! ids), keeps the full mesh of peers, and repairs what node loss breaks
+//! ids), tells each node about the peers its instances exchange events with
+//! (`links.rs`), and repairs what node loss breaks
 //! (`nodes.rs`): instances of a lost node are re-created elsewhere and every
 //! mapping that pointed at them is patched again. Requests are handled one at
 //! a time, in order; the task never waits for a node (`calls.rs`).
 
 mod calls;
 mod components;
+mod links;
 mod nodes;
 mod persistence;
 mod remotes;
@@ -178,6 +180,10 @@ type Leases = Arc<Mutex<HashMap<Uuid, Lease>>>;
 
 fn leases(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<Uuid, Lease>> {
     leases.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn links(links: &Mutex<links::Links>) -> std::sync::MutexGuard<'_, links::Links> {
+    links.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The domain's capabilities as of the last command the task handled: read
@@ -498,6 +504,8 @@ struct Orchestrator {
     handing_over: HashMap<Uuid, remotes::HandingOver>,
     /// When each node's last refresh was taken in.
     reported: HashMap<Uuid, std::time::Instant>,
+    /// Which node knows which other node (patches are built from `&self`).
+    links: Mutex<links::Links>,
 }
 
 /// Starts the orchestrator task, with the components and states saved in
@@ -534,6 +542,7 @@ pub fn spawn(
         balancer,
         handing_over: HashMap::new(),
         reported: HashMap::new(),
+        links: Mutex::default(),
         patch_generation: std::sync::atomic::AtomicU64::new(edgeless_api::feed::now_ms() << 10),
         cordoned: Default::default(),
         drained: HashMap::new(),

@@ -1,4 +1,4 @@
-//! Nodes: registration, the peer mesh, leases, and repair after node loss.
+//! Nodes: registration, leases, and repair after node loss.
 
 use edgeless_api::proto;
 use edgeless_api::{InstanceId, parse_uuid};
@@ -193,8 +193,8 @@ impl Orchestrator {
     }
 
     /// Adds a node that was reset; returns the peer updates that tell it
-    /// and the other nodes about each other. It takes no instances until
-    /// [`Orchestrator::joined`].
+    /// about other domains' nodes (it learns this domain's nodes as patches
+    /// need them). It takes no instances until [`Orchestrator::joined`].
     pub(super) fn join(
         &mut self,
         request: proto::UpdateNodeRequest,
@@ -208,12 +208,7 @@ impl Orchestrator {
         if self.nodes.contains_key(&node_id) {
             self.node_lost(node_id);
         }
-        let mut peers = Vec::new();
-        for (peer_id, peer) in &self.nodes {
-            peers.push(calls::peer(*peer_id, peer, node_id, &node.invocation_url));
-            peers.push(calls::peer(node_id, &node, *peer_id, &peer.invocation_url));
-        }
-        peers.extend(self.remote_peers_for(node_id, &node));
+        let peers = self.remote_peers_for(node_id, &node);
         tracing::info!(node = %node_id, agent = %node.agent_url, "node joined the domain");
         self.record("node-joined", None, Some(node_id), node.agent_url.clone());
         self.nodes.insert(node_id, node);
@@ -285,7 +280,7 @@ impl Orchestrator {
         Ok(vec![stops])
     }
 
-    /// A joined node knows its peers: it may take instances.
+    /// A joined node knows the other domains' nodes: it may take instances.
     pub(super) fn joined(&mut self, node_id: Uuid) {
         if let Some(node) = self.nodes.get_mut(&node_id) {
             node.ready = true;
@@ -315,11 +310,7 @@ impl Orchestrator {
         self.nodes.remove(&node_id);
         self.reported.remove(&node_id);
         super::leases(&self.leases).remove(&node_id);
-        let mut removals: Vec<_> = self
-            .nodes
-            .iter()
-            .map(|(peer_id, peer)| calls::peer(*peer_id, peer, node_id, ""))
-            .collect();
+        let mut removals = super::links(&self.links).forget(&self.nodes, node_id);
         removals.extend(self.balancer_forget(node_id));
         calls::spawn(vec![removals]);
         // Starts in flight to the node are left to fail (within their
