@@ -6,21 +6,23 @@
 //! policy picks one of them. When none fits, the error says which
 //! constraint ruled every node out.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use uuid::Uuid;
 
 use crate::config::Strategy;
 
-/// What placement needs to know about a node.
+/// What placement needs to know about a node (borrowed from the registry:
+/// a placement among a thousand nodes copies nothing).
 #[derive(Debug, Clone)]
-pub struct NodeView {
+pub struct NodeView<'a> {
     /// The node.
     pub node_id: Uuid,
     /// Its labels.
-    pub labels: Vec<String>,
+    pub labels: Cow<'a, [String]>,
     /// Its function runtimes.
-    pub runtimes: Vec<String>,
+    pub runtimes: Cow<'a, [String]>,
     /// Its number of CPUs (weight for `Random`).
     pub num_cpus: u32,
     /// Runs in a TEE.
@@ -28,7 +30,7 @@ pub struct NodeView {
     /// Has a TPM.
     pub tpm: bool,
     /// Ids of its resource providers.
-    pub providers: Vec<String>,
+    pub providers: Vec<&'a str>,
     /// Instances it runs per CPU (for `LeastLoaded`).
     pub load: f64,
 }
@@ -56,7 +58,7 @@ impl Placer {
     pub fn place(
         &mut self,
         strategy: Strategy,
-        nodes: &[NodeView],
+        nodes: &[NodeView<'_>],
         function_type: &str,
         annotations: &HashMap<String, String>,
         avoid: &[Uuid],
@@ -81,11 +83,11 @@ impl Placer {
 }
 
 /// The nodes that satisfy every constraint, in registry order.
-pub fn eligible<'a>(
-    nodes: &'a [NodeView],
+pub fn eligible<'n, 'a>(
+    nodes: &'n [NodeView<'a>],
     function_type: &str,
     annotations: &HashMap<String, String>,
-) -> Result<Vec<&'a NodeView>, PlacementError> {
+) -> Result<Vec<&'n NodeView<'a>>, PlacementError> {
     if nodes.is_empty() {
         return Err(PlacementError::NoNodes);
     }
@@ -94,7 +96,7 @@ pub fn eligible<'a>(
     let wanted_labels = list("label_match_all");
     let wanted_providers = list("resource_match_all");
     let required = |key: &str| edgeless_api::annotations::required(annotations, key);
-    type Rule<'r> = (String, Box<dyn Fn(&NodeView) -> bool + 'r>);
+    type Rule<'r> = (String, Box<dyn Fn(&NodeView<'_>) -> bool + 'r>);
     let mut rules: Vec<Rule> = Vec::new();
     if !function_type.is_empty() {
         rules.push((
@@ -117,7 +119,11 @@ pub fn eligible<'a>(
     if !wanted_providers.is_empty() {
         rules.push((
             format!("resource_match_all = {}", wanted_providers.join(",")),
-            Box::new(move |n: &NodeView| wanted_providers.iter().all(|p| n.providers.contains(p))),
+            Box::new(move |n: &NodeView| {
+                wanted_providers
+                    .iter()
+                    .all(|p| n.providers.contains(&p.as_str()))
+            }),
         ));
     }
     if required("tee") {
@@ -126,7 +132,7 @@ pub fn eligible<'a>(
     if required("tpm") {
         rules.push(("tpm = required".into(), Box::new(|n: &NodeView| n.tpm)));
     }
-    let mut candidates: Vec<&NodeView> = nodes.iter().collect();
+    let mut candidates: Vec<&NodeView<'a>> = nodes.iter().collect();
     for (name, rule) in &rules {
         candidates.retain(|n| rule(n));
         if candidates.is_empty() {
@@ -137,7 +143,7 @@ pub fn eligible<'a>(
 }
 
 /// Picks a node with probability proportional to its CPUs, from a random draw.
-fn weighted_random(nodes: &[&NodeView], draw: u64) -> Uuid {
+fn weighted_random(nodes: &[&NodeView<'_>], draw: u64) -> Uuid {
     let total: u64 = nodes.iter().map(|n| u64::from(n.num_cpus.max(1))).sum();
     let mut point = draw % total;
     for node in nodes {
@@ -154,16 +160,16 @@ fn weighted_random(nodes: &[&NodeView], draw: u64) -> Uuid {
 mod tests {
     use super::*;
 
-    fn node(n: u128, labels: &[&str], cpus: u32) -> NodeView {
+    fn node(n: u128, labels: &[&str], cpus: u32) -> NodeView<'static> {
         NodeView {
             node_id: Uuid::from_u128(n),
             labels: labels.iter().map(|s| s.to_string()).collect(),
-            runtimes: vec!["RUST_WASM".into()],
+            runtimes: Cow::Owned(vec!["RUST_WASM".into()]),
             num_cpus: cpus,
             tee: n == 3,
             tpm: false,
             providers: if n == 2 {
-                vec!["file-log-1".into()]
+                vec!["file-log-1"]
             } else {
                 vec![]
             },

@@ -59,7 +59,7 @@ impl Node {
 pub type Registry = BTreeMap<Uuid, Node>;
 
 /// What placement sees of the registry; `instances` counts what each node runs.
-pub fn views(registry: &Registry, instances: &HashMap<Uuid, usize>) -> Vec<NodeView> {
+pub fn views<'a>(registry: &'a Registry, instances: &HashMap<Uuid, usize>) -> Vec<NodeView<'a>> {
     registry
         .iter()
         .filter(|(_, node)| node.ready)
@@ -67,13 +67,13 @@ pub fn views(registry: &Registry, instances: &HashMap<Uuid, usize>) -> Vec<NodeV
             providers: node
                 .providers
                 .iter()
-                .map(|p| p.provider_id.clone())
+                .map(|p| p.provider_id.as_str())
                 .collect(),
             load: instances.get(id).copied().unwrap_or(0) as f64
                 / f64::from(node.capabilities.num_cpus.max(1)),
             node_id: *id,
-            labels: node.capabilities.labels.clone(),
-            runtimes: node.capabilities.runtimes.clone(),
+            labels: node.capabilities.labels.as_slice().into(),
+            runtimes: node.capabilities.runtimes.as_slice().into(),
             num_cpus: node.capabilities.num_cpus,
             tee: node.capabilities.is_tee_running,
             tpm: node.capabilities.has_tpm,

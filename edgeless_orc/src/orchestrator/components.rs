@@ -81,20 +81,30 @@ fn desired_instances(
     }
 }
 
+/// What placement sees of `nodes` that are not cordoned, with each node's
+/// current number of instances (those being started included).
+fn node_views<'a>(
+    nodes: &'a registry::Registry,
+    components: &HashMap<Uuid, Component>,
+    cordoned: &std::collections::HashSet<Uuid>,
+) -> Vec<NodeView<'a>> {
+    let mut counts: HashMap<Uuid, usize> = HashMap::new();
+    for component in components.values() {
+        let nodes = component.instances.iter().map(|i| &i.node_id);
+        for node in nodes.chain(&component.starting) {
+            *counts.entry(*node).or_default() += 1;
+        }
+    }
+    let mut views = registry::views(nodes, &counts);
+    views.retain(|v| !cordoned.contains(&v.node_id));
+    views
+}
+
 impl Orchestrator {
     /// What placement sees, with each node's current number of instances
     /// (those being started included).
-    pub(super) fn views(&self) -> Vec<NodeView> {
-        let mut counts: HashMap<Uuid, usize> = HashMap::new();
-        for component in self.components.values() {
-            let nodes = component.instances.iter().map(|i| &i.node_id);
-            for node in nodes.chain(&component.starting) {
-                *counts.entry(*node).or_default() += 1;
-            }
-        }
-        let mut views = registry::views(&self.nodes, &counts);
-        views.retain(|v| !self.cordoned.contains(&v.node_id));
-        views
+    pub(super) fn views(&self) -> Vec<NodeView<'_>> {
+        node_views(&self.nodes, &self.components, &self.cordoned)
     }
 
     /// Places a new component and records it as starting; returns the
@@ -263,7 +273,7 @@ impl Orchestrator {
         };
         match spec {
             Spec::Function(request) => {
-                let views = self.views();
+                let views = node_views(&self.nodes, &self.components, &self.cordoned);
                 self.placer
                     .place(
                         self.config.baseline.orchestration_strategy,
