@@ -592,35 +592,32 @@ impl Controller {
     /// The workflows `scope` may see, each with its state as its domain
     /// sees it now.
     pub async fn list(&self, scope: Option<&str>) -> Vec<proto::WorkflowSummary> {
-        let listed: Vec<(proto::WorkflowSummary, State, Vec<Component>)> = lock(&self.workflows)
+        // The domains first, then the workflows as they are once their
+        // views arrived (nothing of them copied across the wait).
+        let mut domains = std::collections::BTreeSet::new();
+        for workflow in lock(&self.workflows).values() {
+            if !workflow.visible_to(scope) {
+                continue;
+            }
+            for component in &workflow.components {
+                if !domains.contains(&component.domain_id) {
+                    domains.insert(component.domain_id.clone());
+                }
+            }
+        }
+        let views = self.domain_views(domains).await;
+        lock(&self.workflows)
             .iter()
             .filter(|(_, w)| w.visible_to(scope))
-            .map(|(id, w)| {
-                let summary = proto::WorkflowSummary {
-                    tenant: w.tenant.clone(),
-                    workflow_id: id.to_string(),
-                    name: w.request.name.clone(),
-                    state: String::new(),
-                    domain_id: w.domain_label(),
-                    functions: w.request.workflow_functions.len() as u32,
-                    resources: w.request.workflow_resources.len() as u32,
-                    started_unix: w.started_unix,
-                };
-                (summary, w.state.clone(), w.components.clone())
-            })
-            .collect();
-        let views = self
-            .domain_views(
-                listed
-                    .iter()
-                    .flat_map(|(_, _, components)| domains_of(components)),
-            )
-            .await;
-        listed
-            .into_iter()
-            .map(|(mut summary, state, components)| {
-                summary.state = status::observe(&state, &components, &views).state;
-                summary
+            .map(|(id, w)| proto::WorkflowSummary {
+                tenant: w.tenant.clone(),
+                workflow_id: id.to_string(),
+                name: w.request.name.clone(),
+                state: status::observe(&w.state, &w.components, &views).state,
+                domain_id: w.domain_label(),
+                functions: w.request.workflow_functions.len() as u32,
+                resources: w.request.workflow_resources.len() as u32,
+                started_unix: w.started_unix,
             })
             .collect()
     }

@@ -203,19 +203,8 @@ fn print_data(value: &impl serde::Serialize, output: Output) -> Result<(), CliEr
     Ok(())
 }
 
-/// An aligned table with `header`, for `-o text|wide`.
+/// An aligned table with `header`, for `-o text|wide`, in one write (a
+/// listing of thousands of rows is not thousands of system calls).
 fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
-    let mut table = comfy_table::Table::new();
-    table
-        .load_preset(comfy_table::presets::NOTHING)
-        .set_header(header.iter().copied());
-    for row in rows {
-        table.add_row(row);
-    }
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 2));
-    }
-    for line in table.to_string().lines() {
-        out!("{}", line.trim_end());
-    }
+    out!("{}", crate::table::render(header, &rows));
 }
