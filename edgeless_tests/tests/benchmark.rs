@@ -137,6 +137,8 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
         // A thousand instances on one node start and each answers a call.
         "1000 idle instances on one node",
         "start of a 4-function chain on 3 nodes",
+        "cross-node hop with mutual TLS",
+        "cross-node casts with mutual TLS, 256 in flight",
     ] {
         let line = stdout
             .lines()
@@ -149,12 +151,12 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     }
     assert!(stdout.contains("× baseline"), "{stdout}");
     let summary = std::fs::read_to_string(format!("{prefix}bench_summary.csv")).unwrap();
-    assert_eq!(summary.lines().count(), 1 + 15, "{summary}");
+    assert_eq!(summary.lines().count(), 1 + 17, "{summary}");
     let samples = std::fs::read_to_string(format!("{prefix}bench_samples.csv")).unwrap();
-    // 200 timed events for each of the eight hop and call scenarios, the
+    // 200 timed events for each of the nine hop and call scenarios, the
     // 10 cold starts, 5 + 5 first starts and the 2 workflow starts, after
     // the header.
-    assert_eq!(samples.lines().count(), 1 + 8 * 200 + 10 + 10 + 2);
+    assert_eq!(samples.lines().count(), 1 + 9 * 200 + 10 + 10 + 2);
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! A hop is one event from one mailbox into another. Latencies of hops are
 //! half the round trip driver → `bounce` instance → driver (one WASM
 //! invocation per round trip); throughputs count every event, both ways.
+//! The cross-node figures are measured again, last, with mutual TLS on the
+//! link.
 
 pub mod exchange;
 pub mod grpc_baseline;
@@ -14,6 +16,7 @@ pub mod node;
 pub mod relay;
 pub mod stats;
 pub mod tcp_baseline;
+pub mod tls;
 pub mod workflow_start;
 
 use std::path::{Path, PathBuf};
@@ -239,7 +242,7 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
         within(&hop, Duration::from_micros(60)),
         mark(ratio <= 2.0)
     );
-    let cross_median = hop.median();
+    let (cross_median, cross_rate) = (hop.median(), rate);
     emit(
         "cross-node hop (cast, loopback gRPC)",
         Some(hop),
@@ -331,6 +334,26 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
         Some(chain),
         None,
         note,
+    );
+    // Last (it cannot be undone for this process): two nodes whose link
+    // has mutual TLS, against the plain link measured above.
+    let certificates = tempfile::tempdir()?;
+    tls::install(certificates.path())?;
+    let a = BenchNode::start(None).await?;
+    let b = BenchNode::start(None).await?;
+    a.link_to(&b)?;
+    b.link_to(&a)?;
+    let mut driver = a.driver();
+    let remote = b.start_wasm("bounce", &bounce, &a, &driver).await?;
+    let (hop, tls_rate) = casts(&mut driver, remote, &payload, options).await?;
+    let ratio = hop.median().as_secs_f64() / cross_median.as_secs_f64();
+    let note = format!("{ratio:.2}× the plain hop (≤ 1.5 {})", mark(ratio <= 1.5));
+    emit("cross-node hop with mutual TLS", Some(hop), None, note);
+    emit(
+        &format!("cross-node casts with mutual TLS, {in_flight} in flight"),
+        None,
+        Some(tls_rate),
+        format!("{:.2}× the plain rate", tls_rate / cross_rate),
     );
     Ok(rows)
 }

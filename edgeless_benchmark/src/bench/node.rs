@@ -21,16 +21,24 @@ pub struct BenchNode {
     server: tokio::task::JoinHandle<()>,
 }
 
-/// Serves `dataplane`'s gRPC service on a free loopback port; returns its
-/// URL and the server task.
+/// Serves `dataplane`'s gRPC service on a free loopback port, with the
+/// layers a node daemon's dataplane has (request metrics, authorization,
+/// and mutual TLS once [`super::tls::install`] ran); returns its URL and
+/// the server task.
 pub async fn serve_dataplane(
     dataplane: &Dataplane,
 ) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let invocation_url = format!("http://{}", listener.local_addr()?);
+    let scheme = if edgeless_api::tls::is_installed() {
+        "https"
+    } else {
+        "http"
+    };
+    let invocation_url = format!("{scheme}://{}", listener.local_addr()?);
     let service = InvocationService::new(dataplane.clone()).into_server();
+    let builder = edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?;
     let server = tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
+        let served = builder
             .add_service(service)
             .serve_with_incoming(edgeless_api::server::incoming(listener))
             .await;
