@@ -24,7 +24,9 @@ const CALL_ERR: i32 = 2;
 pub struct HostState {
     pub host: InstanceHost,
     /// Set right after instantiation.
-    pub exports: Option<GuestMemory>,
+    /// Shared, so that a host call takes it without copying its typed
+    /// functions (each copy clones their signatures).
+    pub exports: Option<std::sync::Arc<GuestMemory>>,
     /// The instance's memory limit.
     pub limits: super::guest_limits::GuestLimits,
     /// The CPU budget per event, in epoch ticks.
@@ -69,7 +71,7 @@ pub struct GuestMemory {
     pub free: TypedFunc<(u32, u32), ()>,
 }
 
-fn exports(caller: &Caller<'_, HostState>) -> wasmtime::Result<GuestMemory> {
+fn exports(caller: &Caller<'_, HostState>) -> wasmtime::Result<std::sync::Arc<GuestMemory>> {
     caller
         .data()
         .exports
@@ -77,9 +79,19 @@ fn exports(caller: &Caller<'_, HostState>) -> wasmtime::Result<GuestMemory> {
         .ok_or_else(|| format_err!("guest memory not ready"))
 }
 
+/// The guest's memory.
+fn memory(caller: &Caller<'_, HostState>) -> wasmtime::Result<Memory> {
+    caller
+        .data()
+        .exports
+        .as_ref()
+        .map(|g| g.memory)
+        .ok_or_else(|| format_err!("guest memory not ready"))
+}
+
 /// Copies `len` bytes at `ptr` out of the guest.
 fn read_bytes(caller: &Caller<'_, HostState>, ptr: u32, len: u32) -> wasmtime::Result<Vec<u8>> {
-    let memory = exports(caller)?.memory;
+    let memory = memory(caller)?;
     let start = ptr as usize;
     memory
         .data(caller)
@@ -100,7 +112,7 @@ fn read_instance_id(caller: &Caller<'_, HostState>, ptr: u32) -> wasmtime::Resul
 }
 
 fn write_bytes(caller: &mut Caller<'_, HostState>, ptr: u32, bytes: &[u8]) -> wasmtime::Result<()> {
-    let memory = exports(caller)?.memory;
+    let memory = memory(caller)?;
     memory
         .write(caller, ptr as usize, bytes)
         .map_err(|_| format_err!("guest buffer {ptr} is outside its memory"))
@@ -131,12 +143,12 @@ pub async fn copy_into_guest<T: AsGuest>(store: &mut T, bytes: &[u8]) -> wasmtim
 
 /// Both a `Store` and a `Caller` can copy into the guest.
 pub trait AsGuest {
-    fn guest(&self) -> wasmtime::Result<GuestMemory>;
+    fn guest(&self) -> wasmtime::Result<std::sync::Arc<GuestMemory>>;
     fn context(&mut self) -> wasmtime::StoreContextMut<'_, HostState>;
 }
 
 impl AsGuest for wasmtime::Store<HostState> {
-    fn guest(&self) -> wasmtime::Result<GuestMemory> {
+    fn guest(&self) -> wasmtime::Result<std::sync::Arc<GuestMemory>> {
         self.data()
             .exports
             .clone()
@@ -148,7 +160,7 @@ impl AsGuest for wasmtime::Store<HostState> {
 }
 
 impl AsGuest for Caller<'_, HostState> {
-    fn guest(&self) -> wasmtime::Result<GuestMemory> {
+    fn guest(&self) -> wasmtime::Result<std::sync::Arc<GuestMemory>> {
         exports(self)
     }
     fn context(&mut self) -> wasmtime::StoreContextMut<'_, HostState> {

@@ -219,7 +219,7 @@ impl WasmRuntime {
         let bad_signature = |e: wasmtime::Error| {
             StartError::BadCode(format!("an export has the wrong type: {e:#}"))
         };
-        store.data_mut().exports = Some(GuestMemory {
+        store.data_mut().exports = Some(std::sync::Arc::new(GuestMemory {
             memory,
             alloc: instance
                 .get_typed_func(&mut store, "edgeless_alloc")
@@ -227,7 +227,7 @@ impl WasmRuntime {
             free: instance
                 .get_typed_func(&mut store, "edgeless_free")
                 .map_err(bad_signature)?,
-        });
+        }));
         let entry = Entry {
             init: instance
                 .get_typed_func(&mut store, "handle_init")
@@ -447,9 +447,9 @@ async fn free(store: &mut Store<HostState>, ptr: u32, len: u32) -> wasmtime::Res
     if ptr == 0 || len == 0 {
         return Ok(());
     }
-    let free = store.data().exports.as_ref().map(|g| g.free.clone());
-    match free {
-        Some(free) => free.call_async(store, (ptr, len)).await,
+    let guest = store.data().exports.clone();
+    match guest {
+        Some(guest) => guest.free.call_async(store, (ptr, len)).await,
         None => Ok(()),
     }
 }
