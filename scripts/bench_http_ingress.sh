@@ -17,25 +17,34 @@ export EDGELESS_FUNCTIONS_TARGET_DIR="$root/target/functions"
 "$bin/edgeless_cli" function build functions/http_processor/function.json >/dev/null
 
 work=$(mktemp -d)
-(cd "$work" && "$bin/edgeless_inabox" -t --initial-port 7600 2>/dev/null && "$bin/edgeless_cli" -t cli.toml 2>/dev/null)
-RUST_LOG=warn "$bin/edgeless_inabox" --config-path "$work" 2>"$work/inabox.log" &
+# Every port is one the system chooses; the daemons report them.
+"$bin/edgeless_inabox" -t --initial-port 0 --config-path "$work" 2>/dev/null
+RUST_LOG=warn "$bin/edgeless_inabox" --config-path "$work" --listening-file "$work/listening.toml" 2>"$work/inabox.log" &
 inabox=$!
 baseline_pid=""
 trap 'kill $inabox $baseline_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+  [ -s "$work/listening.toml" ] && break
+  sleep 0.1
+done
+listened() { sed -n "s/^$1 = \"\(.*\)\"$/\1/p" "$work/listening.toml"; }
+controller=$(listened 'controller\.controller_url')
+ingress=$(listened 'node0\.http_ingress_url')
+[ -n "$controller" ] && [ -n "$ingress" ] || { echo "edgeless_inabox did not start:" >&2; cat "$work/inabox.log" >&2; exit 1; }
+cli=("$bin/edgeless_cli" --controller-url "$controller")
 for _ in $(seq 1 100); do
-  "$bin/edgeless_cli" -c "$work/cli.toml" domain list -o json 2>/dev/null | grep -q '"num_nodes": 1' && break
+  "${cli[@]}" domain list -o json 2>/dev/null | grep -q '"num_nodes": 1' && break
   sleep 0.2
 done
-"$bin/edgeless_cli" -c "$work/cli.toml" workflow start examples/http_ingress/workflow.json >/dev/null
-ingress=$(grep -o 'http_ingress_url = "[^"]*"' "$work/node.toml" | cut -d'"' -f2)
+"${cli[@]}" workflow start examples/http_ingress/workflow.json >/dev/null
 until curl -s -H "Host: demo.edgeless.com" "$ingress/hello" | grep -q World; do sleep 0.2; done
 
 echo "== http-ingress → http_processor → response ($ingress/hello)"
 wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Host: demo.edgeless.com" "$ingress/hello"
 
-port=$((RANDOM % 1000 + 18000))
-"$bin/http_baseline" "$port" &
+"$bin/http_baseline" >"$work/baseline.url" &
 baseline_pid=$!
-sleep 0.5
-echo "== plain HTTP server (baseline, http://127.0.0.1:$port/hello)"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$port/hello"
+until [ -s "$work/baseline.url" ]; do sleep 0.1; done
+baseline=$(head -1 "$work/baseline.url")
+echo "== plain HTTP server (baseline, $baseline/hello)"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency "$baseline/hello"

@@ -24,7 +24,12 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         .iter()
         .map(|row| row.iter().map(|c| flatten(c)).collect())
         .collect();
-    let columns = rows.iter().map(Vec::len).chain([header.len()]).max().unwrap_or(0);
+    let columns = rows
+        .iter()
+        .map(Vec::len)
+        .chain([header.len()])
+        .max()
+        .unwrap_or(0);
     let mut widths = vec![0; columns];
     for row in rows.iter().chain([&header]) {
         for (width, cell) in widths.iter_mut().zip(row) {

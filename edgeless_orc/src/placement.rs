@@ -168,11 +168,7 @@ mod tests {
             num_cpus: cpus,
             tee: n == 3,
             tpm: false,
-            providers: if n == 2 {
-                vec!["file-log-1"]
-            } else {
-                vec![]
-            },
+            providers: if n == 2 { vec!["file-log-1"] } else { vec![] },
             load: n as f64,
         }
     }

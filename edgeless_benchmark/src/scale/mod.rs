@@ -162,8 +162,7 @@ pub async fn run(
     // limit on maps per process must leave room).
     if options.runs(Scenario::Instances) {
         max_map_count_fits(options.instances)?;
-        let node =
-            crate::bench::node::BenchNode::start_up_to(None, options.instances + 1).await?;
+        let node = crate::bench::node::BenchNode::start_up_to(None, options.instances + 1).await?;
         let idle = crate::bench::memory::idle_instances(&node, &bounce, options.instances).await?;
         drop(node);
         let kib = idle.resident_per_instance as f64 / 1024.0;
