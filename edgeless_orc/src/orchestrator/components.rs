@@ -81,15 +81,18 @@ fn desired_instances(
     }
 }
 
-/// What placement sees of `nodes` that are not cordoned, with each node's
-/// current number of instances (those being started included).
+/// What placement sees of `nodes` that are not cordoned; with `loads`,
+/// each node's current number of instances (those being started included)
+/// is counted, which takes a pass over every component (only
+/// `LeastLoaded` needs it).
 fn node_views<'a>(
     nodes: &'a registry::Registry,
     components: &HashMap<Uuid, Component>,
     cordoned: &std::collections::HashSet<Uuid>,
+    loads: bool,
 ) -> Vec<NodeView<'a>> {
     let mut counts: HashMap<Uuid, usize> = HashMap::new();
-    for component in components.values() {
+    for component in components.values().filter(|_| loads) {
         let nodes = component.instances.iter().map(|i| &i.node_id);
         for node in nodes.chain(&component.starting) {
             *counts.entry(*node).or_default() += 1;
@@ -101,10 +104,9 @@ fn node_views<'a>(
 }
 
 impl Orchestrator {
-    /// What placement sees, with each node's current number of instances
-    /// (those being started included).
+    /// What placement sees, for eligibility (no loads counted).
     pub(super) fn views(&self) -> Vec<NodeView<'_>> {
-        node_views(&self.nodes, &self.components, &self.cordoned)
+        node_views(&self.nodes, &self.components, &self.cordoned, false)
     }
 
     /// Places a new component and records it as starting; returns the
@@ -273,10 +275,12 @@ impl Orchestrator {
         };
         match spec {
             Spec::Function(request) => {
-                let views = node_views(&self.nodes, &self.components, &self.cordoned);
+                let strategy = self.config.baseline.orchestration_strategy;
+                let loads = strategy == crate::config::Strategy::LeastLoaded;
+                let views = node_views(&self.nodes, &self.components, &self.cordoned, loads);
                 self.placer
                     .place(
-                        self.config.baseline.orchestration_strategy,
+                        strategy,
                         &views,
                         spec.function_type(),
                         &request.annotations,
