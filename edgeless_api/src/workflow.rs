@@ -257,6 +257,7 @@ impl WorkflowSpec {
                     function_class_version: class.version.clone(),
                     function_class_code: code,
                     function_class_outputs: class.outputs.clone(),
+                    function_class_code_key: String::new(),
                 }),
                 output_mapping: function.output_mapping.clone().into_iter().collect(),
                 annotations: function.annotations.clone().into_iter().collect(),

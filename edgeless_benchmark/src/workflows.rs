@@ -67,6 +67,7 @@ impl WorkflowType {
                         function_class_version: field("version")?,
                         function_class_code: read(Path::new(wasm))?.into(),
                         function_class_outputs: Vec::new(),
+                        function_class_code_key: String::new(),
                     },
                 })
             }
@@ -192,6 +193,7 @@ fn wasm_class(id: &str, code: &[u8], outputs: &[&str]) -> FunctionClassSpecifica
         function_class_version: "0.1".into(),
         function_class_code: code.to_vec().into(),
         function_class_outputs: outputs.iter().map(|o| o.to_string()).collect(),
+        function_class_code_key: String::new(),
     }
 }
 

@@ -59,6 +59,9 @@ pub struct StartFunction {
     pub class_id: String,
     /// The code: a WASM module, or the name of a Docker image.
     pub code: bytes::Bytes,
+    /// The WASM code's SHA-256 in hex, when the orchestrator names it:
+    /// with `code` empty, the module compiled before under this key runs.
+    pub code_key: String,
     /// The workflow, for logs.
     pub workflow_id: String,
     /// The function's name in its workflow (for metrics; may be empty).
@@ -80,6 +83,7 @@ impl StartFunction {
             function_type: function_type.to_string(),
             class_id: class_id.to_string(),
             code: code.into(),
+            code_key: String::new(),
             workflow_id: String::new(),
             function_name: String::new(),
             state_id: Uuid::new_v4().to_string(),
@@ -346,7 +350,7 @@ impl Agent {
             meter,
         };
         let started = match runtime {
-            Runtime::Wasm(wasm) => wasm.start(&request.code, context).await,
+            Runtime::Wasm(wasm) => wasm.start(&request.code, &request.code_key, context).await,
             Runtime::Container(containers) => {
                 let image = String::from_utf8_lossy(&request.code);
                 containers

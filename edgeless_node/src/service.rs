@@ -14,11 +14,13 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::agent::{Agent, AgentError, StartFunction};
+use crate::runtime::StartError;
 
 impl From<AgentError> for Status {
     fn from(error: AgentError) -> Self {
         let message = error.to_string();
         match error {
+            AgentError::Start(StartError::UnknownCode(_)) => Status::failed_precondition(message),
             AgentError::Invalid(_) | AgentError::Start(_) => Status::invalid_argument(message),
             AgentError::Resource(crate::resources::ResourceError::NoProvider(_)) => {
                 Status::failed_precondition(message)
@@ -101,6 +103,7 @@ impl FunctionInstance for Service {
                 function_type: class.function_class_type,
                 class_id: class.function_class_id,
                 code: class.function_class_code,
+                code_key: class.function_class_code_key,
                 workflow_id: request.workflow_id,
                 function_name: request.function_name,
                 state_id: request.state_id,

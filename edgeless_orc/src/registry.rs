@@ -33,6 +33,9 @@ pub struct Node {
     pub management: NodeManagementClient<Channel>,
     /// Whether it knows its peers and may take instances.
     pub ready: bool,
+    /// Keys of the WASM code it has started (it starts that code again from
+    /// the key alone).
+    pub codes: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Node {
@@ -51,6 +54,7 @@ impl Node {
             resources: ResourceConfigurationClient::new(channel.clone()),
             management: NodeManagementClient::new(channel),
             ready: false,
+            codes: Default::default(),
         })
     }
 }

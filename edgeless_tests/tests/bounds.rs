@@ -41,6 +41,7 @@ fn oversized_messages_are_refused_and_the_daemons_keep_serving() {
                     function_class_version: "0.1".into(),
                     function_class_code: huge_code.into(),
                     function_class_outputs: Vec::new(),
+                    function_class_code_key: String::new(),
                 }),
                 ..Default::default()
             }],

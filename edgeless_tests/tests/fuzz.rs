@@ -78,6 +78,7 @@ fn class(rng: &mut StdRng) -> FunctionClassSpecification {
         function_class_version: text(rng),
         function_class_code: bytes(rng).into(),
         function_class_outputs: vec![text(rng)],
+        function_class_code_key: text(rng),
     }
 }
 

@@ -128,6 +128,40 @@ fn nodes_learn_only_the_peers_their_instances_exchange_events_with() {
 }
 
 #[test]
+fn a_node_starts_code_it_has_from_its_key_and_asks_for_code_it_has_not() {
+    use edgeless_api::proto::{
+        FunctionClassSpecification, SpawnFunctionRequest, function_instance_client,
+    };
+    let code = std::fs::read(build_function("noop")).unwrap();
+    let cluster = Cluster::builder().nodes(1).start();
+    let key = "0".repeat(64);
+    let request = |code: Vec<u8>| SpawnFunctionRequest {
+        code: Some(FunctionClassSpecification {
+            function_class_id: "noop".into(),
+            function_class_type: "RUST_WASM".into(),
+            function_class_version: "0.1".into(),
+            function_class_code: code.into(),
+            function_class_outputs: Vec::new(),
+            function_class_code_key: key.clone(),
+        }),
+        state_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let channel = edgeless_api::client::channel(&cluster.agent_urls[0]).unwrap();
+        let mut node = function_instance_client::FunctionInstanceClient::new(channel);
+        // A key it has not seen, without the code: it asks for the code.
+        let status = node.start(request(Vec::new())).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+        assert!(status.message().starts_with("unknown code"), "{status:?}");
+        // With the code, then from the key alone.
+        node.start(request(code.clone())).await.expect("start with the code");
+        node.start(request(Vec::new())).await.expect("start from the key alone");
+    });
+}
+
+#[test]
 fn max_instances_spreads_a_function_over_nodes() {
     build_ping_pong();
     let cluster = Cluster::builder().nodes(2).round_robin().start();

@@ -253,6 +253,7 @@ fn spawn(lid: Uuid, code: &[u8]) -> proto::SpawnFunctionRequest {
             function_class_version: "0.1".into(),
             function_class_code: code.to_vec().into(),
             function_class_outputs: Vec::new(),
+            function_class_code_key: String::new(),
         }),
         annotations: Default::default(),
         workflow_id: Uuid::new_v4().to_string(),

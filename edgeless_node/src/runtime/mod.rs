@@ -179,6 +179,10 @@ pub enum StartError {
     /// The code trapped while being instantiated.
     #[error("the instance could not be created: {0}")]
     Instantiate(String),
+    /// The request named its code by a key this node has not compiled (the
+    /// orchestrator sends the code then).
+    #[error("unknown code {0}: send it")]
+    UnknownCode(String),
 }
 
 #[cfg(test)]

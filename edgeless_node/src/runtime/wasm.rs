@@ -34,6 +34,10 @@ const REQUIRED_EXPORTS: &[&str] = &[
     "handle_stop",
 ];
 
+/// The most code keys remembered (beyond it the table starts afresh; the
+/// orchestrator then sends the code again).
+const MAX_KEYED_MODULES: usize = 4096;
+
 /// How often the engine's epoch advances: the granularity of CPU budgets.
 pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
@@ -52,6 +56,9 @@ pub struct WasmRuntime {
     linker: Arc<Linker<HostState>>,
     /// Compiled and linked modules by hash of their code.
     modules: Mutex<HashMap<u64, InstancePre<HostState>>>,
+    /// The same modules by the key an orchestrator gave their code (its
+    /// SHA-256), so that a start may name the code instead of carrying it.
+    by_key: Mutex<HashMap<String, InstancePre<HostState>>>,
     /// The on-disk module cache, if any.
     disk_cache: Option<wasmtime::Cache>,
 }
@@ -110,6 +117,7 @@ impl WasmRuntime {
             engine,
             linker: Arc::new(linker),
             modules: Mutex::default(),
+            by_key: Mutex::default(),
             disk_cache,
         })
     }
@@ -118,6 +126,34 @@ impl WasmRuntime {
     /// compiled.
     pub fn modules_from_disk(&self) -> usize {
         self.disk_cache.as_ref().map_or(0, |c| c.cache_hits())
+    }
+
+    /// [`Self::prepare`], also known (and looked up) by `code_key` when
+    /// one is given.
+    async fn prepare_keyed(
+        &self,
+        code: &[u8],
+        code_key: &str,
+    ) -> Result<InstancePre<HostState>, StartError> {
+        if code_key.is_empty() {
+            return self.prepare(code).await;
+        }
+        let by_key = || self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pre) = by_key().get(code_key) {
+            return Ok(pre.clone());
+        }
+        if code.is_empty() {
+            return Err(StartError::UnknownCode(code_key.to_string()));
+        }
+        let pre = self.prepare(code).await?;
+        let mut known = by_key();
+        // Keys come from the orchestrator; their number is bounded like the
+        // modules themselves.
+        if known.len() >= MAX_KEYED_MODULES {
+            known.clear();
+        }
+        known.insert(code_key.to_string(), pre.clone());
+        Ok(pre)
     }
 
     /// Compiles `code` (or takes it from the cache) and checks that it fits
@@ -172,12 +208,15 @@ impl WasmRuntime {
 
     /// Creates the instance and starts its task, which runs `handle_init`
     /// and then serves its mailbox.
+    /// `code_key` (may be empty) names the code as the orchestrator knows
+    /// it; with `code` empty, the module compiled under that key runs.
     pub async fn start(
         &self,
         code: &[u8],
+        code_key: &str,
         context: InstanceContext,
     ) -> Result<RunningInstance, StartError> {
-        let pre = self.prepare(code).await?;
+        let pre = self.prepare_keyed(code, code_key).await?;
         let InstanceParts {
             host,
             init_payload,

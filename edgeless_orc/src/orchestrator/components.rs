@@ -119,6 +119,17 @@ impl Orchestrator {
         if self.components.contains_key(&lid) {
             return Err(OrcError::Invalid(format!("component {lid} already exists")));
         }
+        // WASM code is named by its key, so that nodes that have it are
+        // not sent it again.
+        let mut spec = spec;
+        if let Spec::Function(request) = &mut spec
+            && let Some(class) = &mut request.code
+            && class.function_class_type == edgeless_api::RUST_WASM
+            && !class.function_class_code.is_empty()
+        {
+            class.function_class_code_key =
+                super::persistence::code_key(&self.store, &class.function_class_code);
+        }
         // A function moved from another domain brings its last state.
         if let Spec::Function(request) = &spec
             && let Some(state) = &request.serialized_state

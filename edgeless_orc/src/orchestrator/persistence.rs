@@ -58,6 +58,12 @@ fn logical_targets(mapping: &HashMap<String, Vec<Uuid>>) -> proto::StoredMapping
     }
 }
 
+/// The key of a function's code (its SHA-256 in hex; code seen before is
+/// recognised without hashing it again). The code is kept in the store.
+pub fn code_key(kept: &Kept, code: &prost::bytes::Bytes) -> String {
+    kept.codes.keep(&kept.writer, code)
+}
+
 /// Saves a component and its mapping (written behind: the orchestrator's
 /// task never waits for the disk); a failure is logged.
 pub fn save_component(kept: &Kept, lid: Uuid, component: &Component) {
