@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // → node) without being copied.
         .bytes(".edgeless_api.FunctionClassSpecification.function_class_code")
         .bytes(".edgeless_api.Event.payload")
+        .bytes(".edgeless_api.Code.code")
         .bytes(".edgeless_api.GuestEvent.payload")
         .bytes(".edgeless_api.CallResult.payload")
         .bytes(".edgeless_api.HostSend.payload")

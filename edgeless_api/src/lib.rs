@@ -9,6 +9,7 @@
 pub mod annotations;
 pub mod auth;
 pub mod client;
+pub mod code_table;
 pub mod config_env;
 pub mod daemon;
 pub mod event;

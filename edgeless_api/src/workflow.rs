@@ -131,6 +131,9 @@ pub enum WorkflowError {
         /// The resource.
         resource: String,
     },
+    /// The request's code table does not match its functions.
+    #[error("{0}")]
+    Codes(String),
 }
 
 /// A workflow as written in JSON.
@@ -278,10 +281,32 @@ impl WorkflowSpec {
             annotations: self.annotations.clone().into_iter().collect(),
             name: String::new(),
             allow_duplicate: false,
+            codes: Vec::new(),
         };
         validate(&request)?;
         Ok(request)
     }
+}
+
+/// Moves the request's WASM code into its code table: code shared by many
+/// functions travels once (see [`crate::code_table`]).
+pub fn pack_codes(request: &mut proto::SpawnWorkflowRequest) {
+    let classes = request
+        .workflow_functions
+        .iter_mut()
+        .filter_map(|f| f.class_spec.as_mut());
+    request.codes = crate::code_table::pack(classes);
+}
+
+/// Puts the code of the request's code table back into its functions,
+/// checking every key against its code.
+pub fn unpack_codes(request: &mut proto::SpawnWorkflowRequest) -> Result<(), WorkflowError> {
+    let table = std::mem::take(&mut request.codes);
+    let classes = request
+        .workflow_functions
+        .iter_mut()
+        .filter_map(|f| f.class_spec.as_mut());
+    crate::code_table::unpack(classes, &table).map_err(WorkflowError::Codes)
 }
 
 /// The first characters of a name that may be long, for messages.

@@ -445,9 +445,10 @@ impl Controller {
     /// component mapping).
     pub async fn start(
         &self,
-        request: proto::SpawnWorkflowRequest,
+        mut request: proto::SpawnWorkflowRequest,
         tenant: &str,
     ) -> Result<proto::WorkflowInstanceStatus, ControllerError> {
+        edgeless_api::workflow::unpack_codes(&mut request)?;
         validate(&request)?;
         let _name = self.claim_name(&request, tenant)?;
         let workflow_id = Uuid::new_v4();

@@ -70,7 +70,11 @@ pub fn save(kept: &Kept, id: Uuid, workflow: &Workflow) {
         if let Some(class) = &mut function.class_spec
             && !class.function_class_code.is_empty()
         {
-            let key = kept.codes.keep(&kept.writer, &class.function_class_code);
+            let key = kept.codes.keep_keyed(
+                &kept.writer,
+                &class.function_class_code_key,
+                &class.function_class_code,
+            );
             code_keys.insert(function.name.clone(), key);
             class.function_class_code = Default::default();
         }

@@ -158,6 +158,13 @@ fn workflow(rng: &mut StdRng) -> SpawnWorkflowRequest {
         annotations: map(rng),
         name: text(rng),
         allow_duplicate: rng.random_bool(0.5),
+        // A code table whose keys rarely match their code.
+        codes: (0..rng.random_range(0..3))
+            .map(|_| Code {
+                key: text(rng),
+                code: bytes(rng).into(),
+            })
+            .collect(),
     }
 }
 

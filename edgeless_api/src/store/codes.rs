@@ -11,6 +11,8 @@ pub struct Codes {
     table: Table,
     /// Code stored (or queued) so far, by a cheap fingerprint.
     kept: std::sync::Mutex<HashMap<u64, Vec<(String, bytes::Bytes)>>>,
+    /// The keys of that code.
+    keys: std::sync::Mutex<HashSet<String>>,
 }
 
 /// A cheap fingerprint of `code`: its length and both ends.
@@ -28,6 +30,7 @@ impl Codes {
         Self {
             table,
             kept: Default::default(),
+            keys: Default::default(),
         }
     }
 
@@ -55,7 +58,22 @@ impl Codes {
         let key = Self::key(code);
         writer.put(self.table, key.clone(), code.to_vec());
         same.push((key.clone(), code.clone()));
+        self.keys().insert(key.clone());
         key
+    }
+
+    /// [`Codes::keep`] for code whose key the caller knows (checked by
+    /// [`crate::code_table::unpack`]): code kept under that key before is
+    /// neither compared nor hashed again.
+    pub fn keep_keyed(&self, writer: &WriteBehind, key: &str, code: &bytes::Bytes) -> String {
+        if !key.is_empty() && self.keys().contains(key) {
+            return key.to_string();
+        }
+        self.keep(writer, code)
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Every code of the table, by key; those whose content does not match
@@ -73,6 +91,7 @@ impl Codes {
                 continue;
             }
             let code = bytes::Bytes::from(code);
+            self.keys().insert(key.clone());
             let same = kept.entry(fingerprint(&code)).or_default();
             same.push((key.clone(), code.clone()));
             codes.insert(key, code);
@@ -88,6 +107,7 @@ impl Codes {
                 let keep = used.contains(key);
                 if !keep {
                     writer.delete(self.table, key.clone());
+                    self.keys().remove(key);
                 }
                 keep
             });

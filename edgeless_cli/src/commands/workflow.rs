@@ -217,6 +217,7 @@ fn load_request(
         .map_err(|e| CliError::Input(anyhow::anyhow!("{}: {e}", spec_file.display())))?;
     request.name = name.unwrap_or_else(|| default_name(spec_file));
     edgeless_api::workflow::validate(&request).map_err(|e| CliError::Input(e.into()))?;
+    edgeless_api::workflow::pack_codes(&mut request);
     Ok(request)
 }
 

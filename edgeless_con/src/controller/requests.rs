@@ -143,14 +143,21 @@ async fn start_all(
 ) -> Result<Vec<Result<Vec<proto::InstanceId>, String>>, ControllerError> {
     use proto::start_request::Component as Start;
     let count = starts.len();
-    let all = proto::StartRequests {
+    let mut all = proto::StartRequests {
         starts: starts
             .iter()
             .map(|(_, start)| proto::StartRequest {
                 component: Some(start.clone()),
             })
             .collect(),
+        codes: Vec::new(),
     };
+    // Code shared by many functions goes once.
+    let classes = all.starts.iter_mut().filter_map(|s| match &mut s.component {
+        Some(Start::Function(spec)) => spec.code.as_mut(),
+        _ => None,
+    });
+    all.codes = edgeless_api::code_table::pack(classes);
     let status = match clients.wiring.clone().start_all(all).await {
         Ok(answer) => {
             let results = answer.into_inner().results;

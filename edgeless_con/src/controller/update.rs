@@ -92,6 +92,7 @@ impl Controller {
         mut request: proto::SpawnWorkflowRequest,
         scope: Option<&str>,
     ) -> Result<UpdateSummary, ControllerError> {
+        edgeless_api::workflow::unpack_codes(&mut request)?;
         validate(&request)?;
         let id = parse_id(workflow_id)?;
         let super::Running {

@@ -127,8 +127,7 @@ impl Orchestrator {
             && class.function_class_type == edgeless_api::RUST_WASM
             && !class.function_class_code.is_empty()
         {
-            class.function_class_code_key =
-                super::persistence::code_key(&self.store, &class.function_class_code);
+            class.function_class_code_key = super::persistence::code_key(&self.store, class);
         }
         // A function moved from another domain brings its last state.
         if let Spec::Function(request) = &spec

@@ -60,8 +60,12 @@ fn logical_targets(mapping: &HashMap<String, Vec<Uuid>>) -> proto::StoredMapping
 
 /// The key of a function's code (its SHA-256 in hex; code seen before is
 /// recognised without hashing it again). The code is kept in the store.
-pub fn code_key(kept: &Kept, code: &prost::bytes::Bytes) -> String {
-    kept.codes.keep(&kept.writer, code)
+pub fn code_key(kept: &Kept, class: &proto::FunctionClassSpecification) -> String {
+    kept.codes.keep_keyed(
+        &kept.writer,
+        &class.function_class_code_key,
+        &class.function_class_code,
+    )
 }
 
 /// Saves a component and its mapping (written behind: the orchestrator's
@@ -74,7 +78,11 @@ pub fn save_component(kept: &Kept, lid: Uuid, component: &Component) {
             if let Some(class) = &mut request.code
                 && !class.function_class_code.is_empty()
             {
-                code_key = kept.codes.keep(&kept.writer, &class.function_class_code);
+                code_key = kept.codes.keep_keyed(
+                    &kept.writer,
+                    &class.function_class_code_key,
+                    &class.function_class_code,
+                );
                 class.function_class_code = Default::default();
             }
             proto::stored_component::Spec::Function(request)
