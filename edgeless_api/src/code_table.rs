@@ -66,7 +66,9 @@ pub fn unpack<'a>(
     let mut by_key = HashMap::with_capacity(table.len());
     for Code { key: named, code } in table {
         if key(code) != *named {
-            return Err(format!("the code under key {named} does not have that SHA-256"));
+            return Err(format!(
+                "the code under key {named} does not have that SHA-256"
+            ));
         }
         by_key.insert(named.as_str(), code);
     }
@@ -114,7 +116,10 @@ mod tests {
         assert_eq!(table.len(), 2);
         assert!(classes.iter().all(|c| c.function_class_code.is_empty()));
         assert_eq!(classes[0].function_class_code_key, key(&code));
-        assert_eq!(container.function_class_code, Bytes::from_static(b"image:tag"));
+        assert_eq!(
+            container.function_class_code,
+            Bytes::from_static(b"image:tag")
+        );
         unpack(classes.iter_mut(), &table).unwrap();
         assert_eq!(classes[1].function_class_code, code);
         assert_eq!(classes[2].function_class_code, other);

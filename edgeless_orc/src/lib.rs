@@ -7,6 +7,7 @@
 pub mod config;
 mod domain_registration;
 mod metrics;
+mod node_codes;
 pub mod orchestrator;
 pub mod placement;
 pub mod proxy;

@@ -35,7 +35,7 @@ pub struct Node {
     pub ready: bool,
     /// Keys of the WASM code it has started (it starts that code again from
     /// the key alone).
-    pub codes: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    pub codes: crate::node_codes::NodeCodes,
 }
 
 impl Node {

@@ -225,3 +225,65 @@ fn a_node_that_stops_answering_holds_up_only_the_requests_sent_to_it() {
         }
     });
 }
+
+/// `code` with a custom section of `padding` bytes appended (a valid module
+/// that runs as before, only larger).
+fn padded(mut code: Vec<u8>, padding: usize) -> Vec<u8> {
+    fn leb128(mut value: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"padding";
+    let mut payload = Vec::new();
+    leb128(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.resize(payload.len() + padding, 0);
+    code.push(0);
+    leb128(payload.len(), &mut code);
+    code.extend_from_slice(&payload);
+    code
+}
+
+#[test]
+fn many_functions_sharing_one_large_module_fit_in_one_request() {
+    // 700 functions of a 100 KiB module: 70 MB if each carried its code,
+    // beyond the 64 MiB a control message may have; the module travels
+    // once.
+    let code = padded(std::fs::read(build_function("noop")).unwrap(), 100 << 10);
+    let functions = 700;
+    assert!(functions * code.len() > MAX_CONTROL_MESSAGE);
+    let cluster = Cluster::builder().nodes(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("noop_padded.wasm");
+    std::fs::write(&module, &code).unwrap();
+    let function = |i: usize| {
+        format!(
+            r#"{{ "name": "f{i}", "class_specification": {{ "id": "noop", "function_type": "RUST_WASM",
+                "version": "0.1", "code": "{}", "outputs": [] }}, "output_mapping": {{}}, "annotations": {{}} }}"#,
+            module.display()
+        )
+    };
+    let all: Vec<String> = (0..functions).map(function).collect();
+    let spec = dir.path().join("many.json");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"{{ "functions": [{}], "resources": [], "annotations": {{}} }}"#,
+            all.join(",")
+        ),
+    )
+    .unwrap();
+    let workflow = cluster.cli_ok(&["workflow", "start", spec.to_str().unwrap()]);
+    let list = cluster.cli_ok(&["workflow", "list", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list[0]["functions"], functions, "{list}");
+    assert_eq!(list[0]["state"], "running", "{list}");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}

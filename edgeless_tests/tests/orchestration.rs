@@ -156,8 +156,12 @@ fn a_node_starts_code_it_has_from_its_key_and_asks_for_code_it_has_not() {
         assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
         assert!(status.message().starts_with("unknown code"), "{status:?}");
         // With the code, then from the key alone.
-        node.start(request(code.clone())).await.expect("start with the code");
-        node.start(request(Vec::new())).await.expect("start from the key alone");
+        node.start(request(code.clone()))
+            .await
+            .expect("start with the code");
+        node.start(request(Vec::new()))
+            .await
+            .expect("start from the key alone");
     });
 }
 

@@ -61,6 +61,9 @@ pub struct WasmRuntime {
     by_key: Mutex<HashMap<String, InstancePre<HostState>>>,
     /// The on-disk module cache, if any.
     disk_cache: Option<wasmtime::Cache>,
+    /// Held while a module compiles: starts of code that is being compiled
+    /// wait for it instead of compiling it again.
+    compiling: tokio::sync::Mutex<()>,
 }
 
 /// The guest's entry points, looked up once per instance.
@@ -118,6 +121,7 @@ impl WasmRuntime {
             linker: Arc::new(linker),
             modules: Mutex::default(),
             by_key: Mutex::default(),
+            compiling: tokio::sync::Mutex::new(()),
             disk_cache,
         })
     }
@@ -162,6 +166,10 @@ impl WasmRuntime {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         code.hash(&mut hasher);
         let key = hasher.finish();
+        if let Some(pre) = self.cached(key) {
+            return Ok(pre);
+        }
+        let _turn = self.compiling.lock().await;
         if let Some(pre) = self.cached(key) {
             return Ok(pre);
         }

@@ -10,13 +10,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-
 use edgeless_api::InstanceId;
-use edgeless_api::client::Channel;
 use edgeless_api::proto;
-use edgeless_api::proto::function_instance_client::FunctionInstanceClient;
 use uuid::Uuid;
 
 use super::{OrcError, Spec, node_error};
@@ -95,7 +90,9 @@ pub fn start(
             request.serialized_state = state;
             let client = node.functions.clone();
             let codes = node.codes.clone();
-            with_deadline(START_DEADLINE, "a start", start_named(client, codes, request))
+            with_deadline(START_DEADLINE, "a start", async move {
+                codes.start(client, request).await
+            })
         }
         Spec::Resource(request) => {
             let mut request = request.clone();
@@ -119,45 +116,6 @@ pub fn start(
             }),
         }
     })
-}
-
-/// Starts a function on a node, naming its WASM code by key alone when the
-/// node has started that code before (`codes`); a node that answers
-/// "unknown code" (it restarted, or forgot) is sent the code.
-async fn start_named(
-    mut client: FunctionInstanceClient<Channel>,
-    codes: Arc<Mutex<HashSet<String>>>,
-    request: proto::SpawnFunctionRequest,
-) -> Result<tonic::Response<proto::StartComponentResponse>, tonic::Status> {
-    let key = request
-        .code
-        .as_ref()
-        .map(|class| class.function_class_code_key.clone())
-        .unwrap_or_default();
-    if !key.is_empty() && known_codes(&codes).contains(&key) {
-        let mut named = request.clone();
-        if let Some(class) = &mut named.code {
-            class.function_class_code = Default::default();
-        }
-        match client.start(named).await {
-            Err(status)
-                if status.code() == tonic::Code::FailedPrecondition
-                    && status.message().starts_with("unknown code") =>
-            {
-                known_codes(&codes).remove(&key);
-            }
-            answered => return answered,
-        }
-    }
-    let answered = client.start(request).await;
-    if answered.is_ok() && !key.is_empty() {
-        known_codes(&codes).insert(key);
-    }
-    answered
-}
-
-fn known_codes(codes: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
-    codes.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Stops one instance; a failure is logged, not returned (the instance is
