@@ -111,7 +111,7 @@ mod tests {
             function_class_code: Bytes::from_static(b"image:tag"),
             ..Default::default()
         };
-        let mut classes = vec![wasm("a", &code), wasm("b", &code), wasm("c", &other)];
+        let mut classes = [wasm("a", &code), wasm("b", &code), wasm("c", &other)];
         let table = pack(classes.iter_mut().chain([&mut container]));
         assert_eq!(table.len(), 2);
         assert!(classes.iter().all(|c| c.function_class_code.is_empty()));
@@ -132,7 +132,7 @@ mod tests {
             key: key(b"something else"),
             code: code.clone(),
         }];
-        let mut classes = vec![wasm("a", &Bytes::new())];
+        let mut classes = [wasm("a", &Bytes::new())];
         classes[0].function_class_code_key = key(b"something else");
         let error = unpack(classes.iter_mut(), &forged).unwrap_err();
         assert!(error.contains("does not have that SHA-256"), "{error}");
