@@ -134,6 +134,9 @@ pub enum WorkflowError {
     /// The request's code table does not match its functions.
     #[error("{0}")]
     Codes(String),
+    /// The request would not fit in one control message.
+    #[error("the request is {:.1} MiB; a request may have at most {} MiB (a module shared by many functions counts once)", *.0 as f64 / (1 << 20) as f64, crate::limits::MAX_CONTROL_MESSAGE >> 20)]
+    MessageTooLarge(usize),
 }
 
 /// A workflow as written in JSON.
@@ -296,6 +299,16 @@ pub fn pack_codes(request: &mut proto::SpawnWorkflowRequest) {
         .iter_mut()
         .filter_map(|f| f.class_spec.as_mut());
     request.codes = crate::code_table::pack(classes);
+}
+
+/// Checks that `request`, as it will be sent, fits in one control message
+/// ([`crate::limits::MAX_CONTROL_MESSAGE`]).
+pub fn check_message_size(request: &proto::SpawnWorkflowRequest) -> Result<(), WorkflowError> {
+    let size = prost::Message::encoded_len(request);
+    if size > crate::limits::MAX_CONTROL_MESSAGE {
+        return Err(WorkflowError::MessageTooLarge(size));
+    }
+    Ok(())
 }
 
 /// Puts the code of the request's code table back into its functions,

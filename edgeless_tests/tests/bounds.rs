@@ -287,3 +287,36 @@ fn many_functions_sharing_one_large_module_fit_in_one_request() {
     assert_eq!(list[0]["state"], "running", "{list}");
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
+
+#[test]
+fn the_cli_refuses_a_workflow_beyond_the_message_limit_and_says_why() {
+    let code = padded(
+        std::fs::read(build_function("noop")).unwrap(),
+        MAX_CONTROL_MESSAGE,
+    );
+    let cluster = Cluster::builder().nodes(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("huge.wasm");
+    std::fs::write(&module, &code).unwrap();
+    let spec = dir.path().join("huge.json");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"{{ "functions": [{{ "name": "f", "class_specification": {{ "id": "noop",
+                "function_type": "RUST_WASM", "version": "0.1", "code": "{}", "outputs": [] }},
+                "output_mapping": {{}}, "annotations": {{}} }}], "resources": [], "annotations": {{}} }}"#,
+            module.display()
+        ),
+    )
+    .unwrap();
+    let output = cluster.cli(&["workflow", "start", spec.to_str().unwrap()]);
+    assert_ne!(output.code(), Some(0));
+    let stderr = output.stderr_text();
+    assert!(
+        stderr.contains("a request may have at most 64 MiB"),
+        "{stderr}"
+    );
+    // Nothing was started.
+    let list = cluster.cli_ok(&["workflow", "list", "-o", "json"]);
+    assert_eq!(list.trim(), "[]", "{list}");
+}

@@ -218,6 +218,8 @@ fn load_request(
     request.name = name.unwrap_or_else(|| default_name(spec_file));
     edgeless_api::workflow::validate(&request).map_err(|e| CliError::Input(e.into()))?;
     edgeless_api::workflow::pack_codes(&mut request);
+    edgeless_api::workflow::check_message_size(&request)
+        .map_err(|e| CliError::Input(anyhow::anyhow!("{}: {e}", spec_file.display())))?;
     Ok(request)
 }
 
