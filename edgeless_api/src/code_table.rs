@@ -14,6 +14,10 @@ use bytes::Bytes;
 
 use crate::proto::{Code, FunctionClassSpecification};
 
+/// How a node begins its refusal of a start that names code it does not
+/// have (FAILED_PRECONDITION): the sender then sends the code.
+pub const UNKNOWN_CODE: &str = "unknown code";
+
 /// The SHA-256 of `code`, in hex.
 pub fn key(code: &[u8]) -> String {
     use sha2::Digest;

@@ -86,7 +86,9 @@ impl NodeCodes {
         match client.start(named).await {
             Err(status)
                 if status.code() == tonic::Code::FailedPrecondition
-                    && status.message().starts_with("unknown code") =>
+                    && status
+                        .message()
+                        .starts_with(edgeless_api::code_table::UNKNOWN_CODE) =>
             {
                 self.held().remove(&key);
                 client.start(request).await

@@ -34,15 +34,6 @@ impl Codes {
         }
     }
 
-    /// The key of `code`.
-    pub fn key(code: &[u8]) -> String {
-        use sha2::Digest;
-        sha2::Sha256::digest(code)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
     fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<(String, bytes::Bytes)>>> {
         self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -55,7 +46,7 @@ impl Codes {
         if let Some((key, _)) = same.iter().find(|(_, c)| c == code) {
             return key.clone();
         }
-        let key = Self::key(code);
+        let key = crate::code_table::key(code);
         writer.put(self.table, key.clone(), code.to_vec());
         same.push((key.clone(), code.clone()));
         self.keys().insert(key.clone());
@@ -82,7 +73,7 @@ impl Codes {
         let mut codes = HashMap::new();
         let mut kept = self.kept();
         for (key, code) in store.all(self.table)? {
-            if Self::key(&code) != key {
+            if crate::code_table::key(&code) != key {
                 tracing::warn!(
                     table = self.table.0,
                     key,

@@ -181,7 +181,7 @@ pub enum StartError {
     Instantiate(String),
     /// The request named its code by a key this node has not compiled (the
     /// orchestrator sends the code then).
-    #[error("unknown code {0}: send it")]
+    #[error("{prefix} {0}: send it", prefix = edgeless_api::code_table::UNKNOWN_CODE)]
     UnknownCode(String),
 }
 
