@@ -47,6 +47,15 @@ pub struct InvalidUrl {
     pub reason: String,
 }
 
+impl InvalidUrl {
+    fn new(url: &str, reason: String) -> Self {
+        Self {
+            url: url.to_string(),
+            reason,
+        }
+    }
+}
+
 /// A lazily connecting channel to `url` with the standard deadlines.
 /// The connection is made on first use and re-made after failures.
 pub fn channel(url: &str) -> Result<Channel, InvalidUrl> {
@@ -55,11 +64,29 @@ pub fn channel(url: &str) -> Result<Channel, InvalidUrl> {
     ))
 }
 
-fn endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
-    let invalid = |reason: String| InvalidUrl {
-        url: url.to_string(),
-        reason,
-    };
+/// Like [`channel`], presenting the identity of `files` (CA, certificate,
+/// key) to an `https://` URL instead of this process's installed one: for
+/// a tool that acts in two roles, such as a benchmark hosting nodes and
+/// starting their functions as the controller would.
+#[cfg(feature = "tls")]
+pub fn channel_as(url: &str, files: &crate::tls::TlsFiles) -> Result<Channel, InvalidUrl> {
+    let invalid = |reason: String| InvalidUrl::new(url, reason);
+    if !url.starts_with("https://") {
+        return Err(invalid(
+            "an identity is presented over https:// only".into(),
+        ));
+    }
+    let tls = crate::tls::client_config_for(files).map_err(|e| invalid(e.to_string()))?;
+    let endpoint = plain_endpoint(url)?
+        .tls_config(tls)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(with_credentials(
+        endpoint.timeout(REQUEST_TIMEOUT).connect_lazy(),
+    ))
+}
+
+fn plain_endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
+    let invalid = |reason: String| InvalidUrl::new(url, reason);
     if !url.starts_with("http://") && !url.starts_with("https://") {
         return Err(invalid(format!(
             "a URL starts with http:// (or https:// with TLS), e.g. http://{}",
@@ -67,7 +94,12 @@ fn endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
         )));
     }
     let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| invalid(e.to_string()))?;
-    let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true);
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true))
+}
+
+fn endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
+    let invalid = |reason: String| InvalidUrl::new(url, reason);
+    let endpoint = plain_endpoint(url)?;
     if !url.starts_with("https://") {
         return Ok(endpoint);
     }

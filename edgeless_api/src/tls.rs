@@ -97,6 +97,18 @@ mod imp {
         Ok(bytes)
     }
 
+    fn load(files: &TlsFiles) -> Result<(Certificate, Identity), TlsError> {
+        let ca = Certificate::from_pem(read("ca_cert", &files.ca_cert)?);
+        let identity = Identity::from_pem(read("cert", &files.cert)?, read("key", &files.key)?);
+        Ok((ca, identity))
+    }
+
+    /// The client side of `files`, without installing them.
+    pub fn client_config(files: &TlsFiles) -> Result<ClientTlsConfig, TlsError> {
+        let (ca, identity) = load(files)?;
+        Ok(ClientTlsConfig::new().ca_certificate(ca).identity(identity))
+    }
+
     pub fn install(files: &TlsFiles) -> Result<(), TlsError> {
         if let Some(installed) = INSTALLED.get() {
             return if installed.files == *files {
@@ -105,8 +117,7 @@ mod imp {
                 Err(TlsError::Conflict)
             };
         }
-        let ca = Certificate::from_pem(read("ca_cert", &files.ca_cert)?);
-        let identity = Identity::from_pem(read("cert", &files.cert)?, read("key", &files.key)?);
+        let (ca, identity) = load(files)?;
         let installed = Installed {
             files: files.clone(),
             client: ClientTlsConfig::new()
@@ -164,6 +175,15 @@ pub fn set_up(files: &TlsFiles, urls: &[(&str, &str)]) -> Result<(), TlsError> {
 #[cfg(feature = "tls")]
 pub(crate) fn client_config() -> Option<tonic::transport::ClientTlsConfig> {
     imp::INSTALLED.get().map(|i| i.client.clone())
+}
+
+/// The client side of `files`, for one channel that presents another
+/// identity than the installed one (see [`crate::client::channel_as`]).
+#[cfg(feature = "tls")]
+pub(crate) fn client_config_for(
+    files: &TlsFiles,
+) -> Result<tonic::transport::ClientTlsConfig, TlsError> {
+    imp::client_config(files)
 }
 
 /// The server side, when installed.

@@ -226,3 +226,27 @@ fn the_quick_scale_run_measures_every_scenario_and_draws_its_plots() {
         );
     }
 }
+
+#[test]
+fn the_quick_scale_run_works_with_mutual_tls_on_every_link() {
+    build_function("noop");
+    build_function("bounce");
+    let stdout = succeeded(
+        Command::new(bin("edgeless_benchmark"))
+            .args(["scale", "--quick", "--tls", "--functions-dir"])
+            .arg(functions_dir()),
+    );
+    for scenario in [
+        "workflow start, 10 functions (edgeless_cli process) (mutual TLS)",
+        "10 nodes, Random: registration of all (mutual TLS)",
+        "10 nodes, LeastLoaded: function start via the orchestrator (mutual TLS)",
+        "10 nodes: node stopped → instance running elsewhere (mutual TLS)",
+        "100 idle WASM instances on one node (mutual TLS)",
+        "controller with 50 workflows: edgeless_cli workflow list (mutual TLS)",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(scenario)),
+            "no `{scenario}` line:\n{stdout}"
+        );
+    }
+}

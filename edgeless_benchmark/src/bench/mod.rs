@@ -337,8 +337,8 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     );
     // Last (it cannot be undone for this process): two nodes whose link
     // has mutual TLS, against the plain link measured above.
-    let certificates = tempfile::tempdir()?;
-    tls::install(certificates.path())?;
+    let certificates = tls::Certificates::generate()?;
+    certificates.install()?;
     let a = BenchNode::start(None).await?;
     let b = BenchNode::start(None).await?;
     a.link_to(&b)?;

@@ -23,7 +23,7 @@ pub struct BenchNode {
 
 /// Serves `dataplane`'s gRPC service on a free loopback port, with the
 /// layers a node daemon's dataplane has (request metrics, authorization,
-/// and mutual TLS once [`super::tls::install`] ran); returns its URL and
+/// and mutual TLS once [`super::tls::Certificates::install`] ran); returns its URL and
 /// the server task.
 pub async fn serve_dataplane(
     dataplane: &Dataplane,

@@ -74,7 +74,7 @@ async fn measure(
     nodes: u32,
     runs: usize,
 ) -> anyhow::Result<Latencies> {
-    let mut client = wait_for_nodes(controller_url, nodes).await?;
+    let mut client = wait_for_nodes(edgeless_api::client::channel(controller_url)?, nodes).await?;
     let mut taken = Vec::with_capacity(runs);
     for index in 0..=runs {
         let request = workflow
@@ -99,13 +99,12 @@ async fn measure(
     Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no runs"))
 }
 
-/// A client of the controller at `controller_url`, once `nodes` nodes have
+/// A client of the controller on `channel`, once `nodes` nodes have
 /// joined its domains (within 30 s).
 pub async fn wait_for_nodes(
-    controller_url: &str,
+    channel: edgeless_api::client::Channel,
     nodes: u32,
 ) -> anyhow::Result<WorkflowInstanceClient<edgeless_api::client::Channel>> {
-    let channel = edgeless_api::client::channel(controller_url)?;
     let mut client = WorkflowInstanceClient::new(channel)
         .max_encoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -128,9 +127,7 @@ pub async fn wait_for_nodes(
             break;
         }
         if Instant::now() > deadline {
-            anyhow::bail!(
-                "only {joined} of {nodes} nodes joined the in-process cluster within 30 s"
-            );
+            anyhow::bail!("only {joined} of {nodes} nodes joined the cluster within 30 s");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

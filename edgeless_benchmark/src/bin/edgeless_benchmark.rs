@@ -106,6 +106,11 @@ struct ScaleArgs {
     /// 100, 300, 1000, or 3, 10 with --quick).
     #[arg(long, value_delimiter = ',')]
     node_counts: Vec<usize>,
+    /// Mutual TLS on every link, each component presenting its own role's
+    /// certificate (generated for the run); the workflow start then runs
+    /// on a controller and an orchestrator in processes of their own.
+    #[arg(long)]
+    tls: bool,
     /// Prefix of the CSV and PNG files written (`scale_start.*`,
     /// `scale_nodes.*`; empty: none).
     #[arg(long, default_value = "")]
@@ -180,6 +185,7 @@ async fn run_scale(args: ScaleArgs) -> anyhow::Result<()> {
         scale::Options::full(args.functions_dir)
     };
     options.only = args.only;
+    options.tls = args.tls;
     if !args.node_counts.is_empty() {
         options.node_counts = args.node_counts;
     }

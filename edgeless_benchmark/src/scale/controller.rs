@@ -1,16 +1,17 @@
-//! A controller with many workflows: the controller and the orchestrator
-//! are processes of their own, three nodes run in this process; workflows
-//! of one function each are started, then `edgeless_cli workflow list` is
-//! timed (whole process) and the controller's memory read.
+//! A controller with many workflows ([`DaemonCluster`]: the controller and
+//! the orchestrator are processes of their own, three nodes run in this
+//! process); workflows of one function each are started, then
+//! `edgeless_cli workflow list` is timed (whole process) and the
+//! controller's memory read.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgeless_api::proto::workflow_instance_client::WorkflowInstanceClient;
 use futures::StreamExt;
 
-use super::daemon::{Daemon, sibling};
+use super::cluster::DaemonCluster;
 use crate::bench::stats::Latencies;
+use crate::bench::tls::Certificates;
 
 /// What the controller did with `workflows` running.
 pub struct ControllerResult {
@@ -27,47 +28,18 @@ pub struct ControllerResult {
     pub per_workflow: u64,
 }
 
-/// Starts `workflows` one-function workflows and times `list_runs` lists.
+/// Starts `workflows` one-function workflows and times `list_runs` lists,
+/// with mutual TLS on every link when there are certificates.
 pub async fn run(
     request: &edgeless_api::proto::SpawnWorkflowRequest,
     workflows: usize,
     list_runs: usize,
+    tls: Option<&Certificates>,
 ) -> anyhow::Result<ControllerResult> {
-    let cli = sibling("edgeless_cli")?;
-    let controller = Daemon::start(
-        "edgeless_con_d",
-        r#"controller_url = "http://127.0.0.1:0"
-domain_register_url = "http://127.0.0.1:0"
-data_dir = ""
-dashboard_url = ""
-"#,
-    )?;
-    let controller_url = controller.url("controller_url")?;
-    let orchestrator = Daemon::start(
-        "edgeless_orc_d",
-        &format!(
-            r#"[general]
-domain_register_url = "{}"
-domain_id = "scale"
-orchestrator_url = "http://127.0.0.1:0"
-node_register_url = "http://127.0.0.1:0"
-data_dir = ""
-[baseline]
-orchestration_strategy = "RoundRobin"
-"#,
-            controller.url("domain_register_url")?
-        ),
-    )?;
     let nodes = 3;
     let per_node = workflows.div_ceil(nodes) + 10;
-    let _nodes = super::nodes::in_process(
-        nodes,
-        &orchestrator.url("node_register_url")?,
-        None,
-        per_node,
-    );
-    let client =
-        crate::bench::workflow_start::wait_for_nodes(&controller_url, nodes as u32).await?;
+    let (cluster, client) = DaemonCluster::start(nodes, per_node, None, tls).await?;
+    let controller = &cluster.controller;
 
     let before = controller.resident_bytes()?;
     let begun = Instant::now();
@@ -89,9 +61,7 @@ orchestration_strategy = "RoundRobin"
     let mut taken = Vec::new();
     for run in 0..=list_runs {
         let begun = Instant::now();
-        let output = Command::new(&cli)
-            .args(["--controller-url", &controller_url, "workflow", "list"])
-            .output()?;
+        let output = cluster.cli()?.args(["workflow", "list"]).output()?;
         let elapsed = begun.elapsed();
         if !output.status.success() {
             anyhow::bail!(
@@ -109,7 +79,7 @@ orchestration_strategy = "RoundRobin"
         }
     }
     let memory = controller.resident_bytes()?;
-    drop(orchestrator);
+    drop(cluster);
     Ok(ControllerResult {
         workflows,
         start_all,

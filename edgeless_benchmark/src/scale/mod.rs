@@ -5,6 +5,7 @@
 //! controller with many workflows. Each figure is printed beside its
 //! target; the series go to CSV files and two plots.
 
+pub mod cluster;
 pub mod controller;
 pub mod daemon;
 pub mod nodes;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::bench::stats::{Latencies, Row, mark};
+use crate::bench::tls::Certificates;
 
 /// How big each scenario gets.
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct Options {
     pub list_runs: usize,
     /// The scenarios run (empty: all).
     pub only: Vec<Scenario>,
+    /// Mutual TLS on every link (see [`crate::bench::tls`]).
+    pub tls: bool,
 }
 
 /// One part of the scale run.
@@ -74,6 +78,7 @@ impl Options {
             workflows: 10_000,
             list_runs: 5,
             only: Vec::new(),
+            tls: false,
         }
     }
 
@@ -90,6 +95,7 @@ impl Options {
             workflows: 50,
             list_runs: 1,
             only: Vec::new(),
+            tls: false,
         }
     }
 }
@@ -114,10 +120,23 @@ pub async fn run(
 ) -> anyhow::Result<(Vec<Row>, Series)> {
     let read = |name: &str| crate::bench::function_code(&options.functions_dir, name);
     let (noop, bounce) = (read("noop")?, read("bounce")?);
+    // Installed for the rest of this process.
+    let certificates = match options.tls {
+        true => {
+            let certificates = Certificates::generate()?;
+            certificates.install()?;
+            Some(certificates)
+        }
+        false => None,
+    };
+    let tls = certificates.as_ref();
     let mut rows = Vec::new();
     let mut emit = |scenario: String, latency: Option<Latencies>, note: String| {
         let row = Row {
-            scenario,
+            scenario: match tls {
+                Some(_) => format!("{scenario} (mutual TLS)"),
+                None => scenario,
+            },
             latency,
             throughput: None,
             note,
@@ -130,7 +149,8 @@ pub async fn run(
     // Workflow size.
     let noop_path = options.functions_dir.join("noop").join("noop.wasm");
     let sizes = if options.runs(Scenario::Start) {
-        workflow_size::starts(&noop_path, &options.sizes, options.size_runs.max(1)).await?
+        let runs = options.size_runs.max(1);
+        workflow_size::starts(&noop_path, &options.sizes, runs, tls).await?
     } else {
         Vec::new()
     };
@@ -191,7 +211,8 @@ pub async fn run(
         let request = single
             .request(0)
             .ok_or_else(|| anyhow::anyhow!("the single workflow has no request"))?;
-        let held = controller::run(&request, options.workflows, options.list_runs.max(1)).await?;
+        let runs = options.list_runs.max(1);
+        let held = controller::run(&request, options.workflows, runs, tls).await?;
         let median = held.list.median();
         emit(
             format!(
@@ -220,6 +241,7 @@ pub async fn run(
         node_counts,
         options.steady,
         options.placements.max(1),
+        tls,
     )
     .await?;
     let baseline_recovery = measured.iter().flatten().find_map(|m| m.recovery);

@@ -13,8 +13,10 @@ use edgeless_api::server::ListeningReport;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::cluster::{channel_as, scheme, tls_section};
 use super::daemon::Daemon;
 use crate::bench::stats::Latencies;
+use crate::bench::tls::{self, Certificates};
 
 /// What one domain size and policy gave.
 pub struct NodesResult {
@@ -49,20 +51,26 @@ pub(super) struct Nodes {
 
 /// Starts `count` nodes registering at `register_url`, each taking up to
 /// `max_instances` instances, sharing the on-disk module cache
-/// `module_cache` (none: each compiles for itself, in memory).
+/// `module_cache` (none: each compiles for itself, in memory), presenting
+/// the node certificate of `tls` (installed in this process) if any.
 pub(super) fn in_process(
     count: usize,
     register_url: &str,
     module_cache: Option<&std::path::Path>,
     max_instances: usize,
+    tls: Option<&Certificates>,
 ) -> Nodes {
     let mut tokens = Vec::with_capacity(count);
     let mut ids = Vec::with_capacity(count);
+    let s = scheme(tls);
     for _ in 0..count {
         let mut config = edgeless_node::Config::default();
         config.general.node_id = Uuid::new_v4();
-        config.general.agent_url = "http://127.0.0.1:0".into();
-        config.general.invocation_url = "http://127.0.0.1:0".into();
+        config.general.agent_url = format!("{s}://127.0.0.1:0");
+        config.general.invocation_url = format!("{s}://127.0.0.1:0");
+        if let Some(certificates) = tls {
+            config.tls = certificates.files(tls::NODE);
+        }
         config.general.node_register_url = register_url.to_string();
         config.telemetry.metrics_url.clear();
         config.wasm_runtime.max_instances = max_instances;
@@ -101,19 +109,21 @@ impl Drop for Nodes {
     }
 }
 
-fn orchestrator_config(policy: &str) -> String {
+fn orchestrator_config(policy: &str, tls: Option<&Certificates>) -> String {
+    let s = scheme(tls);
     format!(
         r#"[general]
-domain_register_url = "http://127.0.0.1:1"
+domain_register_url = "{s}://127.0.0.1:1"
 domain_id = "scale"
-orchestrator_url = "http://127.0.0.1:0"
-node_register_url = "http://127.0.0.1:0"
+orchestrator_url = "{s}://127.0.0.1:0"
+node_register_url = "{s}://127.0.0.1:0"
 data_dir = ""
 [baseline]
 orchestration_strategy = "{policy}"
 [telemetry]
 metrics_url = "http://127.0.0.1:0"
-"#
+{}"#,
+        tls_section(tls, tls::ORCHESTRATOR)
     )
 }
 
@@ -134,13 +144,22 @@ pub async fn run(
     counts: &[usize],
     steady: Duration,
     samples: usize,
+    tls: Option<&Certificates>,
 ) -> anyhow::Result<Vec<Result<NodesResult, NodesFailure>>> {
     let module_cache = tempfile::tempdir()?;
     let mut results = Vec::new();
     for &count in counts {
         for (index, policy) in POLICIES.iter().enumerate() {
             let cache = module_cache.path();
-            let measured = one(code, count, policy, steady, samples, index == 0, cache);
+            let measured = one(
+                code,
+                count,
+                policy,
+                (steady, samples),
+                index == 0,
+                cache,
+                tls,
+            );
             match measured.await {
                 Ok(result) => results.push(Ok(result)),
                 Err(error) => {
@@ -162,14 +181,15 @@ async fn one(
     code: &[u8],
     count: usize,
     policy: &'static str,
-    steady: Duration,
-    samples: usize,
+    (steady, samples): (Duration, usize),
     with_recovery: bool,
     module_cache: &std::path::Path,
+    tls: Option<&Certificates>,
 ) -> anyhow::Result<NodesResult> {
-    let orchestrator = Daemon::start("edgeless_orc_d", &orchestrator_config(policy))?;
+    let orchestrator = Daemon::start("edgeless_orc_d", &orchestrator_config(policy, tls))?;
     let orchestrator_url = orchestrator.url("orchestrator_url")?;
-    let channel = edgeless_api::client::channel(&orchestrator_url)?;
+    // This process asks as the controller would.
+    let channel = channel_as(&orchestrator_url, tls, tls::CONTROLLER)?;
     let mut inspection = DomainInspectionClient::new(channel.clone())
         .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE);
     let mut functions = FunctionInstanceClient::new(channel)
@@ -177,7 +197,7 @@ async fn one(
 
     let started = Instant::now();
     let register_url = orchestrator.url("node_register_url")?;
-    let nodes = in_process(count, &register_url, Some(module_cache), 100);
+    let nodes = in_process(count, &register_url, Some(module_cache), 100, tls);
     let deadline = Duration::from_secs(120);
     loop {
         let registered = view(&mut inspection).await?.nodes.len();
