@@ -9,6 +9,11 @@ use edgeless_benchmark::experiment::{self, Dataset};
 use edgeless_benchmark::workflows::WorkflowType;
 use edgeless_benchmark::{bench, scale};
 
+/// The allocator of the node daemon, for the nodes this process hosts.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Drive an edgeless cluster with a seeded population of workflows.
 #[derive(Parser)]
 #[command(

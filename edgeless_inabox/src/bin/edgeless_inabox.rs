@@ -8,6 +8,11 @@ use edgeless_api::daemon;
 use edgeless_api::server::ListeningReport;
 use edgeless_inabox::Layout;
 
+/// See the `mimalloc` feature.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs a whole edgeless cluster in one process.
 #[derive(Parser)]
 #[command(

@@ -3,6 +3,11 @@
 use clap::Parser;
 use edgeless_api::daemon::{self, DaemonArgs};
 
+/// See the `mimalloc` feature.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The edgeless node daemon: runs function instances and carries their events.
 #[derive(Parser)]
 #[command(version, about)]
