@@ -194,6 +194,23 @@ mod tests {
         assert!(bind_address("http://127.0.0.1").is_err());
     }
 
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_channel_as_another_identity_needs_https_and_readable_files() {
+        let files = crate::tls::TlsFiles {
+            ca_cert: "/nonexistent/ca.pem".into(),
+            cert: "/nonexistent/node.pem".into(),
+            key: "/nonexistent/node.key".into(),
+        };
+        let plain = channel_as("http://127.0.0.1:7001", &files).err().unwrap();
+        assert!(plain.to_string().contains("https:// only"), "{plain}");
+        let missing = channel_as("https://127.0.0.1:7001", &files).err().unwrap();
+        assert!(
+            missing.to_string().contains("/nonexistent/ca.pem"),
+            "{missing}"
+        );
+    }
+
     #[test]
     fn a_url_needs_its_scheme() {
         let error = channel("127.0.0.1:7001").unwrap_err();
