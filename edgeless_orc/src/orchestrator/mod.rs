@@ -14,6 +14,7 @@ mod components;
 mod handle;
 mod links;
 mod nodes;
+mod patches;
 mod persistence;
 mod remotes;
 
