@@ -13,6 +13,7 @@ mod tls;
 mod token;
 mod version;
 mod workflow;
+mod workflow_view;
 
 use std::time::Duration;
 

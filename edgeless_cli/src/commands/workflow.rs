@@ -1,14 +1,13 @@
 //! `edgeless_cli workflow ...`
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use edgeless_api::proto;
 use edgeless_api::workflow::WorkflowSpec;
-use serde::Serialize;
 
-use super::{Output, Session, controller, deploying_controller, print_data, print_table};
+use super::workflow_view::{WorkflowRow, inspect_view, print_inspect, print_list};
+use super::{Output, Session, controller, deploying_controller, print_data};
 use crate::error::CliError;
 use crate::output::out;
 
@@ -107,73 +106,6 @@ pub enum WorkflowCommand {
     },
 }
 
-/// One row of `workflow list`.
-#[derive(Serialize)]
-struct WorkflowRow {
-    name: String,
-    workflow_id: String,
-    state: String,
-    domain: String,
-    functions: u32,
-    resources: u32,
-    started_unix: u64,
-    tenant: String,
-}
-
-impl From<proto::WorkflowSummary> for WorkflowRow {
-    fn from(w: proto::WorkflowSummary) -> Self {
-        Self {
-            name: w.name,
-            workflow_id: w.workflow_id,
-            state: w.state,
-            domain: w.domain_id,
-            functions: w.functions,
-            resources: w.resources,
-            started_unix: w.started_unix,
-            tenant: w.tenant,
-        }
-    }
-}
-
-/// Everything `workflow inspect` shows.
-#[derive(Serialize)]
-struct WorkflowView {
-    workflow_id: String,
-    name: String,
-    state: String,
-    functions: Vec<FunctionView>,
-    resources: Vec<ResourceView>,
-    components: Vec<ComponentView>,
-}
-
-#[derive(Serialize)]
-struct FunctionView {
-    name: String,
-    function_type: String,
-    class: String,
-    version: String,
-    outputs: BTreeMap<String, String>,
-    annotations: BTreeMap<String, String>,
-}
-
-#[derive(Serialize)]
-struct ResourceView {
-    name: String,
-    class_type: String,
-    outputs: BTreeMap<String, String>,
-    configurations: BTreeMap<String, String>,
-}
-
-#[derive(Serialize)]
-struct ComponentView {
-    name: String,
-    logical_id: String,
-    domain: String,
-    instances: Vec<String>,
-    state: String,
-    restarts: u32,
-}
-
 /// The default name of the workflow in `file`.
 fn default_name(file: &Path) -> String {
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
@@ -235,20 +167,6 @@ async fn start(session: &Session, request: proto::SpawnWorkflowRequest) -> Resul
     out!("{}", response.workflow_id);
     eprintln!("workflow {name} started");
     Ok(())
-}
-
-/// How long ago `started_unix` was, as `45s`, `12m`, `3h` or `2d`.
-fn age(started_unix: u64) -> String {
-    if started_unix == 0 {
-        return "-".into();
-    }
-    let seconds = edgeless_api::now_secs().saturating_sub(started_unix);
-    match seconds {
-        0..60 => format!("{seconds}s"),
-        60..3600 => format!("{}m", seconds / 60),
-        3600..86400 => format!("{}h", seconds / 3600),
-        _ => format!("{}d", seconds / 86400),
-    }
 }
 
 /// The running workflows.
@@ -434,159 +352,6 @@ pub async fn run(command: WorkflowCommand, session: &Session) -> Result<(), CliE
     Ok(())
 }
 
-fn print_list(rows: Vec<WorkflowRow>, output: Output) -> Result<(), CliError> {
-    match output {
-        Output::Json | Output::Yaml => return print_data(&rows, output),
-        Output::Text if rows.is_empty() => {
-            eprintln!("no workflows running");
-            return Ok(());
-        }
-        _ => {}
-    }
-    let wide = output == Output::Wide;
-    let table = rows
-        .into_iter()
-        .map(|w| {
-            let id = if wide {
-                w.workflow_id
-            } else {
-                w.workflow_id.chars().take(8).collect()
-            };
-            let mut row = vec![
-                if w.name.is_empty() {
-                    "-".into()
-                } else {
-                    w.name
-                },
-                id,
-                w.state,
-                if w.domain.is_empty() {
-                    "-".into()
-                } else {
-                    w.domain
-                },
-                w.functions.to_string(),
-            ];
-            if wide {
-                row.push(w.resources.to_string());
-                row.push(w.tenant);
-            }
-            row.push(age(w.started_unix));
-            row
-        })
-        .collect();
-    let header: &[&str] = if wide {
-        &[
-            "NAME",
-            "ID",
-            "STATE",
-            "DOMAIN",
-            "FUNCTIONS",
-            "RESOURCES",
-            "TENANT",
-            "AGE",
-        ]
-    } else {
-        &["NAME", "ID", "STATE", "DOMAIN", "FUNCTIONS", "AGE"]
-    };
-    print_table(header, table);
-    Ok(())
-}
-
-fn inspect_view(info: proto::WorkflowInstanceInfo) -> WorkflowView {
-    let request = info.request.unwrap_or_default();
-    let status = info.status.unwrap_or_default();
-    let sorted = |map: std::collections::HashMap<String, String>| map.into_iter().collect();
-    WorkflowView {
-        workflow_id: status.workflow_id,
-        name: request.name,
-        state: status.state,
-        functions: request
-            .workflow_functions
-            .into_iter()
-            .map(|f| {
-                let class = f.class_spec.unwrap_or_default();
-                FunctionView {
-                    name: f.name,
-                    function_type: class.function_class_type,
-                    class: class.function_class_id,
-                    version: class.function_class_version,
-                    outputs: sorted(f.output_mapping),
-                    annotations: sorted(f.annotations),
-                }
-            })
-            .collect(),
-        resources: request
-            .workflow_resources
-            .into_iter()
-            .map(|r| ResourceView {
-                name: r.name,
-                class_type: r.class_type,
-                outputs: sorted(r.output_mapping),
-                configurations: sorted(r.configurations),
-            })
-            .collect(),
-        components: status
-            .domain_mapping
-            .into_iter()
-            .map(|m| ComponentView {
-                name: m.name,
-                logical_id: m.function_id,
-                domain: m.domain_id,
-                instances: m
-                    .instances
-                    .iter()
-                    .map(|i| format!("{}/{}", i.node_id, i.function_id))
-                    .collect(),
-                state: m.state,
-                restarts: m.restarts,
-            })
-            .collect(),
-    }
-}
-
-fn print_inspect(view: &WorkflowView) {
-    out!("* workflow {} {}", view.workflow_id, view.name);
-    out!("* state {}", view.state);
-    for function in &view.functions {
-        out!("* function {}", function.name);
-        out!(
-            "  run-time {} class {} version {}",
-            function.function_type,
-            function.class,
-            function.version
-        );
-        for (output, target) in &function.outputs {
-            out!("  OUT {output} -> {target}");
-        }
-        for (key, value) in &function.annotations {
-            out!("  F_ANN {key} -> {value}");
-        }
-    }
-    for resource in &view.resources {
-        out!("* resource {}", resource.name);
-        out!("  class-type {}", resource.class_type);
-        for (output, target) in &resource.outputs {
-            out!("  OUT {output} -> {target}");
-        }
-        for (key, value) in &resource.configurations {
-            out!("  CONF {key} -> {value}");
-        }
-    }
-    out!("* mapping");
-    for component in &view.components {
-        out!(
-            "  MAP {} -> {} [logical ID {}] instances [{}] state {} restarts {}",
-            component.name,
-            component.domain,
-            component.logical_id,
-            component.instances.join(", "),
-            component.state,
-            component.restarts
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -648,15 +413,5 @@ mod tests {
         std::fs::write(&other, "{}").unwrap();
         assert_eq!(default_name(&other), "my-flow");
         assert_eq!(default_name(Path::new("-x.json")), "wx");
-    }
-
-    #[test]
-    fn ages_are_short() {
-        let now = edgeless_api::now_secs();
-        assert_eq!(age(now - 5), "5s");
-        assert_eq!(age(now - 120), "2m");
-        assert_eq!(age(now - 7200), "2h");
-        assert_eq!(age(now - 3 * 86400), "3d");
-        assert_eq!(age(0), "-");
     }
 }
