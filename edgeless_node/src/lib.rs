@@ -14,6 +14,7 @@ mod registration;
 pub mod resources;
 pub mod runtime;
 mod service;
+mod start_function;
 mod telemetry;
 
 pub use config::Config;
