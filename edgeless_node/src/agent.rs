@@ -246,6 +246,7 @@ impl Agent {
             function: request.function_name.clone(),
             class: request.class_id.clone(),
         };
+        let limits = limits(&self.inner.wasm_limits, &request.annotations)?;
         let meter =
             self.inner
                 .metrics
@@ -263,7 +264,7 @@ impl Agent {
                 .annotations
                 .get("init-payload")
                 .map(|p| Bytes::from(p.clone())),
-            limits: limits(&self.inner.wasm_limits, &request.annotations)?,
+            limits,
             state: {
                 if let Some(state) = request.serialized_state {
                     self.inner
@@ -289,6 +290,7 @@ impl Agent {
             Ok(running) => running,
             Err(error) => {
                 self.inner.dataplane.unregister(id);
+                self.inner.metrics.release(&labels);
                 return Err(error.into());
             }
         };
@@ -377,6 +379,9 @@ impl Agent {
             let _ = done_tx.send(true);
             let removed = agent.instances().remove(&id.function_id);
             agent.inner.logs.retire(id.function_id);
+            if let Some(labels) = removed.as_ref().and_then(|i| i.labels.as_ref()) {
+                agent.inner.metrics.release(labels);
+            }
             if removed.is_some_and(|i| i.stop.is_some()) {
                 let reason = reason.unwrap_or_else(|| "ended without being stopped".to_string());
                 tracing::warn!(instance = %id, %reason, "instance failed; reporting it");

@@ -4,6 +4,8 @@
 //! Each instance holds its series' handles ([`InstanceMeter`]), so the
 //! per-event cost is a few atomic additions.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -48,6 +50,9 @@ pub struct NodeMetrics {
     seconds: Family<FunctionLabels, Histogram, fn() -> Histogram>,
     sent: Family<FunctionLabels, Counter>,
     refused: Family<FunctionLabels, Counter>,
+    /// Instances running per label set: a set's series go with its last
+    /// instance.
+    live: Arc<Mutex<HashMap<FunctionLabels, usize>>>,
 }
 
 impl Default for NodeMetrics {
@@ -60,6 +65,7 @@ impl Default for NodeMetrics {
             seconds: Family::new_with_constructor(handling_histogram),
             sent: Family::default(),
             refused: Family::default(),
+            live: Arc::default(),
         }
     }
 }
@@ -119,6 +125,8 @@ impl NodeMetrics {
         labels: FunctionLabels,
         samples: PerformanceSamples,
     ) -> InstanceMeter {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        *live.entry(labels.clone()).or_default() += 1;
         InstanceMeter {
             function_id,
             samples,
@@ -126,6 +134,26 @@ impl NodeMetrics {
             seconds: self.seconds.get_or_create(&labels).clone(),
             sent: self.sent.get_or_create(&labels).clone(),
             refused: self.refused.get_or_create(&labels).clone(),
+        }
+    }
+}
+
+impl NodeMetrics {
+    /// An instance metered with `labels` ended (or never started): with
+    /// the last one, the series of `labels` are removed, so a node that
+    /// ran many workflows does not export every one it ever ran.
+    pub fn release(&self, labels: &FunctionLabels) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        match live.get_mut(labels) {
+            Some(count) if *count > 1 => *count -= 1,
+            Some(_) => {
+                live.remove(labels);
+                self.handled.remove(labels);
+                self.seconds.remove(labels);
+                self.sent.remove(labels);
+                self.refused.remove(labels);
+            }
+            None => {}
         }
     }
 }
@@ -272,5 +300,39 @@ impl Collector for PeerTraffic {
             encode_per_peer(&mut encoder, (name, help, counter), &stats, value)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(workflow: &str) -> FunctionLabels {
+        FunctionLabels {
+            workflow: workflow.into(),
+            function: "f".into(),
+            class: "c".into(),
+        }
+    }
+
+    #[test]
+    fn a_label_set_s_series_go_with_its_last_instance() {
+        let metrics = NodeMetrics::default();
+        let samples = PerformanceSamples::default();
+        let (a, b) = (labels("a"), labels("b"));
+        let first = metrics.meter(Uuid::new_v4(), a.clone(), samples.clone());
+        let _second = metrics.meter(Uuid::new_v4(), a.clone(), samples.clone());
+        let _other = metrics.meter(Uuid::new_v4(), b.clone(), samples);
+        first.handled(Duration::from_micros(5));
+        metrics.release(&a);
+        assert_eq!(metrics.handled.get(&a).map(|c| c.get()), Some(1));
+        metrics.release(&a);
+        assert!(metrics.handled.get(&a).is_none());
+        assert!(metrics.seconds.get(&a).is_none());
+        assert!(metrics.sent.get(&a).is_none());
+        assert!(metrics.refused.get(&a).is_none());
+        // Another set keeps its series; an unknown release changes nothing.
+        metrics.release(&labels("never"));
+        assert!(metrics.handled.get(&b).is_some());
     }
 }

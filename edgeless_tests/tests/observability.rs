@@ -166,6 +166,12 @@ fn daemons_serve_metrics_health_and_readiness() {
     );
     assert_eq!(starts, Some(1.0), "{page}");
     cluster.cli_ok(&["workflow", "stop", &workflow]);
+    // A stopped workflow's series leave the node's page with its instances.
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "the workflow's series gone",
+        |_| !get(&format!("{node}/metrics")).0.contains(&workflow_label),
+    );
 }
 
 #[test]
