@@ -100,3 +100,53 @@ fn only_administrators_cordon_nodes() {
     let output = cluster.cli_as(admin.trim(), &["node", "cordon", &node]);
     assert_eq!(output.code(), Some(0), "{}", output.stderr_text());
 }
+
+#[test]
+fn a_cordon_outlasts_an_orchestrator_restart() {
+    build_function("ping");
+    build_function("pong");
+    let mut cluster = Cluster::builder()
+        .nodes(2)
+        .round_robin()
+        .refresh_sec(1)
+        .persistent()
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = example_in(dir.path(), "ping_pong", &[]);
+    let (a, b) = (cluster.node_ids[0].clone(), cluster.node_ids[1].clone());
+    cluster.cli_ok(&["node", "cordon", &a]);
+    // The orchestrator writes its changes behind (within milliseconds).
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.orchestrator.kill();
+    cluster.restart_orchestrator();
+    let listed = |c: &Cluster| -> Vec<(String, bool)> {
+        let output = c.cli(&["node", "list", "-o", "json"]);
+        serde_json::from_str::<serde_json::Value>(&output.stdout_text())
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|n| {
+                let id = n["node_id"].as_str().unwrap_or_default().to_string();
+                (id, n["cordoned"] == true)
+            })
+            .collect()
+    };
+    cluster.wait_for(Duration::from_secs(30), "both nodes back", |c| {
+        listed(c).len() == 2
+    });
+    let mut nodes = listed(&cluster);
+    nodes.sort_by_key(|(id, _)| *id != a);
+    assert_eq!(nodes, vec![(a.clone(), true), (b.clone(), false)]);
+    // Round robin would use both nodes: the cordoned one still gets nothing
+    // (once the controller has the restarted domain's nodes again).
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the domain's nodes at the controller",
+        |c| c.domain_nodes("domain-test").unwrap_or(0) >= 1,
+    );
+    let workflow = cluster.cli_ok(&["workflow", "start", &spec]);
+    assert_eq!(cluster.nodes_of(&workflow, "pinger"), vec![b.clone()]);
+    assert_eq!(cluster.nodes_of(&workflow, "ponger"), vec![b.clone()]);
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}

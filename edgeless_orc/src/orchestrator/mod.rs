@@ -279,8 +279,12 @@ pub fn spawn(
             "data_dir is empty: components and synced states are not kept; after a restart the orchestrator resets its nodes and the controller deploys its workflows again"
         );
     }
-    let (store, persistence::Saved { components, states }) =
-        persistence::open(&config.general.data_dir)?;
+    let (store, saved) = persistence::open(&config.general.data_dir)?;
+    let persistence::Saved {
+        components,
+        states,
+        cordoned,
+    } = saved;
     if !components.is_empty() {
         tracing::info!(
             count = components.len(),
@@ -303,7 +307,7 @@ pub fn spawn(
         reported: HashMap::new(),
         links: Mutex::default(),
         patch_generation: std::sync::atomic::AtomicU64::new(edgeless_api::feed::now_ms() << 10),
-        cordoned: Default::default(),
+        cordoned,
         drained: HashMap::new(),
         early_failures: Vec::new(),
         events: events.clone(),

@@ -237,6 +237,7 @@ impl Orchestrator {
         let kind = match action {
             super::NodeAction::Uncordon => {
                 self.cordoned.remove(&node_id);
+                super::persistence::save_cordon(&self.store, node_id, false);
                 self.record("node-uncordoned", None, Some(node_id), String::new());
                 self.recreate_missing();
                 return Ok(Plan::new());
@@ -245,6 +246,7 @@ impl Orchestrator {
             super::NodeAction::Drain => "node-drained",
         };
         self.cordoned.insert(node_id);
+        super::persistence::save_cordon(&self.store, node_id, true);
         let mut stops = Vec::new();
         let now = std::time::Instant::now();
         let hand_over = std::time::Duration::from_secs(

@@ -1,7 +1,8 @@
 //! What the orchestrator keeps in its data directory
 //! (`<data_dir>/orchestrator.redb`): every logical component (its start
 //! request, instance count and output mapping; function code once per
-//! content) and the states functions saved with `sync`. Changes are written
+//! content), the states functions saved with `sync`, and which nodes are
+//! cordoned (a node restarted for maintenance stays cordoned). Changes are written
 //! behind, so the orchestrator's task never waits for the disk. After a restart the components are read back and
 //! their instances re-created as nodes join (nodes are reset when they join
 //! an orchestrator that does not know them, so no instance runs twice).
@@ -21,6 +22,8 @@ const MAPPINGS: Table = Table("mappings");
 const STATES: Table = Table("states");
 /// Function code by its key (see [`Codes`]).
 const CODE: Table = Table("code");
+/// Cordoned node ids (values empty).
+const CORDONED: Table = Table("cordoned");
 
 /// Where the orchestrator's changes go.
 pub struct Kept {
@@ -34,7 +37,7 @@ pub fn open(data_dir: &str) -> Result<(Kept, Saved), StoreError> {
     let store = Store::open(
         data_dir,
         "orchestrator.redb",
-        &[COMPONENTS, MAPPINGS, STATES, CODE],
+        &[COMPONENTS, MAPPINGS, STATES, CODE, CORDONED],
     )?;
     let codes = Codes::new(CODE);
     let (saved, used) = load(&store, &codes)?;
@@ -126,12 +129,22 @@ pub fn save_states(kept: &Kept, states: Vec<(String, Vec<u8>)>) {
     }
 }
 
+/// Records that node `node_id` is cordoned (or drained), or no longer.
+pub fn save_cordon(kept: &Kept, node_id: Uuid, cordoned: bool) {
+    match cordoned {
+        true => kept.writer.put(CORDONED, node_id.to_string(), Vec::new()),
+        false => kept.writer.delete(CORDONED, node_id.to_string()),
+    }
+}
+
 /// What an orchestrator finds in its store.
 pub struct Saved {
     /// The components, without instances.
     pub components: HashMap<Uuid, Component>,
     /// The states functions saved, by state id.
     pub states: HashMap<String, Vec<u8>>,
+    /// The cordoned nodes.
+    pub cordoned: HashSet<Uuid>,
 }
 
 /// The saved components and states, and the code keys they use.
@@ -170,7 +183,17 @@ fn load(store: &Store, codes: &Codes) -> Result<(Saved, HashSet<String>), StoreE
         }
     }
     let states = store.all(STATES)?.into_iter().collect();
-    Ok((Saved { components, states }, used))
+    let cordoned = store
+        .all(CORDONED)?
+        .into_iter()
+        .filter_map(|(key, _)| Uuid::parse_str(&key).ok())
+        .collect();
+    let saved = Saved {
+        components,
+        states,
+        cordoned,
+    };
+    Ok((saved, used))
 }
 
 fn decode(key: &str, record: proto::StoredComponent) -> Result<(Uuid, Component), String> {
