@@ -12,11 +12,36 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use crate::proto::{Code, FunctionClassSpecification};
+use crate::proto::{Code, FunctionClassSpecification, StartRequest, StartRequests};
 
 /// How a node begins its refusal of a start that names code it does not
 /// have (FAILED_PRECONDITION): the sender then sends the code.
 pub const UNKNOWN_CODE: &str = "unknown code";
+
+/// The classes of the functions among `starts`.
+fn start_classes(
+    starts: &mut [StartRequest],
+) -> impl Iterator<Item = &mut FunctionClassSpecification> {
+    use crate::proto::start_request::Component;
+    starts
+        .iter_mut()
+        .filter_map(|start| match &mut start.component {
+            Some(Component::Function(spec)) => spec.code.as_mut(),
+            _ => None,
+        })
+}
+
+/// [`pack`] for an orchestrator's `StartAll` request.
+pub fn pack_starts(requests: &mut StartRequests) {
+    requests.codes = pack(start_classes(&mut requests.starts));
+}
+
+/// [`unpack`] for an orchestrator's `StartAll` request (its table is
+/// emptied).
+pub fn unpack_starts(requests: &mut StartRequests) -> Result<(), String> {
+    let table = std::mem::take(&mut requests.codes);
+    unpack(start_classes(&mut requests.starts), &table)
+}
 
 /// The SHA-256 of `code`, in hex.
 pub fn key(code: &[u8]) -> String {

@@ -280,16 +280,10 @@ impl proto::workflow_wiring_server::WorkflowWiring for Service {
         &self,
         request: Request<proto::StartRequests>,
     ) -> Result<Response<proto::StartResults>, Status> {
-        let proto::StartRequests { mut starts, codes } = request.into_inner();
-        at_most_components(starts.len())?;
-        let classes = starts
-            .iter_mut()
-            .filter_map(|start| match &mut start.component {
-                Some(proto::start_request::Component::Function(spec)) => spec.code.as_mut(),
-                _ => None,
-            });
-        edgeless_api::code_table::unpack(classes, &codes).map_err(Status::invalid_argument)?;
-        let started = starts.into_iter().map(|start| async move {
+        let mut requests = request.into_inner();
+        at_most_components(requests.starts.len())?;
+        edgeless_api::code_table::unpack_starts(&mut requests).map_err(Status::invalid_argument)?;
+        let started = requests.starts.into_iter().map(|start| async move {
             use proto::start_request::Component;
             let instances = match start.component {
                 Some(Component::Function(spec)) => {

@@ -22,6 +22,26 @@ pub fn tls_section(tls: Option<&Certificates>, name: &str) -> String {
     tls.map(|c| c.section(name)).unwrap_or_default()
 }
 
+/// An orchestrator's configuration: domain `scale` registering at
+/// `register_url`, placing with `policy`, keeping its state in `data_dir`
+/// (empty: none), with its metrics on a free port.
+pub fn orchestrator_config(
+    register_url: &str,
+    policy: &str,
+    data_dir: &str,
+    tls: Option<&Certificates>,
+) -> String {
+    let s = scheme(tls);
+    format!(
+        "[general]\ndomain_register_url = \"{register_url}\"\ndomain_id = \"scale\"\n\
+         orchestrator_url = \"{s}://127.0.0.1:0\"\n\
+         node_register_url = \"{s}://127.0.0.1:0\"\ndata_dir = {data_dir:?}\n\
+         [baseline]\norchestration_strategy = \"{policy}\"\n\
+         [telemetry]\nmetrics_url = \"http://127.0.0.1:0\"\n{}",
+        tls_section(tls, tls::ORCHESTRATOR)
+    )
+}
+
 /// A channel to `url`, presenting certificate `name` when there are
 /// certificates.
 pub fn channel_as(url: &str, tls: Option<&Certificates>, name: &str) -> anyhow::Result<Channel> {
@@ -69,17 +89,10 @@ impl DaemonCluster {
             ),
         )?;
         let controller_url = controller.url("controller_url")?;
+        let register_url = controller.url("domain_register_url")?;
         let orchestrator = Daemon::start(
             "edgeless_orc_d",
-            &format!(
-                "[general]\ndomain_register_url = \"{}\"\ndomain_id = \"scale\"\n\
-                 orchestrator_url = \"{s}://127.0.0.1:0\"\n\
-                 node_register_url = \"{s}://127.0.0.1:0\"\ndata_dir = {:?}\n\
-                 [baseline]\norchestration_strategy = \"RoundRobin\"\n{}",
-                controller.url("domain_register_url")?,
-                state("orchestrator"),
-                tls_section(tls, tls::ORCHESTRATOR)
-            ),
+            &orchestrator_config(&register_url, "RoundRobin", &state("orchestrator"), tls),
         )?;
         let in_process = in_process(
             nodes,

@@ -13,7 +13,7 @@ use edgeless_api::server::ListeningReport;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::cluster::{channel_as, scheme, tls_section};
+use super::cluster::{channel_as, orchestrator_config, scheme};
 use super::daemon::Daemon;
 use crate::bench::stats::Latencies;
 use crate::bench::tls::{self, Certificates};
@@ -109,24 +109,6 @@ impl Drop for Nodes {
     }
 }
 
-fn orchestrator_config(policy: &str, tls: Option<&Certificates>) -> String {
-    let s = scheme(tls);
-    format!(
-        r#"[general]
-domain_register_url = "{s}://127.0.0.1:1"
-domain_id = "scale"
-orchestrator_url = "{s}://127.0.0.1:0"
-node_register_url = "{s}://127.0.0.1:0"
-data_dir = ""
-[baseline]
-orchestration_strategy = "{policy}"
-[telemetry]
-metrics_url = "http://127.0.0.1:0"
-{}"#,
-        tls_section(tls, tls::ORCHESTRATOR)
-    )
-}
-
 /// A domain size and policy that could not be measured, and why.
 pub struct NodesFailure {
     /// Nodes started.
@@ -186,7 +168,10 @@ async fn one(
     module_cache: &std::path::Path,
     tls: Option<&Certificates>,
 ) -> anyhow::Result<NodesResult> {
-    let orchestrator = Daemon::start("edgeless_orc_d", &orchestrator_config(policy, tls))?;
+    // No controller: the orchestrator's registration goes nowhere.
+    let nowhere = format!("{}://127.0.0.1:1", scheme(tls));
+    let config = orchestrator_config(&nowhere, policy, "", tls);
+    let orchestrator = Daemon::start("edgeless_orc_d", &config)?;
     let orchestrator_url = orchestrator.url("orchestrator_url")?;
     // This process asks as the controller would.
     let channel = channel_as(&orchestrator_url, tls, tls::CONTROLLER)?;

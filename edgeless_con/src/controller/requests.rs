@@ -153,14 +153,7 @@ async fn start_all(
         codes: Vec::new(),
     };
     // Code shared by many functions goes once.
-    let classes = all
-        .starts
-        .iter_mut()
-        .filter_map(|s| match &mut s.component {
-            Some(Start::Function(spec)) => spec.code.as_mut(),
-            _ => None,
-        });
-    all.codes = edgeless_api::code_table::pack(classes);
+    edgeless_api::code_table::pack_starts(&mut all);
     let status = match clients.wiring.clone().start_all(all).await {
         Ok(answer) => {
             let results = answer.into_inner().results;
