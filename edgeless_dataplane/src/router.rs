@@ -3,6 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
+use foldhash::fast::RandomState;
+
 use edgeless_api::InstanceId;
 use edgeless_api::event::{Event, EventKind};
 use tokio::sync::{mpsc, oneshot};
@@ -13,20 +15,27 @@ use crate::{DeliveryError, MAILBOX_CAPACITY, PeerLink};
 
 /// Calls of one instance still waiting for their reply, by stream id, with
 /// the instance they were sent to (only it may reply).
-pub(crate) type PendingCalls = Arc<Mutex<HashMap<u64, (InstanceId, oneshot::Sender<Event>)>>>;
+pub(crate) type PendingCalls =
+    Arc<Mutex<HashMap<u64, (InstanceId, oneshot::Sender<Event>), RandomState>>>;
+
+/// The maps every event looks up (mailboxes, peers, a mailbox's inputs and
+/// calls) hash with foldhash, seeded per process: SipHash was a twentieth
+/// of a cross-node event's CPU. Their keys are ids this node created or
+/// accepted, not ones a sender picks freely.
+type FastMap<K, V> = HashMap<K, V, RandomState>;
 
 struct Mailbox {
     events: mpsc::Sender<Event>,
     pending: PendingCalls,
     /// The instances mapped to this one: the only ones (besides itself)
     /// whose casts and calls it takes.
-    inputs: HashSet<InstanceId>,
+    inputs: HashSet<InstanceId, RandomState>,
 }
 
 struct Inner {
     node_id: Uuid,
-    local: RwLock<HashMap<Uuid, Mailbox>>,
-    peers: RwLock<HashMap<Uuid, Arc<dyn PeerLink>>>,
+    local: RwLock<FastMap<Uuid, Mailbox>>,
+    peers: RwLock<FastMap<Uuid, Arc<dyn PeerLink>>>,
     /// Events and payload bytes received from each peer (counted per batch).
     received: Mutex<HashMap<Uuid, (u64, u64)>>,
 }
@@ -77,7 +86,7 @@ impl Dataplane {
         let mailbox = Mailbox {
             events: tx,
             pending: pending.clone(),
-            inputs: HashSet::new(),
+            inputs: HashSet::default(),
         };
         write(&self.inner.local).insert(instance.function_id, mailbox);
         DataplaneHandle::new(rx, EventSender::new(self.clone(), instance, pending))
