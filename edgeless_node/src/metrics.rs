@@ -19,7 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use uuid::Uuid;
 
-use crate::telemetry::PerformanceSamples;
+use crate::telemetry::{PerformanceSamples, SampleSlot};
 
 /// The labels of a function's series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -128,8 +128,7 @@ impl NodeMetrics {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         *live.entry(labels.clone()).or_default() += 1;
         InstanceMeter {
-            function_id,
-            samples,
+            samples: samples.slot(function_id),
             handled: self.handled.get_or_create(&labels).clone(),
             seconds: self.seconds.get_or_create(&labels).clone(),
             sent: self.sent.get_or_create(&labels).clone(),
@@ -162,8 +161,7 @@ impl NodeMetrics {
 /// orchestrator) and its series. Cheap to clone.
 #[derive(Clone)]
 pub struct InstanceMeter {
-    function_id: Uuid,
-    samples: PerformanceSamples,
+    samples: SampleSlot,
     handled: Counter,
     seconds: Histogram,
     sent: Counter,
@@ -184,7 +182,7 @@ impl InstanceMeter {
     /// One event handled in `elapsed`.
     pub fn handled(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        self.samples.record(self.function_id, seconds);
+        self.samples.record(seconds);
         self.handled.inc();
         self.seconds.observe(seconds);
     }

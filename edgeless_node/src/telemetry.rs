@@ -12,32 +12,57 @@ use uuid::Uuid;
 const MAX_SAMPLES: usize = 1024;
 
 /// Function execution times, by physical function id. Cheap to clone.
+///
+/// Each instance records into its own [`SampleSlot`], so instances do not
+/// contend for one lock (or hash a map) per event; the registration loop
+/// takes what every slot gathered.
 #[derive(Clone, Default)]
 pub struct PerformanceSamples {
-    samples: Arc<Mutex<HashMap<Uuid, Vec<f64>>>>,
+    slots: Arc<Mutex<HashMap<Uuid, SampleSlot>>>,
+}
+
+/// The execution times of one instance since the last drain.
+#[derive(Clone, Default)]
+pub struct SampleSlot(Arc<Mutex<Vec<f64>>>);
+
+impl SampleSlot {
+    /// Records one execution that took `seconds` (at most [`MAX_SAMPLES`]
+    /// are kept between two drains).
+    pub fn record(&self, seconds: f64) {
+        let mut samples = lock(&self.0);
+        if samples.len() < MAX_SAMPLES {
+            samples.push(seconds);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl PerformanceSamples {
-    /// Records one execution of `function_id` that took `seconds`.
-    pub fn record(&self, function_id: Uuid, seconds: f64) {
-        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        let list = samples.entry(function_id).or_default();
-        if list.len() < MAX_SAMPLES {
-            list.push(seconds);
-        }
+    /// The slot `function_id` records into (the same one for every caller).
+    pub fn slot(&self, function_id: Uuid) -> SampleSlot {
+        lock(&self.slots).entry(function_id).or_default().clone()
     }
 
-    /// Takes every sample recorded so far.
+    /// Takes every sample recorded so far. Slots no instance holds any more
+    /// are forgotten once drained.
     pub fn drain(&self) -> proto::NodePerformanceSamples {
-        let samples = std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()));
-        proto::NodePerformanceSamples {
-            function_execution_times: samples
-                .into_iter()
-                .map(|(id, samples)| proto::Samples {
+        let mut slots = lock(&self.slots);
+        let mut function_execution_times = Vec::new();
+        for (id, slot) in slots.iter() {
+            let samples = std::mem::take(&mut *lock(&slot.0));
+            if !samples.is_empty() {
+                function_execution_times.push(proto::Samples {
                     id: id.to_string(),
                     samples,
-                })
-                .collect(),
+                });
+            }
+        }
+        slots.retain(|_, slot| Arc::strong_count(&slot.0) > 1);
+        proto::NodePerformanceSamples {
+            function_execution_times,
         }
     }
 }
@@ -159,12 +184,36 @@ mod tests {
     fn samples_are_drained_once() {
         let samples = PerformanceSamples::default();
         let id = Uuid::new_v4();
-        samples.record(id, 0.5);
-        samples.record(id, 0.25);
+        samples.slot(id).record(0.5);
+        samples.slot(id).record(0.25);
         let drained = samples.drain();
         assert_eq!(drained.function_execution_times.len(), 1);
         assert_eq!(drained.function_execution_times[0].samples, vec![0.5, 0.25]);
         assert!(samples.drain().function_execution_times.is_empty());
+    }
+
+    #[test]
+    fn an_instance_s_slot_lives_as_long_as_the_instance_holds_it() {
+        let samples = PerformanceSamples::default();
+        let id = Uuid::new_v4();
+        let slot = samples.slot(id);
+        slot.record(0.5);
+        samples.slot(id).record(0.25);
+        assert_eq!(
+            samples.drain().function_execution_times[0].samples,
+            vec![0.5, 0.25]
+        );
+        // Still held: later samples are still reported.
+        slot.record(0.125);
+        assert_eq!(
+            samples.drain().function_execution_times[0].samples,
+            vec![0.125]
+        );
+        // Dropped: the last samples are reported, then the slot is gone.
+        slot.record(1.0);
+        drop(slot);
+        assert_eq!(samples.drain().function_execution_times.len(), 1);
+        assert!(lock(&samples.slots).is_empty());
     }
 
     /// A `/proc/meminfo` value in kB, read independently of `health`.
