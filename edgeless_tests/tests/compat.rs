@@ -117,3 +117,134 @@ fn an_http_function_in_the_original_style_serves_and_calls_out() {
     assert_eq!(body, "from compat");
     cluster.cli_ok(&["workflow", "stop", &id]);
 }
+
+/// A module that logs each cast's message under the target naming the way
+/// it came in: `old` (`handle_cast`, buffers from `edgeless_alloc`) or,
+/// with `INBOX` in its place, `inbox` (`handle_cast_inbox`).
+const LOGGER: &str = r#"(module
+  (import "edgeless" "log" (func $log (param i32 i32 i32 i32 i32)))
+  (memory (export "memory") 2)
+  (global $next (mut i32) (i32.const 4096))
+  (global $inbox (mut i32) (i32.const 0))
+  (data (i32.const 16) "old")
+  (data (i32.const 32) "inbox")
+  (func $bump (param $len i32) (result i32)
+    (local $at i32)
+    (local.set $at (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (local.get $at))
+  (func (export "edgeless_alloc") (param i32) (result i32) (call $bump (local.get 0)))
+  (func (export "edgeless_free") (param i32 i32))
+  (func (export "handle_init") (param i32 i32 i32 i32))
+  (func (export "handle_cast") (param i32 i32 i32)
+    (call $log (i32.const 3) (i32.const 16) (i32.const 3) (local.get 1) (local.get 2)))
+  (func (export "handle_call") (param i32 i32 i32 i32) (result i32) (i32.const 0))
+  (func (export "handle_stop"))
+  INBOX)"#;
+
+/// The inbox exports: every request for a larger inbox moves it.
+const INBOX: &str = r#"
+  (func (export "edgeless_inbox") (param i32) (result i32)
+    (global.set $inbox (call $bump (local.get 0)))
+    (global.get $inbox))
+  (func (export "handle_cast_inbox") (param i32)
+    (call $log (i32.const 3) (i32.const 32) (i32.const 5)
+      (i32.add (global.get $inbox) (i32.const 32)) (local.get 0)))
+  (func (export "handle_call_inbox") (param i32 i32) (result i32) (i32.const 0))"#;
+
+/// Starts `module` as a one-function workflow; returns the workflow's id.
+fn start_module(cluster: &Cluster, dir: &std::path::Path, module: &str) -> String {
+    let code = dir.join("logger.wasm");
+    std::fs::write(&code, wat::parse_str(module).unwrap()).unwrap();
+    let spec = dir.join("logger.json");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"{{ "functions": [{{ "name": "logger",
+  "class_specification": {{ "id": "logger", "function_type": "RUST_WASM", "version": "0.1",
+    "code": "{}", "outputs": [] }},
+  "output_mapping": {{}}, "annotations": {{}} }}], "resources": [], "annotations": {{}} }}"#,
+            code.display()
+        ),
+    )
+    .unwrap();
+    cluster.cli_ok(&["workflow", "start", spec.to_str().unwrap()])
+}
+
+/// A message as the assertions show it: short ones whole, long ones by
+/// their first bytes and length.
+fn summary(message: &str) -> String {
+    match message.get(..8) {
+        Some(head) if message.len() > 16 => format!("{head}… ({} bytes)", message.len()),
+        _ => message.to_string(),
+    }
+}
+
+/// Casts each of `messages` to the workflow's function; returns the
+/// (target, message summary) of its log lines once all arrived.
+fn logged(cluster: &Cluster, workflow: &str, messages: &[String]) -> Vec<(String, String)> {
+    let value = cluster.inspect(workflow);
+    let instance = value["components"][0]["instances"][0].as_str().unwrap();
+    let (node, function) = instance.split_once('/').unwrap();
+    for message in messages {
+        cluster.cli_ok(&[
+            "function",
+            "invoke",
+            "cast",
+            &cluster.invocation_urls[0],
+            node,
+            function,
+            message,
+        ]);
+    }
+    let mut lines = Vec::new();
+    cluster.wait_for(Duration::from_secs(10), "every message logged", |c| {
+        lines = c
+            .cli_ok(&["workflow", "logs", workflow, "-o", "json"])
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|l| {
+                let text = |key: &str| l[key].as_str().unwrap_or_default();
+                (text("target").to_string(), summary(text("message")))
+            })
+            .collect();
+        lines.len() >= messages.len()
+    });
+    lines
+}
+
+#[test]
+fn events_enter_a_guest_through_its_inbox_or_the_original_way() {
+    let cluster = Cluster::builder().nodes(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    // Small, larger than every inbox so far, small again.
+    let messages = ["first".to_string(), "x".repeat(3000), "last".to_string()];
+    for (module, way) in [
+        (LOGGER.replace("INBOX", INBOX), "inbox"),
+        (LOGGER.replace("INBOX", ""), "old"),
+    ] {
+        let workflow = start_module(&cluster, dir.path(), &module);
+        let expected: Vec<(String, String)> = messages
+            .iter()
+            .map(|m| (way.to_string(), summary(m)))
+            .collect();
+        assert_eq!(logged(&cluster, &workflow, &messages), expected);
+        cluster.cli_ok(&["workflow", "stop", &workflow]);
+    }
+    // Some of the inbox exports but not all: refused, not half used.
+    let partial = LOGGER.replace(
+        "INBOX",
+        r#"(func (export "edgeless_inbox") (param i32) (result i32) (i32.const 0))"#,
+    );
+    let code = dir.path().join("partial.wasm");
+    std::fs::write(&code, wat::parse_str(&partial).unwrap()).unwrap();
+    let spec = dir.path().join("partial.json");
+    let text = std::fs::read_to_string(dir.path().join("logger.json"))
+        .unwrap()
+        .replace("logger.wasm", "partial.wasm");
+    std::fs::write(&spec, text).unwrap();
+    cluster.start_refused(
+        &[spec.to_str().unwrap()],
+        "the module exports edgeless_inbox but not all of edgeless_inbox, handle_cast_inbox, handle_call_inbox",
+    );
+}

@@ -11,6 +11,7 @@ pub mod container;
 pub mod container;
 mod guest_limits;
 mod host;
+mod inbox;
 mod instance_host;
 mod outputs;
 mod wasm;

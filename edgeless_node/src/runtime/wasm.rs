@@ -20,6 +20,7 @@ use wasmtime::{Engine, InstancePre, Linker, Module, Store, TypedFunc};
 
 use super::guest_limits::GuestLimits;
 use super::host::{GuestMemory, HostState, arm_budget, copy_into_guest, define_imports};
+use super::inbox::Inbox;
 use super::{InstanceContext, InstanceParts, RunningInstance, StartError};
 use crate::metrics::InstanceMeter;
 
@@ -72,6 +73,8 @@ struct Entry {
     cast: TypedFunc<(u32, u32, u32), ()>,
     call: TypedFunc<(u32, u32, u32, u32), i32>,
     stop: TypedFunc<(), ()>,
+    /// The faster way in, when the module has one.
+    inbox: Option<Inbox>,
 }
 
 impl WasmRuntime {
@@ -288,6 +291,7 @@ impl WasmRuntime {
             stop: instance
                 .get_typed_func(&mut store, "handle_stop")
                 .map_err(bad_signature)?,
+            inbox: Inbox::find(&instance, &mut store)?,
         };
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = tokio::spawn(run_instance(
@@ -330,7 +334,7 @@ fn failure(error: &wasmtime::Error, cpu_ticks: u64, panic: Option<String>) -> St
 /// unregistered or failed. Returns why it failed, if it did.
 async fn run_instance(
     mut store: Store<HostState>,
-    entry: Entry,
+    mut entry: Entry,
     mut dataplane: DataplaneHandle,
     mut stop: oneshot::Receiver<()>,
     (init_payload, saved_state): (Option<Bytes>, Option<Bytes>),
@@ -367,7 +371,7 @@ async fn run_instance(
                 // yields at every epoch tick).
                 let result = tokio::select! {
                     biased;
-                    result = handle_event(&mut store, &entry, &dataplane, event) => result,
+                    result = handle_event(&mut store, &mut entry, &dataplane, event) => result,
                     _ = &mut stop => {
                         tracing::info!(instance = %id, "stopped in the middle of an event");
                         break;
@@ -413,28 +417,41 @@ async fn init(
 
 async fn handle_event(
     store: &mut Store<HostState>,
-    entry: &Entry,
+    entry: &mut Entry,
     dataplane: &DataplaneHandle,
     event: Event,
 ) -> wasmtime::Result<()> {
-    let src_ptr = copy_into_guest(store, &event.source.to_bytes()).await?;
-    let msg_ptr = copy_into_guest(store, &event.payload).await?;
-    let msg_len = event.payload.len() as u32;
     match event.kind {
-        EventKind::Cast => {
-            entry
-                .cast
-                .call_async(&mut *store, (src_ptr, msg_ptr, msg_len))
-                .await
-        }
+        EventKind::Cast => match &mut entry.inbox {
+            Some(inbox) => inbox.cast(store, &event.source, &event.payload).await,
+            None => {
+                let (src_ptr, msg_ptr, msg_len) = copy_event(store, &event).await?;
+                entry
+                    .cast
+                    .call_async(&mut *store, (src_ptr, msg_ptr, msg_len))
+                    .await
+            }
+        },
         EventKind::Call => {
             let out_ptr = reply_slot(store).await?;
-            let result = entry
-                .call
-                .call_async(&mut *store, (src_ptr, msg_ptr, msg_len, out_ptr))
-                .await;
+            let (result, guest_keeps_reply) = match &mut entry.inbox {
+                Some(inbox) => (
+                    inbox
+                        .call(store, &event.source, &event.payload, out_ptr)
+                        .await,
+                    true,
+                ),
+                None => {
+                    let (src_ptr, msg_ptr, msg_len) = copy_event(store, &event).await?;
+                    let result = entry
+                        .call
+                        .call_async(&mut *store, (src_ptr, msg_ptr, msg_len, out_ptr))
+                        .await;
+                    (result, false)
+                }
+            };
             let outcome = match &result {
-                Ok(code) => take_call_result(store, *code, out_ptr).await?,
+                Ok(code) => take_call_result(store, *code, out_ptr, guest_keeps_reply).await?,
                 Err(_) => CallOutcome::Err("the callee failed".to_string()),
             };
             if let Err(error) = dataplane.sender().reply(&event, outcome) {
@@ -445,6 +462,18 @@ async fn handle_event(
         // Replies are routed to their waiting caller by the dataplane.
         _ => Ok(()),
     }
+}
+
+/// The original way in: the event's source and message copied into two
+/// fresh guest buffers (which the guest frees). Returns their pointers and
+/// the message's length.
+async fn copy_event(
+    store: &mut Store<HostState>,
+    event: &Event,
+) -> wasmtime::Result<(u32, u32, u32)> {
+    let src_ptr = copy_into_guest(store, &event.source.to_bytes()).await?;
+    let msg_ptr = copy_into_guest(store, &event.payload).await?;
+    Ok((src_ptr, msg_ptr, event.payload.len() as u32))
 }
 
 /// The instance's reply slot (see [`HostState::reply_slot`]): one guest
@@ -458,11 +487,13 @@ async fn reply_slot(store: &mut Store<HostState>) -> wasmtime::Result<u32> {
     Ok(slot)
 }
 
-/// Reads the guest's answer to a call and frees the reply buffer.
+/// Reads the guest's answer to a call and frees the reply buffer, unless
+/// the guest keeps it (the inbox way).
 async fn take_call_result(
     store: &mut Store<HostState>,
     code: i32,
     out_ptr: u32,
+    guest_keeps_reply: bool,
 ) -> wasmtime::Result<CallOutcome> {
     match code {
         0 => Ok(CallOutcome::NoReply),
@@ -483,7 +514,9 @@ async fn take_call_result(
                 .ok_or_else(|| {
                     wasmtime::format_err!("the reply {ptr}+{len} is outside guest memory")
                 })?;
-            free(store, ptr, len).await?;
+            if !guest_keeps_reply {
+                free(store, ptr, len).await?;
+            }
             Ok(CallOutcome::Reply(reply))
         }
         _ => Ok(CallOutcome::Err("the callee returned an error".to_string())),
