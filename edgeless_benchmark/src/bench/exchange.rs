@@ -36,7 +36,7 @@ pub async fn cast_hops(
     payload: &Bytes,
     samples: usize,
 ) -> anyhow::Result<Latencies> {
-    let round_trips = time_each(samples, async || {
+    let round_trips = time_each!(samples, async {
         cast(driver, target, payload)?;
         bounced(driver).await
     })
@@ -77,7 +77,7 @@ pub async fn call_round_trips(
     payload: &Bytes,
     samples: usize,
 ) -> anyhow::Result<Latencies> {
-    time_each(samples, async || call(driver, target, payload).await).await
+    time_each!(samples, call(driver, target, payload)).await
 }
 
 /// One call, answered with a reply.

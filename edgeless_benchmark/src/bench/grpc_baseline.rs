@@ -89,7 +89,7 @@ impl EchoLink {
 
     /// Hops: `samples` round trips of `payload`, one at a time, halved.
     pub async fn hops(&mut self, payload: &Bytes, samples: usize) -> anyhow::Result<Latencies> {
-        let round_trips = time_each(samples, async || {
+        let round_trips = time_each!(samples, async {
             self.send(payload).await?;
             self.receive().await
         })

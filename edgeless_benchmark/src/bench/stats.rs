@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Latency samples of one scenario.
 #[derive(Debug, Clone)]
@@ -55,23 +55,29 @@ impl Latencies {
     }
 }
 
-/// Times `once` `samples` times, one after the other, after a tenth as
-/// many untimed runs that warm caches and connections up.
-pub async fn time_each(
-    samples: usize,
-    mut once: impl AsyncFnMut() -> anyhow::Result<()>,
-) -> anyhow::Result<Latencies> {
-    for _ in 0..samples / 10 + 1 {
-        once().await?;
-    }
-    let mut taken = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let started = Instant::now();
-        once().await?;
-        taken.push(started.elapsed());
-    }
-    Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no samples"))
+/// Times `$once` (an expression giving a future of `anyhow::Result<()>`,
+/// evaluated afresh for each run) `$samples` times, one after the other,
+/// after a tenth as many untimed runs that warm caches and connections up.
+/// A macro rather than a function taking an async closure: the future it
+/// gives must be `Send`, so that the scenarios run on the runtime's workers.
+macro_rules! time_each {
+    ($samples:expr, $once:expr) => {
+        async {
+            let samples: usize = $samples;
+            for _ in 0..samples / 10 + 1 {
+                $once.await?;
+            }
+            let mut taken = Vec::with_capacity(samples);
+            for _ in 0..samples {
+                let started = std::time::Instant::now();
+                $once.await?;
+                taken.push(started.elapsed());
+            }
+            $crate::bench::stats::Latencies::new(taken).ok_or_else(|| anyhow::anyhow!("no samples"))
+        }
+    };
 }
+pub(crate) use time_each;
 
 /// One printed line: a scenario, its figures and its target.
 pub struct Row {

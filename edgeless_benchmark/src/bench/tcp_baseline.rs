@@ -26,10 +26,10 @@ pub async fn hops(size: usize, samples: usize) -> anyhow::Result<Latencies> {
     client.set_nodelay(true)?;
     let message = vec![7u8; size];
     let mut buffer = vec![0u8; size];
-    let round_trips = time_each(samples, async || {
+    let round_trips = time_each!(samples, async {
         client.write_all(&message).await?;
         client.read_exact(&mut buffer).await?;
-        Ok(())
+        anyhow::Ok(())
     })
     .await?;
     drop(client);

@@ -169,14 +169,21 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         chain_length: args.chain_length,
         ports_from: args.ports_from,
     };
-    let mut header = Some(bench::stats::header());
-    let rows = bench::run(&options, |row| {
-        if let Some(header) = header.take() {
-            println!("{header}");
-        }
-        println!("{row}");
+    // The scenarios run on a worker thread of the runtime, as every sender
+    // of events on a node does, not on the main thread (from which every
+    // wake of a worker's task would cross threads).
+    let rows = tokio::spawn(async move {
+        let mut header = Some(bench::stats::header());
+        bench::run(&options, |row| {
+            if let Some(header) = header.take() {
+                println!("{header}");
+            }
+            println!("{row}");
+        })
+        .await
     })
-    .await?;
+    .await
+    .map_err(|e| anyhow::anyhow!("the scenarios stopped: {e}"))??;
     if !args.dataset_path.is_empty() {
         bench::stats::report_files(bench::stats::write_csv(&args.dataset_path, &rows))?;
     }
