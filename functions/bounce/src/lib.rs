@@ -25,7 +25,7 @@ impl EdgeFunction for Bounce {
 
     fn handle_cast(src: InstanceId, message: &[u8]) {
         let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % REPORT.load(Ordering::Relaxed) == 0 {
+        if n.is_multiple_of(REPORT.load(Ordering::Relaxed)) {
             log::info!("bounce: {n} events");
         }
         edgeless_function::cast_raw(src, message);
