@@ -25,15 +25,6 @@ impl InvocationService {
     }
 }
 
-/// The node an event on the wire comes from.
-fn source_node(event: &proto::Event) -> Option<uuid::Uuid> {
-    match (&event.source_bin, &event.source) {
-        (Some(source), _) => Some(edgeless_api::InstanceId::from(*source).node_id),
-        (None, Some(source)) => uuid::Uuid::parse_str(&source.node_id).ok(),
-        (None, None) => None,
-    }
-}
-
 #[tonic::async_trait]
 impl FunctionInvocation for InvocationService {
     async fn handle(
@@ -55,18 +46,22 @@ impl FunctionInvocation for InvocationService {
     ) -> Result<Response<proto::Empty>, Status> {
         let mut batches = request.into_inner();
         while let Some(batch) = batches.message().await? {
-            if let Some(first) = batch.events.first()
-                && let Some(source) = source_node(first)
-            {
-                let bytes: usize = batch.events.iter().map(|e| e.payload.len()).sum();
-                self.dataplane
-                    .count_received(source, batch.events.len() as u64, bytes as u64);
-            }
+            let count = batch.events.len() as u64;
+            let bytes: usize = batch.events.iter().map(|e| e.payload.len()).sum();
+            // A peer's batch holds its own events: the first one's source
+            // names the peer it is counted for.
+            let mut peer = None;
             for event in batch.events {
                 match Event::try_from(event) {
-                    Ok(event) => self.dataplane.deliver_from_peer(event),
+                    Ok(event) => {
+                        peer.get_or_insert(event.source.node_id);
+                        self.dataplane.deliver_from_peer(event);
+                    }
                     Err(error) => tracing::warn!(%error, "malformed event from a peer dropped"),
                 }
+            }
+            if let Some(peer) = peer {
+                self.dataplane.count_received(peer, count, bytes as u64);
             }
         }
         Ok(Response::new(proto::Empty {}))
