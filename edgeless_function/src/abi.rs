@@ -118,11 +118,17 @@ thread_local! {
     static LAST_REPLY: RefCell<Option<crate::OwnedByteBuff>> = const { RefCell::new(None) };
 }
 
-/// The inbox, grown to at least `len` bytes (its old content is not kept).
+/// The inbox, grown to at least `len` bytes (its old content is not kept);
+/// null when the memory for it cannot be had (the node then reports that
+/// the guest could not allocate it).
 pub fn inbox(len: usize) -> *mut u8 {
     INBOX.with_borrow_mut(|inbox| {
         if inbox.len() < len {
-            *inbox = vec![0; len];
+            *inbox = Vec::new();
+            if inbox.try_reserve_exact(len).is_err() {
+                return core::ptr::null_mut();
+            }
+            inbox.resize(len, 0);
         }
         inbox.as_mut_ptr()
     })
@@ -346,6 +352,13 @@ mod tests {
         deliver(&crate::InstanceId::default(), b"next");
         let _ = unsafe { inbox_event(4) };
         assert!(LAST_REPLY.with_borrow(|reply| reply.is_none()));
+    }
+
+    #[test]
+    fn an_inbox_too_large_for_the_memory_is_null_not_an_abort() {
+        assert!(inbox(usize::MAX / 2).is_null());
+        // The next event still gets one.
+        assert!(!inbox(64).is_null());
     }
 
     #[test]
