@@ -465,3 +465,63 @@ fn a_container_over_its_memory_limit_is_killed_and_reported() {
     });
     assert!(gone, "containers left: {:?}", all_containers(&cluster));
 }
+
+/// The ids of the networks named exactly `name`.
+fn networks_named(name: &str) -> Vec<String> {
+    docker(&[
+        "network",
+        "ls",
+        "--no-trunc",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Name}} {{.ID}}",
+    ])
+    .lines()
+    .filter_map(|line| line.split_once(' '))
+    .filter(|(n, _)| *n == name)
+    .map(|(_, id)| id.to_string())
+    .collect()
+}
+
+/// Creates network `name` through the API without Docker's duplicate
+/// check, as nodes starting at the same moment can.
+fn create_unchecked(name: &str) {
+    let output = Command::new("curl")
+        .args([
+            "-sf",
+            "--unix-socket",
+            "/var/run/docker.sock",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &format!(r#"{{"Name":"{name}","CheckDuplicate":false,"Internal":true}}"#),
+            "http://localhost/networks/create",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
+#[cfg_attr(skip_docker, ignore = "EDGELESS_TEST_SKIP=docker")]
+fn a_guest_network_made_twice_is_made_one_again_by_the_next_node() {
+    require_docker();
+    let name = format!("edgeless-test-{}", std::process::id());
+    create_unchecked(&name);
+    create_unchecked(&name);
+    assert_eq!(networks_named(&name).len(), 2, "Docker kept both");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let engine = edgeless_node::runtime::container::Engine::connect("/var/run/docker.sock")
+            .await
+            .unwrap();
+        // Nodes starting at once, each making sure of the network.
+        let all = futures::future::join_all((0..4).map(|_| engine.ensure_network(&name))).await;
+        for result in all {
+            result.unwrap();
+        }
+    });
+    assert_eq!(networks_named(&name).len(), 1);
+    docker(&["network", "rm", &name]);
+}

@@ -9,8 +9,8 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, InspectNetworkOptions,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StartContainerOptions,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StartContainerOptions,
 };
 use futures::StreamExt;
 
@@ -120,19 +120,41 @@ impl Engine {
     /// internal (no route out of the host), and containers on it cannot
     /// reach each other; they reach only the host, at its gateway.
     pub async fn ensure_guest_network(&self) -> Result<(), DockerError> {
-        let exists = self
-            .docker
-            .inspect_network(GUEST_NETWORK, None::<InspectNetworkOptions>)
-            .await;
-        match exists {
-            Ok(_) => return Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => return Err(self.refused(&format!("inspect network `{GUEST_NETWORK}`"), e)),
+        self.ensure_network(GUEST_NETWORK).await
+    }
+
+    /// Makes network `name` (as the guest network) unless it exists. Nodes
+    /// on one host may start at the same moment, and a Docker daemon older
+    /// than API 1.44 lets each of them create a network of that name; the
+    /// duplicates are then removed, all but one, so that the name names one
+    /// network again.
+    pub async fn ensure_network(&self, name: &str) -> Result<(), DockerError> {
+        for _ in 0..5 {
+            match self
+                .docker
+                .inspect_network(name, None::<InspectNetworkOptions>)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => self.create_network(name).await?,
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                    if message.contains("ambiguous") =>
+                {
+                    self.remove_duplicates(name).await?
+                }
+                Err(e) => return Err(self.refused(&format!("inspect network `{name}`"), e)),
+            }
         }
+        Err(DockerError::Refused(format!(
+            "network `{name}` exists more than once and every copy is in use; remove all but one (`docker network ls --filter name={name}`)"
+        )))
+    }
+
+    async fn create_network(&self, name: &str) -> Result<(), DockerError> {
         let request = bollard::models::NetworkCreateRequest {
-            name: GUEST_NETWORK.to_string(),
+            name: name.to_string(),
             driver: Some("bridge".into()),
             internal: Some(true),
             options: Some(HashMap::from([(
@@ -147,8 +169,46 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
             }) => Ok(()),
-            Err(e) => Err(self.refused(&format!("create network `{GUEST_NETWORK}`"), e)),
+            Err(e) => Err(self.refused(&format!("create network `{name}`"), e)),
         }
+    }
+
+    /// Removes networks named `name`, in the order of their ids, until one
+    /// is left; one in use stays. Every node doing this at once removes the
+    /// same ones (a network another removed first counts as removed).
+    async fn remove_duplicates(&self, name: &str) -> Result<(), DockerError> {
+        let filters = HashMap::from([("name", vec![name])]);
+        let options = ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let listed = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(|e| self.refused(&format!("list networks named `{name}`"), e))?;
+        // The filter matches parts of names too.
+        let mut ids: Vec<String> = listed
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .filter_map(|n| n.id)
+            .collect();
+        ids.sort();
+        let mut left = ids.len();
+        for id in ids {
+            if left <= 1 {
+                break;
+            }
+            match self.docker.remove_network(&id).await {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => left -= 1,
+                Err(error) => {
+                    tracing::warn!(network = name, %id, %error, "duplicate network kept");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The name of the host interface of bridge network `network`.
