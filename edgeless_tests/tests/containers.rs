@@ -508,6 +508,16 @@ fn create_unchecked(name: &str) {
 fn a_guest_network_made_twice_is_made_one_again_by_the_next_node() {
     require_docker();
     let name = format!("edgeless-test-{}", std::process::id());
+    /// Removes every network of the name, also when the test fails.
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for id in networks_named(&self.0) {
+                let _ = Command::new("docker").args(["network", "rm", &id]).output();
+            }
+        }
+    }
+    let _cleanup = Cleanup(name.clone());
     create_unchecked(&name);
     create_unchecked(&name);
     assert_eq!(networks_named(&name).len(), 2, "Docker kept both");
@@ -523,5 +533,4 @@ fn a_guest_network_made_twice_is_made_one_again_by_the_next_node() {
         }
     });
     assert_eq!(networks_named(&name).len(), 1);
-    docker(&["network", "rm", &name]);
 }
