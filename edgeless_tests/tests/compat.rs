@@ -183,19 +183,8 @@ fn summary(message: &str) -> String {
 /// Casts each of `messages` to the workflow's function; returns the
 /// (target, message summary) of its log lines once all arrived.
 fn logged(cluster: &Cluster, workflow: &str, messages: &[String]) -> Vec<(String, String)> {
-    let value = cluster.inspect(workflow);
-    let instance = value["components"][0]["instances"][0].as_str().unwrap();
-    let (node, function) = instance.split_once('/').unwrap();
     for message in messages {
-        cluster.cli_ok(&[
-            "function",
-            "invoke",
-            "cast",
-            &cluster.invocation_urls[0],
-            node,
-            function,
-            message,
-        ]);
+        cluster.cast_to_first_instance(workflow, message);
     }
     let mut lines = Vec::new();
     cluster.wait_for(Duration::from_secs(10), "every message logged", |c| {

@@ -301,23 +301,7 @@ fn metrics_collector_records_latencies_in_redis() {
         "start",
         &example_in(dir.path(), "metrics_collector", &[]),
     ]);
-    let value = cluster.inspect(&workflow);
-    let instance = value["components"][0]["instances"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (node, function) = instance.split_once('/').unwrap();
-    let invoke = |payload: &str| {
-        cluster.cli_ok(&[
-            "function",
-            "invoke",
-            "cast",
-            &cluster.invocation_urls[0],
-            node,
-            function,
-            payload,
-        ]);
-    };
+    let invoke = |payload: &str| cluster.cast_to_first_instance(&workflow, payload);
     let since_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
