@@ -261,6 +261,24 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     );
     a.agent.stop(local.function_id).await?;
     b.agent.stop(remote.function_id).await?;
+    // The same link to a bouncer without WASM: what the wire and the
+    // routing cost alone, so the function's share is plain.
+    let (native, bouncer) = b.start_native_bouncer(&a, &driver);
+    let native_rate =
+        exchange::cast_throughput(&mut driver, native, &payload, in_flight, options.period)
+            .await?;
+    b.dataplane.unregister(native);
+    bouncer.abort();
+    emit(
+        &format!("cross-node casts to a native bouncer (no WASM), {in_flight} in flight"),
+        None,
+        Some(native_rate),
+        format!(
+            "{:.2}× baseline; the WASM bounce runs at {:.2}× this",
+            native_rate / base_rate,
+            cross_rate / native_rate
+        ),
+    );
 
     // Across domains: directly, and through both domains' ε-BALs.
     let (direct, relayed) =

@@ -114,6 +114,32 @@ impl BenchNode {
             .allow_input(driver.function_id, instance);
         Ok(instance)
     }
+
+    /// Starts a bouncer without WASM: a task on this node that sends every
+    /// cast straight back to its source, mapped both ways to `driver` like
+    /// [`BenchNode::start_wasm`]. What events cost without a function.
+    pub fn start_native_bouncer(
+        &self,
+        driver_node: &BenchNode,
+        driver: &DataplaneHandle,
+    ) -> (InstanceId, tokio::task::JoinHandle<()>) {
+        let id = InstanceId {
+            node_id: self.id,
+            function_id: Uuid::new_v4(),
+        };
+        let mut mailbox = self.dataplane.register(id);
+        let driver = driver.sender().instance_id();
+        self.dataplane.allow_input(id.function_id, driver);
+        driver_node.dataplane.allow_input(driver.function_id, id);
+        let task = tokio::spawn(async move {
+            while let Some(event) = mailbox.receive_next().await {
+                if let Err(error) = mailbox.sender().cast(event.source, event.payload) {
+                    tracing::warn!(%error, "native bouncer: cast refused");
+                }
+            }
+        });
+        (id, task)
+    }
 }
 
 impl Drop for BenchNode {

@@ -12,14 +12,15 @@
 //! most [`MAX_BODY`] within [`BODY_TIMEOUT`]. A host is served by one
 //! resource at a time; `*` (any host) only when the node allows it.
 
+use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use hyper::body::Incoming;
 use edgeless_api::InstanceId;
 use edgeless_dataplane::{CallOutcome, EventSender};
 use edgeless_function::http::{HttpRequest, HttpResponse};
@@ -73,7 +74,6 @@ impl IngressServer {
         listener: tokio::net::TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        let router = axum::Router::new().fallback(handle).with_state(self);
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             let accepted = tokio::select! {
@@ -93,7 +93,12 @@ impl IngressServer {
                 tracing::warn!("http-ingress: {MAX_CONNECTIONS} connections open; one refused");
                 continue;
             };
-            let service = hyper_util::service::TowerToHyperService::new(router.clone());
+            // Every request goes to `handle`: no router in between.
+            let server = self.clone();
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let server = server.clone();
+                async move { Ok::<_, Infallible>(handle(server, request.map(Body::new)).await) }
+            });
             tokio::spawn(async move {
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
@@ -123,7 +128,7 @@ fn text(status: StatusCode, body: String) -> Response {
     (status, body).into_response()
 }
 
-async fn handle(State(server): State<IngressServer>, request: Request) -> Response {
+async fn handle(server: IngressServer, request: Request<Body>) -> Response {
     let host = request
         .headers()
         .get("host")
