@@ -210,15 +210,24 @@ impl HttpRequest {
     /// sends); `None` for a method that format has no name for (it knows
     /// GET, HEAD, POST, PUT, DELETE and PATCH).
     pub fn to_edgeless_http(&self) -> Option<Vec<u8>> {
-        let request = edgeless_http::EdgelessHTTPRequest {
-            method: edgeless_http::string_method_to_edgeless(&self.method).ok()?,
-            protocol: edgeless_http::EdgelessHTTPProtocol::Unknown,
-            host: self.host.clone(),
-            path: self.path.clone(),
-            body: optional(&self.body),
-            headers: self.headers.clone().into_iter().collect(),
+        self.clone().into_edgeless_http().ok()
+    }
+
+    /// [`HttpRequest::to_edgeless_http`] without copying the request's
+    /// parts; a method the format has no name for gives the request back.
+    pub fn into_edgeless_http(self) -> Result<Vec<u8>, Self> {
+        let Ok(method) = edgeless_http::string_method_to_edgeless(&self.method) else {
+            return Err(self);
         };
-        Some(edgeless_http::request_to_string(&request).into_bytes())
+        let request = edgeless_http::EdgelessHTTPRequest {
+            method,
+            protocol: edgeless_http::EdgelessHTTPProtocol::Unknown,
+            host: self.host,
+            path: self.path,
+            body: (!self.body.is_empty()).then_some(self.body),
+            headers: self.headers.into_iter().collect(),
+        };
+        Ok(edgeless_http::request_to_string(&request).into_bytes())
     }
 
     /// Parses a request in either encoding; `None` when it is not one.

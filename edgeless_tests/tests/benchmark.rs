@@ -129,6 +129,7 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
         "same-node call round trip",
         "cross-node hop (cast, loopback gRPC)",
         "cross-node casts, 256 in flight",
+        "cross-node casts to a native bouncer (no WASM), 256 in flight",
         "inter-domain hop, nodes linked directly",
         "inter-domain hop through both ε-BALs",
         "WASM cold start (compiled class)",
@@ -151,7 +152,7 @@ fn bench_mode_measures_every_scenario_against_the_baseline() {
     }
     assert!(stdout.contains("× baseline"), "{stdout}");
     let summary = std::fs::read_to_string(format!("{prefix}bench_summary.csv")).unwrap();
-    assert_eq!(summary.lines().count(), 1 + 17, "{summary}");
+    assert_eq!(summary.lines().count(), 1 + 18, "{summary}");
     let samples = std::fs::read_to_string(format!("{prefix}bench_samples.csv")).unwrap();
     // 200 timed events for each of the nine hop and call scenarios, the
     // 10 cold starts, 5 + 5 first starts and the 2 workflow starts, after

@@ -265,8 +265,7 @@ pub async fn run(options: &Options, mut report: impl FnMut(&Row)) -> anyhow::Res
     // routing cost alone, so the function's share is plain.
     let (native, bouncer) = b.start_native_bouncer(&a, &driver);
     let native_rate =
-        exchange::cast_throughput(&mut driver, native, &payload, in_flight, options.period)
-            .await?;
+        exchange::cast_throughput(&mut driver, native, &payload, in_flight, options.period).await?;
     b.dataplane.unregister(native);
     bouncer.abort();
     emit(

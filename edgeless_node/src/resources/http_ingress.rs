@@ -20,10 +20,10 @@ use axum::body::{Body, to_bytes};
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use hyper::body::Incoming;
 use edgeless_api::InstanceId;
 use edgeless_dataplane::{CallOutcome, EventSender};
 use edgeless_function::http::{HttpRequest, HttpResponse};
+use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
 
 use super::{ResourceContext, ResourceError, ResourceProvider};
@@ -172,17 +172,20 @@ async fn handle(server: IngressServer, request: Request<Body>) -> Response {
         path,
         host,
         headers,
-        body: body.to_vec(),
+        body: Vec::from(body),
     };
     // The function gets the original EDGELESS JSON (edgeless_http).
-    let Some(payload) = event.to_edgeless_http() else {
-        return text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!(
-                "{} is not served (GET, HEAD, POST, PUT, DELETE, PATCH are)\n",
-                event.method
-            ),
-        );
+    let payload = match event.into_edgeless_http() {
+        Ok(payload) => payload,
+        Err(event) => {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{} is not served (GET, HEAD, POST, PUT, DELETE, PATCH are)\n",
+                    event.method
+                ),
+            );
+        }
     };
     let target = match route
         .outputs

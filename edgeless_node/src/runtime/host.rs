@@ -89,15 +89,17 @@ fn memory(caller: &Caller<'_, HostState>) -> wasmtime::Result<Memory> {
         .ok_or_else(|| format_err!("guest memory not ready"))
 }
 
+/// The `len` bytes at `ptr` of guest memory `data`.
+fn guest_slice(data: &[u8], ptr: u32, len: u32) -> wasmtime::Result<&[u8]> {
+    let start = ptr as usize;
+    data.get(start..start + len as usize)
+        .ok_or_else(|| format_err!("guest buffer {ptr}+{len} is outside its memory"))
+}
+
 /// Copies `len` bytes at `ptr` out of the guest.
 fn read_bytes(caller: &Caller<'_, HostState>, ptr: u32, len: u32) -> wasmtime::Result<Vec<u8>> {
     let memory = memory(caller)?;
-    let start = ptr as usize;
-    memory
-        .data(caller)
-        .get(start..start + len as usize)
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| format_err!("guest buffer {ptr}+{len} is outside its memory"))
+    guest_slice(memory.data(caller), ptr, len).map(<[u8]>::to_vec)
 }
 
 fn read_string(caller: &Caller<'_, HostState>, ptr: u32, len: u32) -> wasmtime::Result<String> {
@@ -302,10 +304,11 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          msg_ptr: u32,
          msg_len: u32|
          -> wasmtime::Result<()> {
-            let target =
-                String::from_utf8_lossy(&read_bytes(&caller, target_ptr, target_len)?).into_owned();
-            let message =
-                String::from_utf8_lossy(&read_bytes(&caller, msg_ptr, msg_len)?).into_owned();
+            // Read in place: the log keeps its own copy of the line.
+            let memory = memory(&caller)?;
+            let data = memory.data(&caller);
+            let target = String::from_utf8_lossy(guest_slice(data, target_ptr, target_len)?);
+            let message = String::from_utf8_lossy(guest_slice(data, msg_ptr, msg_len)?);
             caller.data().host.log(level, &target, &message);
             Ok(())
         },
