@@ -374,24 +374,30 @@ impl Cluster {
         serde_json::from_str(&json).expect("inspect prints JSON")
     }
 
-    /// Casts `payload` to the first instance of the workflow's first
-    /// component, as an administrator (`edgeless_cli function invoke cast`
-    /// through the first node's invocation URL).
-    pub fn cast_to_first_instance(&self, workflow_id: &str, payload: &str) {
+    /// Casts each of `payloads`, in order, to the first instance of the
+    /// workflow's first component, as an administrator (`edgeless_cli
+    /// function invoke cast` through the first node's invocation URL).
+    pub fn cast_to_first_instance(
+        &self,
+        workflow_id: &str,
+        payloads: impl IntoIterator<Item = impl AsRef<str>>,
+    ) {
         let value = self.inspect(workflow_id);
         let instance = value["components"][0]["instances"][0]
             .as_str()
             .expect("an instance id");
         let (node, function) = instance.split_once('/').expect("node/function");
-        self.cli_ok(&[
-            "function",
-            "invoke",
-            "cast",
-            &self.invocation_urls[0],
-            node,
-            function,
-            payload,
-        ]);
+        for payload in payloads {
+            self.cli_ok(&[
+                "function",
+                "invoke",
+                "cast",
+                &self.invocation_urls[0],
+                node,
+                function,
+                payload.as_ref(),
+            ]);
+        }
     }
 
     /// The instances of each component of a workflow: name → [(node id, function id)].

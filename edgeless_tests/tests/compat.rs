@@ -183,9 +183,7 @@ fn summary(message: &str) -> String {
 /// Casts each of `messages` to the workflow's function; returns the
 /// (target, message summary) of its log lines once all arrived.
 fn logged(cluster: &Cluster, workflow: &str, messages: &[String]) -> Vec<(String, String)> {
-    for message in messages {
-        cluster.cast_to_first_instance(workflow, message);
-    }
+    cluster.cast_to_first_instance(workflow, messages);
     let mut lines = Vec::new();
     cluster.wait_for(Duration::from_secs(10), "every message logged", |c| {
         lines = c

@@ -301,15 +301,19 @@ fn metrics_collector_records_latencies_in_redis() {
         "start",
         &example_in(dir.path(), "metrics_collector", &[]),
     ]);
-    let invoke = |payload: &str| cluster.cast_to_first_instance(&workflow, payload);
     let since_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
-    invoke("workflow:begin:7");
-    invoke("workflow:end:7");
-    invoke("workflow:begin:8");
-    invoke("workflow:end:8");
+    cluster.cast_to_first_instance(
+        &workflow,
+        [
+            "workflow:begin:7",
+            "workflow:end:7",
+            "workflow:begin:8",
+            "workflow:end:8",
+        ],
+    );
     let port = redis_url.rsplit(':').next().unwrap().to_string();
     let lrange = || {
         let out = Command::new("redis-cli")
