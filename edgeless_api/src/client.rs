@@ -7,29 +7,71 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Endpoint;
 
 /// A channel to another component that presents this process's token, if
-/// it has one (see [`crate::auth::use_token`]).
+/// it has one (see [`crate::auth::use_token`]), or a link credential
+/// ([`linked_channel`]).
 pub type Channel = InterceptedService<tonic::transport::Channel, Credentials>;
 
-/// Adds this process's bearer token to every request.
+/// What a channel presents with every request.
 #[derive(Clone, Default)]
-pub struct Credentials;
+pub enum Credentials {
+    /// This process's bearer token, if it has one: for addresses from this
+    /// process's own configuration.
+    #[default]
+    Own,
+    /// The link credential a peer handed out with its registration (see
+    /// [`crate::auth::binding`]), never this process's token: for addresses
+    /// a peer chose. `None`: nothing (the peer handed out none).
+    Link(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>),
+}
 
 impl tonic::service::Interceptor for Credentials {
     fn call(
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = crate::auth::own_token() {
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
+        match self {
+            Credentials::Own => {
+                if let Some(token) = crate::auth::own_token() {
+                    request
+                        .metadata_mut()
+                        .insert("authorization", token.clone());
+                }
+            }
+            Credentials::Link(Some(link)) => {
+                request
+                    .metadata_mut()
+                    .insert(crate::auth::LINK_HEADER, link.clone());
+            }
+            Credentials::Link(None) => {}
         }
         Ok(request)
     }
 }
 
+impl Credentials {
+    /// A link credential as a peer sent it; anything that is not a
+    /// printable token is presented as nothing.
+    pub fn link(token: &str) -> Self {
+        Credentials::Link(token.parse().ok().filter(|_| !token.is_empty()))
+    }
+}
+
 fn with_credentials(channel: tonic::transport::Channel) -> Channel {
-    InterceptedService::new(channel, Credentials)
+    InterceptedService::new(channel, Credentials::Own)
+}
+
+/// A lazily connecting channel to `url`, an address a peer chose, that
+/// presents the peer's link credential `link` and never this process's
+/// token (see [`crate::auth::binding`]).
+pub fn linked_channel(url: &str, link: &str) -> Result<Channel, InvalidUrl> {
+    let channel = endpoint(url)?.timeout(REQUEST_TIMEOUT).connect_lazy();
+    Ok(InterceptedService::new(channel, Credentials::link(link)))
+}
+
+/// [`linked_channel`] for long-lived streams: no request deadline.
+pub fn linked_stream_channel(url: &str, link: &str) -> Result<Channel, InvalidUrl> {
+    let channel = stream_endpoint(url)?.connect_lazy();
+    Ok(InterceptedService::new(channel, Credentials::link(link)))
 }
 
 /// How long a connection attempt may take.
@@ -129,12 +171,13 @@ pub fn channel_with_timeouts(
 
 /// A lazily connecting channel for long-lived streams: no request deadline.
 pub fn stream_channel(url: &str) -> Result<Channel, InvalidUrl> {
-    Ok(with_credentials(
-        endpoint(url)?
-            .http2_keep_alive_interval(std::time::Duration::from_secs(10))
-            .keep_alive_timeout(std::time::Duration::from_secs(10))
-            .connect_lazy(),
-    ))
+    Ok(with_credentials(stream_endpoint(url)?.connect_lazy()))
+}
+
+fn stream_endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {
+    Ok(endpoint(url)?
+        .http2_keep_alive_interval(std::time::Duration::from_secs(10))
+        .keep_alive_timeout(std::time::Duration::from_secs(10)))
 }
 
 /// The metadata key that carries a container function's instance token.

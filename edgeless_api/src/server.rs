@@ -190,6 +190,15 @@ pub fn incoming(listener: tokio::net::TcpListener) -> TcpIncoming {
 /// `policy` (see [`crate::auth`]): with TLS and required client
 /// certificates when [`crate::tls::install`] set them up, else plain.
 pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::tls::TlsError> {
+    bound_builder(policy, None)
+}
+
+/// Like [`builder`], for a server that obeys one peer in a role (see
+/// [`crate::auth::binding`]).
+pub fn bound_builder(
+    policy: crate::auth::Policy,
+    binding: Option<crate::auth::Binding>,
+) -> Result<AuthorizedServer, crate::tls::TlsError> {
     let mut builder = tonic::transport::Server::builder()
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
@@ -222,7 +231,7 @@ pub fn builder(policy: crate::auth::Policy) -> Result<AuthorizedServer, crate::t
             policy.server,
             policy.streams,
         ))
-        .layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier()))
+        .layer(crate::auth::AuthLayer::new(policy, crate::auth::verifier()).bound(binding))
         .add_service(health)
         .add_service(reflection))
 }

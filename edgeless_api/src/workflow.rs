@@ -139,6 +139,25 @@ pub enum WorkflowError {
     MessageTooLarge(usize),
 }
 
+/// Reads a file of at most [`crate::limits::MAX_CONTROL_MESSAGE`] bytes
+/// (the most one request carries), without reading further than that: a
+/// device or a pipe that never ends (`/dev/zero`) is refused, not read.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let max = crate::limits::MAX_CONTROL_MESSAGE;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("is larger than {} MiB, the most a request carries", max >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// A workflow as written in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -210,11 +229,11 @@ pub struct ResourceSpec {
 impl WorkflowSpec {
     /// Reads and parses a workflow file.
     pub fn load(path: &Path) -> Result<Self, WorkflowError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WorkflowError::Read {
+        let text = read_bounded(path).map_err(|source| WorkflowError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|source| WorkflowError::Json {
+        serde_json::from_slice(&text).map_err(|source| WorkflowError::Json {
             path: path.to_path_buf(),
             source,
         })
@@ -244,7 +263,7 @@ impl WorkflowSpec {
                         Some(code) => code.clone(),
                         None => {
                             let code =
-                                std::fs::read(&path).map_err(|source| WorkflowError::CodeFile {
+                                read_bounded(&path).map_err(|source| WorkflowError::CodeFile {
                                     function: function.name.clone(),
                                     path: path.clone(),
                                     source,

@@ -39,6 +39,10 @@ pub struct Config {
     pub invocation_url: String,
     /// Where its orchestrator sets its peers.
     pub agent_url: String,
+    /// The identity of its domain's orchestrator (a token's name or a
+    /// certificate's common name): only it may set peers and routes. Empty:
+    /// the first orchestrator identity that calls.
+    pub orchestrator: String,
     /// Where it takes HTTP requests to balance across the domains' ingress
     /// (empty: it does not).
     pub http_url: String,
@@ -59,6 +63,7 @@ impl Default for Config {
             balancer_id: Uuid::from_u128(0x2bb0867f_e9ee_4a3a_8872_dbaa5228ee23),
             invocation_url: "http://127.0.0.1:7000".into(),
             agent_url: "http://127.0.0.1:7020".into(),
+            orchestrator: String::new(),
             http_url: String::new(),
             http_policy: http::Policy::RoundRobin,
             telemetry: Default::default(),
@@ -124,7 +129,13 @@ pub async fn run(
             shutdown.clone().cancelled_owned(),
         );
     let routes = http::Routes::default();
-    let agent = edgeless_api::server::builder(edgeless_api::auth::policy::BALANCER_AGENT)?
+    let agent = edgeless_api::server::bound_builder(
+        edgeless_api::auth::policy::BALANCER_AGENT,
+        Some(edgeless_api::auth::Binding::identity(
+            edgeless_api::auth::Role::Orchestrator,
+            &config.orchestrator,
+        )),
+    )?
         .add_service(proto::node_management_server::NodeManagementServer::new(
             PeerService(peers),
         ))

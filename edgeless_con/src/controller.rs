@@ -27,6 +27,7 @@ pub(crate) use requests::{
     component_names, patch_mappings, start_some, start_with_states, stop_components,
 };
 
+mod claims;
 mod http_routes;
 mod migrate;
 mod names;
@@ -72,6 +73,16 @@ pub enum ControllerError {
         name: String,
         /// The workflow that has it.
         holder: String,
+    },
+    /// Another tenant's running workflow uses a name this one names.
+    #[error(
+        "{what} `{name}` is used by a running workflow of another tenant; choose another"
+    )]
+    Claimed {
+        /// What kind of name.
+        what: &'static str,
+        /// The name.
+        name: String,
     },
     /// The domain's orchestrator could not be asked.
     #[error("domain `{domain}`: {message}")]
@@ -324,6 +335,14 @@ impl Controller {
             .collect()
     }
 
+    /// Where domain `domain_id`'s orchestrator listens, with the link
+    /// credential to present there.
+    pub fn orchestrator_link(&self, domain_id: &str) -> Option<(String, String)> {
+        lock(&self.domains)
+            .get(domain_id)
+            .map(|d| (d.orchestrator_url.clone(), d.link_token.clone()))
+    }
+
     /// Whether `scope` may see running workflow `workflow_id`.
     pub fn is_visible(&self, workflow_id: &str, scope: Option<&str>) -> bool {
         Uuid::parse_str(workflow_id)
@@ -382,6 +401,7 @@ impl Controller {
         edgeless_api::workflow::unpack_codes(&mut request)?;
         validate(&request)?;
         let _name = self.claim_name(&request, tenant)?;
+        self.check_claims(&request, tenant, None)?;
         let workflow_id = Uuid::new_v4();
         let lids: HashMap<String, Uuid> = request
             .workflow_functions

@@ -15,6 +15,10 @@ use edgeless_api::proto::{
 pub struct Domain {
     /// Where its orchestrator listens.
     pub orchestrator_url: String,
+    /// The credential its orchestrator handed out for being called at
+    /// `orchestrator_url` (the controller never presents its own token
+    /// there: the orchestrator chose the address).
+    pub link_token: String,
     /// What it reported.
     pub capabilities: proto::DomainCapabilities,
     /// Seconds since the epoch after which it is gone.
@@ -66,6 +70,7 @@ pub(crate) fn domain_for_tests(labels: &[&str]) -> Domain {
     let channel = edgeless_api::client::channel("http://127.0.0.1:1").expect("a valid URL");
     Domain {
         orchestrator_url: String::new(),
+        link_token: String::new(),
         capabilities: proto::DomainCapabilities {
             num_nodes: 1,
             runtimes: vec![edgeless_api::RUST_WASM.to_string()],
@@ -120,11 +125,23 @@ pub fn register(
             request.domain_id, domain.owner
         ));
     }
+    // An orchestrator identity holds one domain: it cannot add domains of
+    // its own making (which could win placement) beside the real one.
+    if !owner.is_empty()
+        && let Some((held, _)) = domains
+            .iter()
+            .find(|(id, d)| d.owner == owner && **id != request.domain_id)
+    {
+        return Err(format!(
+            "orchestrator `{owner}` already holds domain `{held}`; an orchestrator identity registers one domain (give each domain's orchestrator its own token or certificate)"
+        ));
+    }
     let deadline =
         edgeless_api::capped_deadline(request.refresh_deadline, edgeless_api::now_secs());
     if let Some(domain) = domains.get_mut(&request.domain_id)
         && domain.nonce == request.nonce
         && domain.orchestrator_url == request.orchestrator_url
+        && domain.link_token == request.link_token
     {
         domain.deadline = deadline;
         domain.capabilities = request.capabilities.unwrap_or_default();
@@ -132,8 +149,8 @@ pub fn register(
         domain.balancer_healthy = request.balancer_healthy;
         return Ok(Registration::Refreshed);
     }
-    let channel =
-        edgeless_api::client::channel(&request.orchestrator_url).map_err(|e| e.to_string())?;
+    let channel = edgeless_api::client::linked_channel(&request.orchestrator_url, &request.link_token)
+        .map_err(|e| e.to_string())?;
     let outcome = if domains.contains_key(&request.domain_id) {
         Registration::Restarted
     } else {
@@ -143,6 +160,7 @@ pub fn register(
         request.domain_id,
         Domain {
             orchestrator_url: request.orchestrator_url,
+            link_token: request.link_token,
             capabilities: request.capabilities.unwrap_or_default(),
             deadline,
             nonce: request.nonce,
@@ -327,6 +345,7 @@ mod tests {
         let channel = edgeless_api::client::channel("http://127.0.0.1:1").unwrap();
         Domain {
             orchestrator_url: String::new(),
+            link_token: String::new(),
             capabilities: proto::DomainCapabilities {
                 num_nodes: nodes,
                 runtimes: runtimes.iter().map(|s| s.to_string()).collect(),
@@ -403,14 +422,61 @@ mod tests {
             ..Default::default()
         };
         for i in 0..MAX_DOMAINS {
-            register(&mut domains, request(i), "o").unwrap();
+            register(&mut domains, request(i), &format!("o{i}")).unwrap();
         }
-        let error = register(&mut domains, request(MAX_DOMAINS), "o")
+        let error = register(&mut domains, request(MAX_DOMAINS), "o-new")
             .err()
             .unwrap();
         assert!(error.contains("its maximum"), "{error}");
         // Known domains still refresh.
-        assert!(register(&mut domains, request(0), "o").is_ok());
+        assert!(register(&mut domains, request(0), "o0").is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_orchestrator_identity_holds_one_domain() {
+        let mut domains = Domains::new();
+        let request = |id: &str| proto::UpdateDomainRequest {
+            domain_id: id.into(),
+            orchestrator_url: "http://127.0.0.1:1".into(),
+            refresh_deadline: edgeless_api::now_secs() + 10,
+            nonce: 1,
+            ..Default::default()
+        };
+        register(&mut domains, request("real"), "orchestrator-a").unwrap();
+        let error = register(&mut domains, request("aaa-fake"), "orchestrator-a")
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("`orchestrator-a` already holds domain `real`"),
+            "{error}"
+        );
+        assert!(!domains.contains_key("aaa-fake"));
+        // Its own domain refreshes; another identity registers another one;
+        // open controllers (anonymous callers) keep any number.
+        assert!(register(&mut domains, request("real"), "orchestrator-a").is_ok());
+        assert!(register(&mut domains, request("b"), "orchestrator-b").is_ok());
+        assert!(register(&mut domains, request("c"), "").is_ok());
+        assert!(register(&mut domains, request("d"), "").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_new_link_credential_is_a_restart() {
+        let mut domains = Domains::new();
+        let mut request = proto::UpdateDomainRequest {
+            domain_id: "d".into(),
+            orchestrator_url: "http://127.0.0.1:1".into(),
+            refresh_deadline: edgeless_api::now_secs() + 10,
+            nonce: 1,
+            link_token: "edgeless_one".into(),
+            ..Default::default()
+        };
+        register(&mut domains, request.clone(), "o").unwrap();
+        request.link_token = "edgeless_two".into();
+        assert!(matches!(
+            register(&mut domains, request, "o"),
+            Ok(Registration::Restarted)
+        ));
+        assert_eq!(domains["d"].link_token, "edgeless_two");
     }
 
     #[tokio::test]

@@ -18,13 +18,10 @@ fn inspection(
     controller: &Controller,
     domain: &str,
 ) -> Result<DomainInspectionClient<edgeless_api::client::Channel>, Status> {
-    let url = controller
-        .orchestrator_urls()
-        .into_iter()
-        .find(|(id, _)| id == domain)
-        .map(|(_, url)| url)
+    let (url, link) = controller
+        .orchestrator_link(domain)
         .ok_or_else(|| Status::unavailable(format!("domain {domain} is gone")))?;
-    let channel = edgeless_api::client::stream_channel(&url)
+    let channel = edgeless_api::client::linked_stream_channel(&url, &link)
         .map_err(|e| Status::unavailable(e.to_string()))?;
     Ok(DomainInspectionClient::new(channel))
 }

@@ -25,7 +25,9 @@ impl From<ControllerError> for Status {
                 Status::failed_precondition(message)
             }
             ControllerError::NotFound(_) => Status::not_found(message),
-            ControllerError::NameTaken { .. } => Status::already_exists(message),
+            ControllerError::NameTaken { .. } | ControllerError::Claimed { .. } => {
+                Status::already_exists(message)
+            }
             ControllerError::Domain { .. } => Status::aborted(message),
         }
     }

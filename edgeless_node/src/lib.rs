@@ -182,7 +182,15 @@ pub async fn run(
             server::incoming(invocation_listener),
             shutdown.clone().cancelled_owned(),
         );
-    let agent_server = edgeless_api::server::builder(edgeless_api::auth::policy::NODE_AGENT)?
+    // The orchestrator calls the agent with the credential this process
+    // hands it in its registration; no other orchestrator identity may.
+    let orchestrator_link = std::sync::Arc::new(edgeless_api::auth::LinkGrant::new(
+        edgeless_api::auth::Role::Orchestrator,
+    ));
+    let agent_server = edgeless_api::server::bound_builder(
+        edgeless_api::auth::policy::NODE_AGENT,
+        Some(edgeless_api::auth::Binding::Link(orchestrator_link.clone())),
+    )?
         .add_service(service::function_instance_server(agent.clone()))
         .add_service(service::resource_configuration_server(agent.clone()))
         .add_service(service::node_management_server(agent.clone()))
@@ -195,6 +203,7 @@ pub async fn run(
         &config,
         agent.clone(),
         (readiness, node_metrics),
+        orchestrator_link.token(),
         shutdown.clone(),
     );
 

@@ -15,11 +15,13 @@ use crate::{Config, capabilities, telemetry};
 
 /// Registers until `shutdown`; failures are logged and retried. `readiness`
 /// says whether the node is registered; the instances gauge is set at
-/// every refresh.
+/// every refresh. `link_token` is the credential the orchestrator presents
+/// when it calls this node's agent.
 pub async fn run(
     config: &Config,
     agent: Agent,
     (readiness, metrics): (Readiness, NodeMetrics),
+    link_token: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let url = &config.general.node_register_url;
@@ -56,6 +58,7 @@ pub async fn run(
             capabilities: Some(capabilities.clone()),
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             nonce,
+            link_token: link_token.to_string(),
             health_status: Some(health),
             // Taken either way, so that they do not pile up.
             performance_samples: Some(agent.drain_samples())

@@ -13,11 +13,12 @@ use crate::config::Config;
 use crate::orchestrator::OrchestratorHandle;
 
 /// Registers until `shutdown`; failures are logged and retried. `readiness`
-/// says whether the domain is registered.
+/// says whether the domain is registered; `link_token` is the credential
+/// the controller presents when it calls this orchestrator's API.
 pub async fn run(
     config: &Config,
     handle: OrchestratorHandle,
-    readiness: Readiness,
+    (readiness, link_token): (Readiness, &str),
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let url = &config.general.domain_register_url;
@@ -48,6 +49,7 @@ pub async fn run(
             refresh_deadline: edgeless_api::now_secs() + 2 * period.as_secs(),
             counter,
             nonce,
+            link_token: link_token.to_string(),
             balancer_url: config.balancer.announced_url().to_string(),
             balancer_healthy: handle.balancer_healthy(),
         };

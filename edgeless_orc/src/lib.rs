@@ -79,7 +79,15 @@ pub async fn run(
                 .with("node_register_url", &config.general.node_register_url),
         ),
     );
-    let api = edgeless_api::server::builder(policy::ORCHESTRATOR_API)?
+    // The controller calls this API back with the credential this process
+    // hands it in its domain registration (and with nothing else).
+    let controller_link = std::sync::Arc::new(edgeless_api::auth::LinkGrant::new(
+        edgeless_api::auth::Role::Controller,
+    ));
+    let api = edgeless_api::server::bound_builder(
+        policy::ORCHESTRATOR_API,
+        Some(edgeless_api::auth::Binding::Link(controller_link.clone())),
+    )?
         .add_service(service::function_instance_server(handle.clone()))
         .add_service(service::resource_configuration_server(handle.clone()))
         .add_service(service::domain_inspection_server(handle.clone()))
@@ -105,7 +113,12 @@ pub async fn run(
             }
         }
     };
-    let domain = domain_registration::run(&config, handle.clone(), readiness, shutdown.clone());
+    let domain = domain_registration::run(
+        &config,
+        handle.clone(),
+        (readiness, controller_link.token()),
+        shutdown.clone(),
+    );
     tokio::select! {
         r = api => r.context("orchestrator API server failed"),
         r = registration => r.context("node registration server failed"),

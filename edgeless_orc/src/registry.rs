@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use edgeless_api::client::Channel;
 use edgeless_api::proto::{
     self, function_instance_client::FunctionInstanceClient,
-    node_management_client::NodeManagementClient,
+    function_logs_client::FunctionLogsClient, node_management_client::NodeManagementClient,
     resource_configuration_client::ResourceConfigurationClient,
 };
 use uuid::Uuid;
@@ -31,6 +31,8 @@ pub struct Node {
     pub resources: ResourceConfigurationClient<Channel>,
     /// Client for peers and reset.
     pub management: NodeManagementClient<Channel>,
+    /// Client for its log streams (no request deadline).
+    pub logs: FunctionLogsClient<Channel>,
     /// Whether it knows its peers and may take instances.
     pub ready: bool,
     /// Keys of the WASM code it has started (it starts that code again from
@@ -39,10 +41,14 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node from its registration.
+    /// A node from its registration. Its agent is reached at the address
+    /// the node chose, so the clients present the node's own link
+    /// credential there, never this orchestrator's token.
     pub fn from_registration(request: &proto::UpdateNodeRequest) -> Result<Self, String> {
-        let channel =
-            edgeless_api::client::channel(&request.agent_url).map_err(|e| e.to_string())?;
+        let (url, link) = (&request.agent_url, &request.link_token);
+        let channel = edgeless_api::client::linked_channel(url, link).map_err(|e| e.to_string())?;
+        let stream = edgeless_api::client::linked_stream_channel(url, link)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             agent_url: request.agent_url.clone(),
             invocation_url: request.invocation_url.clone(),
@@ -53,11 +59,15 @@ impl Node {
                 .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE),
             resources: ResourceConfigurationClient::new(channel.clone()),
             management: NodeManagementClient::new(channel),
+            logs: FunctionLogsClient::new(stream),
             ready: false,
             codes: Default::default(),
         })
     }
 }
+
+/// A client of a node's log streams.
+pub type LogsClient = FunctionLogsClient<Channel>;
 
 /// The nodes, in a stable order.
 pub type Registry = BTreeMap<Uuid, Node>;

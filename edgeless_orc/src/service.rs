@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use edgeless_api::feed::Source;
 use edgeless_api::parse_uuid;
-use edgeless_api::proto::function_logs_client::FunctionLogsClient;
 use edgeless_api::proto::{
     self, domain_inspection_server::DomainInspection,
     domain_inspection_server::DomainInspectionServer, function_instance_server::FunctionInstance,
@@ -174,30 +173,27 @@ pub fn domain_inspection_server(
 struct NodeLogs {
     handle: OrchestratorHandle,
     request: proto::LogsRequest,
-    /// Agent URLs by node id, as last listed.
-    agents: HashMap<String, String>,
+    /// Log clients by node id, as last listed.
+    agents: HashMap<String, crate::registry::LogsClient>,
 }
 
 impl edgeless_api::fanout::Sources<proto::LogLines> for NodeLogs {
     async fn keys(&mut self) -> Vec<String> {
-        let nodes = match self.handle.view().await {
-            Ok(view) => view.nodes,
-            Err(_) => Vec::new(),
-        };
+        let nodes = self.handle.log_clients().await.unwrap_or_default();
         self.agents = nodes
             .into_iter()
-            .map(|n| (n.node_id, n.agent_url))
+            .map(|(id, client)| (id.to_string(), client))
             .collect();
         self.agents.keys().cloned().collect()
     }
 
     fn open(&mut self, key: &str, since: u64, follow: bool) -> Source<proto::LogLines> {
         let request = edgeless_api::fanout::logs_from(&self.request, since, follow);
-        let url = self.agents.get(key).cloned().unwrap_or_default();
+        let client = self.agents.get(key).cloned();
         edgeless_api::fanout::remote(async move {
-            let channel = edgeless_api::client::stream_channel(&url)
-                .map_err(|e| Status::unavailable(e.to_string()))?;
-            FunctionLogsClient::new(channel).logs(request).await
+            let mut client =
+                client.ok_or_else(|| Status::unavailable("the node left the domain"))?;
+            client.logs(request).await
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod docker;
 pub mod edge;
 pub mod lab;
 pub mod link;
+pub mod recorder;
 mod process;
 
 pub use cluster::{CliOutput, Cluster, ClusterBuilder, Domain, count};

@@ -279,6 +279,7 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
                         refresh_deadline: rng.random(),
                         counter: rng.random(),
                         nonce: rng.random(),
+                        link_token: text(&mut rng),
                         balancer_url: text(&mut rng),
                         balancer_healthy: rng.random(),
                     }),

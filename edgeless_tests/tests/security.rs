@@ -197,7 +197,14 @@ fn each_role_reaches_only_its_own_methods() {
         let mut agent_functions =
             function_instance_client::FunctionInstanceClient::new(channel(agent));
         let mut management = node_management_client::NodeManagementClient::new(channel(agent));
-        for (who, token) in [("client", &client), ("node", &node), ("admin", &admin)] {
+        // Nor from an orchestrator identity's own token: only from the
+        // orchestrator it registered with, holding its link credential.
+        for (who, token) in [
+            ("client", &client),
+            ("node", &node),
+            ("admin", &admin),
+            ("orchestrator", &orchestrator),
+        ] {
             let spawn = SpawnFunctionRequest {
                 serialized_state: Some(b"stolen state".to_vec()),
                 ..Default::default()
@@ -218,6 +225,20 @@ fn each_role_reaches_only_its_own_methods() {
                 denied,
             );
         }
+        // Likewise the orchestrator takes deployments only from the
+        // controller it registered with, not from the controller's token.
+        let controller = token(&cluster, "controller");
+        refused(
+            "the controller's own token starting a function at the orchestrator",
+            orc.start(as_holder(&controller, SpawnFunctionRequest::default()))
+                .await,
+            denied,
+        );
+        refused(
+            "the controller's own token viewing the domain",
+            inspection.view(as_holder(&controller, Empty {})).await,
+            denied,
+        );
 
         // The dataplane: streams from nodes only; injection by admins only.
         let mut invocation = function_invocation_client::FunctionInvocationClient::new(channel(
@@ -513,4 +534,176 @@ fn an_open_daemon_refuses_to_listen_where_other_hosts_reach_it() {
     let _ = daemon.kill();
     let _ = daemon.wait();
     assert!(started, "the daemon did not start with --insecure");
+}
+
+/// N1: a node identity registers a node whose agent is a listener of its
+/// own; the orchestrator calls it back (a reset) presenting only the
+/// credential that node handed out, never the orchestrator's token. And an
+/// `agent_url` pointing at a real node does not let the orchestrator reset
+/// that node: the real node does not know the credential.
+#[test]
+fn addresses_peers_choose_never_receive_a_daemons_token() {
+    let cluster = secured_cluster();
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "pongs", |c| {
+        c.node_logs().contains("pong")
+    });
+    let evil = cluster.create_token("node-evil", "default");
+    let orchestrator_token = token(&cluster, "orchestrator");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let calls = runtime.block_on(async {
+        let recorder = edgeless_tests::recorder::Recorder::start().await;
+        let registration = node_registration_client::NodeRegistrationClient::new(channel(
+            &cluster.node_register_url,
+        ));
+        let register = |agent_url: &str, link: &str| UpdateNodeRequest {
+            node_id: uuid::Uuid::new_v4().to_string(),
+            agent_url: agent_url.into(),
+            invocation_url: "http://127.0.0.1:9".into(),
+            refresh_deadline: edgeless_api::now_secs() + 30,
+            nonce: 7,
+            link_token: link.into(),
+            ..Default::default()
+        };
+        // Its reset fails at the listener: the registration is answered
+        // with that error, which does not matter here.
+        once_accepted(|| {
+            let (mut registration, request) = (
+                registration.clone(),
+                as_holder(&evil, register(&recorder.url, "edgeless_evil_link")),
+            );
+            async move { registration.update_node(request).await }
+        })
+        .await;
+        // The same with the real node's agent as the address.
+        let mut registration = registration.clone();
+        let _ = registration
+            .update_node(as_holder(
+                &evil,
+                register(&cluster.agent_urls[0], "edgeless_evil_link"),
+            ))
+            .await;
+        recorder.wait_for_call(Duration::from_secs(10)).await
+    });
+    assert!(!calls.is_empty(), "the orchestrator never called the listener");
+    for call in &calls {
+        assert_eq!(call.authorization, None, "{call:?}");
+        assert_eq!(call.link.as_deref(), Some("edgeless_evil_link"), "{call:?}");
+        assert!(
+            !format!("{call:?}").contains(orchestrator_token.trim()),
+            "{call:?}"
+        );
+    }
+    // The real node refused the reset, and still runs the workflow.
+    cluster.wait_for(Duration::from_secs(10), "the refused reset", |c| {
+        c.node_logs()
+            .contains("is not the orchestrator this server registered with")
+    });
+    let before = cluster.node_logs().matches("pong").count();
+    cluster.wait_for(Duration::from_secs(10), "more pongs", |c| {
+        c.node_logs().matches("pong").count() > before
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+/// N5: every node joins with the same token; a second node process with
+/// that token and a real node's id is refused while the real node runs.
+#[test]
+fn a_shared_join_token_does_not_let_one_node_take_anothers_id() {
+    let cluster = secured_cluster();
+    let shared = token(&cluster, "node");
+    let real_id = cluster.node_ids[0].clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async {
+        let mut registration = node_registration_client::NodeRegistrationClient::new(channel(
+            &cluster.node_register_url,
+        ));
+        let impostor = UpdateNodeRequest {
+            node_id: real_id.clone(),
+            agent_url: "http://127.0.0.1:9".into(),
+            invocation_url: "http://127.0.0.1:9".into(),
+            refresh_deadline: edgeless_api::now_secs() + 30,
+            nonce: 7,
+            link_token: "edgeless_impostor".into(),
+            ..Default::default()
+        };
+        registration
+            .update_node(as_holder(&shared, impostor))
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    assert!(
+        answer.error.contains("held by another running node process"),
+        "{answer:?}"
+    );
+    // The real node still serves the domain.
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "pongs", |c| {
+        c.node_logs().contains("pong")
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
+/// N6: the real orchestrator's identity cannot add a domain of its own
+/// making beside its real one.
+#[test]
+fn an_orchestrator_identity_cannot_register_a_second_domain() {
+    let cluster = secured_cluster();
+    let orchestrator = token(&cluster, "orchestrator");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async {
+        let mut domains = domain_registration_client::DomainRegistrationClient::new(channel(
+            &cluster.domain_register_url,
+        ));
+        let fake = UpdateDomainRequest {
+            domain_id: "aaaa-fake".into(),
+            orchestrator_url: "http://127.0.0.1:9".into(),
+            refresh_deadline: edgeless_api::now_secs() + 30,
+            nonce: 7,
+            ..Default::default()
+        };
+        domains
+            .update_domain(as_holder(&orchestrator, fake))
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    assert!(answer.error.contains("already holds domain"), "{answer:?}");
+    let domains = cluster.cli_ok(&["domain", "list"]);
+    assert!(!domains.contains("aaaa-fake"), "{domains}");
+}
+
+/// N3: a tenant owns the ingress hosts (and file-log files, Redis keys) of
+/// its running workflows: another tenant's workflow that names one is
+/// refused, so it cannot receive the owner's requests.
+#[test]
+fn a_tenant_cannot_take_another_tenants_ingress_host() {
+    build_function("http_processor");
+    build_function("message_generator");
+    let cluster = Cluster::builder().nodes(1).tokens().resources().start();
+    let alice = cluster.create_token("alice", "acme");
+    let bob = cluster.create_token("bob", "globex");
+    assert!(eventually(Duration::from_secs(5), || {
+        cluster.cli_as(&alice, &["workflow", "list"]).code() == Some(0)
+            && cluster.cli_as(&bob, &["workflow", "list"]).code() == Some(0)
+    }));
+    let start = |token: &str, example_name: &str| {
+        cluster.cli_as(token, &["workflow", "start", &example(example_name)])
+    };
+    for shape in ["http_ingress", "file_log"] {
+        let alices = start(&alice, shape);
+        assert_eq!(alices.code(), Some(0), "{}", alices.stderr_text());
+        let bobs = start(&bob, shape);
+        assert_ne!(bobs.code(), Some(0), "bob took alice's {shape} names");
+        assert!(
+            bobs.stderr_text()
+                .contains("is used by a running workflow of another tenant"),
+            "{}",
+            bobs.stderr_text()
+        );
+        // Alice's own second workflow may share them.
+        let again = start(&alice, shape);
+        assert_eq!(again.code(), Some(0), "{}", again.stderr_text());
+    }
 }

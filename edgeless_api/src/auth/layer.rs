@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use tonic::Status;
 use tonic::codegen::http;
 
-use super::{Identity, Policy, TokenStore};
+use super::{Binding, Identity, Policy, TokenStore};
 
 /// Identifies callers: by certificate with TLS, else by bearer token, else
 /// (an open daemon) as the anonymous caller.
@@ -30,6 +30,11 @@ impl Verifier {
     /// Whether every caller is the anonymous administrator.
     pub fn is_open(&self) -> bool {
         !self.tls && self.tokens.is_none()
+    }
+
+    /// Whether callers are identified by certificate.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The caller of a request with these headers and extensions.
@@ -82,12 +87,23 @@ fn peer_identity(_extensions: &http::Extensions) -> Option<Identity> {
 pub struct AuthLayer {
     policy: Policy,
     verifier: Arc<Verifier>,
+    binding: Option<Binding>,
 }
 
 impl AuthLayer {
     /// Checks callers with `verifier` against `policy`.
     pub fn new(policy: Policy, verifier: Arc<Verifier>) -> Self {
-        Self { policy, verifier }
+        Self {
+            policy,
+            verifier,
+            binding: None,
+        }
+    }
+
+    /// Also checks that callers of the bound role are the bound peer.
+    pub fn bound(mut self, binding: Option<Binding>) -> Self {
+        self.binding = binding;
+        self
     }
 }
 
@@ -99,6 +115,7 @@ impl<S> tower_layer::Layer<S> for AuthLayer {
             inner,
             policy: self.policy,
             verifier: self.verifier.clone(),
+            binding: self.binding.clone(),
         }
     }
 }
@@ -109,6 +126,7 @@ pub struct AuthService<S> {
     inner: S,
     policy: Policy,
     verifier: Arc<Verifier>,
+    binding: Option<Binding>,
 }
 
 impl<S> AuthService<S> {
@@ -119,10 +137,32 @@ impl<S> AuthService<S> {
         if path.starts_with(HEALTH_SERVICE) || path.starts_with(REFLECTION_SERVICE) {
             return Ok(Identity::anonymous());
         }
-        let identity = self
-            .verifier
-            .identify(request.headers(), request.extensions())?;
+        let headers = request.headers();
+        let presented = headers
+            .get(super::binding::LINK_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let linked = self
+            .binding
+            .as_ref()
+            .and_then(|b| b.linked_identity(presented));
+        // Without TLS, the link credential alone names its holder.
+        let identity = match &linked {
+            Some(link)
+                if !self.verifier.is_tls()
+                    && !self.verifier.is_open()
+                    && !headers.contains_key(http::header::AUTHORIZATION) =>
+            {
+                link.clone()
+            }
+            _ => self.verifier.identify(headers, request.extensions())?,
+        };
         let method = request.uri().path();
+        if let Some(binding) = &self.binding
+            && let Err(reason) = binding.check(&identity, linked.is_some())
+        {
+            tracing::warn!(caller = %identity, method, server = self.policy.server, "refused: {reason}");
+            return Err(Status::permission_denied(reason));
+        }
         if identity.is_anonymous() || self.policy.allows(method, identity.role) {
             return Ok(identity);
         }

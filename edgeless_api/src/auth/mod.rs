@@ -14,6 +14,7 @@
 //! of gRPC method → roles ([`policy`]); handlers read the caller with
 //! [`caller`] for what depends on more than the role (tenants, node ids).
 
+pub mod binding;
 #[cfg(feature = "tls")]
 mod cert;
 mod layer;
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+pub use binding::{Binding, LINK_HEADER, LinkGrant};
 pub use layer::{AuthLayer, AuthService, Verifier};
 pub use policy::Policy;
 pub use tokens::{TokenEntry, TokenStore, TokensFileError, hash_token, new_token};

@@ -90,6 +90,13 @@ pub fn read_entries(path: &Path) -> Result<Vec<TokenEntry>, TokensFileError> {
     let file: TokensFile = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
     let mut names = std::collections::HashSet::new();
     for entry in &file.token {
+        // An empty name is the anonymous caller of an open daemon: no
+        // token may stand for it.
+        if entry.name.trim().is_empty() {
+            return Err(error(
+                "a token has an empty name (every token names its holder)".into(),
+            ));
+        }
         if entry.sha256.len() != 64 || !entry.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(error(format!(
                 "token `{}`: sha256 is not 64 hex digits",
@@ -283,6 +290,14 @@ mod tests {
         .unwrap();
         let error = TokenStore::open(path.to_str().unwrap()).err().unwrap();
         assert!(error.to_string().contains("64 hex digits"), "{error}");
+        let zeros = "0".repeat(64);
+        std::fs::write(
+            &path,
+            format!("[[token]]\nname = \"\"\nrole = \"client\"\nsha256 = \"{zeros}\"\n"),
+        )
+        .unwrap();
+        let error = TokenStore::open(path.to_str().unwrap()).err().unwrap();
+        assert!(error.to_string().contains("empty name"), "{error}");
         let big = vec![b'#'; MAX_TOKENS_FILE as usize + 1];
         std::fs::write(&path, big).unwrap();
         let error = TokenStore::open(path.to_str().unwrap()).err().unwrap();

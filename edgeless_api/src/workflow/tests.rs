@@ -396,3 +396,25 @@ fn oversized_maps_and_texts_are_refused_with_the_value() {
     );
     assert!(validate(&base()).is_ok());
 }
+
+#[test]
+fn a_code_file_or_workflow_file_that_never_ends_is_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = r#"{"functions": [{"name": "a", "class_specification": {"id": "x",
+        "function_type": "RUST_WASM", "version": "0.1", "code": "/dev/zero", "outputs": []},
+        "output_mapping": {}, "annotations": {}}], "resources": [], "annotations": {}}"#;
+    let path = write_workflow(dir.path(), json);
+    let error = WorkflowSpec::load(&path)
+        .unwrap()
+        .to_request(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("/dev/zero") && error.contains("larger than 64 MiB"),
+        "{error}"
+    );
+    let error = WorkflowSpec::load(Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("larger than 64 MiB"), "{error}");
+}

@@ -28,7 +28,9 @@ impl Controller {
             lock(&self.http_routes).clear();
             return;
         }
-        // (host, domain, logical id) of every ingress of a running workflow.
+        // (host, domain, logical id) of every ingress of a running workflow
+        // of the tenant that owns the host.
+        let owners = self.host_owners();
         let ingresses: Vec<(String, String, String)> = lock(&self.workflows)
             .values()
             .filter(|w| w.state == super::State::Running)
@@ -38,7 +40,10 @@ impl Controller {
                     .iter()
                     .filter(|r| r.class_type == INGRESS)
                     .filter_map(|r| {
-                        let host = r.configurations.get("host")?.to_ascii_lowercase();
+                        let host = r.configurations.get("host")?.trim().to_ascii_lowercase();
+                        if owners.get(&host) != Some(&w.tenant) {
+                            return None;
+                        }
                         let component = w.components.iter().find(|c| c.name == r.name)?;
                         Some((host, component.domain_id.clone(), component.lid.to_string()))
                     })

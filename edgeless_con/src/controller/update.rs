@@ -101,6 +101,11 @@ impl Controller {
             components: old_components,
             wired: old_wired,
         } = self.running(id, scope, "stop it and start it again")?;
+        let tenant = super::lock(&self.workflows)
+            .get(&id)
+            .map(|w| w.tenant.clone())
+            .unwrap_or_default();
+        self.check_claims(&request, &tenant, Some(id))?;
         if request.name.is_empty() {
             request.name = old_request.name.clone();
         }

@@ -117,7 +117,7 @@ impl OrchestratorHandle {
             .is_some_and(|node_id| {
                 let mut leases = leases(&self.leases);
                 match leases.get_mut(&node_id) {
-                    Some(lease) if lease.nonce == request.nonce && lease.owner == owner => {
+                    Some(lease) if lease.held_by(&request, owner) => {
                         lease.deadline = request.refresh_deadline;
                         true
                     }
@@ -178,6 +178,13 @@ impl OrchestratorHandle {
     /// The nodes and components of the domain.
     pub async fn view(&self) -> Result<proto::DomainView, OrcError> {
         self.ask(Command::View).await
+    }
+
+    /// The log clients of the registered nodes, by node id.
+    pub async fn log_clients(
+        &self,
+    ) -> Result<Vec<(Uuid, crate::registry::LogsClient)>, OrcError> {
+        self.ask(Command::LogClients).await
     }
 
     /// Moves a component's instance to the first eligible node of `nodes`.

@@ -103,6 +103,8 @@ enum Command {
     /// A joined node knows its peers: instances may be placed on it.
     Joined(Uuid),
     View(oneshot::Sender<proto::DomainView>),
+    /// The log clients of the registered nodes, by node id.
+    LogClients(oneshot::Sender<Vec<(Uuid, crate::registry::LogsClient)>>),
     PlanMigrate(Uuid, Vec<Uuid>, Reply<(Spec, Call<InstanceId>)>),
     FinishMigrate(Uuid, Spec, Result<InstanceId, OrcError>, Reply<Plan>),
     TakeSamples(oneshot::Sender<HashMap<String, Vec<f64>>>),
@@ -155,11 +157,29 @@ struct Lease {
     deadline: u64,
     /// The node identity that registered it.
     owner: String,
+    /// The hash of the link credential of the node process that holds it.
+    link: String,
+}
+
+impl Lease {
+    /// Whether `request` comes from the process that holds the lease.
+    fn held_by(&self, request: &proto::UpdateNodeRequest, owner: &str) -> bool {
+        self.nonce == request.nonce
+            && self.owner == owner
+            && self.link == edgeless_api::auth::hash_token(&request.link_token)
+    }
 }
 
 /// Refuses a registration of `node_id` by identity `owner` when another
-/// identity holds the node's lease, or when `owner` names another node id.
-fn check_owner(leases: &HashMap<Uuid, Lease>, node_id: Uuid, owner: &str) -> Result<(), OrcError> {
+/// identity holds the node's lease, when `owner` names another node id, or
+/// when another process of the same identity holds the lease (a join
+/// token shared by several nodes must not let one take another's id).
+fn check_owner(
+    leases: &HashMap<Uuid, Lease>,
+    node_id: Uuid,
+    owner: &str,
+    link_token: &str,
+) -> Result<(), OrcError> {
     if let Ok(named) = Uuid::parse_str(owner)
         && named != node_id
     {
@@ -167,11 +187,22 @@ fn check_owner(leases: &HashMap<Uuid, Lease>, node_id: Uuid, owner: &str) -> Res
             "node identity `{owner}` may only register as node {named}, not {node_id}"
         )));
     }
+    let now = edgeless_api::now_secs();
     match leases.get(&node_id) {
         Some(lease) if lease.owner != owner => Err(OrcError::Refused(format!(
             "node {node_id} is registered by node identity `{}`; another identity cannot take its id",
             lease.owner
         ))),
+        Some(lease)
+            if !owner.is_empty()
+                && lease.deadline >= now
+                && lease.link != edgeless_api::auth::hash_token(link_token) =>
+        {
+            Err(OrcError::Refused(format!(
+                "node {node_id} is held by another running node process (its lease runs {} s more); a restarted node is admitted once the lease of the process before it runs out",
+                lease.deadline - now
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -435,6 +466,10 @@ impl Orchestrator {
             Command::View(reply) => {
                 let _ = reply.send(self.view());
             }
+            Command::LogClients(reply) => {
+                let clients = self.nodes.iter().map(|(id, n)| (*id, n.logs.clone()));
+                let _ = reply.send(clients.collect());
+            }
             Command::PlanMigrate(lid, nodes, reply) => {
                 let _ = reply.send(self.plan_migrate(lid, nodes));
             }
@@ -471,5 +506,42 @@ impl Orchestrator {
                 self.update_gauges();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+
+    fn lease(owner: &str, link: &str) -> Lease {
+        Lease {
+            nonce: 1,
+            deadline: edgeless_api::now_secs() + 10,
+            owner: owner.into(),
+            link: edgeless_api::auth::hash_token(link),
+        }
+    }
+
+    #[test]
+    fn a_shared_identity_cannot_take_a_held_node_id() {
+        let node = Uuid::new_v4();
+        let leases = HashMap::from([(node, lease("node", "edgeless_real"))]);
+        // The process that holds the lease refreshes.
+        assert!(check_owner(&leases, node, "node", "edgeless_real").is_ok());
+        // Another process with the same (shared) join token is refused.
+        let error = check_owner(&leases, node, "node", "edgeless_impostor")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("held by another running node process"), "{error}");
+        // Another identity too.
+        assert!(check_owner(&leases, node, "node-b", "edgeless_real").is_err());
+        // Once the lease has run out, a restarted node is admitted.
+        let mut expired = lease("node", "edgeless_real");
+        expired.deadline = edgeless_api::now_secs() - 1;
+        let leases = HashMap::from([(node, expired)]);
+        assert!(check_owner(&leases, node, "node", "edgeless_restarted").is_ok());
+        // Open orchestrators (anonymous callers) bind nothing.
+        let leases = HashMap::from([(node, lease("", "edgeless_real"))]);
+        assert!(check_owner(&leases, node, "", "edgeless_other").is_ok());
     }
 }

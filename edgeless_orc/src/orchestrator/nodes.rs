@@ -168,14 +168,20 @@ impl Orchestrator {
     ) -> Result<Option<(Uuid, Node)>, OrcError> {
         let node_id = parse_uuid("node_id", &request.node_id)
             .map_err(|e| OrcError::Invalid(e.to_string()))?;
-        super::check_owner(&super::leases(&self.leases), node_id, owner)?;
+        super::check_owner(
+            &super::leases(&self.leases),
+            node_id,
+            owner,
+            &request.link_token,
+        )?;
         if !self.nodes.contains_key(&node_id) && self.nodes.len() >= MAX_NODES {
             return Err(OrcError::Refused(format!(
                 "the domain has {MAX_NODES} nodes, its maximum"
             )));
         }
-        let same_process =
-            super::leases(&self.leases).get(&node_id).map(|l| l.nonce) == Some(request.nonce);
+        let same_process = super::leases(&self.leases)
+            .get(&node_id)
+            .is_some_and(|l| l.held_by(&request, owner));
         if self.nodes.contains_key(&node_id) {
             if same_process {
                 super::leases(&self.leases)
@@ -204,7 +210,12 @@ impl Orchestrator {
         let node_id = parse_uuid("node_id", &request.node_id)
             .map_err(|e| OrcError::Invalid(e.to_string()))?;
         // Checked again: another registration may have come in meanwhile.
-        super::check_owner(&super::leases(&self.leases), node_id, &owner)?;
+        super::check_owner(
+            &super::leases(&self.leases),
+            node_id,
+            &owner,
+            &request.link_token,
+        )?;
         if self.nodes.contains_key(&node_id) {
             self.node_lost(node_id);
         }
@@ -218,6 +229,7 @@ impl Orchestrator {
                 nonce: request.nonce,
                 deadline: request.refresh_deadline,
                 owner,
+                link: edgeless_api::auth::hash_token(&request.link_token),
             },
         );
         Ok(vec![peers])
