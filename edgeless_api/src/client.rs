@@ -112,6 +112,26 @@ pub fn channel(url: &str) -> Result<Channel, InvalidUrl> {
 /// starting their functions as the controller would.
 #[cfg(feature = "tls")]
 pub fn channel_as(url: &str, files: &crate::tls::TlsFiles) -> Result<Channel, InvalidUrl> {
+    Ok(with_credentials(tls_channel_for(url, files)?))
+}
+
+/// Like [`channel_as`], presenting also the link credential `link` that
+/// the server handed out (see [`crate::auth::binding`]).
+#[cfg(feature = "tls")]
+pub fn channel_as_linked(
+    url: &str,
+    files: &crate::tls::TlsFiles,
+    link: &str,
+) -> Result<Channel, InvalidUrl> {
+    let channel = tls_channel_for(url, files)?;
+    Ok(InterceptedService::new(channel, Credentials::link(link)))
+}
+
+#[cfg(feature = "tls")]
+fn tls_channel_for(
+    url: &str,
+    files: &crate::tls::TlsFiles,
+) -> Result<tonic::transport::Channel, InvalidUrl> {
     let invalid = |reason: String| InvalidUrl::new(url, reason);
     if !url.starts_with("https://") {
         return Err(invalid(
@@ -122,9 +142,7 @@ pub fn channel_as(url: &str, files: &crate::tls::TlsFiles) -> Result<Channel, In
     let endpoint = plain_endpoint(url)?
         .tls_config(tls)
         .map_err(|e| invalid(e.to_string()))?;
-    Ok(with_credentials(
-        endpoint.timeout(REQUEST_TIMEOUT).connect_lazy(),
-    ))
+    Ok(endpoint.timeout(REQUEST_TIMEOUT).connect_lazy())
 }
 
 fn plain_endpoint(url: &str) -> Result<Endpoint, InvalidUrl> {

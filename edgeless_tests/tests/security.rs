@@ -575,14 +575,21 @@ fn addresses_peers_choose_never_receive_a_daemons_token() {
             async move { registration.update_node(request).await }
         })
         .await;
-        // The same with the real node's agent as the address.
+        // The same with the real node's agent as the address: the real
+        // node does not know the credential and refuses the reset.
         let mut registration = registration.clone();
-        let _ = registration
+        let answer = registration
             .update_node(as_holder(
                 &evil,
                 register(&cluster.agent_urls[0], "edgeless_evil_link"),
             ))
-            .await;
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            answer.error.contains("the link credential presented is not this server's"),
+            "{answer:?}"
+        );
         recorder.wait_for_call(Duration::from_secs(10)).await
     });
     assert!(!calls.is_empty(), "the orchestrator never called the listener");
@@ -594,10 +601,10 @@ fn addresses_peers_choose_never_receive_a_daemons_token() {
             "{call:?}"
         );
     }
-    // The real node refused the reset, and still runs the workflow.
-    cluster.wait_for(Duration::from_secs(10), "the refused reset", |c| {
+    // The real node logged the refusal and still runs the workflow.
+    cluster.wait_for(Duration::from_secs(10), "the refused reset logged", |c| {
         c.node_logs()
-            .contains("is not the orchestrator this server registered with")
+            .contains("refused a link credential that is not this server's")
     });
     let before = cluster.node_logs().matches("pong").count();
     cluster.wait_for(Duration::from_secs(10), "more pongs", |c| {
@@ -689,7 +696,11 @@ fn a_tenant_cannot_take_another_tenants_ingress_host() {
             && cluster.cli_as(&bob, &["workflow", "list"]).code() == Some(0)
     }));
     let start = |token: &str, example_name: &str| {
-        cluster.cli_as(token, &["workflow", "start", &example(example_name)])
+        let name = format!("{example_name}-{}", rand::random::<u32>());
+        cluster.cli_as(
+            token,
+            &["workflow", "start", "--name", &name, &example(example_name)],
+        )
     };
     for shape in ["http_ingress", "file_log"] {
         let alices = start(&alice, shape);
@@ -702,8 +713,11 @@ fn a_tenant_cannot_take_another_tenants_ingress_host() {
             "{}",
             bobs.stderr_text()
         );
-        // Alice's own second workflow may share them.
-        let again = start(&alice, shape);
-        assert_eq!(again.code(), Some(0), "{}", again.stderr_text());
+        // Alice's own second workflow may share a file (a node serves an
+        // ingress host to one resource at a time).
+        if shape == "file_log" {
+            let again = start(&alice, shape);
+            assert_eq!(again.code(), Some(0), "{}", again.stderr_text());
+        }
     }
 }

@@ -146,13 +146,19 @@ impl<S> AuthService<S> {
             .as_ref()
             .and_then(|b| b.linked_identity(presented));
         // Without TLS, the link credential alone names its holder.
+        let by_token = !self.verifier.is_tls() && !self.verifier.is_open();
         let identity = match &linked {
-            Some(link)
-                if !self.verifier.is_tls()
-                    && !self.verifier.is_open()
-                    && !headers.contains_key(http::header::AUTHORIZATION) =>
-            {
+            Some(link) if by_token && !headers.contains_key(http::header::AUTHORIZATION) => {
                 link.clone()
+            }
+            None if by_token
+                && presented.is_some()
+                && !headers.contains_key(http::header::AUTHORIZATION) =>
+            {
+                tracing::warn!(method = request.uri().path(), server = self.policy.server, "refused a link credential that is not this server's");
+                return Err(Status::unauthenticated(
+                    "the link credential presented is not this server's (another process handed it out)",
+                ));
             }
             _ => self.verifier.identify(headers, request.extensions())?,
         };

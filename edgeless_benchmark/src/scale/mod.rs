@@ -10,6 +10,7 @@ pub mod controller;
 pub mod daemon;
 pub mod nodes;
 pub mod plot;
+pub mod stand_in;
 pub mod workflow_size;
 
 use std::path::PathBuf;

@@ -13,7 +13,7 @@ use edgeless_api::server::ListeningReport;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::cluster::{channel_as, orchestrator_config, scheme};
+use super::cluster::{orchestrator_config, scheme};
 use super::daemon::Daemon;
 use crate::bench::stats::Latencies;
 use crate::bench::tls::{self, Certificates};
@@ -168,13 +168,22 @@ async fn one(
     module_cache: &std::path::Path,
     tls: Option<&Certificates>,
 ) -> anyhow::Result<NodesResult> {
-    // No controller: the orchestrator's registration goes nowhere.
-    let nowhere = format!("{}://127.0.0.1:1", scheme(tls));
-    let config = orchestrator_config(&nowhere, policy, "", tls);
+    // No controller: a stand-in takes the orchestrator's registration and
+    // the link credential it hands out.
+    let stand_in = super::stand_in::StandIn::start(tls.is_some()).await?;
+    let config = orchestrator_config(&stand_in.url, policy, "", tls);
     let orchestrator = Daemon::start("edgeless_orc_d", &config)?;
     let orchestrator_url = orchestrator.url("orchestrator_url")?;
-    // This process asks as the controller would.
-    let channel = channel_as(&orchestrator_url, tls, tls::CONTROLLER)?;
+    // This process asks as the controller would, with that credential.
+    let link = stand_in.link(Duration::from_secs(30)).await?;
+    let channel = match tls {
+        Some(certificates) => edgeless_api::client::channel_as_linked(
+            &orchestrator_url,
+            &certificates.files(tls::CONTROLLER),
+            &link,
+        )?,
+        None => edgeless_api::client::linked_channel(&orchestrator_url, &link)?,
+    };
     let mut inspection = DomainInspectionClient::new(channel.clone())
         .max_decoding_message_size(edgeless_api::limits::MAX_CONTROL_MESSAGE);
     let mut functions = FunctionInstanceClient::new(channel)
