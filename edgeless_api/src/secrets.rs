@@ -61,6 +61,20 @@ pub fn redact_configuration(configuration: &mut HashMap<String, String>) {
     }
 }
 
+/// A function's `init-payload` as it may be shown: in `key=value` parts
+/// separated by commas (the usual form), the values of secret keys hidden;
+/// URL passwords hidden everywhere.
+pub fn redact_payload(payload: &str) -> String {
+    payload
+        .split(',')
+        .map(|part| match part.split_once('=') {
+            Some((key, value)) => format!("{key}={}", redact_value(key.trim(), value)),
+            None => redact_url(part),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Compares two secrets in a time that depends on their lengths only.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -84,6 +98,11 @@ mod tests {
             "redis://:****@host:6379"
         );
         assert_eq!(redact_url("redis://hunter2@host"), "redis://****@host");
+        assert_eq!(
+            redact_payload("message=hi,api_key=s3cret,url=redis://:pw@h:1"),
+            "message=hi,api_key=****,url=redis://:****@h:1"
+        );
+        assert_eq!(redact_payload("period=500"), "period=500");
         assert_eq!(redact_url("http://host:80/a@b"), "http://host:80/a@b");
         assert_eq!(
             redact_url("redis://127.0.0.1:6379"),

@@ -64,6 +64,13 @@ impl Store {
             .map_err(|e| error(format!("cannot create {data_dir}: {e}")))?;
         let existed = path.exists();
         let db = redb::Database::create(&path).map_err(|e| error(e.to_string()))?;
+        // Workflows, code and function states: for this daemon's user only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| error(format!("cannot make it private (0600): {e}")))?;
+        }
         let store = Self {
             db: Some(std::sync::Arc::new(db)),
             path,
@@ -177,6 +184,22 @@ mod tests {
             store.all(T).unwrap(),
             vec![("a".to_string(), b"3".to_vec())]
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_str().unwrap();
+        let path = dir.path().join("x.redb");
+        let mode = || std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        drop(Store::open(data_dir, "x.redb", &[T]).unwrap());
+        assert_eq!(mode(), 0o600, "{:o}", mode());
+        // One left readable by an earlier version is made private.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Store::open(data_dir, "x.redb", &[T]).unwrap());
+        assert_eq!(mode(), 0o600, "{:o}", mode());
     }
 
     #[test]

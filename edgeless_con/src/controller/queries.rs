@@ -146,6 +146,11 @@ impl Controller {
         for resource in &mut request.workflow_resources {
             edgeless_api::secrets::redact_configuration(&mut resource.configurations);
         }
+        for function in &mut request.workflow_functions {
+            if let Some(payload) = function.annotations.get_mut("init-payload") {
+                *payload = edgeless_api::secrets::redact_payload(payload);
+            }
+        }
         Ok(proto::WorkflowInstanceInfo {
             request: Some(request),
             status: Some(proto::WorkflowInstanceStatus {
