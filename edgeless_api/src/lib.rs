@@ -11,6 +11,7 @@ pub mod auth;
 pub mod client;
 pub mod code_table;
 pub mod config_env;
+pub mod connection_slots;
 pub mod daemon;
 pub mod event;
 pub mod fanout;

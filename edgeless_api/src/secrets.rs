@@ -75,6 +75,13 @@ pub fn redact_payload(payload: &str) -> String {
         .join(",")
 }
 
+/// A short, stable name for an internal address, to show to outsiders in
+/// its place (the ε-BAL names the backend that served a request with it).
+pub fn opaque_label(address: &str) -> String {
+    let digest = crate::auth::hash_token(address);
+    format!("backend-{}", &digest[..12])
+}
+
 /// Compares two secrets in a time that depends on their lengths only.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

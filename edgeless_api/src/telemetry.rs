@@ -141,6 +141,28 @@ pub async fn serve_http(
         .await
         .map_err(|e| anyhow::anyhow!("{key} = {url:?}: {e}"))?;
     let bound = crate::server::bound_url(url, &listener);
+    let configured = url_host(url).to_string();
+    let app = app.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let allowed = request
+                .headers()
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .is_none_or(|host| host_allowed(host, &configured));
+            async move {
+                if allowed {
+                    next.run(request).await
+                } else {
+                    use axum::response::IntoResponse;
+                    (
+                        axum::http::StatusCode::MISDIRECTED_REQUEST,
+                        "this server answers requests for its address (or the host name in its URL) only\n",
+                    )
+                        .into_response()
+                }
+            }
+        },
+    ));
     Ok(Served {
         key,
         url: Some(bound),
@@ -151,6 +173,34 @@ pub async fn serve_http(
                 .map_err(|e| anyhow::anyhow!("the server of {key} failed: {e}"))
         }),
     })
+}
+
+/// The host of `url` (`http://HOST:PORT/...`), without brackets.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    strip_port(authority)
+}
+
+/// `host[:port]` without the port (and an IPv6 literal without brackets).
+fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+}
+
+/// Whether a request naming `host` (its `Host` header) is answered: an IP
+/// address, `localhost`, or the host name in the listener's configured URL.
+/// Any other name is refused, so that a web page whose name an attacker
+/// points at this address (DNS rebinding) cannot read the answers.
+fn host_allowed(host: &str, configured: &str) -> bool {
+    let host = strip_port(host.trim());
+    host.parse::<std::net::IpAddr>().is_ok()
+        || host.eq_ignore_ascii_case("localhost")
+        || host.eq_ignore_ascii_case(configured)
 }
 
 /// Binds `config.metrics_url` (when set). A URL that cannot be bound (a
@@ -180,4 +230,59 @@ pub async fn start(
         tracing::info!(%url, "serving /metrics, /healthz and /readyz");
     }
     Ok(served)
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    #[test]
+    fn addresses_localhost_and_the_configured_name_are_answered() {
+        for host in ["127.0.0.1:9100", "[::1]:9100", "10.0.0.5", "localhost:9100"] {
+            assert!(host_allowed(host, "0.0.0.0"), "{host}");
+        }
+        assert!(host_allowed("Dash.Example:7010", "dash.example"));
+        assert!(!host_allowed("evil.example:9100", "127.0.0.1"));
+        assert!(!host_allowed("127.0.0.1.evil.example", "127.0.0.1"));
+        assert_eq!(url_host("http://[::1]:9100/x"), "::1");
+        assert_eq!(url_host("http://dash.example:7010"), "dash.example");
+    }
+
+    /// DNS rebinding: a browser on a page of `evil.example` (resolved to
+    /// this address) sends `Host: evil.example`; it is refused.
+    #[tokio::test]
+    async fn a_request_for_another_host_name_is_refused() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let shutdown = CancellationToken::new();
+        let app = Router::new().route("/", axum::routing::get(|| async { "secret" }));
+        let served = serve_http("metrics_url", "http://127.0.0.1:0", app, shutdown.clone())
+            .await
+            .unwrap();
+        let url = served.url.clone().unwrap();
+        tokio::spawn(served.serve);
+        let address = url.trim_start_matches("http://").to_string();
+        let ask = |host: &'static str| {
+            let address = address.clone();
+            async move {
+                let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+                let request =
+                    format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+                stream.write_all(request.as_bytes()).await.unwrap();
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).await.unwrap();
+                answer
+            }
+        };
+        let evil = ask("evil.example").await;
+        assert!(
+            evil.starts_with("HTTP/1.1 421") && !evil.contains("secret"),
+            "{evil}"
+        );
+        let good = ask("127.0.0.1").await;
+        assert!(
+            good.starts_with("HTTP/1.1 200") && good.contains("secret"),
+            "{good}"
+        );
+        shutdown.cancel();
+    }
 }

@@ -152,7 +152,10 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
     if bytes.len() > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("is larger than {} MiB, the most a request carries", max >> 20),
+            format!(
+                "is larger than {} MiB, the most a request carries",
+                max >> 20
+            ),
         ));
     }
     Ok(bytes)

@@ -7,8 +7,9 @@
 //! requests in flight (`http_policy`); a backend that cannot be reached is
 //! skipped for the next one. The request and response bodies stream
 //! through; the backend's own limits apply. The response names the backend
-//! that served it (`x-edgeless-backend`). An unknown host is a 404, no
-//! reachable backend a 502, each with the reason.
+//! that served it (`x-edgeless-backend`) by an opaque label, never by its
+//! internal URL. An unknown host is a 404, no reachable backend a 502; the
+//! client is told what failed, the log also where.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +42,8 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most connections open at once.
 const MAX_CONNECTIONS: usize = 1024;
+/// The most connections open at once from one client address.
+const MAX_CONNECTIONS_PER_CLIENT: usize = 64;
 /// The most hosts, and backends per host, taken from a route update.
 const MAX_ROUTES: usize = 10_000;
 
@@ -196,7 +199,8 @@ impl Front {
             let Ok(uri) =
                 format!("{}{path}", backend.url.trim_end_matches('/')).parse::<hyper::Uri>()
             else {
-                failures.push(format!("{}: not a URL", backend.url));
+                tracing::warn!(backend = %backend.url, label = %label(&backend.url), "HTTP backend is not a URL");
+                failures.push(format!("{}: not a URL", label(&backend.url)));
                 continue;
             };
             let mut forwarded = Request::new(body.take().unwrap_or_else(|| {
@@ -212,14 +216,14 @@ impl Front {
             match sent {
                 Ok(Ok(response)) => {
                     let (mut head, body) = response.into_parts();
-                    if let Ok(value) = hyper::header::HeaderValue::from_str(&backend.url) {
+                    if let Ok(value) = hyper::header::HeaderValue::from_str(&label(&backend.url)) {
                         head.headers.insert("x-edgeless-backend", value);
                     }
                     return Response::from_parts(head, body.boxed());
                 }
                 Ok(Err(error)) if error.is_connect() => {
-                    failures.push(format!("{}: {error}", backend.url));
-                    tracing::warn!(backend = %backend.url, %error, "HTTP backend unreachable; trying the next");
+                    failures.push(format!("{}: unreachable", label(&backend.url)));
+                    tracing::warn!(backend = %backend.url, label = %label(&backend.url), %error, "HTTP backend unreachable; trying the next");
                     // The body went with the failed attempt: only a request
                     // without one is tried on the next backend.
                     if !has_body(&parts.headers) {
@@ -234,12 +238,20 @@ impl Front {
                     }
                 }
                 Ok(Err(error)) => {
-                    return text(StatusCode::BAD_GATEWAY, format!("{}: {error}", backend.url));
+                    tracing::warn!(backend = %backend.url, label = %label(&backend.url), %error, "HTTP backend failed");
+                    return text(
+                        StatusCode::BAD_GATEWAY,
+                        format!("{}: the request failed", label(&backend.url)),
+                    );
                 }
                 Err(_) => {
+                    tracing::warn!(backend = %backend.url, label = %label(&backend.url), "HTTP backend did not answer in time");
                     return text(
                         StatusCode::GATEWAY_TIMEOUT,
-                        format!("{}: no answer within {REQUEST_DEADLINE:?}", backend.url),
+                        format!(
+                            "{}: no answer within {REQUEST_DEADLINE:?}",
+                            label(&backend.url)
+                        ),
                     );
                 }
             }
@@ -252,6 +264,11 @@ impl Front {
             ),
         )
     }
+}
+
+/// How a backend is named to HTTP clients: its internal URL stays inside.
+fn label(url: &str) -> String {
+    edgeless_api::secrets::opaque_label(url)
 }
 
 /// Serves the front on `listener` with `routes` until `shutdown`.
@@ -269,12 +286,15 @@ pub async fn serve(
         policy,
         client,
     });
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = edgeless_api::connection_slots::ConnectionSlots::new(
+        MAX_CONNECTIONS,
+        MAX_CONNECTIONS_PER_CLIENT,
+    );
     loop {
-        let stream = tokio::select! {
+        let (stream, client) = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "the HTTP front cannot accept");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -282,9 +302,12 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!("HTTP front: {MAX_CONNECTIONS} connections open; one refused");
-            continue;
+        let slot = match slots.try_take(client.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::warn!(client = %client.ip(), "HTTP front: {refused}; a connection refused");
+                continue;
+            }
         };
         let front = front.clone();
         tokio::spawn(async move {

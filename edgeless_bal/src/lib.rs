@@ -136,16 +136,16 @@ pub async fn run(
             &config.orchestrator,
         )),
     )?
-        .add_service(proto::node_management_server::NodeManagementServer::new(
-            PeerService(peers),
-        ))
-        .add_service(proto::balancer_routes_server::BalancerRoutesServer::new(
-            RouteService(routes.clone()),
-        ))
-        .serve_with_incoming_shutdown(
-            edgeless_api::server::incoming(agent_listener),
-            shutdown.clone().cancelled_owned(),
-        );
+    .add_service(proto::node_management_server::NodeManagementServer::new(
+        PeerService(peers),
+    ))
+    .add_service(proto::balancer_routes_server::BalancerRoutesServer::new(
+        RouteService(routes.clone()),
+    ))
+    .serve_with_incoming_shutdown(
+        edgeless_api::server::incoming(agent_listener),
+        shutdown.clone().cancelled_owned(),
+    );
     let front = async {
         match http_listener {
             Some(listener) => http::serve(listener, routes, config.http_policy, shutdown).await,

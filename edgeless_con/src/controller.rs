@@ -75,9 +75,7 @@ pub enum ControllerError {
         holder: String,
     },
     /// Another tenant's running workflow uses a name this one names.
-    #[error(
-        "{what} `{name}` is used by a running workflow of another tenant; choose another"
-    )]
+    #[error("{what} `{name}` is used by a running workflow of another tenant; choose another")]
     Claimed {
         /// What kind of name.
         what: &'static str,

@@ -149,8 +149,9 @@ pub fn register(
         domain.balancer_healthy = request.balancer_healthy;
         return Ok(Registration::Refreshed);
     }
-    let channel = edgeless_api::client::linked_channel(&request.orchestrator_url, &request.link_token)
-        .map_err(|e| e.to_string())?;
+    let channel =
+        edgeless_api::client::linked_channel(&request.orchestrator_url, &request.link_token)
+            .map_err(|e| e.to_string())?;
     let outcome = if domains.contains_key(&request.domain_id) {
         Registration::Restarted
     } else {

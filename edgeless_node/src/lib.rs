@@ -191,14 +191,14 @@ pub async fn run(
         edgeless_api::auth::policy::NODE_AGENT,
         Some(edgeless_api::auth::Binding::Link(orchestrator_link.clone())),
     )?
-        .add_service(service::function_instance_server(agent.clone()))
-        .add_service(service::resource_configuration_server(agent.clone()))
-        .add_service(service::node_management_server(agent.clone()))
-        .add_service(service::function_logs_server(agent.clone()))
-        .serve_with_incoming_shutdown(
-            server::incoming(agent_listener),
-            shutdown.clone().cancelled_owned(),
-        );
+    .add_service(service::function_instance_server(agent.clone()))
+    .add_service(service::resource_configuration_server(agent.clone()))
+    .add_service(service::node_management_server(agent.clone()))
+    .add_service(service::function_logs_server(agent.clone()))
+    .serve_with_incoming_shutdown(
+        server::incoming(agent_listener),
+        shutdown.clone().cancelled_owned(),
+    );
     let registration = registration::run(
         &config,
         agent.clone(),

@@ -88,14 +88,14 @@ pub async fn run(
         policy::ORCHESTRATOR_API,
         Some(edgeless_api::auth::Binding::Link(controller_link.clone())),
     )?
-        .add_service(service::function_instance_server(handle.clone()))
-        .add_service(service::resource_configuration_server(handle.clone()))
-        .add_service(service::domain_inspection_server(handle.clone()))
-        .add_service(service::workflow_wiring_server(handle.clone()))
-        .serve_with_incoming_shutdown(
-            server::incoming(api_listener),
-            shutdown.clone().cancelled_owned(),
-        );
+    .add_service(service::function_instance_server(handle.clone()))
+    .add_service(service::resource_configuration_server(handle.clone()))
+    .add_service(service::domain_inspection_server(handle.clone()))
+    .add_service(service::workflow_wiring_server(handle.clone()))
+    .serve_with_incoming_shutdown(
+        server::incoming(api_listener),
+        shutdown.clone().cancelled_owned(),
+    );
     let registration = edgeless_api::server::builder(policy::ORCHESTRATOR_NODES)?
         .add_service(service::node_registration_server(handle.clone()))
         .serve_with_incoming_shutdown(

@@ -47,8 +47,8 @@ impl Node {
     pub fn from_registration(request: &proto::UpdateNodeRequest) -> Result<Self, String> {
         let (url, link) = (&request.agent_url, &request.link_token);
         let channel = edgeless_api::client::linked_channel(url, link).map_err(|e| e.to_string())?;
-        let stream = edgeless_api::client::linked_stream_channel(url, link)
-            .map_err(|e| e.to_string())?;
+        let stream =
+            edgeless_api::client::linked_stream_channel(url, link).map_err(|e| e.to_string())?;
         Ok(Self {
             agent_url: request.agent_url.clone(),
             invocation_url: request.invocation_url.clone(),

@@ -17,8 +17,8 @@ pub mod docker;
 pub mod edge;
 pub mod lab;
 pub mod link;
-pub mod recorder;
 mod process;
+pub mod recorder;
 
 pub use cluster::{CliOutput, Cluster, ClusterBuilder, Domain, count};
 pub use process::{

@@ -461,8 +461,10 @@ fn the_balancer_spreads_http_ingress_traffic_across_domains() {
             .balancer(),
     );
     let front = cluster.domains[0].balancer_http_url.clone().unwrap();
-    let ingress_a = cluster.http_ingress_url.clone().unwrap();
-    let ingress_b = cluster.domains[0].http_ingress_url.clone().unwrap();
+    // The balancer names a backend by a label, never by its internal URL.
+    let label = |url: Option<String>| edgeless_api::secrets::opaque_label(&url.unwrap());
+    let ingress_a = label(cluster.http_ingress_url.clone());
+    let ingress_b = label(cluster.domains[0].http_ingress_url.clone());
     let dir = tempfile::tempdir().unwrap();
     for (name, domain) in [("web-a", "site-a"), ("web-b", "site-b")] {
         let spec = web_service(dir.path(), domain);

@@ -587,12 +587,17 @@ fn addresses_peers_choose_never_receive_a_daemons_token() {
             .unwrap()
             .into_inner();
         assert!(
-            answer.error.contains("the link credential presented is not this server's"),
+            answer
+                .error
+                .contains("the link credential presented is not this server's"),
             "{answer:?}"
         );
         recorder.wait_for_call(Duration::from_secs(10)).await
     });
-    assert!(!calls.is_empty(), "the orchestrator never called the listener");
+    assert!(
+        !calls.is_empty(),
+        "the orchestrator never called the listener"
+    );
     for call in &calls {
         assert_eq!(call.authorization, None, "{call:?}");
         assert_eq!(call.link.as_deref(), Some("edgeless_evil_link"), "{call:?}");
@@ -641,7 +646,9 @@ fn a_shared_join_token_does_not_let_one_node_take_anothers_id() {
             .into_inner()
     });
     assert!(
-        answer.error.contains("held by another running node process"),
+        answer
+            .error
+            .contains("held by another running node process"),
         "{answer:?}"
     );
     // The real node still serves the domain.
@@ -720,4 +727,37 @@ fn a_tenant_cannot_take_another_tenants_ingress_host() {
             assert_eq!(again.code(), Some(0), "{}", again.stderr_text());
         }
     }
+}
+
+/// N9: one client holding idle connections to a node's HTTP ingress (more
+/// than the ingress serves in all) does not shut out another client.
+#[test]
+fn one_client_cannot_take_every_ingress_connection() {
+    use std::io::{Read, Write};
+    let cluster = Cluster::builder().nodes(1).resources().start();
+    let url = cluster.http_ingress_url.clone().unwrap();
+    let address: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    // 300 idle sockets from 127.0.0.1: more than the 256 served in all.
+    let hogged: Vec<std::net::TcpStream> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect(address).ok())
+        .collect();
+    assert!(hogged.len() >= 256, "{} connections", hogged.len());
+    std::thread::sleep(Duration::from_millis(500));
+    // Another client (127.0.0.2 is loopback too) is served.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 2], 0)).into())
+        .unwrap();
+    socket.connect(&address.into()).unwrap();
+    let mut other: std::net::TcpStream = socket.into();
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    other
+        .write_all(b"GET / HTTP/1.1\r\nHost: nobody.example\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = other.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer:?}");
+    drop(hogged);
 }

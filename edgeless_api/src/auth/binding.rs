@@ -163,7 +163,10 @@ mod tests {
         let error = named_binding
             .check(&named(Role::Orchestrator, "orchestrator-b"), false)
             .unwrap_err();
-        assert!(error.contains("bound to orchestrator `orchestrator-a`"), "{error}");
+        assert!(
+            error.contains("bound to orchestrator `orchestrator-a`"),
+            "{error}"
+        );
         let first = Binding::identity(Role::Orchestrator, "");
         assert!(first.check(&named(Role::Orchestrator, "b"), false).is_ok());
         assert!(first.check(&named(Role::Orchestrator, "c"), false).is_err());

@@ -155,7 +155,11 @@ impl<S> AuthService<S> {
                 && presented.is_some()
                 && !headers.contains_key(http::header::AUTHORIZATION) =>
             {
-                tracing::warn!(method = request.uri().path(), server = self.policy.server, "refused a link credential that is not this server's");
+                tracing::warn!(
+                    method = request.uri().path(),
+                    server = self.policy.server,
+                    "refused a link credential that is not this server's"
+                );
                 return Err(Status::unauthenticated(
                     "the link credential presented is not this server's (another process handed it out)",
                 ));

@@ -24,10 +24,7 @@ pub(super) fn claims(request: &proto::SpawnWorkflowRequest) -> Vec<(&'static str
                     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
                     Some(("file-log filename", parts.join("/")))
                 }
-                "redis" => Some((
-                    "redis key",
-                    format!("{} on {}", get("key")?, get("url")?),
-                )),
+                "redis" => Some(("redis key", format!("{} on {}", get("key")?, get("url")?))),
                 _ => None,
             }
         })

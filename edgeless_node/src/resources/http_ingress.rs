@@ -7,8 +7,9 @@
 //! 404; a method the format cannot name: 405; the target failed or did not
 //! answer in time: 502.
 //!
-//! The server is bounded: at most [`MAX_CONNECTIONS`] connections (more are
-//! closed at once), request headers within [`HEADER_TIMEOUT`], bodies of at
+//! The server is bounded: at most [`MAX_CONNECTIONS`] connections, and
+//! [`MAX_CONNECTIONS_PER_CLIENT`] from one address (more are closed at
+//! once), request headers within [`HEADER_TIMEOUT`], bodies of at
 //! most [`MAX_BODY`] within [`BODY_TIMEOUT`]. A host is served by one
 //! resource at a time; `*` (any host) only when the node allows it.
 
@@ -42,6 +43,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most connections served at once.
 pub const MAX_CONNECTIONS: usize = 256;
+/// The most connections served at once from one client address.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 32;
 
 struct Route {
     instance: InstanceId,
@@ -74,14 +77,17 @@ impl IngressServer {
         listener: tokio::net::TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let slots = edgeless_api::connection_slots::ConnectionSlots::new(
+            MAX_CONNECTIONS,
+            MAX_CONNECTIONS_PER_CLIENT,
+        );
         loop {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 accepted = listener.accept() => accepted,
             };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
+            let (stream, client) = match accepted {
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of descriptors and the like: pause, do not spin.
                     tracing::warn!(%error, "http-ingress cannot accept");
@@ -89,9 +95,12 @@ impl IngressServer {
                     continue;
                 }
             };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                tracing::warn!("http-ingress: {MAX_CONNECTIONS} connections open; one refused");
-                continue;
+            let slot = match slots.try_take(client.ip()) {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    tracing::warn!(client = %client.ip(), "http-ingress: {refused}; a connection refused");
+                    continue;
+                }
             };
             // Every request goes to `handle`: no router in between.
             let server = self.clone();

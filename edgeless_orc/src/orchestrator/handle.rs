@@ -181,9 +181,7 @@ impl OrchestratorHandle {
     }
 
     /// The log clients of the registered nodes, by node id.
-    pub async fn log_clients(
-        &self,
-    ) -> Result<Vec<(Uuid, crate::registry::LogsClient)>, OrcError> {
+    pub async fn log_clients(&self) -> Result<Vec<(Uuid, crate::registry::LogsClient)>, OrcError> {
         self.ask(Command::LogClients).await
     }
 

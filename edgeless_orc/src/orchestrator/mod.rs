@@ -532,7 +532,10 @@ mod lease_tests {
         let error = check_owner(&leases, node, "node", "edgeless_impostor")
             .unwrap_err()
             .to_string();
-        assert!(error.contains("held by another running node process"), "{error}");
+        assert!(
+            error.contains("held by another running node process"),
+            "{error}"
+        );
         // Another identity too.
         assert!(check_owner(&leases, node, "node-b", "edgeless_real").is_err());
         // Once the lease has run out, a restarted node is admitted.
