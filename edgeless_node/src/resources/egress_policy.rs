@@ -1,10 +1,14 @@
-//! Where resources (`http-egress`, `redis`) may connect for a workflow. By
-//! default anywhere except the node itself: loopback, link-local,
-//! unspecified and multicast addresses, and the node's own listening ports,
-//! are refused. With an allowlist (`[resources] egress_allow`: host names,
-//! addresses, CIDR blocks) only what it names is reachable. Names are
-//! resolved here and every address checked, so a name cannot point past the
-//! policy.
+//! Where resources (`http-egress`, `redis`, `kafka-egress`) may connect
+//! for a workflow. By default only public addresses: the node itself
+//! (loopback, the addresses of its own interfaces, its listening ports),
+//! link-local addresses (cloud metadata services among them), private
+//! ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), unspecified,
+//! multicast and broadcast addresses are refused. With an allowlist
+//! (`[resources] egress_allow`: host names, addresses, CIDR blocks) only
+//! what it names is reachable; the node's own interface addresses then
+//! only when listed one by one (not through a block that contains them).
+//! Names are resolved here and every address checked, so a name cannot
+//! point past the policy.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -26,16 +30,34 @@ enum Allowed {
 pub struct EgressPolicy {
     allow: Vec<Allowed>,
     own_ports: Vec<u16>,
+    /// The addresses of the node's own interfaces (eth0, docker0, ...).
+    own_addresses: Vec<IpAddr>,
 }
 
 impl EgressPolicy {
-    /// A policy from the allowlist entries and the node's listening ports.
+    /// A policy from the allowlist entries and the node's listening ports;
+    /// the node's interface addresses are read here.
     pub fn new(entries: &[String], own_ports: Vec<u16>) -> Result<Self, String> {
+        let own_addresses = if_addrs::get_if_addrs()
+            .map(|interfaces| interfaces.into_iter().map(|i| i.ip()).collect())
+            .unwrap_or_default();
+        Self::with_own_addresses(entries, own_ports, own_addresses)
+    }
+
+    fn with_own_addresses(
+        entries: &[String],
+        own_ports: Vec<u16>,
+        own_addresses: Vec<IpAddr>,
+    ) -> Result<Self, String> {
         let allow = entries
             .iter()
             .map(|entry| parse_entry(entry))
             .collect::<Result<_, _>>()?;
-        Ok(Self { allow, own_ports })
+        Ok(Self {
+            allow,
+            own_ports,
+            own_addresses,
+        })
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -50,8 +72,19 @@ impl EgressPolicy {
         if self.host_allowed(host) {
             return true;
         }
+        let ip = canonical(ip);
+        let listed_alone = self.allow.iter().any(|a| {
+            matches!(a, Allowed::Network(net, prefix)
+                if canonical(*net) == ip && u32::from(*prefix) == full_prefix(ip))
+        });
+        if listed_alone {
+            return true;
+        }
+        if self.own_addresses.iter().any(|own| canonical(*own) == ip) {
+            return false;
+        }
         if self.allow.is_empty() {
-            return !is_the_node(ip);
+            return !is_the_node(ip) && !is_private(ip);
         }
         self.allow.iter().any(|a| match a {
             Allowed::Network(net, prefix) => in_network(ip, *net, *prefix),
@@ -101,8 +134,30 @@ impl EgressPolicy {
 
 fn refusal(host: &str) -> String {
     format!(
-        "{host} is not reachable from this node's resources (the node itself, or not in [resources] egress_allow)"
+        "{host} is not reachable from this node's resources (the node itself, a private or link-local address, or not in [resources] egress_allow)"
     )
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn full_prefix(ip: IpAddr) -> u32 {
+    if ip.is_ipv4() { 32 } else { 128 }
+}
+
+/// Addresses of private networks: reachable only when listed.
+fn is_private(ip: IpAddr) -> bool {
+    match canonical(ip) {
+        IpAddr::V4(v4) => {
+            v4.is_private() || in_network(IpAddr::V4(v4), [100, 64, 0, 0].into(), 10)
+        }
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
 }
 
 fn is_local_name(host: &str) -> bool {
@@ -230,8 +285,19 @@ mod tests {
         ] {
             assert!(!open.address_allowed("h", ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "10.1.2.3", "2001:db8::1"] {
+        for ip in ["93.184.216.34", "2001:db8::1"] {
             assert!(open.address_allowed("h", ip.parse().unwrap()), "{ip}");
+        }
+        // Private ranges only when listed.
+        for ip in [
+            "10.1.2.3",
+            "172.17.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!open.address_allowed("h", ip.parse().unwrap()), "{ip}");
         }
         assert!(open.check_target("127.0.0.1", 80).is_err());
         assert!(open.check_target("[::1]", 80).is_err());
@@ -249,6 +315,28 @@ mod tests {
         assert!(!strict.address_allowed("x", "127.0.0.2".parse().unwrap()));
         assert!(strict.check_target("127.0.0.1", 8080).is_ok());
         assert!(strict.check_target("127.0.0.1", 7001).is_err(), "own port");
+    }
+
+    #[test]
+    fn the_nodes_own_interface_addresses_are_out_of_reach_unless_listed_alone() {
+        let own: IpAddr = "10.0.0.11".parse().unwrap();
+        let public_own: IpAddr = "203.0.113.7".parse().unwrap();
+        let open = EgressPolicy::with_own_addresses(&[], vec![], vec![own, public_own]).unwrap();
+        assert!(!open.address_allowed("h", public_own), "eth0 with a public address");
+        let block = vec!["10.0.0.0/8".to_string()];
+        let through_block = EgressPolicy::with_own_addresses(&block, vec![], vec![own]).unwrap();
+        assert!(!through_block.address_allowed("h", own));
+        assert!(through_block.address_allowed("h", "10.0.0.12".parse().unwrap()));
+        let alone = vec!["10.0.0.11".to_string()];
+        let listed = EgressPolicy::with_own_addresses(&alone, vec![], vec![own]).unwrap();
+        assert!(listed.address_allowed("h", own));
+        // The real policy knows this machine's interfaces.
+        let real = EgressPolicy::new(&["0.0.0.0/0".to_string()], vec![]).unwrap();
+        for interface in if_addrs::get_if_addrs().unwrap() {
+            if interface.ip().is_ipv4() && !interface.ip().is_loopback() {
+                assert!(!real.address_allowed("h", interface.ip()), "{interface:?}");
+            }
+        }
     }
 
     #[test]
