@@ -35,6 +35,10 @@ impl From<ControllerError> for Status {
 
 struct Service(Controller);
 
+/// The following `Logs` and `Events` streams of this controller.
+static FOLLOWS: std::sync::LazyLock<edgeless_api::auth::streams::StreamLimits> =
+    std::sync::LazyLock::new(Default::default);
+
 pub fn workflow_instance_server(
     controller: Controller,
 ) -> WorkflowInstanceServer<impl WorkflowInstance> {
@@ -59,19 +63,17 @@ impl WorkflowInstance for Service {
         request: Request<proto::LogsRequest>,
     ) -> Result<Response<Self::LogsStream>, Status> {
         let caller = caller(&request);
-        let request = request.into_inner();
-        if !self
-            .0
-            .is_visible(&request.workflow_id, caller.tenant_scope())
-        {
-            return Err(ControllerError::NotFound(request.workflow_id).into());
+        let inner = request.get_ref().clone();
+        if !self.0.is_visible(&inner.workflow_id, caller.tenant_scope()) {
+            return Err(ControllerError::NotFound(inner.workflow_id).into());
         }
-        let merge = Merge::from(&request);
+        let (merge, follow) = (Merge::from(&inner), inner.follow);
         let sources = crate::feeds::DomainLogs {
             controller: self.0.clone(),
-            request,
+            request: inner,
         };
-        Ok(Response::new(edgeless_api::fanout::merge(sources, merge)))
+        let merged = edgeless_api::fanout::merge(sources, merge);
+        Ok(Response::new(FOLLOWS.guard(&request, follow, merged)?))
     }
 
     async fn migrate(
@@ -113,25 +115,26 @@ impl WorkflowInstance for Service {
         request: Request<proto::EventsRequest>,
     ) -> Result<Response<Self::EventsStream>, Status> {
         let scope = caller(&request).tenant_scope().map(str::to_string);
-        let request = request.into_inner();
-        let merge = Merge::from(&request);
+        let inner = request.get_ref().clone();
+        let (merge, follow) = (Merge::from(&inner), inner.follow);
         let sources = crate::feeds::ClusterEvents {
             controller: self.0.clone(),
-            request,
+            request: inner,
         };
         let merged = edgeless_api::fanout::merge(sources, merge);
         let Some(tenant) = scope else {
-            return Ok(Response::new(merged));
+            return Ok(Response::new(FOLLOWS.guard(&request, follow, merged)?));
         };
         // A tenant sees the events of its own workflows only.
         let controller = self.0.clone();
-        Ok(Response::new(Box::pin(merged.map(move |part| {
+        let own = Box::pin(merged.map(move |part| {
             part.map(|mut part| {
                 let own = controller.workflow_ids_of(&tenant);
                 part.events.retain(|e| own.contains(&e.workflow_id));
                 part
             })
-        }))))
+        }));
+        Ok(Response::new(FOLLOWS.guard(&request, follow, own)?))
     }
 
     async fn start(

@@ -65,6 +65,10 @@ fn started(instances: Vec<edgeless_api::InstanceId>) -> Response<proto::StartCom
 #[derive(Clone)]
 struct Service(OrchestratorHandle);
 
+/// The following `Logs` and `Events` streams of this orchestrator.
+static FOLLOWS: std::sync::LazyLock<edgeless_api::auth::streams::StreamLimits> =
+    std::sync::LazyLock::new(Default::default);
+
 pub fn function_instance_server(
     handle: OrchestratorHandle,
 ) -> FunctionInstanceServer<impl FunctionInstance> {
@@ -231,21 +235,24 @@ impl DomainInspection for Service {
         &self,
         request: Request<proto::LogsRequest>,
     ) -> Result<Response<Self::LogsStream>, Status> {
-        let request = request.into_inner();
-        let merge = edgeless_api::fanout::Merge::from(&request);
+        let inner = request.get_ref().clone();
+        let (merge, follow) = (edgeless_api::fanout::Merge::from(&inner), inner.follow);
         let sources = NodeLogs {
             handle: self.0.clone(),
-            request,
+            request: inner,
             agents: HashMap::new(),
         };
-        Ok(Response::new(edgeless_api::fanout::merge(sources, merge)))
+        let merged = edgeless_api::fanout::merge(sources, merge);
+        Ok(Response::new(FOLLOWS.guard(&request, follow, merged)?))
     }
 
     async fn events(
         &self,
         request: Request<proto::EventsRequest>,
     ) -> Result<Response<Self::EventsStream>, Status> {
-        Ok(Response::new(self.0.events().events(request.get_ref())))
+        let events = self.0.events().events(request.get_ref());
+        let follow = request.get_ref().follow;
+        Ok(Response::new(FOLLOWS.guard(&request, follow, events)?))
     }
 
     async fn set_node_state(

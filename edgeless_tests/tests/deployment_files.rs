@@ -61,6 +61,11 @@ fn the_systemd_units_are_valid_and_match_the_daemons() {
             )),
             "{unit}"
         );
+        // Streams and connections need descriptors beyond systemd's 1024.
+        assert!(
+            text.contains("\nLimitNOFILE="),
+            "{unit} sets no LimitNOFILE"
+        );
         let template = template(binary, dir.path());
         for line in text
             .lines()

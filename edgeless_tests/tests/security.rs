@@ -761,3 +761,69 @@ fn one_client_cannot_take_every_ingress_connection() {
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer:?}");
     drop(hogged);
 }
+
+/// N8: one identity cannot open follow streams without bound, and its
+/// streams end when its token is revoked.
+#[test]
+fn follow_streams_are_bounded_per_identity_and_end_on_revocation() {
+    let cluster = secured_cluster();
+    let alice = cluster.create_token("alice", "acme");
+    let bob = cluster.create_token("bob", "acme");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let workflows =
+            workflow_instance_client::WorkflowInstanceClient::new(channel(&cluster.controller_url));
+        let follow = |token: &str| {
+            let mut client = workflows.clone();
+            let request = as_holder(
+                token,
+                EventsRequest {
+                    follow: true,
+                    ..Default::default()
+                },
+            );
+            async move { client.events(request).await }
+        };
+        let mut open = Vec::new();
+        open.push(once_accepted(|| follow(&alice)).await);
+        for _ in 1..edgeless_api::auth::streams::MAX_STREAMS_PER_IDENTITY {
+            open.push(
+                follow(&alice)
+                    .await
+                    .expect("a stream within the bound")
+                    .into_inner(),
+            );
+        }
+        refused(
+            "a stream beyond the bound",
+            follow(&alice).await.map(|_| ()),
+            tonic::Code::ResourceExhausted,
+        );
+        // Another identity is not held up.
+        let _bobs = once_accepted(|| follow(&bob)).await;
+        // Revoked: alice's streams end.
+        let output = std::process::Command::new(bin("edgeless_cli"))
+            .args(["token", "revoke", "--file"])
+            .arg(cluster.dir().join("tokens.toml"))
+            .arg("alice")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let mut stream = open.pop().unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match stream.message().await {
+                    Ok(Some(_)) => continue,
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .expect("the stream of a revoked token ends");
+        match ended {
+            Err(status) => assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}"),
+            Ok(None) => panic!("the stream ended without saying why"),
+            Ok(Some(_)) => unreachable!(),
+        }
+    });
+}

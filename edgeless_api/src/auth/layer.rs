@@ -32,6 +32,15 @@ impl Verifier {
         !self.tls && self.tokens.is_none()
     }
 
+    /// Whether `token` still names an identity (false once revoked); true
+    /// for a server that does not check tokens.
+    pub fn token_is_valid(&self, token: &str) -> bool {
+        match &self.tokens {
+            Some(tokens) if !self.tls => tokens.lookup(token).is_some(),
+            _ => true,
+        }
+    }
+
     /// Whether callers are identified by certificate.
     pub fn is_tls(&self) -> bool {
         self.tls

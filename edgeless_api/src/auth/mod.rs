@@ -19,6 +19,7 @@ pub mod binding;
 mod cert;
 mod layer;
 pub mod policy;
+pub mod streams;
 pub mod tokens;
 
 use std::sync::OnceLock;

@@ -153,9 +153,7 @@ fn full_prefix(ip: IpAddr) -> u32 {
 /// Addresses of private networks: reachable only when listed.
 fn is_private(ip: IpAddr) -> bool {
     match canonical(ip) {
-        IpAddr::V4(v4) => {
-            v4.is_private() || in_network(IpAddr::V4(v4), [100, 64, 0, 0].into(), 10)
-        }
+        IpAddr::V4(v4) => v4.is_private() || in_network(IpAddr::V4(v4), [100, 64, 0, 0].into(), 10),
         IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
     }
 }
@@ -322,7 +320,10 @@ mod tests {
         let own: IpAddr = "10.0.0.11".parse().unwrap();
         let public_own: IpAddr = "203.0.113.7".parse().unwrap();
         let open = EgressPolicy::with_own_addresses(&[], vec![], vec![own, public_own]).unwrap();
-        assert!(!open.address_allowed("h", public_own), "eth0 with a public address");
+        assert!(
+            !open.address_allowed("h", public_own),
+            "eth0 with a public address"
+        );
         let block = vec!["10.0.0.0/8".to_string()];
         let through_block = EgressPolicy::with_own_addresses(&block, vec![], vec![own]).unwrap();
         assert!(!through_block.address_allowed("h", own));
