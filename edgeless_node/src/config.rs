@@ -45,15 +45,18 @@ pub struct ResourcesConfig {
     pub http_ingress_any_host: bool,
     /// Provider id of `http-egress`.
     pub http_egress_provider: String,
-    /// Where resources (`http-egress`, `redis`) may connect for workflows:
-    /// host names, addresses and CIDR blocks. Empty: anywhere but the node
-    /// itself (loopback, link-local, its own ports).
+    /// Where resources (`http-egress`, `redis`, `kafka-egress`) may
+    /// connect for workflows: host names, addresses and CIDR blocks. Empty:
+    /// public addresses only (see `resources::egress_policy`).
     pub egress_allow: Vec<String>,
     /// Provider id of `file-log`.
     pub file_log_provider: String,
     /// The folder `file-log` writes in: workflows name files relative to
     /// it and cannot leave it.
     pub file_log_dir: String,
+    /// The largest a `file-log` file grows, in MiB (none: 1024); events
+    /// beyond it are refused, not written.
+    pub file_log_max_mb: Option<u64>,
     /// Provider id of `redis`.
     pub redis_provider: String,
     /// The `ollama` provider and the Ollama server it talks to.

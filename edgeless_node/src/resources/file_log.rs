@@ -1,6 +1,7 @@
 //! `file-log`: appends each event's payload to a node-local file, inside
 //! the node's `file_log_dir`: a workflow names a relative path there, never
-//! an absolute one, never `..`, and no symbolic link is followed.
+//! an absolute one, never `..`, and no symbolic link is followed. A file
+//! grows to at most `file_log_max_mb`; events beyond are refused.
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
@@ -15,15 +16,23 @@ pub const CLASS: &str = "file-log";
 /// The folder of a node without `file_log_dir`.
 pub const DEFAULT_DIR: &str = "file-log";
 
+/// The largest a file grows without `file_log_max_mb`, in MiB.
+pub const DEFAULT_MAX_MB: u64 = 1024;
+
 pub struct FileLog {
     dir: PathBuf,
+    max_bytes: u64,
 }
 
 impl FileLog {
-    /// Writes under `dir` (empty: [`DEFAULT_DIR`]).
-    pub fn new(dir: &str) -> Self {
+    /// Writes under `dir` (empty: [`DEFAULT_DIR`]), files of at most
+    /// `max_mb` MiB.
+    pub fn new(dir: &str, max_mb: u64) -> Self {
         let dir = if dir.is_empty() { DEFAULT_DIR } else { dir };
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            max_bytes: max_mb.saturating_mul(1 << 20),
+        }
     }
 }
 
@@ -79,8 +88,9 @@ impl ResourceProvider for FileLog {
             reason,
         };
         let path = confined(&self.dir, &filename).map_err(bad_file)?;
-        let mut file =
+        let file =
             open_append(&path).map_err(|e| bad_file(format!("cannot open {filename:?}: {e}")))?;
+        let mut file = BoundedFile::new(file, filename, self.max_bytes);
         let id = context.id;
         Ok(serve(context.dataplane, move |event| {
             let mut line = String::new();
@@ -94,15 +104,67 @@ impl ResourceProvider for FileLog {
             }
             line.push_str(&String::from_utf8_lossy(&event.payload));
             line.push('\n');
-            let outcome = match file.write_all(line.as_bytes()) {
+            let outcome = match file.append(line.as_bytes()) {
                 Ok(()) => CallOutcome::NoReply,
-                Err(error) => {
-                    tracing::error!(instance = %id, %error, "file-log cannot write");
-                    CallOutcome::Err(format!("file-log cannot write: {error}"))
+                Err((error, first)) => {
+                    if first {
+                        tracing::error!(instance = %id, "{error}");
+                    }
+                    CallOutcome::Err(error)
                 }
             };
             std::future::ready(outcome)
         }))
+    }
+}
+
+/// A file that grows to at most `max_bytes`.
+struct BoundedFile {
+    file: std::fs::File,
+    name: String,
+    size: u64,
+    max_bytes: u64,
+    /// The last error, logged once until the next one differs.
+    last_error: Option<String>,
+}
+
+impl BoundedFile {
+    fn new(file: std::fs::File, name: String, max_bytes: u64) -> Self {
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Self {
+            file,
+            name,
+            size,
+            max_bytes,
+            last_error: None,
+        }
+    }
+
+    /// Appends `line` whole, or nothing; an error comes with whether it is
+    /// new (to be logged).
+    fn append(&mut self, line: &[u8]) -> Result<(), (String, bool)> {
+        let result = if self.size.saturating_add(line.len() as u64) > self.max_bytes {
+            Err(format!(
+                "file-log: {:?} has reached {} bytes, its most ([resources] file_log_max_mb); the event is not written",
+                self.name, self.max_bytes
+            ))
+        } else {
+            self.file
+                .write_all(line)
+                .map(|()| self.size += line.len() as u64)
+                .map_err(|error| format!("file-log cannot write {:?}: {error}", self.name))
+        };
+        match result {
+            Ok(()) => {
+                self.last_error = None;
+                Ok(())
+            }
+            Err(error) => {
+                let first = self.last_error.as_deref() != Some(&error);
+                self.last_error = Some(error.clone());
+                Err((error, first))
+            }
+        }
     }
 }
 
@@ -165,6 +227,23 @@ mod tests {
             assert!(confined(&base, "up/outside.log").is_err());
             assert!(!outside.exists());
         }
+    }
+
+    #[test]
+    fn a_file_grows_to_its_bound_and_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        std::fs::write(&path, b"kept\n").unwrap();
+        let mut file = BoundedFile::new(open_append(&path).unwrap(), "out.log".into(), 12);
+        file.append(b"1234567").unwrap();
+        let (error, first) = file.append(b"x").unwrap_err();
+        assert!(error.contains("has reached 12 bytes") && first, "{error}");
+        // Logged once, however many events follow.
+        assert!(!file.append(b"y").unwrap_err().1);
+        assert_eq!(std::fs::read(&path).unwrap(), b"kept\n1234567");
+        // A file found at its bound takes nothing.
+        let mut full = BoundedFile::new(open_append(&path).unwrap(), "out.log".into(), 12);
+        assert!(full.append(b"z").is_err());
     }
 
     #[test]

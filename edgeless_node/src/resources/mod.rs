@@ -158,7 +158,10 @@ impl Providers {
         add(
             &config.file_log_provider,
             file_log::CLASS,
-            Arc::new(file_log::FileLog::new(&config.file_log_dir)),
+            Arc::new(file_log::FileLog::new(
+                &config.file_log_dir,
+                config.file_log_max_mb.unwrap_or(file_log::DEFAULT_MAX_MB),
+            )),
         );
         #[cfg(feature = "redis")]
         add(
