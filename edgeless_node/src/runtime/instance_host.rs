@@ -199,7 +199,8 @@ impl InstanceHost {
         if target == PANIC_TARGET {
             let (text, location) = message.split_once('\n').unwrap_or((message, ""));
             *self.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.to_string());
-            tracing::error!(target: "function", instance = %id, class, workflow, location, "panicked: {text}");
+            let (shown, location) = (printable(text), printable(location));
+            tracing::error!(target: "function", instance = %id, class, workflow, location = %location, "panicked: {shown}");
             self.log
                 .write(1, "", &format!("panicked at {location}: {text}"));
             return;
@@ -208,6 +209,9 @@ impl InstanceHost {
         if !self.log.echoed(level) {
             return;
         }
+        // In the node's own log, a function writes one line of printable
+        // text: it cannot start lines that look like the node's.
+        let message = printable(message);
         match level {
             1 => {
                 tracing::error!(target: "function", instance = %id, class, workflow, function_target = target, "{message}")
@@ -228,6 +232,25 @@ impl InstanceHost {
     }
 }
 
+/// `text` with line breaks and other control characters (terminal escape
+/// sequences among them) written as escapes, tabs kept.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push('\t'),
+            c if c.is_control() => escaped.push_str(&c.escape_unicode().to_string()),
+            c => escaped.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
 impl Drop for InstanceHost {
     fn drop(&mut self) {
         self.cancel_timers();
@@ -237,6 +260,21 @@ impl Drop for InstanceHost {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    #[test]
+    fn a_function_s_line_cannot_forge_the_node_s_lines() {
+        let forged = "ok\n2026-12-08T02:00:00Z  INFO edgeless_node: node started\r\x1b[2K";
+        let shown = super::printable(forged);
+        assert!(!shown.contains(['\n', '\r', '\x1b']), "{shown}");
+        assert_eq!(
+            shown,
+            "ok\\n2026-12-08T02:00:00Z  INFO edgeless_node: node started\\r\\u{1b}[2K"
+        );
+        assert!(matches!(
+            super::printable("plain\ttext"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     use edgeless_dataplane::Dataplane;
 
