@@ -123,7 +123,7 @@ pub async fn run(
     let peers = Arc::new(edgeless_dataplane::PeerDirectory::new(dataplane.clone()));
     tracing::info!(id = %config.balancer_id, invocation = %config.invocation_url, agent = %config.agent_url, "balancer started");
     let relay = edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?
-        .add_service(edgeless_dataplane::InvocationService::new(dataplane).into_server())
+        .add_service(edgeless_dataplane::InvocationService::relay(dataplane).into_server())
         .serve_with_incoming_shutdown(
             edgeless_api::server::incoming(listener),
             shutdown.clone().cancelled_owned(),

@@ -79,12 +79,28 @@ pub struct GrpcPeerLink {
 }
 
 impl GrpcPeerLink {
-    /// Opens (lazily, and again after failures) a stream to `invocation_url`.
+    /// Opens (lazily, and again after failures) a stream to `invocation_url`,
+    /// presenting this process's own token or certificate.
     pub fn connect(
         node_id: Uuid,
         invocation_url: &str,
     ) -> Result<Self, edgeless_api::client::InvalidUrl> {
-        let channel = edgeless_api::client::stream_channel(invocation_url)?;
+        Self::connect_with(node_id, invocation_url, "")
+    }
+
+    /// Like [`GrpcPeerLink::connect`], presenting `credential` (a peer or
+    /// relay credential its orchestrator made for the peer) instead of this
+    /// process's token; empty: the token.
+    pub fn connect_with(
+        node_id: Uuid,
+        invocation_url: &str,
+        credential: &str,
+    ) -> Result<Self, edgeless_api::client::InvalidUrl> {
+        let channel = if credential.is_empty() {
+            edgeless_api::client::stream_channel(invocation_url)?
+        } else {
+            edgeless_api::client::linked_stream_channel(invocation_url, credential)?
+        };
         let (queue, rx) = mpsc::channel(PEER_QUEUE_CAPACITY);
         let url = invocation_url.to_string();
         let counters = Arc::<Counters>::default();

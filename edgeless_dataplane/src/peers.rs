@@ -15,7 +15,8 @@ use crate::{Dataplane, GrpcPeerLink};
 /// keeps its open link (and the events queued on it).
 pub struct PeerDirectory {
     dataplane: Dataplane,
-    urls: Mutex<HashMap<Uuid, String>>,
+    /// Each peer's URL and the credential presented there.
+    urls: Mutex<HashMap<Uuid, (String, String)>>,
 }
 
 impl PeerDirectory {
@@ -27,19 +28,37 @@ impl PeerDirectory {
         }
     }
 
-    /// Links `node_id` at `url` (replacing a link at another URL). A link to
-    /// the dataplane itself is never made.
+    /// Links `node_id` at `url` (replacing a link at another URL),
+    /// presenting this process's own token there.
     pub fn add(&self, node_id: Uuid, url: &str) -> Result<(), edgeless_api::client::InvalidUrl> {
+        self.add_with(node_id, url, "")
+    }
+
+    /// Links `node_id` at `url` presenting `credential` (empty: this
+    /// process's own token). A peer credential (`peer:...`) also marks
+    /// `node_id` as a node of this domain, whose events come only over its
+    /// own stream. A link to the dataplane itself is never made.
+    pub fn add_with(
+        &self,
+        node_id: Uuid,
+        url: &str,
+        credential: &str,
+    ) -> Result<(), edgeless_api::client::InvalidUrl> {
         if node_id == self.dataplane.node_id() {
             return Ok(());
         }
         let mut urls = lock(&self.urls);
-        if urls.get(&node_id).map(String::as_str) == Some(url) {
+        if urls
+            .get(&node_id)
+            .is_some_and(|(u, c)| u == url && c == credential)
+        {
             return Ok(());
         }
-        let link = GrpcPeerLink::connect(node_id, url)?;
+        let link = GrpcPeerLink::connect_with(node_id, url, credential)?;
         self.dataplane.add_peer(node_id, Arc::new(link));
-        urls.insert(node_id, url.to_string());
+        self.dataplane
+            .set_domain_peer(node_id, credential.starts_with("peer:"));
+        urls.insert(node_id, (url.to_string(), credential.to_string()));
         tracing::info!(peer = %node_id, url, "peer added");
         Ok(())
     }
@@ -48,18 +67,24 @@ impl PeerDirectory {
     pub fn remove(&self, node_id: Uuid) {
         lock(&self.urls).remove(&node_id);
         self.dataplane.remove_peer(node_id);
+        self.dataplane.set_domain_peer(node_id, false);
         tracing::info!(peer = %node_id, "peer removed");
     }
 
     /// Drops every link.
     pub fn clear(&self) {
-        lock(&self.urls).clear();
+        for node_id in lock(&self.urls).drain().map(|(id, _)| id) {
+            self.dataplane.set_domain_peer(node_id, false);
+        }
         self.dataplane.clear_peers();
     }
 
     /// Where each peer is reached.
     pub fn urls(&self) -> HashMap<Uuid, String> {
-        lock(&self.urls).clone()
+        lock(&self.urls)
+            .iter()
+            .map(|(id, (url, _))| (*id, url.clone()))
+            .collect()
     }
 
     /// Applies an orchestrator's `UpdatePeers` request; the error says what
@@ -68,9 +93,10 @@ impl PeerDirectory {
         let node_id = || edgeless_api::parse_uuid("node_id", &request.node_id);
         match proto::UpdatePeersRequestType::try_from(request.request_type) {
             Ok(proto::UpdatePeersRequestType::Add) => self
-                .add(
+                .add_with(
                     node_id().map_err(|e| e.to_string())?,
                     &request.invocation_url,
+                    &request.link_token,
                 )
                 .map_err(|e| e.to_string()),
             Ok(proto::UpdatePeersRequestType::Del) => {

@@ -36,6 +36,10 @@ struct Inner {
     node_id: Uuid,
     local: RwLock<FastMap<Uuid, Mailbox>>,
     peers: RwLock<FastMap<Uuid, Arc<dyn PeerLink>>>,
+    /// The peers that are nodes of this node's domain (their orchestrator
+    /// made peer credentials for them): their events come only over their
+    /// own streams.
+    domain_peers: RwLock<HashSet<Uuid, RandomState>>,
     /// Events and payload bytes received from each peer (counted per batch).
     received: Mutex<HashMap<Uuid, (u64, u64)>>,
 }
@@ -68,6 +72,7 @@ impl Dataplane {
                 node_id,
                 local: RwLock::default(),
                 peers: RwLock::default(),
+                domain_peers: RwLock::default(),
                 received: Mutex::default(),
             }),
         }
@@ -117,6 +122,22 @@ impl Dataplane {
     /// Routes events for `node_id` through `link` (replacing any previous link).
     pub fn add_peer(&self, node_id: Uuid, link: Arc<dyn PeerLink>) {
         write(&self.inner.peers).insert(node_id, link);
+    }
+
+    /// Marks `node_id` as a node of this domain, or not.
+    pub fn set_domain_peer(&self, node_id: Uuid, in_domain: bool) {
+        let mut peers = write(&self.inner.domain_peers);
+        if in_domain {
+            peers.insert(node_id);
+        } else {
+            peers.remove(&node_id);
+        }
+    }
+
+    /// Whether `node_id` is a node of this domain (see
+    /// [`Dataplane::set_domain_peer`]).
+    pub fn is_domain_peer(&self, node_id: Uuid) -> bool {
+        read(&self.inner.domain_peers).contains(&node_id)
     }
 
     /// Forgets the link to `node_id`. Calls still waiting for a reply from

@@ -1,6 +1,15 @@
 //! The `FunctionInvocation` gRPC service: where peers' streams and injected
 //! events enter this node.
+//!
+//! A peer's stream carries only events that are its to send: for this node
+//! (a node does not relay; an ε-BAL does), with a source that is not on this
+//! node, and, when the stream's peer credential names its sender (a node of
+//! the domain), with a source on that node. A node of the domain is also
+//! believed only over its own stream: a stream without a peer credential (a
+//! node of another domain, an ε-BAL) cannot speak for it. Refused events are
+//! logged and dropped (a call gets no reply: its source is not believed).
 
+use edgeless_api::auth::PeerCaller;
 use edgeless_api::event::Event;
 use edgeless_api::proto::{self, function_invocation_server::FunctionInvocation};
 use tonic::{Request, Response, Status, Streaming};
@@ -10,12 +19,48 @@ use crate::Dataplane;
 /// Serves `FunctionInvocation` for one node.
 pub struct InvocationService {
     dataplane: Dataplane,
+    /// Whether events for other nodes are passed on (an ε-BAL).
+    relays: bool,
 }
 
 impl InvocationService {
-    /// A service that delivers into `dataplane`.
+    /// A node's service: it delivers into `dataplane` and relays nothing.
     pub fn new(dataplane: Dataplane) -> Self {
-        Self { dataplane }
+        Self {
+            dataplane,
+            relays: false,
+        }
+    }
+
+    /// An ε-BAL's service: it passes events on to their nodes.
+    pub fn relay(dataplane: Dataplane) -> Self {
+        Self {
+            dataplane,
+            relays: true,
+        }
+    }
+
+    /// Why `event`, from a stream whose credential names `caller`, is not
+    /// taken; `None` when it is.
+    fn refusal(&self, caller: Option<PeerCaller>, event: &Event) -> Option<String> {
+        let own = self.dataplane.node_id();
+        let (source, target) = (event.source.node_id, event.target.node_id);
+        if !self.relays && target != own {
+            return Some(format!("it is for node {target}, and nodes do not relay"));
+        }
+        if source == own {
+            return Some("its source is on this node".into());
+        }
+        match caller {
+            Some(PeerCaller::Node(sender)) if source != sender => Some(format!(
+                "it came from node {sender} but names a source on node {source}"
+            )),
+            Some(PeerCaller::Node(_)) => None,
+            _ if self.dataplane.is_domain_peer(source) => Some(format!(
+                "node {source} is of this domain and sends over its own link only"
+            )),
+            _ => None,
+        }
     }
 
     /// The tonic server for this service.
@@ -44,6 +89,7 @@ impl FunctionInvocation for InvocationService {
         &self,
         request: Request<Streaming<proto::EventBatch>>,
     ) -> Result<Response<proto::Empty>, Status> {
+        let caller = request.extensions().get::<PeerCaller>().copied();
         let mut batches = request.into_inner();
         while let Some(batch) = batches.message().await? {
             let count = batch.events.len() as u64;
@@ -55,7 +101,15 @@ impl FunctionInvocation for InvocationService {
                 match Event::try_from(event) {
                     Ok(event) => {
                         peer.get_or_insert(event.source.node_id);
-                        self.dataplane.deliver_from_peer(event);
+                        match self.refusal(caller, &event) {
+                            None => self.dataplane.deliver_from_peer(event),
+                            Some(reason) => tracing::warn!(
+                                source = %event.source,
+                                target = %event.target,
+                                ?caller,
+                                "event from a peer refused: {reason}"
+                            ),
+                        }
                     }
                     Err(error) => tracing::warn!(%error, "malformed event from a peer dropped"),
                 }

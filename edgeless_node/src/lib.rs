@@ -176,17 +176,24 @@ pub async fn run(
     tracing::info!(node_id = %general.node_id, agent = %general.agent_url, invocation = %general.invocation_url, "node started");
     report.send(&listening);
 
-    let invocation = edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?
-        .add_service(InvocationService::new(dataplane).into_server())
-        .serve_with_incoming_shutdown(
-            server::incoming(invocation_listener),
-            shutdown.clone().cancelled_owned(),
-        );
     // The orchestrator calls the agent with the credential this process
     // hands it in its registration; no other orchestrator identity may.
     let orchestrator_link = std::sync::Arc::new(edgeless_api::auth::LinkGrant::new(
         edgeless_api::auth::Role::Orchestrator,
     ));
+    // Peers of the domain stream with credentials the orchestrator made
+    // from that credential; they name the sending node.
+    let invocation = edgeless_api::server::bound_builder(
+        edgeless_api::auth::policy::DATAPLANE,
+        Some(edgeless_api::auth::Binding::Dataplane(
+            orchestrator_link.clone(),
+        )),
+    )?
+    .add_service(InvocationService::new(dataplane).into_server())
+    .serve_with_incoming_shutdown(
+        server::incoming(invocation_listener),
+        shutdown.clone().cancelled_owned(),
+    );
     let agent_server = edgeless_api::server::bound_builder(
         edgeless_api::auth::policy::NODE_AGENT,
         Some(edgeless_api::auth::Binding::Link(orchestrator_link.clone())),

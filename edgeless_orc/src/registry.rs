@@ -19,6 +19,9 @@ pub struct Node {
     pub agent_url: String,
     /// Where its dataplane listens.
     pub invocation_url: String,
+    /// The link credential it handed out: the key of the peer credentials
+    /// made for it.
+    pub link_token: String,
     /// What it reported.
     pub capabilities: proto::NodeCapabilities,
     /// Its resource providers.
@@ -52,6 +55,7 @@ impl Node {
         Ok(Self {
             agent_url: request.agent_url.clone(),
             invocation_url: request.invocation_url.clone(),
+            link_token: request.link_token.clone(),
             capabilities: request.capabilities.clone().unwrap_or_default(),
             providers: request.resource_providers.clone(),
             health: request.health_status.clone().unwrap_or_default(),

@@ -350,6 +350,7 @@ fn random_requests_to_every_handler_are_answered_and_break_nothing() {
                         request_type: rng.random_range(-1..3),
                         node_id: text(&mut rng),
                         invocation_url: text(&mut rng),
+                        link_token: text(&mut rng),
                     }),
                 )
                 .await;

@@ -218,6 +218,7 @@ fn each_role_reaches_only_its_own_methods() {
                 request_type: UpdatePeersRequestType::Add as i32,
                 node_id: uuid::Uuid::new_v4().to_string(),
                 invocation_url: "http://127.0.0.1:9".into(),
+                link_token: String::new(),
             };
             refused(
                 &format!("{who} redirecting a peer link"),
@@ -826,4 +827,83 @@ fn follow_streams_are_bounded_per_identity_and_end_on_revocation() {
             Ok(Some(_)) => unreachable!(),
         }
     });
+}
+
+/// N4: a node identity cannot speak for an instance on another node (the
+/// stream of a node of the domain carries only that node's events, and a
+/// stream without a peer credential none of the domain's), and nodes do
+/// not relay.
+#[test]
+fn a_node_cannot_speak_for_another_nodes_instance() {
+    build_function("message_generator");
+    let cluster = Cluster::builder().nodes(2).tokens().resources().start();
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("file_log")]);
+    let file = cluster.dir().join("file-log/my-local-file.log");
+    let written = || std::fs::read_to_string(&file).unwrap_or_default();
+    cluster.wait_for(Duration::from_secs(30), "the generator's lines", |_| {
+        written().contains("hello file")
+    });
+    let instance = |name: &str| {
+        let (node, function) = cluster
+            .instances(&workflow)
+            .into_iter()
+            .find(|(component, _)| component == name)
+            .and_then(|(_, instances)| instances.into_iter().next())
+            .unwrap();
+        edgeless_api::InstanceId {
+            node_id: node.parse().unwrap(),
+            function_id: function.parse().unwrap(),
+        }
+    };
+    let (generator, log) = (instance("generator"), instance("log"));
+    let url_of = |node: uuid::Uuid| {
+        let i = cluster
+            .node_ids
+            .iter()
+            .position(|id| *id == node.to_string())
+            .unwrap();
+        cluster.invocation_urls[i].clone()
+    };
+    let other_node = cluster
+        .node_ids
+        .iter()
+        .map(|id| id.parse::<uuid::Uuid>().unwrap())
+        .find(|id| *id != log.node_id)
+        .unwrap();
+    let node = token(&cluster, "node");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let send = |url: String, target: edgeless_api::InstanceId, payload: &'static [u8]| {
+            let node = node.clone();
+            async move {
+                let mut invocation =
+                    function_invocation_client::FunctionInvocationClient::new(channel(&url));
+                let batch = EventBatch {
+                    events: vec![Event {
+                        target_bin: Some(target.into()),
+                        source_bin: Some(generator.into()),
+                        stream_id: 0,
+                        event_type: EventType::Cast as i32,
+                        payload: payload.to_vec().into(),
+                        ..Default::default()
+                    }],
+                };
+                invocation
+                    .stream(as_holder(&node, tokio_stream::iter([batch])))
+                    .await
+                    .expect("a node may stream");
+            }
+        };
+        // The generator's event, forged, straight to the file-log's node...
+        send(url_of(log.node_id), log, b"FORGED-DIRECT").await;
+        // ...and through the other node, as a relay.
+        send(url_of(other_node), log, b"FORGED-RELAYED").await;
+    });
+    cluster.wait_for(Duration::from_secs(10), "the refusals", |c| {
+        c.node_logs().matches("event from a peer refused").count() >= 2
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let text = written();
+    assert!(!text.contains("FORGED"), "{text}");
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
 }

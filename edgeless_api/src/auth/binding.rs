@@ -17,8 +17,17 @@
 //!   identity (for a server its peer reaches at a configured address, such
 //!   as an ε-BAL's agent). Without a configured name, the first identity
 //!   of the role that calls is the one.
+//! - [`Binding::Dataplane`]: a node's dataplane takes streams from the
+//!   nodes of its domain with a **peer credential** its orchestrator made
+//!   for each pair from the node's link credential
+//!   ([`peer_credential`], an HMAC the node checks without keeping
+//!   state), which names the sending node ([`PeerCaller`]); its domain's
+//!   ε-BAL presents a relay credential ([`relay_credential`]). Other
+//!   callers identify as before (token or certificate).
 
 use std::sync::{Arc, Mutex};
+
+use uuid::Uuid;
 
 use super::{Identity, Role, hash_token, new_token};
 
@@ -51,6 +60,56 @@ impl LinkGrant {
     pub fn matches(&self, presented: &str) -> bool {
         hash_token(presented) == self.hash
     }
+
+    /// Who presents `value` on a dataplane stream, if it is a peer or relay
+    /// credential made from this credential.
+    pub fn peer_caller(&self, value: &str) -> Option<PeerCaller> {
+        let expected = if let Some(rest) = value.strip_prefix("peer:") {
+            let (caller, _) = rest.split_once(':')?;
+            let caller = Uuid::parse_str(caller).ok()?;
+            (
+                peer_credential(&self.token, caller),
+                PeerCaller::Node(caller),
+            )
+        } else if value.starts_with("relay:") {
+            (relay_credential(&self.token), PeerCaller::Relay)
+        } else {
+            return None;
+        };
+        // Compared by hash: the time taken says nothing about the value.
+        (hash_token(&expected.0) == hash_token(value)).then_some(expected.1)
+    }
+}
+
+/// Who sends on a dataplane stream, as its peer credential proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerCaller {
+    /// A node of the domain: its events have their source there.
+    Node(Uuid),
+    /// The domain's ε-BAL: it relays events from other domains.
+    Relay,
+}
+
+fn mac(key: &str, message: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    let tag = ring::hmac::sign(&key, message.as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The credential node `caller` presents on its stream to the node whose
+/// link credential is `key` (made by their orchestrator, which knows the
+/// key; checked by the receiving node, which knows it too).
+pub fn peer_credential(key: &str, caller: Uuid) -> String {
+    format!(
+        "peer:{caller}:{}",
+        mac(key, &format!("edgeless dataplane {caller}"))
+    )
+}
+
+/// The credential a domain's ε-BAL presents on its stream to the node
+/// whose link credential is `key`.
+pub fn relay_credential(key: &str) -> String {
+    format!("relay:{}", mac(key, "edgeless relay"))
 }
 
 /// Whom a server obeys in its bound role (see the module's documentation).
@@ -66,6 +125,9 @@ pub enum Binding {
         /// The identity's name.
         name: Arc<Mutex<Option<String>>>,
     },
+    /// A node's dataplane: peer and relay credentials made from the
+    /// grant's credential name their sender.
+    Dataplane(Arc<LinkGrant>),
 }
 
 impl Binding {
@@ -82,14 +144,30 @@ impl Binding {
     /// The identity a link credential stands for, when the request carries
     /// the credential of a link binding.
     pub(super) fn linked_identity(&self, presented: Option<&str>) -> Option<Identity> {
-        let Binding::Link(grant) = self else {
-            return None;
+        let presented = presented?;
+        let (role, name) = match self {
+            Binding::Link(grant) if grant.matches(presented) => {
+                (grant.role, format!("{} (link)", grant.role))
+            }
+            Binding::Dataplane(grant) => match grant.peer_caller(presented)? {
+                PeerCaller::Node(node) => (Role::Node, format!("node {node} (peer link)")),
+                PeerCaller::Relay => (Role::Node, "balancer (relay link)".to_string()),
+            },
+            _ => return None,
         };
-        presented.filter(|p| grant.matches(p)).map(|_| Identity {
-            role: grant.role,
-            name: format!("{} (link)", grant.role),
+        Some(Identity {
+            role,
+            name,
             tenant: super::DEFAULT_TENANT.to_string(),
         })
+    }
+
+    /// The sender a dataplane stream's credential names.
+    pub(super) fn peer_caller(&self, presented: Option<&str>) -> Option<PeerCaller> {
+        match self {
+            Binding::Dataplane(grant) => grant.peer_caller(presented?),
+            _ => None,
+        }
     }
 
     /// Refuses `identity` when it has the bound role but is not the bound
@@ -150,6 +228,29 @@ mod tests {
         assert!(binding.linked_identity(Some("edgeless_other")).is_none());
         assert!(binding.linked_identity(None).is_none());
         assert_ne!(LinkGrant::new(Role::Node).token(), grant.token());
+    }
+
+    #[test]
+    fn peer_credentials_name_their_sender_and_cannot_be_made_without_the_key() {
+        let grant = LinkGrant::new(Role::Orchestrator);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let for_a = peer_credential(grant.token(), a);
+        assert_eq!(grant.peer_caller(&for_a), Some(PeerCaller::Node(a)));
+        // The credential made for a names a, not b; another key makes
+        // credentials this node refuses.
+        let renamed = for_a.replace(&a.to_string(), &b.to_string());
+        assert_eq!(grant.peer_caller(&renamed), None);
+        let other = LinkGrant::new(Role::Orchestrator);
+        assert_eq!(grant.peer_caller(&peer_credential(other.token(), a)), None);
+        assert_eq!(
+            grant.peer_caller(&relay_credential(grant.token())),
+            Some(PeerCaller::Relay)
+        );
+        assert_eq!(grant.peer_caller(&relay_credential(other.token())), None);
+        assert_eq!(grant.peer_caller(grant.token()), None);
+        let binding = Binding::Dataplane(Arc::new(grant));
+        let identity = binding.linked_identity(Some(&for_a)).unwrap();
+        assert_eq!(identity.role, Role::Node);
     }
 
     #[test]

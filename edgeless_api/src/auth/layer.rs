@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use tonic::Status;
 use tonic::codegen::http;
 
+use super::binding::PeerCaller;
 use super::{Binding, Identity, Policy, TokenStore};
 
 /// Identifies callers: by certificate with TLS, else by bearer token, else
@@ -139,12 +140,15 @@ pub struct AuthService<S> {
 }
 
 impl<S> AuthService<S> {
-    fn authorize<B>(&self, request: &http::Request<B>) -> Result<Identity, Status> {
+    fn authorize<B>(
+        &self,
+        request: &http::Request<B>,
+    ) -> Result<(Identity, Option<PeerCaller>), Status> {
         // Health checks and reflection need no credentials: they reveal
         // only whether the server serves, and the (public) API schema.
         let path = request.uri().path();
         if path.starts_with(HEALTH_SERVICE) || path.starts_with(REFLECTION_SERVICE) {
-            return Ok(Identity::anonymous());
+            return Ok((Identity::anonymous(), None));
         }
         let headers = request.headers();
         let presented = headers
@@ -156,14 +160,11 @@ impl<S> AuthService<S> {
             .and_then(|b| b.linked_identity(presented));
         // Without TLS, the link credential alone names its holder.
         let by_token = !self.verifier.is_tls() && !self.verifier.is_open();
+        let bearer = headers.contains_key(http::header::AUTHORIZATION);
+        let dataplane = matches!(self.binding, Some(Binding::Dataplane(_)));
         let identity = match &linked {
-            Some(link) if by_token && !headers.contains_key(http::header::AUTHORIZATION) => {
-                link.clone()
-            }
-            None if by_token
-                && presented.is_some()
-                && !headers.contains_key(http::header::AUTHORIZATION) =>
-            {
+            Some(link) if by_token && !bearer => link.clone(),
+            None if presented.is_some() && ((by_token && !bearer) || dataplane) => {
                 tracing::warn!(
                     method = request.uri().path(),
                     server = self.policy.server,
@@ -183,7 +184,8 @@ impl<S> AuthService<S> {
             return Err(Status::permission_denied(reason));
         }
         if identity.is_anonymous() || self.policy.allows(method, identity.role) {
-            return Ok(identity);
+            let peer = self.binding.as_ref().and_then(|b| b.peer_caller(presented));
+            return Ok((identity, peer));
         }
         tracing::warn!(caller = %identity, method, server = self.policy.server, "refused");
         Err(Status::permission_denied(format!(
@@ -218,8 +220,11 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         match self.authorize(&request) {
-            Ok(identity) => {
+            Ok((identity, peer)) => {
                 request.extensions_mut().insert(identity);
+                if let Some(peer) = peer {
+                    request.extensions_mut().insert(peer);
+                }
                 Box::pin(self.inner.call(request))
             }
             Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
@@ -271,7 +276,7 @@ mod tests {
         let checked =
             AuthLayer::new(policy, Arc::new(Verifier::new(false, Some(tokens)))).layer(());
         let list = "/edgeless_api.WorkflowInstance/List";
-        let alice = checked
+        let (alice, _) = checked
             .authorize(&request(list, Some("edgeless_client")))
             .unwrap();
         assert_eq!(alice.name, "alice");
@@ -294,6 +299,7 @@ mod tests {
         assert!(
             open.authorize(&request(register, None))
                 .unwrap()
+                .0
                 .is_anonymous()
         );
     }

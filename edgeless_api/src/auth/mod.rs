@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-pub use binding::{Binding, LINK_HEADER, LinkGrant};
+pub use binding::{Binding, LINK_HEADER, LinkGrant, PeerCaller, peer_credential, relay_credential};
 pub use layer::{AuthLayer, AuthService, Verifier};
 pub use policy::Policy;
 pub use tokens::{TokenEntry, TokenStore, TokensFileError, hash_token, new_token};

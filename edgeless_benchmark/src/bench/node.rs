@@ -26,7 +26,7 @@ pub struct BenchNode {
 /// and mutual TLS once [`super::tls::Certificates::install`] ran); returns its URL and
 /// the server task.
 pub async fn serve_dataplane(
-    dataplane: &Dataplane,
+    service: InvocationService,
 ) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let scheme = if edgeless_api::tls::is_installed() {
@@ -35,7 +35,7 @@ pub async fn serve_dataplane(
         "http"
     };
     let invocation_url = format!("{scheme}://{}", listener.local_addr()?);
-    let service = InvocationService::new(dataplane.clone()).into_server();
+    let service = service.into_server();
     let builder = edgeless_api::server::builder(edgeless_api::auth::policy::DATAPLANE)?;
     let server = tokio::spawn(async move {
         let served = builder
@@ -64,7 +64,8 @@ impl BenchNode {
     ) -> anyhow::Result<Self> {
         let id = Uuid::new_v4();
         let dataplane = Dataplane::new(id);
-        let (invocation_url, server) = serve_dataplane(&dataplane).await?;
+        let (invocation_url, server) =
+            serve_dataplane(InvocationService::new(dataplane.clone())).await?;
         let wasm = WasmRuntime::new(module_cache)?;
         let agent = Agent::wasm_only_up_to(dataplane.clone(), wasm, max_instances);
         Ok(Self {

@@ -20,7 +20,8 @@ impl BenchBalancer {
     /// Starts a balancer on a free loopback port.
     pub async fn start() -> anyhow::Result<Self> {
         let dataplane = Dataplane::new(Uuid::new_v4());
-        let (invocation_url, server) = serve_dataplane(&dataplane).await?;
+        let service = edgeless_dataplane::InvocationService::relay(dataplane.clone());
+        let (invocation_url, server) = serve_dataplane(service).await?;
         Ok(Self {
             invocation_url,
             peers: PeerDirectory::new(dataplane),

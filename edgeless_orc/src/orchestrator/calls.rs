@@ -187,19 +187,19 @@ pub fn patch(
 /// Tells `node` about a peer joining (`url`) or leaving (`url` empty);
 /// a failure is logged.
 pub fn peer(node_id: Uuid, node: &Node, peer: Uuid, url: &str) -> Call<()> {
-    let sent = link(node_id, node, peer, url);
+    let sent = link(node_id, node, (peer, url, ""));
     Box::pin(async move {
         sent.await;
         Ok(())
     })
 }
 
-/// [`peer`], answering whether the node took the update.
+/// [`peer`] with the credential to present there (empty: the node's own
+/// token), answering whether the node took the update.
 pub fn link(
     node_id: Uuid,
     node: &Node,
-    peer: Uuid,
-    url: &str,
+    (peer, url, credential): (Uuid, &str, &str),
 ) -> impl Future<Output = bool> + Send + 'static {
     let kind = if url.is_empty() {
         proto::UpdatePeersRequestType::Del
@@ -210,6 +210,7 @@ pub fn link(
         request_type: kind as i32,
         node_id: peer.to_string(),
         invocation_url: url.to_string(),
+        link_token: credential.to_string(),
     };
     let mut client = node.management.clone();
     let sent = with_deadline(CONTROL_DEADLINE, "a peer update", async move {

@@ -87,9 +87,16 @@ impl Links {
     }
 }
 
-/// Tells `node_id` where `peer_id`'s dataplane listens.
+/// Tells `node_id` where `peer_id`'s dataplane listens, with the peer
+/// credential that names `node_id` to `peer_id` (made from the link
+/// credential `peer_id` handed out; none for a node that handed out none).
 fn tell(node_id: Uuid, node: &Node, peer_id: Uuid, peer: &Node) -> Pending {
-    let sent = calls::link(node_id, node, peer_id, &peer.invocation_url);
+    let credential = if peer.link_token.is_empty() {
+        String::new()
+    } else {
+        edgeless_api::auth::peer_credential(&peer.link_token, node_id)
+    };
+    let sent = calls::link(node_id, node, (peer_id, &peer.invocation_url, &credential));
     let boxed: Pin<Box<dyn Future<Output = bool> + Send>> = Box::pin(sent);
     boxed.shared()
 }

@@ -70,8 +70,9 @@ impl BalancerLink {
         }))
     }
 
-    /// Tells the balancer that `peer` is reached at `url` (empty: forget it).
-    fn peer(&self, peer: Uuid, url: &str) -> Call<()> {
+    /// Tells the balancer that `peer` is reached at `url` (empty: forget
+    /// it), presenting `credential` there (empty: its own token).
+    fn peer(&self, peer: Uuid, url: &str, credential: &str) -> Call<()> {
         let request = proto::UpdatePeersRequest {
             request_type: if url.is_empty() {
                 proto::UpdatePeersRequestType::Del
@@ -80,6 +81,7 @@ impl BalancerLink {
             } as i32,
             node_id: peer.to_string(),
             invocation_url: url.to_string(),
+            link_token: credential.to_string(),
         };
         let mut client = self.client.clone();
         let healthy = self.healthy.clone();
@@ -100,6 +102,15 @@ impl BalancerLink {
             Ok(())
         })
     }
+}
+
+/// The credential the balancer presents to `node` (none for a node that
+/// handed out no link credential).
+fn relay_credential(node: &crate::registry::Node) -> String {
+    if node.link_token.is_empty() {
+        return String::new();
+    }
+    edgeless_api::auth::relay_credential(&node.link_token)
 }
 
 impl Orchestrator {
@@ -219,7 +230,7 @@ impl Orchestrator {
             .map(|(id, n)| calls::peer(*id, n, node, &local_url))
             .collect();
         if let Some(balancer) = &self.balancer {
-            calls.push(balancer.peer(node, route));
+            calls.push(balancer.peer(node, route, ""));
         }
         calls
     }
@@ -237,14 +248,17 @@ impl Orchestrator {
             .map(|(remote, route)| calls::peer(node_id, node, *remote, &self.local_route(route)))
             .collect();
         if let Some(balancer) = &self.balancer {
-            calls.push(balancer.peer(node_id, &node.invocation_url));
+            calls.push(balancer.peer(node_id, &node.invocation_url, &relay_credential(node)));
         }
         calls
     }
 
     /// Tells the balancer that `node_id` left the domain.
     pub(super) fn balancer_forget(&self, node_id: Uuid) -> Vec<Call<()>> {
-        self.balancer.iter().map(|b| b.peer(node_id, "")).collect()
+        self.balancer
+            .iter()
+            .map(|b| b.peer(node_id, "", ""))
+            .collect()
     }
 
     /// Gives the balancer its whole table again, every [`BALANCER_RESYNC`].
@@ -256,19 +270,23 @@ impl Orchestrator {
         if !due {
             return;
         }
-        let mut table: Vec<(Uuid, String)> = self
+        let mut table: Vec<(Uuid, String, String)> = self
             .nodes
             .iter()
-            .map(|(id, n)| (*id, n.invocation_url.clone()))
+            .map(|(id, n)| (*id, n.invocation_url.clone(), relay_credential(n)))
             .collect();
-        table.extend(self.remote_nodes());
+        table.extend(
+            self.remote_nodes()
+                .into_iter()
+                .map(|(id, url)| (id, url, String::new())),
+        );
         let Some(balancer) = self.balancer.as_mut() else {
             return;
         };
         balancer.synced_at = Some(std::time::Instant::now());
         let calls = table
             .iter()
-            .map(|(id, url)| balancer.peer(*id, url))
+            .map(|(id, url, credential)| balancer.peer(*id, url, credential))
             .collect();
         calls::spawn(vec![calls]);
     }
