@@ -77,11 +77,12 @@ impl Cluster {
 
     fn start(options: ClusterBuilder) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let orchestrators: Vec<String> = (0..domain::MAX_DOMAINS)
+            .map(domain::orchestrator_identity)
+            .collect();
         if options.tls {
-            for (certs, names) in [
-                ("certs", "controller,orchestrator,node,cli,balancer"),
-                ("certs-other", "other"),
-            ] {
+            let names = format!("controller,{},node,cli,balancer", orchestrators.join(","));
+            for (certs, names) in [("certs", names.as_str()), ("certs-other", "other")] {
                 let output = Command::new(bin("edgeless_cli"))
                     .args(["tls", "generate"])
                     .arg(dir.path().join(certs))
@@ -96,14 +97,12 @@ impl Cluster {
             }
         }
         if options.tokens {
-            for name in [
-                "controller",
-                "orchestrator",
-                "node",
-                "balancer",
-                "cli",
-                "admin:admin",
-            ] {
+            let names = ["controller", "node", "balancer", "cli", "admin:admin"]
+                .into_iter()
+                .map(String::from)
+                .chain(orchestrators.iter().cloned());
+            for name in names {
+                let name = name.as_str();
                 let token = create_token(&dir.path().join("tokens.toml"), name, "default");
                 let file = name.rsplit(':').next().unwrap_or(name);
                 std::fs::write(dir.path().join(format!("{file}.token")), token)

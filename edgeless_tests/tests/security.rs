@@ -907,3 +907,114 @@ fn a_node_cannot_speak_for_another_nodes_instance() {
     assert!(!text.contains("FORGED"), "{text}");
     cluster.cli_ok(&["workflow", "stop", &workflow]);
 }
+
+/// N11: on a controller with tokens, the dashboard asks for one and shows a
+/// client only its own tenant's workflows and events; a page of another
+/// host name (DNS rebinding) is refused.
+#[test]
+fn the_dashboard_shows_each_tenant_its_own_workflows() {
+    let mut cluster = secured_cluster();
+    let dashboard = cluster.controller.listening()["dashboard_url"].clone();
+    let alice = cluster.create_token("alice", "acme");
+    let bob = cluster.create_token("bob", "globex");
+    let admin = token(&cluster, "admin");
+    assert!(eventually(Duration::from_secs(5), || {
+        cluster.cli_as(&alice, &["workflow", "list"]).code() == Some(0)
+            && cluster.cli_as(&bob, &["workflow", "list"]).code() == Some(0)
+    }));
+    let start = |token: &str, name: &str| {
+        let output = cluster.cli_as(
+            token,
+            &["workflow", "start", "--name", name, &example("ping_pong")],
+        );
+        assert_eq!(output.code(), Some(0), "{}", output.stderr_text());
+        output.stdout_text().trim().to_string()
+    };
+    let (alices, bobs) = (start(&alice, "alice-wf"), start(&bob, "bob-wf"));
+    let get = |token: Option<&str>, path: &str| {
+        let url = format!("{dashboard}{path}");
+        let user = token.map(|t| format!("viewer:{}", t.trim()));
+        let mut args = vec![url.as_str()];
+        if let Some(user) = &user {
+            args.extend(["-u", user.as_str()]);
+        }
+        edgeless_tests::curl(&args)
+    };
+    let (_, code) = get(None, "/api/overview");
+    assert_eq!(code, "401");
+    let (_, code) = get(Some(&token(&cluster, "node")), "/api/overview");
+    assert_eq!(code, "403");
+    let (everything, code) = get(Some(&admin), "/api/overview");
+    assert_eq!(code, "200");
+    assert!(
+        everything.contains(&alices) && everything.contains(&bobs),
+        "{everything}"
+    );
+    let (own, code) = get(Some(&alice), "/api/overview");
+    assert_eq!(code, "200");
+    assert!(own.contains(&alices) && !own.contains(&bobs), "{own}");
+    cluster.wait_for(Duration::from_secs(10), "bob's events", |_| {
+        get(Some(&admin), "/api/events").0.contains(&bobs)
+    });
+    let (events, code) = get(Some(&alice), "/api/events");
+    assert_eq!(code, "200");
+    assert!(!events.contains(&bobs), "{events}");
+    let rebound = format!("{dashboard}/api/overview");
+    let admin_user = format!("viewer:{}", admin.trim());
+    let (_, code) =
+        edgeless_tests::curl(&["-u", &admin_user, "-H", "Host: evil.example", &rebound]);
+    assert_eq!(code, "421");
+}
+
+/// N2: an ε-BAL takes peers and HTTP routes from its own domain's
+/// orchestrator only, not from another orchestrator identity.
+#[test]
+fn another_orchestrator_cannot_drive_the_balancer() {
+    build_function("ping");
+    build_function("pong");
+    let mut cluster = Cluster::builder().nodes(1).tokens().balancer().start();
+    let agent = cluster.balancer.as_mut().unwrap().listening()["agent_url"].clone();
+    // The cluster's token of another domain's orchestrator.
+    let other = token(&cluster, "orchestrator-3");
+    let own = token(&cluster, "orchestrator");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // Its own orchestrator has called it by now (it resyncs every 5 s).
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let mut routes = balancer_routes_client::BalancerRoutesClient::new(channel(&agent));
+        let hijack = HttpRoutes {
+            routes: vec![HttpRoute {
+                host: "shop.alice.example".into(),
+                urls: vec!["http://127.0.0.1:9".into()],
+            }],
+        };
+        let status = routes
+            .set_http_routes(as_holder(&other, hijack.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+        assert!(
+            status
+                .message()
+                .contains("bound to orchestrator `orchestrator`"),
+            "{status:?}"
+        );
+        let mut peers = node_management_client::NodeManagementClient::new(channel(&agent));
+        let redirect = UpdatePeersRequest {
+            request_type: UpdatePeersRequestType::Add as i32,
+            node_id: cluster.node_ids[0].clone(),
+            invocation_url: "http://127.0.0.1:9".into(),
+            link_token: String::new(),
+        };
+        refused(
+            "another orchestrator redirecting the balancer's peers",
+            peers.update_peers(as_holder(&other, redirect)).await,
+            tonic::Code::PermissionDenied,
+        );
+        // Its own orchestrator still may.
+        routes
+            .set_http_routes(as_holder(&own, HttpRoutes::default()))
+            .await
+            .expect("the balancer's own orchestrator sets its routes");
+    });
+}

@@ -42,6 +42,18 @@ impl Verifier {
         }
     }
 
+    /// The identity a token names, when this server has a tokens file
+    /// (also with TLS: for listeners that carry no certificate, such as
+    /// the dashboard).
+    pub fn token_identity(&self, token: &str) -> Option<Identity> {
+        self.tokens.as_ref()?.lookup(token)
+    }
+
+    /// Whether this server has a tokens file.
+    pub fn has_tokens(&self) -> bool {
+        self.tokens.is_some()
+    }
+
     /// Whether callers are identified by certificate.
     pub fn is_tls(&self) -> bool {
         self.tls

@@ -3,9 +3,12 @@
 //! event rates per function and recent events; it refreshes itself every
 //! two seconds from two JSON endpoints (`/api/overview`, `/api/events`).
 //!
-//! It is read-only and shows no code, settings or secrets, and it has no
-//! login: keep it on loopback (the default) or behind a proxy that
-//! authenticates.
+//! It is read-only and shows no code, settings or secrets. On a controller
+//! with a tokens file it asks for a token and shows a client only its own
+//! tenant's workflows and events (see [`login`]); it answers requests for
+//! its own address or name only (DNS rebinding).
+
+mod login;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -51,8 +54,13 @@ impl From<proto::ClusterEvent> for EventRow {
     }
 }
 
-/// The most recent events of the controller and every domain.
-async fn recent_events(controller: Controller) -> Vec<EventRow> {
+/// The most recent events of the controller and every domain that
+/// `viewer` may see.
+async fn recent_events(controller: Controller, viewer: login::Viewer) -> Vec<EventRow> {
+    let own = viewer
+        .0
+        .as_deref()
+        .map(|tenant| controller.workflow_ids_of(tenant));
     let request = proto::EventsRequest {
         tail: SHOWN_EVENTS as u32,
         ..Default::default()
@@ -67,6 +75,9 @@ async fn recent_events(controller: Controller) -> Vec<EventRow> {
     merged
         .filter_map(|part| std::future::ready(part.ok()))
         .flat_map(|part| futures::stream::iter(part.events))
+        .filter(move |e| {
+            std::future::ready(own.as_ref().is_none_or(|own| own.contains(&e.workflow_id)))
+        })
         .map(EventRow::from)
         .collect()
         .await
@@ -90,18 +101,30 @@ fn router(controller: Controller) -> Router {
         )
         .route(
             "/api/overview",
-            get(move || {
-                let controller = controller.clone();
-                async move { json(&controller.overview().await) }
-            }),
+            get(
+                move |axum::Extension(viewer): axum::Extension<login::Viewer>| {
+                    let controller = controller.clone();
+                    async move {
+                        let mut overview = controller.overview().await;
+                        if let Some(tenant) = &viewer.0 {
+                            let own = controller.workflow_ids_of(tenant);
+                            overview.workflows.retain(|w| own.contains(&w.id));
+                        }
+                        json(&overview)
+                    }
+                },
+            ),
         )
         .route(
             "/api/events",
-            get(move || {
-                let controller = events.clone();
-                async move { json(&recent_events(controller).await) }
-            }),
+            get(
+                move |axum::Extension(viewer): axum::Extension<login::Viewer>| {
+                    let controller = events.clone();
+                    async move { json(&recent_events(controller, viewer).await) }
+                },
+            ),
         )
+        .layer(axum::middleware::from_fn(login::require_viewer))
 }
 
 /// The dashboard at `url` (none when empty): its bound URL and the server.

@@ -171,6 +171,18 @@ fn url(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// The identity (certificate and token name) of the orchestrator of the
+/// domain started `index`th: each domain's orchestrator has its own.
+pub(super) fn orchestrator_identity(index: usize) -> String {
+    match index {
+        0 => "orchestrator".to_string(),
+        i => format!("orchestrator-{i}"),
+    }
+}
+
+/// The most domains a test cluster has.
+pub(super) const MAX_DOMAINS: usize = 4;
+
 /// Starts an orchestrator and its nodes; `index` keeps node ids and files apart.
 pub(super) fn start_domain(
     dir: &Path,
@@ -222,7 +234,7 @@ pub(super) fn start_domain(
             grpc_url(options, 0),
             grpc_url(options, 0),
             options.max_restarts.unwrap_or(5),
-            config_sections(options, dir, "orchestrator")
+            config_sections(options, dir, &orchestrator_identity(index))
         ),
     )
     .expect("config written");
