@@ -433,16 +433,21 @@ mod tests {
         assert!(register(&mut domains, request(0), "o0").is_ok());
     }
 
-    #[tokio::test]
-    async fn an_orchestrator_identity_holds_one_domain() {
-        let mut domains = Domains::new();
-        let request = |id: &str| proto::UpdateDomainRequest {
+    /// A registration of domain `id` with a lease of 10 s.
+    fn registration(id: &str) -> proto::UpdateDomainRequest {
+        proto::UpdateDomainRequest {
             domain_id: id.into(),
             orchestrator_url: "http://127.0.0.1:1".into(),
             refresh_deadline: edgeless_api::now_secs() + 10,
             nonce: 1,
             ..Default::default()
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn an_orchestrator_identity_holds_one_domain() {
+        let mut domains = Domains::new();
+        let request = registration;
         register(&mut domains, request("real"), "orchestrator-a").unwrap();
         let error = register(&mut domains, request("aaa-fake"), "orchestrator-a")
             .err()
@@ -464,12 +469,8 @@ mod tests {
     async fn a_new_link_credential_is_a_restart() {
         let mut domains = Domains::new();
         let mut request = proto::UpdateDomainRequest {
-            domain_id: "d".into(),
-            orchestrator_url: "http://127.0.0.1:1".into(),
-            refresh_deadline: edgeless_api::now_secs() + 10,
-            nonce: 1,
             link_token: "edgeless_one".into(),
-            ..Default::default()
+            ..registration("d")
         };
         register(&mut domains, request.clone(), "o").unwrap();
         request.link_token = "edgeless_two".into();
@@ -483,13 +484,7 @@ mod tests {
     #[tokio::test]
     async fn another_orchestrator_cannot_take_over_a_registered_domain() {
         let mut domains = Domains::new();
-        let mut request = proto::UpdateDomainRequest {
-            domain_id: "d".into(),
-            orchestrator_url: "http://127.0.0.1:1".into(),
-            refresh_deadline: edgeless_api::now_secs() + 10,
-            nonce: 1,
-            ..Default::default()
-        };
+        let mut request = registration("d");
         register(&mut domains, request.clone(), "orchestrator-a").unwrap();
         request.nonce = 2;
         request.orchestrator_url = "http://127.0.0.1:2".into();

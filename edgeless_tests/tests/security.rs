@@ -53,6 +53,15 @@ where
     }
 }
 
+/// Starts ping-pong, waits for its pongs and stops it.
+fn ping_pong_runs(cluster: &Cluster) {
+    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
+    cluster.wait_for(Duration::from_secs(20), "pongs", |c| {
+        c.node_logs().contains("pong")
+    });
+    cluster.cli_ok(&["workflow", "stop", &workflow]);
+}
+
 /// Asserts that a call was refused with `code`.
 fn refused<T: std::fmt::Debug>(what: &str, result: Result<T, tonic::Status>, code: tonic::Code) {
     match result {
@@ -337,11 +346,7 @@ fn a_fake_node_cannot_take_a_real_nodes_id() {
         "{error}"
     );
     // The real node still serves the domain.
-    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
-    cluster.wait_for(Duration::from_secs(20), "pongs", |c| {
-        c.node_logs().contains("pong")
-    });
-    cluster.cli_ok(&["workflow", "stop", &workflow]);
+    ping_pong_runs(&cluster);
 }
 
 #[test]
@@ -653,11 +658,7 @@ fn a_shared_join_token_does_not_let_one_node_take_anothers_id() {
         "{answer:?}"
     );
     // The real node still serves the domain.
-    let workflow = cluster.cli_ok(&["workflow", "start", &example("ping_pong")]);
-    cluster.wait_for(Duration::from_secs(20), "pongs", |c| {
-        c.node_logs().contains("pong")
-    });
-    cluster.cli_ok(&["workflow", "stop", &workflow]);
+    ping_pong_runs(&cluster);
 }
 
 /// N6: the real orchestrator's identity cannot add a domain of its own

@@ -34,7 +34,7 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The viewer of a request with `headers`, or the answer that refuses it.
-pub fn viewer(headers: &HeaderMap) -> Result<Viewer, Response> {
+pub fn viewer(headers: &HeaderMap) -> Result<Viewer, Box<Response>> {
     let verifier = edgeless_api::auth::verifier();
     if !verifier.has_tokens() {
         return Ok(Viewer(None));
@@ -42,22 +42,26 @@ pub fn viewer(headers: &HeaderMap) -> Result<Viewer, Response> {
     let identity: Option<Identity> =
         presented_token(headers).and_then(|token| verifier.token_identity(&token));
     match identity {
-        None => Err((
-            StatusCode::UNAUTHORIZED,
+        None => Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
             [(
                 header::WWW_AUTHENTICATE,
                 "Basic realm=\"edgeless dashboard (the password is your token)\"",
             )],
-            "this dashboard needs a token: an administrator's sees everything, a client's its own tenant\n",
-        )
-            .into_response()),
+                "this dashboard needs a token: an administrator's sees everything, a client's its own tenant\n",
+            )
+                .into_response(),
+        )),
         Some(identity) if identity.role == Role::Admin => Ok(Viewer(None)),
         Some(identity) if identity.role == Role::Client => Ok(Viewer(Some(identity.tenant))),
-        Some(identity) => Err((
-            StatusCode::FORBIDDEN,
-            format!("{identity} may not view the dashboard (clients and administrators may)\n"),
-        )
-            .into_response()),
+        Some(identity) => Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                format!("{identity} may not view the dashboard (clients and administrators may)\n"),
+            )
+                .into_response(),
+        )),
     }
 }
 
@@ -68,7 +72,7 @@ pub async fn require_viewer(mut request: Request, next: Next) -> Response {
             request.extensions_mut().insert(viewer);
             next.run(request).await
         }
-        Err(refusal) => refusal,
+        Err(refusal) => *refusal,
     }
 }
 
