@@ -290,25 +290,48 @@ fn many_functions_sharing_one_large_module_fit_in_one_request() {
 
 #[test]
 fn the_cli_refuses_a_workflow_beyond_the_message_limit_and_says_why() {
-    let code = padded(
-        std::fs::read(build_function("noop")).unwrap(),
-        MAX_CONTROL_MESSAGE,
-    );
+    let noop = std::fs::read(build_function("noop")).unwrap();
     let cluster = Cluster::builder().nodes(1).start();
     let dir = tempfile::tempdir().unwrap();
-    let module = dir.path().join("huge.wasm");
-    std::fs::write(&module, &code).unwrap();
+    // Two modules of 33 MiB: each file fits in a request, both do not.
+    let half = MAX_CONTROL_MESSAGE / 2 + (1 << 20);
+    let function = |name: &str, padding: usize| {
+        let module = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&module, padded(noop.clone(), padding)).unwrap();
+        format!(
+            r#"{{ "name": "{name}", "class_specification": {{ "id": "noop",
+                "function_type": "RUST_WASM", "version": "0.1", "code": "{}", "outputs": [] }},
+                "output_mapping": {{}}, "annotations": {{}} }}"#,
+            module.display()
+        )
+    };
     let spec = dir.path().join("huge.json");
     std::fs::write(
         &spec,
         format!(
-            r#"{{ "functions": [{{ "name": "f", "class_specification": {{ "id": "noop",
-                "function_type": "RUST_WASM", "version": "0.1", "code": "{}", "outputs": [] }},
-                "output_mapping": {{}}, "annotations": {{}} }}], "resources": [], "annotations": {{}} }}"#,
-            module.display()
+            r#"{{ "functions": [{}, {}], "resources": [], "annotations": {{}} }}"#,
+            function("a", half),
+            function("b", half + 1)
         ),
     )
     .unwrap();
+    // One file larger than any request is not even read whole.
+    let single = dir.path().join("single.json");
+    std::fs::write(
+        &single,
+        format!(
+            r#"{{ "functions": [{}], "resources": [], "annotations": {{}} }}"#,
+            function("huge", MAX_CONTROL_MESSAGE)
+        ),
+    )
+    .unwrap();
+    let output = cluster.cli(&["workflow", "start", single.to_str().unwrap()]);
+    assert_ne!(output.code(), Some(0));
+    let stderr = output.stderr_text();
+    assert!(
+        stderr.contains("huge.wasm: is larger than 64 MiB, the most a request carries"),
+        "{stderr}"
+    );
     let output = cluster.cli(&["workflow", "start", spec.to_str().unwrap()]);
     assert_ne!(output.code(), Some(0));
     let stderr = output.stderr_text();
