@@ -199,8 +199,9 @@ impl InstanceHost {
         if target == PANIC_TARGET {
             let (text, location) = message.split_once('\n').unwrap_or((message, ""));
             *self.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.to_string());
-            let (shown, location) = (printable(text), printable(location));
-            tracing::error!(target: "function", instance = %id, class, workflow, location = %location, "panicked: {shown}");
+            // A string field is written quoted, with its escapes.
+            let shown = printable(text);
+            tracing::error!(target: "function", instance = %id, class, workflow, location, "panicked: {shown}");
             self.log
                 .write(1, "", &format!("panicked at {location}: {text}"));
             return;
