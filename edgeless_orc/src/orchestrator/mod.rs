@@ -376,7 +376,10 @@ pub fn spawn(
 fn node_error(node: Uuid) -> impl Fn(tonic::Status) -> OrcError {
     move |status| OrcError::Node {
         node,
-        message: status.message().to_string(),
+        message: match status.message() {
+            "" => format!("it answered {} without a reason", status.code()),
+            message => message.to_string(),
+        },
     }
 }
 
@@ -512,6 +515,20 @@ impl Orchestrator {
 #[cfg(test)]
 mod lease_tests {
     use super::*;
+
+    #[test]
+    fn a_node_error_without_a_message_names_the_code() {
+        let node = Uuid::new_v4();
+        let error = node_error(node)(tonic::Status::unimplemented("")).to_string();
+        assert!(
+            error.ends_with(
+                "it answered Operation is not implemented or not supported without a reason"
+            ),
+            "{error}"
+        );
+        let error = node_error(node)(tonic::Status::unavailable("gone")).to_string();
+        assert!(error.ends_with(": gone"), "{error}");
+    }
 
     fn lease(owner: &str, link: &str) -> Lease {
         Lease {
