@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 
+/// The function annotation whose value the function gets at start.
+pub const INIT_PAYLOAD: &str = "init-payload";
+
 /// The workflow-level annotations (top-level `annotations` of a workflow).
 pub const WORKFLOW_KEYS: [&str; 4] = [
     "domain_match_any",

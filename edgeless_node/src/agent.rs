@@ -262,7 +262,7 @@ impl Agent {
             class_id: request.class_id,
             init_payload: request
                 .annotations
-                .get("init-payload")
+                .get(edgeless_api::annotations::INIT_PAYLOAD)
                 .map(|p| Bytes::from(p.clone())),
             limits,
             state: {

@@ -142,32 +142,33 @@ impl Binding {
     }
 
     /// The identity a link credential stands for, when the request carries
-    /// the credential of a link binding.
-    pub(super) fn linked_identity(&self, presented: Option<&str>) -> Option<Identity> {
+    /// the credential of a link binding, with the sender a dataplane
+    /// stream's credential names.
+    pub(super) fn linked_identity(
+        &self,
+        presented: Option<&str>,
+    ) -> Option<(Identity, Option<PeerCaller>)> {
         let presented = presented?;
-        let (role, name) = match self {
+        let (role, name, peer) = match self {
             Binding::Link(grant) if grant.matches(presented) => {
-                (grant.role, format!("{} (link)", grant.role))
+                (grant.role, format!("{} (link)", grant.role), None)
             }
-            Binding::Dataplane(grant) => match grant.peer_caller(presented)? {
-                PeerCaller::Node(node) => (Role::Node, format!("node {node} (peer link)")),
-                PeerCaller::Relay => (Role::Node, "balancer (relay link)".to_string()),
-            },
+            Binding::Dataplane(grant) => {
+                let peer = grant.peer_caller(presented)?;
+                let name = match peer {
+                    PeerCaller::Node(node) => format!("node {node} (peer link)"),
+                    PeerCaller::Relay => "balancer (relay link)".to_string(),
+                };
+                (Role::Node, name, Some(peer))
+            }
             _ => return None,
         };
-        Some(Identity {
+        let identity = Identity {
             role,
             name,
             tenant: super::DEFAULT_TENANT.to_string(),
-        })
-    }
-
-    /// The sender a dataplane stream's credential names.
-    pub(super) fn peer_caller(&self, presented: Option<&str>) -> Option<PeerCaller> {
-        match self {
-            Binding::Dataplane(grant) => grant.peer_caller(presented?),
-            _ => None,
-        }
+        };
+        Some((identity, peer))
     }
 
     /// Refuses `identity` when it has the bound role but is not the bound
@@ -223,8 +224,8 @@ mod tests {
         // Other roles are the policy's business.
         assert!(binding.check(&named(Role::Admin, "ops"), false).is_ok());
         assert!(binding.check(&Identity::anonymous(), false).is_ok());
-        let linked = binding.linked_identity(Some(grant.token())).unwrap();
-        assert_eq!(linked.role, Role::Orchestrator);
+        let (linked, peer) = binding.linked_identity(Some(grant.token())).unwrap();
+        assert_eq!((linked.role, peer), (Role::Orchestrator, None));
         assert!(binding.linked_identity(Some("edgeless_other")).is_none());
         assert!(binding.linked_identity(None).is_none());
         assert_ne!(LinkGrant::new(Role::Node).token(), grant.token());
@@ -249,8 +250,11 @@ mod tests {
         assert_eq!(grant.peer_caller(&relay_credential(other.token())), None);
         assert_eq!(grant.peer_caller(grant.token()), None);
         let binding = Binding::Dataplane(Arc::new(grant));
-        let identity = binding.linked_identity(Some(&for_a)).unwrap();
-        assert_eq!(identity.role, Role::Node);
+        let (identity, peer) = binding.linked_identity(Some(&for_a)).unwrap();
+        assert_eq!(
+            (identity.role, peer),
+            (Role::Node, Some(PeerCaller::Node(a)))
+        );
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl<S> AuthService<S> {
         let bearer = headers.contains_key(http::header::AUTHORIZATION);
         let dataplane = matches!(self.binding, Some(Binding::Dataplane(_)));
         let identity = match &linked {
-            Some(link) if by_token && !bearer => link.clone(),
+            Some((link, _)) if by_token && !bearer => link.clone(),
             None if presented.is_some() && ((by_token && !bearer) || dataplane) => {
                 tracing::warn!(
                     method = request.uri().path(),
@@ -196,8 +196,7 @@ impl<S> AuthService<S> {
             return Err(Status::permission_denied(reason));
         }
         if identity.is_anonymous() || self.policy.allows(method, identity.role) {
-            let peer = self.binding.as_ref().and_then(|b| b.peer_caller(presented));
-            return Ok((identity, peer));
+            return Ok((identity, linked.and_then(|(_, peer)| peer)));
         }
         tracing::warn!(caller = %identity, method, server = self.policy.server, "refused");
         Err(Status::permission_denied(format!(

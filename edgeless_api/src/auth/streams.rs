@@ -27,49 +27,56 @@ pub const MAX_STREAMS: usize = 1024;
 /// How often a stream's token is checked.
 const RECHECK: Duration = Duration::from_secs(1);
 
+/// The streams open now: in all, and by identity (`role:name`).
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_identity: HashMap<String, usize>,
+}
+
 /// The following streams of one server.
 #[derive(Default)]
 pub struct StreamLimits {
-    open: Arc<Mutex<HashMap<String, usize>>>,
+    open: Arc<Mutex<Open>>,
 }
 
 /// A held stream slot, given back when dropped.
 struct Slot {
     key: String,
-    open: Arc<Mutex<HashMap<String, usize>>>,
+    open: Arc<Mutex<Open>>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        for key in [self.key.as_str(), ""] {
-            if let Some(count) = open.get_mut(key) {
-                *count = count.saturating_sub(1);
+        open.total = open.total.saturating_sub(1);
+        if let Some(count) = open.by_identity.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.by_identity.remove(&self.key);
             }
         }
-        open.retain(|_, count| *count > 0);
     }
 }
 
 impl StreamLimits {
     fn take(&self, identity: &Identity) -> Result<Slot, Status> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let total = open.get("").copied().unwrap_or(0);
-        if total >= MAX_STREAMS {
+        if open.total >= MAX_STREAMS {
             return Err(Status::resource_exhausted(format!(
                 "this server has {MAX_STREAMS} log and event streams open, its most; try again later"
             )));
         }
         let user = matches!(identity.role, Role::Client | Role::Admin);
         let key = format!("{}:{}", identity.role, identity.name);
-        let held = open.get(&key).copied().unwrap_or(0);
+        let held = open.by_identity.get(&key).copied().unwrap_or(0);
         if user && held >= MAX_STREAMS_PER_IDENTITY {
             return Err(Status::resource_exhausted(format!(
                 "{identity} has {MAX_STREAMS_PER_IDENTITY} log and event streams open, the most one identity may; close one"
             )));
         }
-        *open.entry(String::new()).or_default() += 1;
-        *open.entry(key.clone()).or_default() += 1;
+        open.total += 1;
+        *open.by_identity.entry(key.clone()).or_default() += 1;
         Ok(Slot {
             key,
             open: self.open.clone(),
@@ -78,8 +85,7 @@ impl StreamLimits {
 
     /// How many streams are open in all.
     pub fn open(&self) -> usize {
-        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.get("").copied().unwrap_or(0)
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 
     /// `stream`, opened by the caller of `request`, within the limits: a

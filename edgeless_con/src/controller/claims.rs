@@ -10,6 +10,17 @@ use uuid::Uuid;
 
 use super::{Controller, ControllerError, lock};
 
+/// The resource class whose hosts are routed.
+pub(super) const INGRESS: &str = "http-ingress";
+/// What an ingress host is called in refusals.
+const INGRESS_HOST: &str = "http-ingress host";
+
+/// The host an `http-ingress` resource serves, in its normal form.
+pub(super) fn ingress_host(resource: &proto::WorkflowResource) -> Option<String> {
+    let host = resource.configurations.get("host")?.trim();
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
 /// The shared names a workflow's resources take: (what, name).
 pub(super) fn claims(request: &proto::SpawnWorkflowRequest) -> Vec<(&'static str, String)> {
     request
@@ -18,7 +29,7 @@ pub(super) fn claims(request: &proto::SpawnWorkflowRequest) -> Vec<(&'static str
         .filter_map(|r| {
             let get = |key: &str| r.configurations.get(key).map(|v| v.trim());
             match r.class_type.as_str() {
-                "http-ingress" => Some(("http-ingress host", get("host")?.to_ascii_lowercase())),
+                INGRESS => Some((INGRESS_HOST, ingress_host(r)?)),
                 "file-log" => {
                     let path = get("filename")?;
                     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
@@ -69,7 +80,7 @@ impl Controller {
         let mut owners: std::collections::HashMap<String, (u64, String)> = Default::default();
         for workflow in workflows.values() {
             for (what, host) in claims(&workflow.request) {
-                if what != "http-ingress host" {
+                if what != INGRESS_HOST {
                     continue;
                 }
                 let entry = owners

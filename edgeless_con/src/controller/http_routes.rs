@@ -8,10 +8,8 @@ use std::collections::BTreeMap;
 
 use edgeless_api::proto;
 
+use super::claims::{INGRESS, ingress_host};
 use super::{Controller, lock};
-
-/// The resource class whose hosts are routed.
-const INGRESS: &str = "http-ingress";
 
 impl Controller {
     /// The routes as last worked out.
@@ -40,7 +38,7 @@ impl Controller {
                     .iter()
                     .filter(|r| r.class_type == INGRESS)
                     .filter_map(|r| {
-                        let host = r.configurations.get("host")?.trim().to_ascii_lowercase();
+                        let host = ingress_host(r)?;
                         if owners.get(&host) != Some(&w.tenant) {
                             return None;
                         }

@@ -147,7 +147,10 @@ impl Controller {
             edgeless_api::secrets::redact_configuration(&mut resource.configurations);
         }
         for function in &mut request.workflow_functions {
-            if let Some(payload) = function.annotations.get_mut("init-payload") {
+            if let Some(payload) = function
+                .annotations
+                .get_mut(edgeless_api::annotations::INIT_PAYLOAD)
+            {
                 *payload = edgeless_api::secrets::redact_payload(payload);
             }
         }
